@@ -1,0 +1,305 @@
+"""The approval request and its pure transitions.
+
+Every transition takes the request, who acts and when, and returns the new request with
+the timeline events it caused, or raises a typed refusal. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict
+
+from core.blast import BlastRadius
+from core.errors import AlreadySigned, NotAuthorized, NotPending, RequestExpired, SelfApprovalForbidden
+from core.events import EventType, NewEvent
+from core.operations import Operation
+from core.policy import ANYONE, Person, Risk, SignRule
+
+
+class RequestStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    executing = "executing"
+    succeeded = "succeeded"
+    failed = "failed"
+    blocked = "blocked"
+    rejected = "rejected"
+    expired = "expired"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (RequestStatus.pending, RequestStatus.approved, RequestStatus.executing)
+
+
+class Place(BaseModel):
+    """A chat channel a card is posted to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    channel: str
+
+
+class Signature(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    person: str
+    via: str
+    at: datetime
+
+
+class Outcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: RequestStatus
+    summary: str
+    reason: str | None = None
+    dry_run: str | None = None
+    duration_ms: int = 0
+    finished_at: datetime
+
+
+class Proposal(BaseModel):
+    """Where a proposed request came from (decision manager tracks)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    track: str
+    playbook_id: str | None = None
+    similarity: float | None = None
+    rationale: str = ""
+
+
+class ApprovalRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    operation: Operation
+    action: str
+    requested_by: str
+    requested_via: str
+    reason: str | None = None
+    incident_id: str | None = None
+    stated_risk: Risk | None = None
+    risk: Risk
+    quorum: int
+    approvers: tuple[str, ...]
+    expire_after_s: int
+    created_at: datetime
+    expires_at: datetime
+    status: RequestStatus = RequestStatus.pending
+    version: int = 0
+    signatures: tuple[Signature, ...] = ()
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    approved_at: datetime | None = None
+    blast: BlastRadius | None = None
+    outcome: Outcome | None = None
+    proposal: Proposal | None = None
+    places: tuple[Place, ...] = ()
+
+    @property
+    def signed(self) -> int:
+        return len(self.signatures)
+
+    @property
+    def signers(self) -> tuple[str, ...]:
+        return tuple(s.person for s in self.signatures)
+
+    @property
+    def sign_rule(self) -> SignRule:
+        return SignRule(quorum=self.quorum, approvers=self.approvers)
+
+    def approval_fresh(self, now: datetime) -> bool:
+        """An approval is acted on only within the expiry window after it was given."""
+        if self.approved_at is None:
+            return False
+        return now <= self.approved_at + timedelta(seconds=self.expire_after_s)
+
+
+class Transition(NamedTuple):
+    request: ApprovalRequest
+    events: tuple[NewEvent, ...]
+
+
+def _event(
+    request: ApprovalRequest, at: datetime, type_: EventType, title: str, *,
+    actor: str = "signoff", role: str = "system", detail: str = "", status: RequestStatus | None = None,
+) -> NewEvent:
+    return NewEvent(
+        at=at, type=type_, status=str(status or request.status), title=title, detail=detail,
+        actor=actor, actor_role=role, request_id=request.id, incident_id=request.incident_id,
+    )
+
+
+def new_request(
+    *, request_id: str, operation: Operation, action: str, requested_by: Person, via: str, at: datetime,
+    risk: Risk, stated_risk: Risk | None, rule: SignRule, expire_after: timedelta, reason: str | None,
+    incident_id: str | None, blast: BlastRadius | None, proposal: Proposal | None, places: tuple[Place, ...],
+) -> Transition:
+    request = ApprovalRequest(
+        id=request_id, operation=operation, action=action, requested_by=requested_by.name, requested_via=via,
+        reason=reason, incident_id=incident_id, stated_risk=stated_risk, risk=risk, quorum=rule.quorum,
+        approvers=rule.approvers, expire_after_s=int(expire_after.total_seconds()), created_at=at,
+        expires_at=at + expire_after, blast=blast, proposal=proposal, places=places,
+    )
+    raised = f" (raised from {stated_risk} by the operation's risk floor)" if stated_risk and stated_risk != risk else ""
+    detail = f"risk {risk}{raised}; needs {rule.quorum} signature(s) from {rule.describe_approvers()}"
+    if proposal is not None:
+        detail += f"; proposed by the {proposal.track} track"
+    event = _event(
+        request, at, EventType.requested, f"{requested_by.name} requested {operation.command()}",
+        actor=requested_by.name, role="requester", detail=detail,
+    )
+    return Transition(request, (event,))
+
+
+def check_signer(request: ApprovalRequest, by: Person, at: datetime) -> None:
+    """Raise the refusal a click by `by` would get, without changing anything."""
+    if request.status is not RequestStatus.pending:
+        raise NotPending(
+            f"{request.id} is {request.status}, so it can no longer be signed or rejected.", request.id
+        )
+    if at >= request.expires_at:
+        raise RequestExpired(
+            f"{request.id} expired at {request.expires_at:%H:%M UTC} without reaching its quorum; "
+            "ask for it again if it is still needed.",
+            request.id,
+        )
+    if by.name == request.requested_by:
+        raise SelfApprovalForbidden(
+            f"You asked for {request.id}, so you can't sign it: "
+            f"{request.sign_rule.describe_approvers()} must sign instead.",
+            request.id,
+        )
+    if not request.sign_rule.admits(by):
+        groups = ", ".join(sorted(by.groups)) or "no groups"
+        raise NotAuthorized(
+            f"Only {request.sign_rule.describe_approvers()} may sign {request.risk}-risk requests like "
+            f"{request.id}; you are in {groups}. Ask someone in "
+            f"{', '.join(a for a in request.approvers if a != ANYONE)} to sign.",
+            request.id,
+        )
+
+
+def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "console") -> Transition:
+    check_signer(request, by, at)
+    if by.name in request.signers:
+        raise AlreadySigned(
+            f"You already signed {request.id} ({request.signed}/{request.quorum}); "
+            "one person signs once, whichever chat they use.",
+            request.id,
+        )
+    signatures = (*request.signatures, Signature(person=by.name, via=via, at=at))
+    reached = len(signatures) >= request.quorum
+    updated = request.model_copy(update={
+        "signatures": signatures,
+        "version": request.version + 1,
+        **({"status": RequestStatus.approved, "approved_at": at, "decided_at": at} if reached else {}),
+    })
+    events = [_event(
+        updated, at, EventType.signed, f"{by.name} signed ({len(signatures)}/{request.quorum})",
+        actor=by.name, role="approver", detail=f"via {via}",
+    )]
+    if reached:
+        events.append(_event(
+            updated, at, EventType.approved,
+            f"quorum reached: approved by {', '.join(s.person for s in signatures)}",
+        ))
+    return Transition(updated, tuple(events))
+
+
+def reject(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "console",
+           reason: str | None = None) -> Transition:
+    """A veto: any authorized approver (not the requester) ends the request."""
+    check_signer(request, by, at)
+    updated = request.model_copy(update={
+        "status": RequestStatus.rejected, "version": request.version + 1,
+        "decided_by": by.name, "decided_at": at,
+    })
+    detail = f"via {via}" + (f": {reason}" if reason else "")
+    return Transition(updated, (_event(
+        updated, at, EventType.rejected, f"{by.name} vetoed the request", actor=by.name, role="approver",
+        detail=detail,
+    ),))
+
+
+def cancel(request: ApprovalRequest, *, by: Person, at: datetime) -> Transition:
+    if by.name != request.requested_by:
+        raise NotAuthorized(
+            f"Only {request.requested_by}, who asked for {request.id}, can cancel it; "
+            "approvers can reject it instead.",
+            request.id,
+        )
+    if request.status is not RequestStatus.pending:
+        raise NotPending(f"{request.id} is {request.status}; only pending requests can be cancelled.", request.id)
+    updated = request.model_copy(update={
+        "status": RequestStatus.cancelled, "version": request.version + 1, "decided_by": by.name, "decided_at": at,
+    })
+    return Transition(updated, (_event(
+        updated, at, EventType.cancelled, f"{by.name} cancelled the request", actor=by.name, role="requester",
+    ),))
+
+
+def expire(request: ApprovalRequest, *, at: datetime) -> Transition:
+    """Pending past its deadline, or approved but never run within the window (a restart found it)."""
+    if request.status is RequestStatus.pending:
+        why = f"expired without quorum ({request.signed}/{request.quorum} signatures)"
+    elif request.status is RequestStatus.approved:
+        why = "approval expired before execution: nothing runs on a stale approval; ask again if still needed"
+    else:
+        raise NotPending(f"{request.id} is {request.status} and cannot expire.", request.id)
+    updated = request.model_copy(update={
+        "status": RequestStatus.expired, "version": request.version + 1, "decided_at": at,
+    })
+    return Transition(updated, (_event(updated, at, EventType.expired, why),))
+
+
+def is_overdue(request: ApprovalRequest, now: datetime) -> bool:
+    if request.status is RequestStatus.pending:
+        return now >= request.expires_at
+    if request.status is RequestStatus.approved:
+        return not request.approval_fresh(now)
+    return False
+
+
+def claimed(request: ApprovalRequest, *, worker: str, at: datetime) -> Transition:
+    if request.status is not RequestStatus.approved:
+        raise NotPending(f"{request.id} is {request.status}, not approved.", request.id)
+    updated = request.model_copy(update={"status": RequestStatus.executing, "version": request.version + 1})
+    return Transition(updated, (_event(
+        updated, at, EventType.claimed, "execution started", detail=f"claimed by worker {worker}",
+    ),))
+
+
+def finished(request: ApprovalRequest, *, outcome: Outcome) -> Transition:
+    if request.status is not RequestStatus.executing:
+        raise NotPending(f"{request.id} is {request.status}, not executing.", request.id)
+    updated = request.model_copy(update={
+        "status": outcome.status, "version": request.version + 1, "outcome": outcome,
+    })
+    type_ = {
+        RequestStatus.succeeded: EventType.executed,
+        RequestStatus.failed: EventType.failed,
+        RequestStatus.blocked: EventType.blocked,
+        RequestStatus.interrupted: EventType.interrupted,
+    }[outcome.status]
+    detail = outcome.reason or ""
+    if outcome.duration_ms:
+        detail = (detail + "; " if detail else "") + f"took {outcome.duration_ms} ms"
+    return Transition(updated, (_event(updated, outcome.finished_at, type_, outcome.summary, detail=detail),))
+
+
+def interrupted(request: ApprovalRequest, *, at: datetime) -> Transition:
+    """Found mid-flight after a restart: the outcome is unknown, so it is reported, never re-run."""
+    return finished(request, outcome=Outcome(
+        status=RequestStatus.interrupted,
+        summary="execution was interrupted (signoff stopped mid-flight); the outcome is unknown",
+        reason="check the cluster before asking again; signoff never re-runs an interrupted operation",
+        finished_at=at,
+    ))

@@ -1,0 +1,85 @@
+"""The blast radius: what an operation touches, judged from facts read off the cluster."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from core.cluster import TargetFacts
+from core.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp, UncordonOp
+
+
+class BlastRadius(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    target_found: bool
+    pods: int = 0
+    pod_names: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    stateful: bool = False
+    data_impact: str = "none"
+    downtime: str = "none expected"
+    current_replicas: int | None = None
+    note: str | None = None
+
+    def summary(self) -> str:
+        if not self.target_found:
+            return self.note or "target not found in the cluster: the request would end as blocked"
+        services = ", ".join(self.services) if self.services else "none"
+        return (
+            f"{self.pods} pod{'s' if self.pods != 1 else ''} · services: {services} · "
+            f"data: {self.data_impact} · downtime: {self.downtime}"
+        )
+
+
+def assess(op: Operation, facts: TargetFacts) -> BlastRadius:
+    if not facts.exists:
+        return BlastRadius(
+            target_found=False,
+            note=facts.note or f"{op.target_ref} was not found: executing it would be blocked",
+        )
+    pods = len(facts.pods)
+    data = _data_impact(facts)
+    return BlastRadius(
+        target_found=True,
+        pods=pods,
+        pod_names=facts.pods[:10],
+        services=facts.services,
+        stateful=facts.stateful,
+        data_impact=data,
+        downtime=_downtime(op, facts),
+        current_replicas=facts.replicas,
+        note=facts.note,
+    )
+
+
+def _data_impact(facts: TargetFacts) -> str:
+    if not facts.stateful:
+        return "none (stateless)"
+    if facts.volumes:
+        return "stateful: volumes " + ", ".join(facts.volumes[:5]) + " stay attached"
+    return "stateful workload"
+
+
+def _downtime(op: Operation, facts: TargetFacts) -> str:
+    replicas = facts.replicas
+    if isinstance(op, RestartOp | RollbackOp):
+        if op.target == "daemonset":
+            return "one node at a time (rolling)"
+        if replicas is not None and replicas > 1:
+            return "none expected (rolling, more than one replica)"
+        return "outage while the single replica restarts"
+    if isinstance(op, ScaleOp):
+        if op.replicas == 0:
+            return "outage: every pod stops"
+        if replicas is not None and op.replicas < replicas:
+            return f"capacity drops from {replicas} to {op.replicas} replicas"
+        return "none expected (adds capacity)"
+    if isinstance(op, DeletePodOp):
+        if facts.controller:
+            return f"brief: {facts.controller} recreates the pod"
+        return "the pod is gone for good: no controller recreates it"
+    if isinstance(op, CordonOp):
+        return "none: running pods stay; new pods will not schedule on this node"
+    if isinstance(op, UncordonOp):
+        return "none: the node accepts new pods again"
+    return "unknown"

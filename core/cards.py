@@ -1,0 +1,215 @@
+"""The neutral Card every chat adapter renders in its own way, and the texts around it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from core.approvals import ApprovalRequest, RequestStatus
+from core.events import TimelineEvent
+from core.policy import format_duration
+
+ButtonAction = Literal["approve", "reject", "rate"]
+
+STATUS_ICON = {
+    RequestStatus.pending: "⏳",
+    RequestStatus.approved: "✅",
+    RequestStatus.executing: "⚙️",
+    RequestStatus.succeeded: "✅",
+    RequestStatus.failed: "❌",
+    RequestStatus.blocked: "⛔",
+    RequestStatus.rejected: "🚫",
+    RequestStatus.expired: "⌛",
+    RequestStatus.cancelled: "🗑️",
+    RequestStatus.interrupted: "⚠️",
+}
+
+# Colour names are semantic; each adapter maps them to its palette.
+RISK_COLOUR = {"low": "green", "medium": "yellow", "high": "orange", "critical": "red"}
+STATE_COLOUR = {
+    RequestStatus.succeeded: "green",
+    RequestStatus.failed: "red",
+    RequestStatus.blocked: "red",
+    RequestStatus.rejected: "grey",
+    RequestStatus.expired: "grey",
+    RequestStatus.cancelled: "grey",
+    RequestStatus.interrupted: "orange",
+}
+
+
+class Button(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: ButtonAction
+    label: str
+    value: str
+    style: Literal["primary", "danger", "secondary"] = "secondary"
+
+
+class CardField(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    value: str
+    inline: bool = True
+
+
+class Progress(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    current: int
+    required: int
+
+    @property
+    def bar(self) -> str:
+        filled = min(self.current, self.required)
+        return "▰" * filled + "▱" * (self.required - filled) + f" {self.current}/{self.required}"
+
+
+class Card(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    title: str
+    text: str = ""
+    colour: str = "grey"
+    fields: tuple[CardField, ...] = ()
+    progress: Progress | None = None
+    buttons: tuple[Button, ...] = ()
+    footer: str = ""
+    state: str = ""
+
+
+def progress_bar(current: int, required: int) -> str:
+    return Progress(current=current, required=required).bar
+
+
+def request_card(request: ApprovalRequest, now: datetime) -> Card:
+    status = request.status
+    icon = STATUS_ICON[status]
+    fields: list[CardField] = [
+        CardField(label="Operation", value=f"`{request.operation.command()}`", inline=False),
+        CardField(label="Requested by", value=request.requested_by),
+        CardField(label="Risk", value=_risk_text(request)),
+    ]
+    if request.reason:
+        fields.append(CardField(label="Reason", value=request.reason, inline=False))
+    if request.incident_id:
+        fields.append(CardField(label="Incident", value=request.incident_id))
+    if request.proposal is not None:
+        fields.append(CardField(label="Proposed by", value=_proposal_text(request), inline=False))
+    if request.blast is not None:
+        fields.append(CardField(label="Blast radius", value=request.blast.summary(), inline=False))
+    signers = ", ".join(f"{s.person} ({s.via})" for s in request.signatures) or "nobody yet"
+    fields.append(CardField(label="Signed by", value=signers, inline=False))
+    fields.append(CardField(label="Who may sign", value=request.sign_rule.describe_approvers()))
+    if status is RequestStatus.pending:
+        left = request.expires_at - now
+        fields.append(CardField(
+            label="Expires", value=f"{request.expires_at:%H:%M UTC} (in {format_duration(left)})",
+        ))
+    outcome = _outcome_text(request)
+    if outcome:
+        fields.append(CardField(label="Outcome", value=outcome, inline=False))
+    buttons: tuple[Button, ...] = ()
+    if status is RequestStatus.pending:
+        buttons = (
+            Button(action="approve", label="Approve", value=request.id, style="primary"),
+            Button(action="reject", label="Reject", value=request.id, style="danger"),
+        )
+    colour = STATE_COLOUR.get(status, RISK_COLOUR[str(request.risk)])
+    return Card(
+        key=request.id,
+        title=f"{icon} {request.id} · {request.operation.command()}",
+        text=f"{status.value.upper()} · {request.risk} risk · needs {request.quorum} signature(s)",
+        colour=colour,
+        fields=tuple(fields),
+        progress=Progress(current=request.signed, required=request.quorum),
+        buttons=buttons,
+        footer=f"signoff · {request.id} · reply `timeline` in the thread for the history",
+        state=status.value,
+    )
+
+
+def _risk_text(request: ApprovalRequest) -> str:
+    if request.stated_risk and request.stated_risk != request.risk:
+        return f"{request.risk} (asked {request.stated_risk}; raised by the operation's floor)"
+    return str(request.risk)
+
+
+def _proposal_text(request: ApprovalRequest) -> str:
+    proposal = request.proposal
+    assert proposal is not None
+    parts = [f"{proposal.track} track"]
+    if proposal.playbook_id:
+        parts.append(f"playbook {proposal.playbook_id}")
+    if proposal.similarity is not None:
+        parts.append(f"similarity {proposal.similarity:.2f}")
+    text = ", ".join(parts)
+    return f"{text}: {proposal.rationale}" if proposal.rationale else text
+
+
+def _outcome_text(request: ApprovalRequest) -> str:
+    if request.outcome is not None:
+        return result_text(request)
+    if request.status is RequestStatus.rejected:
+        return f"vetoed by {request.decided_by}"
+    if request.status is RequestStatus.cancelled:
+        return f"cancelled by {request.decided_by}"
+    if request.status is RequestStatus.expired:
+        return "expired: " + (
+            "the approval went stale before it ran" if request.approved_at else
+            f"only {request.signed}/{request.quorum} signatures in time"
+        )
+    if request.status is RequestStatus.approved:
+        return "approved: executing shortly"
+    if request.status is RequestStatus.executing:
+        return "executing now"
+    return ""
+
+
+def result_text(request: ApprovalRequest) -> str:
+    outcome = request.outcome
+    if outcome is None:
+        return f"{request.id} is {request.status}"
+    icon = STATUS_ICON[outcome.status]
+    seconds = outcome.duration_ms / 1000
+    text = f"{icon} {request.id} {outcome.status}: {outcome.summary}"
+    if outcome.duration_ms:
+        text += f" ({seconds:.2f} s)"
+    if outcome.reason:
+        text += f". {outcome.reason}"
+    if outcome.dry_run:
+        text += f" Dry run: {outcome.dry_run}."
+    return text
+
+
+def status_text(request: ApprovalRequest, now: datetime) -> str:
+    lines = [
+        f"{STATUS_ICON[request.status]} {request.id} is {request.status}: `{request.operation.command()}`",
+        f"risk {request.risk} · {progress_bar(request.signed, request.quorum)} · requested by "
+        f"{request.requested_by}",
+    ]
+    if request.signatures:
+        lines.append("signed by " + ", ".join(request.signers))
+    if request.status is RequestStatus.pending:
+        lines.append(f"expires in {format_duration(request.expires_at - now)}")
+    outcome = _outcome_text(request)
+    if outcome:
+        lines.append(outcome)
+    return "\n".join(lines)
+
+
+def timeline_text(subject: str, events: Sequence[TimelineEvent]) -> str:
+    if not events:
+        return f"No timeline events for {subject}."
+    lines = [f"Timeline of {subject} ({len(events)} events, hash-chained):"]
+    for event in events:
+        actor = "" if event.actor == "signoff" else f" [{event.actor}]"
+        detail = f" — {event.detail}" if event.detail else ""
+        lines.append(f"#{event.seq} {event.at:%H:%M:%S} {event.type}{actor}: {event.title}{detail}")
+    lines.append(f"last hash {events[-1].hash[:16]}…")
+    return "\n".join(lines)

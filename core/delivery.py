@@ -1,0 +1,162 @@
+"""The outbox dispatcher: delivers stored chat messages, in order, at least once, retrying forever.
+
+Messages for one card (same platform and key) go out in the order they were stored, so a
+card exists before its updates and replies. Card updates re-render the request's current
+state, so several queued updates collapse into one call, at most one per card per
+`min_update_interval`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from core.cards import Card, request_card
+from core.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
+from core.ports import ChatGateway, Clock, UnitOfWorkFactory
+from core.signals import Signals
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_S = 300.0
+PERMANENT_ATTEMPTS = 5
+
+
+class OutboxDispatcher:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
+        owner: str | None = None, min_update_interval: float = 1.0, lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._signals = signals
+        self.gateways = dict(gateways)
+        self._owner = owner or uuid.uuid4().hex[:12]
+        self._min_update_interval = min_update_interval
+        self._lease = lease
+        self._last_update: dict[tuple[str, str], datetime] = {}
+        self.delivered = 0
+        self.failures = 0
+
+    async def run_once(self, limit: int = 100) -> int:
+        """One pass over the due messages; returns how many were delivered."""
+        now = self._clock.now()
+        async with self._uow(write=False) as uow:
+            due = await uow.outbox.due(now, limit)
+        blocked: set[tuple[str, str]] = set()
+        delivered = 0
+        for message in due:
+            order_key = (message.platform, message.key or f"#{message.id}")
+            if order_key in blocked:
+                continue
+            gateway = self.gateways.get(message.platform)
+            if gateway is None:
+                blocked.add(order_key)  # another process (or a later start) with that platform delivers it
+                continue
+            postpone = self._update_too_soon(message, now)
+            if postpone is not None:
+                blocked.add(order_key)
+                async with self._uow() as uow:
+                    await uow.outbox.retry_later(message.id, at=postpone, error="", count_attempt=False)
+                    await uow.commit()
+                continue
+            if not await self._lease_message(message, now):
+                blocked.add(order_key)
+                continue
+            try:
+                await self._deliver(gateway, message)
+            except DeliveryError as exc:
+                blocked.add(order_key)
+                await self._failed(message, exc)
+            except Exception as exc:  # an adapter bug must not stop every other message
+                blocked.add(order_key)
+                log.exception("outbox.delivery_crashed", message_id=message.id, platform=message.platform)
+                await self._failed(message, DeliveryError(f"{type(exc).__name__}: {exc}"))
+            else:
+                delivered += 1
+        self.delivered += delivered
+        return delivered
+
+    def _update_too_soon(self, message: OutboxMessage, now: datetime) -> datetime | None:
+        if message.kind is not MessageKind.card_update or message.key is None:
+            return None
+        last = self._last_update.get((message.platform, message.key))
+        if last is None:
+            return None
+        ready = last + timedelta(seconds=self._min_update_interval)
+        return ready if now < ready else None
+
+    async def _lease_message(self, message: OutboxMessage, now: datetime) -> bool:
+        async with self._uow() as uow:
+            won = await uow.outbox.lease(message.id, owner=self._owner, until=now + self._lease, now=now)
+            await uow.commit()
+        return won
+
+    async def _deliver(self, gateway: ChatGateway, message: OutboxMessage) -> None:
+        kind = message.kind
+        async with self._uow(write=False) as uow:
+            anchor = await uow.outbox.anchor(message.key, message.platform) if message.key else None
+        if kind is MessageKind.card:
+            if anchor is None:
+                card = message.card or await self._render(message.key)
+                if card is None:
+                    await self._done([message.id])
+                    return
+                ref = await gateway.post_card(message.channel, card)
+                await self._done([message.id], anchors={message.key or "": ref})
+            else:
+                await self._done([message.id])  # already posted by an earlier attempt
+            return
+        if kind is MessageKind.card_update:
+            if anchor is None or message.key is None:
+                await self._done([message.id])  # the card was never posted; nothing to update
+                return
+            async with self._uow(write=False) as uow:
+                ids = await uow.outbox.pending_updates(message.platform, message.key)
+            card = await self._render(message.key)
+            if card is not None:
+                await gateway.update_card(anchor, card)
+            self._last_update[(message.platform, message.key)] = self._clock.now()
+            await self._done(sorted({*ids, message.id}))
+            return
+        if kind is MessageKind.thread and anchor is not None:
+            ref = await gateway.post_reply(anchor, message.text, message.card)
+        else:
+            ref = await gateway.post_message(message.channel, message.text, message.card)
+        anchors = {message.anchor_as: ref} if message.anchor_as else {}
+        await self._done([message.id], anchors=anchors)
+
+    async def _render(self, key: str | None) -> Card | None:
+        if key is None or not key.startswith("R-"):
+            return None
+        async with self._uow(write=False) as uow:
+            request = await uow.requests.get(key)
+        return request_card(request, self._clock.now()) if request is not None else None
+
+    async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
+        async with self._uow() as uow:
+            for key, ref in (anchors or {}).items():
+                await uow.outbox.save_anchor(key, ref)
+            await uow.outbox.delivered(ids, self._clock.now())
+            await uow.commit()
+
+    async def _failed(self, message: OutboxMessage, exc: DeliveryError) -> None:
+        self.failures += 1
+        attempts = message.attempts + 1
+        async with self._uow() as uow:
+            if exc.permanent and attempts >= PERMANENT_ATTEMPTS:
+                await uow.outbox.give_up(message.id, error=str(exc))
+                log.error("outbox.gave_up", message_id=message.id, platform=message.platform, error=str(exc),
+                          attempts=attempts)
+            else:
+                backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** min(attempts, 10))
+                delay = max(exc.retry_after or 0.0, backoff if exc.retry_after is None else 0.0)
+                await uow.outbox.retry_later(
+                    message.id, at=self._clock.now() + timedelta(seconds=delay), error=str(exc),
+                )
+                log.warning("outbox.retry", message_id=message.id, platform=message.platform, attempts=attempts,
+                            retry_in_s=round(delay, 2), error=str(exc))
+            await uow.commit()

@@ -1,0 +1,73 @@
+"""Typed errors of the domain. Each one carries a sentence a person can act on."""
+
+from __future__ import annotations
+
+
+class SignoffError(Exception):
+    """Base of every refusal signoff explains to a person.
+
+    `code` is a stable machine name (used in timeline events and API answers);
+    the message is the human sentence, saying why and what would work.
+    """
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ParseError(SignoffError):
+    code = "unparsable"
+
+
+class PolicyViolation(SignoffError):
+    code = "policy"
+
+
+class NotFound(SignoffError):
+    code = "not_found"
+
+
+class Refusal(SignoffError):
+    """A person's action on a request that the rules do not allow."""
+
+    code = "refused"
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class SelfApprovalForbidden(Refusal):
+    code = "self_approval"
+
+
+class NotAuthorized(Refusal):
+    code = "not_authorized"
+
+
+class AlreadySigned(Refusal):
+    code = "already_signed"
+
+
+class NotPending(Refusal):
+    code = "not_pending"
+
+
+class RequestExpired(Refusal):
+    code = "expired"
+
+
+class UnknownPerson(Refusal):
+    code = "unknown_person"
+
+
+class ConcurrentUpdate(SignoffError):
+    """Somebody else changed the row first; the caller reloads and tries again."""
+
+    code = "conflict"
+
+
+class RateLimited(SignoffError):
+    code = "rate_limited"

@@ -1,0 +1,166 @@
+"""The timeline: an append-only, hash-chained record of everything that happened.
+
+`hash = sha256(prev_hash + canonical_json(event))`, where the event is every field but
+`hash` itself. The chain is global (one sequence across requests and incidents), so a
+deleted, inserted, altered or reordered event breaks it at that point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+GENESIS_HASH = "0" * 64
+
+
+class EventType(StrEnum):
+    requested = "requested"
+    refused = "refused"
+    signed = "signed"
+    approved = "approved"
+    rejected = "rejected"
+    cancelled = "cancelled"
+    expired = "expired"
+    claimed = "claimed"
+    dry_run = "dry_run"
+    executed = "executed"
+    failed = "failed"
+    blocked = "blocked"
+    interrupted = "interrupted"
+    incident_opened = "incident_opened"
+    incident_updated = "incident_updated"
+    incident_linked = "incident_linked"
+    incident_resolved = "incident_resolved"
+    rated = "rated"
+    playbook_extracted = "playbook_extracted"
+    playbook_vote = "playbook_vote"
+    playbook_approved = "playbook_approved"
+    playbook_rejected = "playbook_rejected"
+    proposed = "proposed"
+
+
+class NewEvent(BaseModel):
+    """An event before it joins the chain: the state machine and services produce these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    type: EventType
+    status: str
+    title: str
+    detail: str = ""
+    actor: str = "signoff"
+    actor_role: str = "system"
+    request_id: str | None = None
+    incident_id: str | None = None
+
+
+class TimelineEvent(NewEvent):
+    seq: int
+    prev_hash: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        return event_body(self.seq, self, self.prev_hash)
+
+
+def format_at(at: datetime) -> str:
+    """One fixed textual form for instants, so the hash does not depend on a database's types."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_at(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def event_body(seq: int, event: NewEvent, prev_hash: str) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": format_at(event.at),
+        "type": str(event.type),
+        "status": event.status,
+        "title": event.title,
+        "detail": event.detail,
+        "actor": event.actor,
+        "actor_role": event.actor_role,
+        "request_id": event.request_id,
+        "incident_id": event.incident_id,
+        "prev_hash": prev_hash,
+    }
+
+
+def canonical_json(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
+
+
+def link(event: NewEvent, seq: int, prev_hash: str) -> TimelineEvent:
+    body = event_body(seq, event, prev_hash)
+    return TimelineEvent(
+        **event.model_dump(), seq=seq, prev_hash=prev_hash, hash=chain_hash(prev_hash, body)
+    )
+
+
+class ChainReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    intact: bool
+    checked: int
+    bad_seq: int | None = None
+    problem: str | None = None
+
+    def describe(self) -> str:
+        if self.intact:
+            return f"timeline intact: {self.checked} events, hash chain verified"
+        return f"timeline broken at event {self.bad_seq}: {self.problem} ({self.checked} events checked before it)"
+
+
+def verify_chain(
+    events: Iterable[TimelineEvent], head: tuple[int, str] | None = None
+) -> ChainReport:
+    """Walk the chain in seq order. Names the first event that does not fit.
+
+    `head` is the (seq, hash) the store recorded for its last append; it catches events
+    deleted from the end, which a chain alone cannot see.
+    """
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for event in events:
+        if event.seq != expected_seq:
+            missing = "missing or reordered" if event.seq > expected_seq else "duplicated or reordered"
+            return ChainReport(
+                intact=False, checked=checked, bad_seq=event.seq,
+                problem=f"expected event {expected_seq} here ({missing} events)",
+            )
+        if event.prev_hash != expected_prev:
+            return ChainReport(
+                intact=False, checked=checked, bad_seq=event.seq,
+                problem="its prev_hash does not match the event before it (deleted, inserted or reordered)",
+            )
+        recomputed = chain_hash(event.prev_hash, event.body())
+        if recomputed != event.hash:
+            return ChainReport(
+                intact=False, checked=checked, bad_seq=event.seq,
+                problem="its content does not match its hash (altered)",
+            )
+        expected_prev = event.hash
+        expected_seq += 1
+        checked += 1
+    if head is not None and (head[0] != checked or (checked and head[1] != expected_prev)):
+        return ChainReport(
+            intact=False, checked=checked, bad_seq=checked + 1,
+            problem=f"the chain ends at event {checked} but the store recorded event {head[0]} as the last",
+        )
+    return ChainReport(intact=True, checked=checked)

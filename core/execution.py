@@ -1,0 +1,159 @@
+"""Exactly-once execution: claim → dry run → real call → record → report.
+
+The claim is a compare-and-swap in the database, so whichever worker (or replica) wins it
+is the only one that ever calls the cluster for that request. Anything found mid-flight
+after a restart is reported as interrupted and never re-run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+
+from core import approvals
+from core.approvals import ApprovalRequest, Outcome, RequestStatus
+from core.cards import result_text
+from core.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
+from core.errors import ConcurrentUpdate
+from core.events import EventType, NewEvent
+from core.notify import card_updates, thread_replies
+from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from core.signals import Signals
+
+log = structlog.get_logger(__name__)
+
+OnFinished = Callable[[UnitOfWork, ApprovalRequest], Awaitable[None]]
+
+
+class ExecutionService:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, cluster: Cluster, clock: Clock, signals: Signals,
+        lease: timedelta = timedelta(minutes=2), worker_id: str | None = None,
+        on_finished: OnFinished | None = None,
+    ) -> None:
+        self._uow = uow
+        self._cluster = cluster
+        self._clock = clock
+        self._signals = signals
+        self._lease = lease
+        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        self._on_finished = on_finished
+        self.executions = 0
+
+    async def run_approved(self) -> int:
+        """Execute every fresh approved request this worker can claim; returns how many it ran."""
+        async with self._uow(write=False) as uow:
+            ready = await uow.requests.list([RequestStatus.approved], limit=100)
+        ran = 0
+        for request in sorted(ready, key=lambda r: r.approved_at or r.created_at):
+            if await self.execute(request.id):
+                ran += 1
+        return ran
+
+    async def execute(self, request_id: str) -> bool:
+        request = await self._claim(request_id)
+        if request is None:
+            return False
+        self.executions += 1
+        started = time.perf_counter()
+        operation = request.operation
+        dry_summary: str | None = None
+        try:
+            dry = await self._cluster.apply(operation, dry_run=True)
+            dry_summary = "passed"
+            await self._note_dry_run(request, dry)
+            result = await self._cluster.apply(operation, dry_run=False)
+        except TargetMissing as exc:
+            outcome = self._outcome(RequestStatus.blocked, started, f"{exc.message}; nothing was changed",
+                                    reason=None, dry_run=dry_summary or "target missing")
+        except ClusterUnavailable as exc:
+            stage = "the real call" if dry_summary else "the dry run"
+            unknown = "the outcome is unknown, check the cluster before asking again" if dry_summary else (
+                "nothing was changed")
+            outcome = self._outcome(RequestStatus.failed, started, f"{stage} failed: {exc.message}",
+                                    reason=f"{exc.reason}: {unknown}", dry_run=dry_summary or "failed")
+        except ClusterError as exc:
+            stage = "the API server refused the real call" if dry_summary else "the dry run was refused"
+            outcome = self._outcome(RequestStatus.failed, started, f"{stage}: {exc.message}",
+                                    reason=f"{exc.reason}; nothing was changed" if not dry_summary else exc.reason,
+                                    dry_run=dry_summary or f"refused ({exc.reason})")
+        else:
+            outcome = self._outcome(RequestStatus.succeeded, started, result.summary, reason=None,
+                                    dry_run=dry_summary)
+        await self._finish(request, outcome)
+        return True
+
+    def _outcome(self, status: RequestStatus, started: float, summary: str, *, reason: str | None,
+                 dry_run: str | None) -> Outcome:
+        return Outcome(
+            status=status, summary=summary, reason=reason, dry_run=dry_run,
+            duration_ms=max(1, int((time.perf_counter() - started) * 1000)), finished_at=self._clock.now(),
+        )
+
+    async def _claim(self, request_id: str) -> ApprovalRequest | None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            request = await uow.requests.get(request_id, lock=True)
+            if request is None or request.status is not RequestStatus.approved:
+                return None
+            if not request.approval_fresh(now):
+                return None  # the sweep expires it; nothing runs on a stale approval
+            changed = approvals.claimed(request, worker=self.worker_id, at=now)
+            won = await uow.requests.claim(
+                changed.request, expected_version=request.version, worker=self.worker_id,
+                lease_until=now + self._lease,
+            )
+            if not won:
+                return None
+            await uow.timeline.append(changed.events)
+            await uow.outbox.add(card_updates(changed.request))
+            await uow.commit()
+        self._signals.outbox.set()
+        log.info("execution.claimed", request_id=request_id, worker=self.worker_id)
+        return changed.request
+
+    async def _note_dry_run(self, request: ApprovalRequest, dry: ClusterResult) -> None:
+        async with self._uow() as uow:
+            await uow.timeline.append([NewEvent(
+                at=self._clock.now(), type=EventType.dry_run, status=str(RequestStatus.executing),
+                title="server-side dry run passed (dryRun=All)", detail=dry.summary,
+                request_id=request.id, incident_id=request.incident_id,
+            )])
+            await uow.commit()
+
+    async def _finish(self, request: ApprovalRequest, outcome: Outcome) -> None:
+        async with self._uow() as uow:
+            current = await uow.requests.get(request.id, lock=True)
+            if current is None or current.status is not RequestStatus.executing:
+                # A sweep declared it interrupted (our lease lapsed); record what really happened.
+                log.error("execution.finished_after_lease", request_id=request.id, outcome=str(outcome.status))
+                await uow.timeline.append([NewEvent(
+                    at=outcome.finished_at, type=EventType.executed if outcome.status is RequestStatus.succeeded
+                    else EventType.failed, status=str(current.status if current else outcome.status),
+                    title=f"late outcome after the lease lapsed: {outcome.summary}", detail=outcome.reason or "",
+                    request_id=request.id, incident_id=request.incident_id,
+                )])
+                if current is not None:
+                    await uow.outbox.add(thread_replies(current, f"⚠️ late outcome for {request.id}: "
+                                                                 f"{outcome.status}: {outcome.summary}"))
+                await uow.commit()
+                return
+            changed = approvals.finished(current, outcome=outcome)
+            try:
+                await uow.requests.update(changed.request, expected_version=current.version)
+            except ConcurrentUpdate:
+                log.error("execution.finish_conflict", request_id=request.id)
+                raise
+            await uow.timeline.append(changed.events)
+            await uow.outbox.add(card_updates(changed.request))
+            await uow.outbox.add(thread_replies(changed.request, result_text(changed.request)))
+            if self._on_finished is not None:
+                await self._on_finished(uow, changed.request)
+            await uow.commit()
+        self._signals.outbox.set()
+        log.info("execution.finished", request_id=request.id, outcome=str(outcome.status),
+                 duration_ms=outcome.duration_ms)

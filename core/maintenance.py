@@ -1,0 +1,86 @@
+"""Start-up recovery and the periodic sweep: nothing stays pending, approved or executing forever."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from core import approvals
+from core.approvals import ApprovalRequest, RequestStatus, Transition
+from core.notify import card_updates, status_note, thread_replies
+from core.ports import Clock, UnitOfWorkFactory
+from core.signals import Signals
+
+log = structlog.get_logger(__name__)
+
+
+def _overdue_transition(request: ApprovalRequest, now: datetime) -> Transition | None:
+    """What an overdue request becomes. Executing rows only reach here once their lease lapsed."""
+    if request.status is RequestStatus.executing:
+        return approvals.interrupted(request, at=now)
+    if approvals.is_overdue(request, now):
+        return approvals.expire(request, at=now)
+    return None
+
+
+class Maintenance:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, signals: Signals) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._signals = signals
+
+    async def recover(self, *, sole_worker: bool) -> dict[str, int]:
+        """On start: mid-flight executions become interrupted; stale approvals expire.
+
+        `sole_worker` says no other process can be executing (a SQLite database serves one
+        process), so every `executing` row is an orphan; otherwise only lapsed leases are.
+        Fresh approvals are left to the execution worker, which runs them next.
+        """
+        orphans: list[ApprovalRequest] = []
+        if sole_worker:
+            async with self._uow(write=False) as uow:
+                orphans = await uow.requests.list([RequestStatus.executing], limit=10_000)
+        interrupted = 0
+        for request in orphans:
+            if await self._settle(request.id, force_interrupt=True) == RequestStatus.interrupted:
+                interrupted += 1
+        counts = await self.sweep()
+        counts[RequestStatus.interrupted.value] = counts.get(RequestStatus.interrupted.value, 0) + interrupted
+        log.info("recovery.done", **counts)
+        return counts
+
+    async def sweep(self) -> dict[str, int]:
+        now = self._clock.now()
+        async with self._uow(write=False) as uow:
+            overdue = await uow.requests.overdue_ids(now)
+        counts: dict[str, int] = {"expired": 0, "interrupted": 0}
+        for request_id in overdue:
+            status = await self._settle(request_id)
+            if status is not None:
+                counts[status.value] += 1
+        if any(counts.values()):
+            log.info("sweep.done", **counts)
+        return counts
+
+    async def _settle(self, request_id: str, *, force_interrupt: bool = False) -> RequestStatus | None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            request = await uow.requests.get(request_id, lock=True)
+            if request is None:
+                return None
+            if force_interrupt:
+                changed = approvals.interrupted(request, at=now) if request.status is RequestStatus.executing \
+                    else None
+            else:
+                changed = _overdue_transition(request, now)
+            if changed is None:
+                return None
+            await uow.requests.update(changed.request, expected_version=request.version)
+            await uow.timeline.append(changed.events)
+            await uow.outbox.add(card_updates(changed.request))
+            await uow.outbox.add(thread_replies(changed.request, status_note(changed.request) or changed.request.status.value))
+            await uow.commit()
+        self._signals.outbox.set()
+        log.info("request.settled", request_id=request_id, status=str(changed.request.status))
+        return changed.request.status

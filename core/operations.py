@@ -1,0 +1,302 @@
+"""The allow-list of Kubernetes operations and the parser that is its only way in.
+
+Anything the parser does not recognise is refused with the list of accepted forms;
+there is no fallback that passes text through to a cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from core.errors import ParseError
+
+MAX_ACTION_LENGTH = 300
+MAX_REPLICAS_SYNTAX = 100_000
+
+ACCEPTED_FORMS = (
+    "rollout restart deployment/api -n prod",
+    "scale deployment/web --replicas=3 -n staging",
+    "rollout undo deployment/api -n prod",
+    "delete pod web-7d9f -n prod",
+    "cordon node-1",
+    "uncordon node-1",
+    "restart deployment api in prod",
+    "scale deployment web to 3 in staging",
+    "rollback deployment api in prod",
+    "delete pod web-7d9f in prod",
+    "cordon node node-1",
+)
+
+ACCEPTED_FORMS_TEXT = (
+    "Accepted forms (the `kubectl` prefix is optional, the namespace defaults to `default`; "
+    "restart works on deployment, statefulset and daemonset, scale on deployment and statefulset):\n"
+    + "\n".join(f"  • {form}" for form in ACCEPTED_FORMS)
+)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ALLOWED_CHARS = re.compile(r"^[A-Za-z0-9 ._/=\-]*$")
+
+WorkloadKind = Literal["deployment", "statefulset", "daemonset"]
+ScalableKind = Literal["deployment", "statefulset"]
+
+_KIND_ALIASES: dict[str, str] = {
+    "deployment": "deployment",
+    "deployments": "deployment",
+    "deploy": "deployment",
+    "statefulset": "statefulset",
+    "statefulsets": "statefulset",
+    "sts": "statefulset",
+    "daemonset": "daemonset",
+    "daemonsets": "daemonset",
+    "ds": "daemonset",
+    "pod": "pod",
+    "pods": "pod",
+    "po": "pod",
+    "node": "node",
+    "nodes": "node",
+    "no": "node",
+}
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+
+    @property
+    def target_ref(self) -> str:
+        target: str = getattr(self, "target")
+        return f"{target}/{self.name}"
+
+    @property
+    def where(self) -> str:
+        namespace: str | None = getattr(self, "namespace", None)
+        return f" -n {namespace}" if namespace else ""
+
+
+class RestartOp(_Op):
+    kind: Literal["restart"] = "restart"
+    target: WorkloadKind
+    namespace: str = "default"
+
+    def command(self) -> str:
+        return f"kubectl rollout restart {self.target_ref}{self.where}"
+
+
+class ScaleOp(_Op):
+    kind: Literal["scale"] = "scale"
+    target: ScalableKind
+    namespace: str = "default"
+    replicas: int = Field(ge=0)
+
+    def command(self) -> str:
+        return f"kubectl scale {self.target_ref} --replicas={self.replicas}{self.where}"
+
+
+class RollbackOp(_Op):
+    kind: Literal["rollback"] = "rollback"
+    target: Literal["deployment"] = "deployment"
+    namespace: str = "default"
+
+    def command(self) -> str:
+        return f"kubectl rollout undo {self.target_ref}{self.where}"
+
+
+class DeletePodOp(_Op):
+    kind: Literal["delete"] = "delete"
+    target: Literal["pod"] = "pod"
+    namespace: str = "default"
+
+    def command(self) -> str:
+        return f"kubectl delete {self.target_ref}{self.where}"
+
+
+class CordonOp(_Op):
+    kind: Literal["cordon"] = "cordon"
+    target: Literal["node"] = "node"
+    namespace: None = None
+
+    def command(self) -> str:
+        return f"kubectl cordon {self.name}"
+
+
+class UncordonOp(_Op):
+    kind: Literal["uncordon"] = "uncordon"
+    target: Literal["node"] = "node"
+    namespace: None = None
+
+    def command(self) -> str:
+        return f"kubectl uncordon {self.name}"
+
+
+Operation = Annotated[
+    RestartOp | ScaleOp | RollbackOp | DeletePodOp | CordonOp | UncordonOp,
+    Field(discriminator="kind"),
+]
+OPERATION: TypeAdapter[Operation] = TypeAdapter(Operation)
+
+_VERBS = ("rollout", "restart", "rollback", "scale", "delete", "cordon", "uncordon")
+
+
+def parse_operation(text: str) -> Operation:
+    """Parse action text into an Operation, or raise ParseError naming the accepted forms."""
+    tokens = _tokenize(text)
+    if tokens and tokens[0].lower() == "kubectl":
+        tokens = tokens[1:]
+    if not tokens:
+        raise _refuse("the action is empty")
+    verb = tokens[0].lower()
+    rest = tokens[1:]
+    if verb == "rollout":
+        if not rest or rest[0].lower() not in ("restart", "undo"):
+            raise _refuse("`rollout` must be followed by `restart` or `undo`")
+        verb = "restart" if rest[0].lower() == "restart" else "rollback"
+        rest = rest[1:]
+    if verb not in _VERBS:
+        raise _refuse(f"`{_show(tokens[0])}` is not an operation signoff runs")
+    args = _Args.collect(verb, rest)
+    return _build(verb, args)
+
+
+def _tokenize(text: str) -> list[str]:
+    if len(text) > MAX_ACTION_LENGTH:
+        raise _refuse(f"the action is longer than {MAX_ACTION_LENGTH} characters")
+    if not _ALLOWED_CHARS.match(text):
+        bad = sorted({c for c in text if not _ALLOWED_CHARS.match(c)})
+        shown = " ".join(repr(c) for c in bad[:5])
+        raise _refuse(f"it contains characters signoff never accepts ({shown})")
+    return text.split()
+
+
+class _Args:
+    """Positional words and the few flags the allow-list knows, in any order."""
+
+    def __init__(self) -> None:
+        self.positional: list[str] = []
+        self.namespace: str | None = None
+        self.replicas: str | None = None
+
+    @classmethod
+    def collect(cls, verb: str, rest: list[str]) -> _Args:
+        args = cls()
+        i = 0
+        while i < len(rest):
+            token = rest[i]
+            low = token.lower()
+            value: str | None = None
+            if "=" in token and token.startswith("-"):
+                flag, value = token.split("=", 1)
+                low = flag.lower()
+            if low in ("-n", "--namespace", "in"):
+                if value is None:
+                    i += 1
+                    value = rest[i] if i < len(rest) else None
+                if not value:
+                    raise _refuse(f"`{low}` needs a namespace after it")
+                if args.namespace is not None:
+                    raise _refuse("the namespace is given twice")
+                args.namespace = value
+            elif low in ("--replicas", "to") and verb == "scale":
+                if value is None:
+                    i += 1
+                    value = rest[i] if i < len(rest) else None
+                if not value:
+                    raise _refuse(f"`{low}` needs a number of replicas after it")
+                if args.replicas is not None:
+                    raise _refuse("the number of replicas is given twice")
+                args.replicas = value
+            elif token.startswith("-"):
+                raise _refuse(f"the option `{_show(token)}` is not accepted")
+            else:
+                args.positional.append(token)
+            i += 1
+        return args
+
+
+def _build(verb: str, args: _Args) -> Operation:
+    kind, name = _target(verb, args.positional)
+    if verb in ("cordon", "uncordon"):
+        if kind != "node":
+            raise _refuse(f"`{verb}` works on nodes, not on a {kind}")
+        if args.namespace is not None:
+            raise _refuse("nodes are not namespaced; drop the namespace")
+        _check_name(name, "node")
+        return CordonOp(name=name) if verb == "cordon" else UncordonOp(name=name)
+    namespace = args.namespace if args.namespace is not None else "default"
+    _check_namespace(namespace)
+    _check_name(name, kind)
+    if verb == "scale":
+        if kind not in ("deployment", "statefulset"):
+            raise _refuse(f"`scale` works on a deployment or a statefulset, not on a {kind}")
+        replicas = _replicas(args.replicas)
+        return ScaleOp(target=kind, name=name, namespace=namespace, replicas=replicas)  # type: ignore[arg-type]
+    if args.replicas is not None:
+        raise _refuse("only `scale` takes a number of replicas")
+    if verb == "restart":
+        if kind not in ("deployment", "statefulset", "daemonset"):
+            raise _refuse(f"`restart` works on a deployment, statefulset or daemonset, not on a {kind}")
+        return RestartOp(target=kind, name=name, namespace=namespace)  # type: ignore[arg-type]
+    if verb == "rollback":
+        if kind != "deployment":
+            raise _refuse(f"`rollout undo` works on a deployment, not on a {kind}")
+        return RollbackOp(name=name, namespace=namespace)
+    if kind != "pod":
+        raise _refuse(f"`delete` works on a single pod only, not on a {kind}")
+    return DeletePodOp(name=name, namespace=namespace)
+
+
+def _target(verb: str, words: list[str]) -> tuple[str, str]:
+    """`kind/name`, `kind name`, or for node verbs just `name`."""
+    if len(words) == 1 and "/" in words[0]:
+        kind_word, _, name = words[0].partition("/")
+    elif len(words) == 2 and "/" not in words[0] + words[1]:
+        kind_word, name = words
+    elif len(words) == 1 and verb in ("cordon", "uncordon"):
+        return "node", words[0]
+    elif not words:
+        raise _refuse(f"`{verb}` needs a target such as `deployment/api`")
+    else:
+        raise _refuse(f"`{verb}` takes exactly one target, got `{_show(' '.join(words))}`")
+    kind = _KIND_ALIASES.get(kind_word.lower())
+    if kind is None:
+        raise _refuse(f"`{_show(kind_word)}` is not a resource kind signoff works on")
+    return kind, name
+
+
+def _replicas(value: str | None) -> int:
+    if value is None:
+        raise _refuse("`scale` needs a number of replicas (`--replicas=3` or `to 3`)")
+    if not value.isdigit() or not value.isascii() or len(value) > 6:
+        raise _refuse(f"`{_show(value)}` is not a number of replicas")
+    replicas = int(value)
+    if replicas >= MAX_REPLICAS_SYNTAX:
+        raise _refuse(f"{replicas} replicas is beyond anything signoff will scale to")
+    return replicas
+
+
+def _check_name(name: str, kind: str) -> None:
+    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise _refuse(
+            f"`{_show(name)}` is not a valid {kind} name (lower-case letters, digits, `-` and `.`, "
+            "starting and ending with a letter or digit, at most 253 characters)"
+        )
+
+
+def _check_namespace(namespace: str) -> None:
+    if len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+        raise _refuse(
+            f"`{_show(namespace)}` is not a valid namespace (lower-case letters, digits and `-`, "
+            "at most 63 characters)"
+        )
+
+
+def _show(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refuse(reason: str) -> ParseError:
+    return ParseError(f"I can't run that: {reason}.\n{ACCEPTED_FORMS_TEXT}")

@@ -1,0 +1,59 @@
+"""Outgoing chat messages, stored in the same transaction as the change that caused them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.cards import Card
+
+
+class MessageKind(StrEnum):
+    card = "card"                # post a request's card to a channel; the card anchors the thread
+    card_update = "card_update"  # re-render a request's card from its current state (coalesced)
+    thread = "thread"            # a reply in the request's (or incident's) thread
+    channel = "channel"          # a message in a channel, outside any thread
+
+
+class NewMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    channel: str
+    kind: MessageKind
+    key: str | None = None
+    text: str = ""
+    card: Card | None = None
+    anchor_as: str | None = Field(
+        default=None, description="remember the delivered message as the anchor of this key (e.g. PB-3)",
+    )
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutboxMessage(NewMessage):
+    id: int
+    attempts: int = 0
+    created_at: datetime
+
+
+class MessageRef(BaseModel):
+    """Where a delivered message lives. `thread` is where replies to it go."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    channel: str
+    message_id: str
+    thread: str | None = None
+
+
+class DeliveryError(Exception):
+    """A chat platform did not take a message. Transient unless `permanent`."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent

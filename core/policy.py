@@ -1,0 +1,201 @@
+"""Who may sign what: people, risk levels, quorums, expiry and the operation's risk floor."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.cluster import TargetFacts
+from core.errors import PolicyViolation
+from core.operations import CordonOp, Operation, RollbackOp, ScaleOp
+
+ANYONE = "*"
+PLATFORMS = ("slack", "discord", "console", "api")
+
+
+class Risk(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Risk).index(self)
+
+
+def max_risk(*risks: Risk) -> Risk:
+    return max(risks, key=lambda r: r.rank)
+
+
+class Person(BaseModel):
+    """A human (or an assistant) who can request and sign. Signatures are by person, not account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    slack: str | None = None
+    discord: str | None = None
+    groups: frozenset[str] = frozenset()
+
+    def account(self, platform: str) -> str | None:
+        if platform == "slack":
+            return self.slack
+        if platform == "discord":
+            return self.discord
+        return self.name
+
+
+class SignRule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quorum: int = Field(ge=1, le=25)
+    approvers: tuple[str, ...] = (ANYONE,)
+
+    def admits(self, person: Person) -> bool:
+        return ANYONE in self.approvers or bool(person.groups & set(self.approvers))
+
+    def describe_approvers(self) -> str:
+        if ANYONE in self.approvers:
+            return "anyone but the requester"
+        return "members of " + ", ".join(self.approvers)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `1h`, `2h30m`, `45s`, `1d`."""
+    match = re.fullmatch(r"\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*", text)
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"`{text}` is not a duration; write it like 30m, 1h, 2h30m or 45s")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts[:2])
+
+
+class RequestRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expire_after: timedelta = timedelta(minutes=30)
+    protected_namespaces: tuple[str, ...] = ("kube-system",)
+    max_replicas: int = Field(default=50, ge=0)
+
+    @field_validator("expire_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_duration(value)
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        return value
+
+    @field_validator("expire_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("expire_after must be at least one second")
+        return value
+
+
+class PlaybookRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quorum: int = Field(default=1, ge=1, le=25)
+    approvers: tuple[str, ...] = (ANYONE,)
+    similarity: float = Field(default=0.85, ge=0.0, le=1.0)
+
+    @property
+    def sign_rule(self) -> SignRule:
+        return SignRule(quorum=self.quorum, approvers=self.approvers)
+
+
+class RuleSpec(BaseModel):
+    """An expert rule from the policy file: when an alert fires, propose this action."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert: str
+    action: str
+    risk: Risk | None = None
+    reason: str | None = None
+
+
+DEFAULT_SIGN_RULES: dict[Risk, SignRule] = {
+    Risk.low: SignRule(quorum=1),
+    Risk.medium: SignRule(quorum=1),
+    Risk.high: SignRule(quorum=2),
+    Risk.critical: SignRule(quorum=3),
+}
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    people: dict[str, Person] = Field(default_factory=dict)
+    risk: dict[Risk, SignRule] = Field(default_factory=lambda: dict(DEFAULT_SIGN_RULES))
+    requests: RequestRules = RequestRules()
+    playbooks: PlaybookRules = PlaybookRules()
+    rules: tuple[RuleSpec, ...] = ()
+    source: str = "built-in policy"
+
+    @property
+    def open(self) -> bool:
+        """Without a roster of people, any account may act and is known by its account id."""
+        return not self.people
+
+    def identify(self, platform: str, account: str) -> Person | None:
+        """Map a platform account to a person; None when the policy does not know them."""
+        for person in self.people.values():
+            if person.account(platform) == account:
+                return person
+        if platform in ("console", "api") and account in self.people:
+            return self.people[account]
+        if self.open:
+            name = account if platform in ("console", "api") else f"{platform}:{account}"
+            return Person(name=name)
+        return None
+
+    def rule_for(self, risk: Risk) -> SignRule:
+        if risk in self.risk:
+            return self.risk[risk]
+        # A partial policy file keeps the built-in quorum for the levels it leaves out.
+        return DEFAULT_SIGN_RULES[risk]
+
+    def risk_floor(self, op: Operation, facts: TargetFacts | None = None) -> Risk:
+        namespace = op.namespace
+        if namespace is not None and namespace in self.requests.protected_namespaces:
+            return Risk.critical
+        if isinstance(op, CordonOp | RollbackOp):
+            return Risk.high
+        if isinstance(op, ScaleOp):
+            current = facts.replicas if facts is not None else None
+            if op.replicas == 0:
+                return Risk.high
+            if current is not None and op.replicas < current / 2:
+                return Risk.high
+        return Risk.low
+
+    def effective_risk(self, op: Operation, stated: Risk | None, facts: TargetFacts | None = None) -> Risk:
+        return max_risk(stated or Risk.medium, self.risk_floor(op, facts))
+
+    def check_operation(self, op: Operation) -> None:
+        if isinstance(op, ScaleOp) and op.replicas > self.requests.max_replicas:
+            raise PolicyViolation(
+                f"Scaling {op.target_ref} to {op.replicas} replicas is above the policy's limit of "
+                f"{self.requests.max_replicas}; ask for {self.requests.max_replicas} or fewer."
+            )
+
+    def may_request(self, person: Person) -> bool:
+        return self.open or person.name in self.people

@@ -1,0 +1,143 @@
+"""Reading the TOML policy file, with errors that name the file, the line and the field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.errors import SignoffError
+from core.policy import Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
+
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules"}
+
+
+class PolicyFileError(SignoffError):
+    code = "policy_file"
+
+    def __init__(self, source: str, line: int | None, field: str | None, problem: str) -> None:
+        where = source if line is None else f"{source}, line {line}"
+        what = f" ({field})" if field else ""
+        super().__init__(f"{where}{what}: {problem}")
+        self.source = source
+        self.line = line
+        self.field = field
+        self.problem = problem
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise PolicyFileError(source, line, None, f"not valid TOML: {getattr(exc, 'msg', exc)}") from exc
+    return _build(data, text, source)
+
+
+def _build(data: dict[str, Any], text: str, source: str) -> Policy:
+    for key in data:
+        if key not in _TOP_LEVEL:
+            raise PolicyFileError(
+                source, _locate(text, [key]), key,
+                f"unknown section `{key}`; expected one of {', '.join(sorted(_TOP_LEVEL))}",
+            )
+    people: dict[str, Person] = {}
+    for name, entry in _table(data, "people", text, source).items():
+        if not isinstance(entry, dict):
+            raise PolicyFileError(source, _locate(text, ["people", name]), f"people.{name}", "must be a table")
+        unknown = set(entry) - {"slack", "discord", "groups"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise PolicyFileError(
+                source, _locate(text, ["people", name, key]), f"people.{name}.{key}",
+                "unknown key; a person has `slack`, `discord` and `groups`",
+            )
+        people[name] = _model(Person, {"name": name, **entry}, ["people", name], text, source)
+    _check_unique_accounts(people, text, source)
+    risk: dict[Risk, SignRule] = {}
+    for level, entry in _table(data, "risk", text, source).items():
+        if level not in Risk.__members__:
+            raise PolicyFileError(
+                source, _locate(text, ["risk", level]), f"risk.{level}",
+                "unknown risk level; use low, medium, high or critical",
+            )
+        risk[Risk(level)] = _model(SignRule, entry, ["risk", level], text, source)
+    requests = _model(RequestRules, _table(data, "requests", text, source), ["requests"], text, source)
+    playbooks = _model(PlaybookRules, _table(data, "playbooks", text, source), ["playbooks"], text, source)
+    rules_data = data.get("rules", [])
+    if not isinstance(rules_data, list):
+        raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
+    rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
+    policy = Policy(people=people, requests=requests, playbooks=playbooks, rules=rules, source=source)
+    return policy.model_copy(update={"risk": {**policy.risk, **risk}})
+
+
+def _table(data: dict[str, Any], key: str, text: str, source: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise PolicyFileError(source, _locate(text, [key]), key, "must be a table")
+    return value
+
+
+def _model(cls: Any, value: Any, path: list[str], text: str, source: str) -> Any:
+    try:
+        return cls.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"]]
+        field = ".".join(path + loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise PolicyFileError(source, _locate(text, path + loc[:1]), field, message) from None
+
+
+def _check_unique_accounts(people: dict[str, Person], text: str, source: str) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for person in people.values():
+        for platform in ("slack", "discord"):
+            account = person.account(platform)
+            if account is None:
+                continue
+            other = seen.get((platform, account))
+            if other is not None:
+                raise PolicyFileError(
+                    source, _locate(text, ["people", person.name, platform]), f"people.{person.name}.{platform}",
+                    f"the {platform} account {account} already belongs to {other}; one account, one person",
+                )
+            seen[(platform, account)] = person.name
+
+
+def _locate(text: str, path: list[str]) -> int | None:
+    """Best-effort line of a key: find its table header, then the key below it."""
+    lines = text.splitlines()
+    header_line = None
+    for depth in range(len(path), 0, -1):
+        header = ".".join(path[:depth])
+        pattern = re.compile(r"^\s*\[\[?\s*" + re.escape(header) + r"\s*\]\]?\s*(#.*)?$")
+        for number, line in enumerate(lines, start=1):
+            if pattern.match(line):
+                header_line = number
+                rest = path[depth:]
+                if not rest:
+                    return number
+                key_pattern = re.compile(r"^\s*" + re.escape(rest[0]) + r"\s*=")
+                for offset, following in enumerate(lines[number:], start=number + 1):
+                    if following.lstrip().startswith("["):
+                        break
+                    if key_pattern.match(following):
+                        return offset
+                return number
+    if header_line is None and path:
+        key_pattern = re.compile(r"^\s*" + re.escape(path[-1]) + r"\s*=")
+        for number, line in enumerate(lines, start=1):
+            if key_pattern.match(line):
+                return number
+    return header_line
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None

@@ -1,0 +1,27 @@
+"""Wake-ups between services in one process; the database stays the source of truth."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class Wakeup:
+    """A level-triggered nudge: background loops also poll, so a lost nudge only delays work."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+
+class Signals:
+    def __init__(self) -> None:
+        self.execution = Wakeup()
+        self.outbox = Wakeup()

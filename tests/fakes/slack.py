@@ -1,0 +1,1477 @@
+"""A loopback fake of Slack: Web API, response_url, Socket Mode, plus signed request builders.
+
+Why: signoff's Slack adapter must be tested through Slack's real wire protocol (DESIGN.md §5), with
+unmodified slack_sdk / slack_bolt clients on the other end, so the fake answers the way Slack does
+(HTTP 200 with ``ok: false`` for API errors, 429 + ``Retry-After`` for rate limits, ...) and keeps the
+state a test needs to assert on (messages after updates, threads, reactions, ephemerals).
+
+Wiring real clients to it:
+
+* Web API: ``AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)`` and pass that client as
+  ``AsyncApp(client=..., signing_secret=...)``. slack_sdk has no environment variable for the base URL.
+* Socket Mode: ``AsyncSocketModeHandler(app, app_token=fake.app_token)`` (slack_bolt.adapter.socket_mode
+  .aiohttp) builds a ``slack_sdk.socket_mode.aiohttp.SocketModeClient(web_client=app.client)``; neither
+  takes a URL. The client calls ``apps.connections.open`` with the ``xapp-`` token through *its web
+  client's* ``base_url`` (override with ``web_client=``), and the fake answers with
+  ``ws://127.0.0.1:PORT/socket-mode?ticket=...``. Both must be constructed inside a running event loop
+  (the client creates an aiohttp session and a task in ``__init__``). ``connect_async()`` returns once the
+  websocket is open; ``close_async()`` stops it. On a server close frame or a ``disconnect`` message the
+  client fetches a fresh URL and reconnects.
+* HTTP mode (Bolt on ``POST /slack/events``): build bodies with ``slash_command_body`` /
+  ``block_actions_body`` / ``event_body`` and send them with ``post_signed``.
+* A bot running as a subprocess: ``with FakeSlack.running_in_thread() as fake:`` and hand
+  ``fake.api_url`` to it; drive the fake from the test thread with ``fake.run_sync(coro)`` (its async
+  helpers also work when awaited from another event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+import aiohttp
+from aiohttp import web
+
+__all__ = [
+    "FakeSlack",
+    "SlackCall",
+    "block_actions_body",
+    "block_actions_payload",
+    "event_body",
+    "event_callback",
+    "message_event",
+    "post_signed",
+    "reaction_added_event",
+    "sign",
+    "slash_command_body",
+    "slash_command_payload",
+    "thread_message_event",
+]
+
+T = TypeVar("T")
+JSONDict = dict[str, Any]
+SocketEnvelopeType = Literal["slash_commands", "interactive", "events_api"]
+FaultKind = Literal["500", "429", "timeout"]
+
+DEFAULT_TEAM_ID = "T0TEST"
+DEFAULT_TEAM_DOMAIN = "signoff-test"
+DEFAULT_APP_ID = "A0TEST"
+DEFAULT_BOT_USER_ID = "UBOT"
+DEFAULT_VERIFICATION_TOKEN = "verification-token"
+
+# Methods that take the app-level (xapp-) token; every other method takes the bot token.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+_HTTP_ERROR_NAMES = {
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "request_timeout",
+}
+_USER_ID_RE = re.compile(r"^[UW][A-Z0-9]+$")
+
+
+@dataclass
+class SlackCall:
+    """One request the fake answered; kept for every request so tests can assert on retries too."""
+
+    method: str
+    args: JSONDict
+    headers: dict[str, str]
+    at: float  # time.monotonic() when the request arrived
+    path: str = ""
+    status: int = 200
+    failed: bool = False  # answered with a non-200 status or ``ok: false``
+    error: str | None = None
+    fault: str | None = None  # injected fault that answered it: "500", "429", "timeout", "error"
+    response: JSONDict | None = None
+
+
+@dataclass
+class _Fault:
+    method: str  # exact method name or "*"
+    kind: Literal["status", "429", "timeout"]
+    remaining: int
+    status: int = 500
+    error: str = "internal_error"
+    retry_after: int = 1
+    seconds: float = 0.0
+    commit: bool = False
+
+
+@dataclass
+class _RandomFaults:
+    fraction: float
+    rng: random.Random
+    kinds: tuple[FaultKind, ...]
+    methods: frozenset[str] | None
+    hang_seconds: float
+    retry_after: int
+
+
+@dataclass
+class _ResponseUrl:
+    channel: str | None
+    message_ts: str | None
+    user_id: str | None
+
+
+@dataclass
+class _SocketState:
+    connections: list[web.WebSocketResponse] = field(default_factory=list)
+    connect_count: int = 0
+    tickets: set[str] = field(default_factory=set)
+    sent: list[JSONDict] = field(default_factory=list)
+    received: list[JSONDict] = field(default_factory=list)
+    acks: dict[str, JSONDict] = field(default_factory=dict)
+
+
+class _ApiError(Exception):
+    """Raised inside a method implementation to answer ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+class FakeSlack:
+    """Slack on 127.0.0.1: real HTTP and websocket endpoints so the real SDKs can be pointed at it."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test",
+        app_token: str = "xapp-test",
+        bot_user_id: str = DEFAULT_BOT_USER_ID,
+        bot_id: str = "BBOT",
+        team_id: str = DEFAULT_TEAM_ID,
+        team_domain: str = DEFAULT_TEAM_DOMAIN,
+        app_id: str = DEFAULT_APP_ID,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hang_seconds: float = 35.0,
+        ts_base: int = 1764200000,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.team_id = team_id
+        self.team_domain = team_domain
+        self.app_id = app_id
+        self.host = host
+        self.port = port
+        # A "timeout" fault sleeps this long: longer than slack_sdk's default 30 s client timeout.
+        self.hang_seconds = hang_seconds
+
+        self.calls: list[SlackCall] = []
+        self.ephemerals: list[JSONDict] = []
+        self.users: dict[str, JSONDict] = {}
+        self._messages: dict[str, list[JSONDict]] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._faults: list[_Fault] = []
+        self._delays: dict[str, float] = {}
+        self._random: _RandomFaults | None = None
+        self._socket = _SocketState()
+        self._ts_base = ts_base
+        self._ts_counter = itertools.count(1)
+
+        # State is mutated on the fake's loop but may be read from a test thread (running_in_thread).
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+        self._stopping: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self.add_user(bot_user_id, "signoff", is_bot=True)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeSlack:
+        """Bind an ephemeral port and serve; the port is known only after this returns."""
+        if self._runner is not None:
+            raise RuntimeError("FakeSlack already started")
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._handle_api)
+        app.router.add_get("/api/{method}", self._handle_api)
+        app.router.add_post("/response/{rid}", self._handle_response_url)
+        app.router.add_get("/socket-mode", self._handle_socket)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        """Close websockets, wake hanging "timeout" handlers and free the port."""
+        if self._runner is None:
+            return
+        assert self._stopping is not None
+        self._stopping.set()
+        with self._lock:
+            sockets = list(self._socket.connections)
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY), 1.0)
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    async def __aenter__(self) -> FakeSlack:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @classmethod
+    @contextlib.contextmanager
+    def running_in_thread(cls, start_timeout: float = 10.0, **kwargs: Any) -> Iterator[FakeSlack]:
+        """Serve from a background thread with its own loop, for tests whose bot is a subprocess."""
+        fake = cls(**kwargs)
+        loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_forever()
+            finally:  # the loop is torn down on its own thread: the caller may be running another loop
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=serve, name="fake-slack", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(start_timeout)
+            yield fake
+        finally:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(start_timeout)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(start_timeout)
+
+    def run_sync(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run one of the fake's coroutines from a thread other than the fake's (threaded mode)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._require_loop()).result(timeout)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """Web API base URL, with the trailing slash slack_sdk's ``base_url`` expects."""
+        return f"{self.base_url}/api/"
+
+    @property
+    def socket_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/socket-mode"
+
+    # ------------------------------------------------------------------ seeding and reading state
+
+    def next_ts(self) -> str:
+        """A unique, increasing Slack timestamp such as ``1764200000.000100``."""
+        micros = next(self._ts_counter) * 100
+        return f"{self._ts_base + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def add_user(
+        self, user_id: str, name: str, *, real_name: str | None = None, is_bot: bool = False
+    ) -> JSONDict:
+        """Register a user for users.info (unregistered ``U…`` ids are synthesized)."""
+        user = self._user_record(user_id, name, real_name=real_name, is_bot=is_bot)
+        with self._lock:
+            self.users[user_id] = user
+        return copy.deepcopy(user)
+
+    def add_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        blocks: list[JSONDict] | None = None,
+    ) -> JSONDict:
+        """Store a human's message (e.g. a thread reply) so conversations.replies returns it."""
+        msg: JSONDict = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": ts or self.next_ts(),
+            "team": self.team_id,
+        }
+        if blocks is not None:
+            msg["blocks"] = blocks
+        with self._lock:
+            self._store_message(channel, msg, thread_ts)
+        self._bump()
+        return copy.deepcopy(msg)
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def mark(self) -> int:
+        """Index of the next call to be recorded: pass it as ``wait_for(..., since=mark)``."""
+        with self._lock:
+            return len(self.calls)
+
+    def messages(self, channel: str | None = None) -> list[JSONDict]:
+        """Current messages (after updates, without deleted ones), oldest first."""
+        with self._lock:
+            if channel is None:
+                found = [m for msgs in self._messages.values() for m in msgs]
+            else:
+                found = list(self._messages.get(channel, []))
+            return copy.deepcopy(sorted(found, key=lambda m: _ts_key(m["ts"])))
+
+    def message(self, channel: str, ts: str) -> JSONDict | None:
+        with self._lock:
+            found = self._find(channel, ts)
+            return copy.deepcopy(found) if found is not None else None
+
+    def thread(self, channel: str, ts: str) -> list[JSONDict]:
+        """The replies in the thread under ``ts`` (the parent itself is not included)."""
+        with self._lock:
+            replies = [
+                m for m in self._messages.get(channel, []) if m.get("thread_ts") == ts and m["ts"] != ts
+            ]
+            return copy.deepcopy(sorted(replies, key=lambda m: _ts_key(m["ts"])))
+
+    def ephemerals_for(self, user: str) -> list[JSONDict]:
+        with self._lock:
+            return copy.deepcopy([e for e in self.ephemerals if e.get("user") == user])
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[SlackCall], bool] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the wait, not an I/O timeout
+        *,
+        since: int = 0,
+    ) -> SlackCall:
+        """The first call to ``method`` (at index ≥ ``since``) matching ``predicate``, waiting if needed."""
+
+        def check() -> SlackCall | None:
+            for call in self.calls[since:]:
+                if call.method == method and (predicate is None or predicate(call)):
+                    return call
+            return None
+
+        return await self._on_own_loop(self._wait_until(check, timeout, f"a {method} call"))
+
+    # ------------------------------------------------------------------ fault injection
+
+    def fail(
+        self,
+        method: str,
+        status: int = 500,
+        times: int = 1,
+        *,
+        error: str | None = None,
+        commit: bool = False,
+    ) -> None:
+        """Answer the next ``times`` calls with ``status`` (or, with status 200, ``ok: false, error``).
+
+        ``commit=True`` applies the call before answering with the failure: Slack's ambiguous case
+        where the write landed but the client saw an error. ``method`` may be ``"*"``.
+        """
+        name = error or (_HTTP_ERROR_NAMES.get(status, f"http_{status}") if status != 200 else "fatal_error")
+        self._add_fault(_Fault(method, "status", times, status=status, error=name, commit=commit))
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """Answer 429 + ``Retry-After`` (slack_sdk sleeps ``retry_after`` + up to 1 s before retrying)."""
+        self._add_fault(
+            _Fault(method, "429", times, status=429, error="ratelimited", retry_after=retry_after)
+        )
+
+    def timeout(self, method: str, seconds: float | None = None, times: int = 1) -> None:
+        """Hold the next ``times`` calls for ``seconds`` (default ``hang_seconds``) without applying them."""
+        hang = self.hang_seconds if seconds is None else seconds
+        self._add_fault(_Fault(method, "timeout", times, status=504, error="request_timeout", seconds=hang))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Slow every call to ``method`` (or ``"*"``) by ``seconds`` until ``clear_faults()``."""
+        with self._lock:
+            self._delays[method] = seconds
+
+    def fail_randomly(
+        self,
+        fraction: float = 0.3,
+        seed: int | None = None,
+        kinds: Sequence[FaultKind] = ("500", "429", "timeout"),
+        methods: Sequence[str] | None = None,
+        *,
+        hang_seconds: float | None = None,
+        retry_after: int = 1,
+    ) -> None:
+        """Fail about ``fraction`` of calls (reproducibly with ``seed``) with one of ``kinds``."""
+        with self._lock:
+            self._random = _RandomFaults(
+                fraction=fraction,
+                rng=random.Random(seed),
+                kinds=tuple(kinds),
+                methods=frozenset(methods) if methods is not None else None,
+                hang_seconds=self.hang_seconds if hang_seconds is None else hang_seconds,
+                retry_after=retry_after,
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
+            self._random = None
+
+    # ------------------------------------------------------------------ response_url
+
+    def new_response_url(
+        self, channel: str | None = None, message_ts: str | None = None, *, user_id: str | None = None
+    ) -> str:
+        """A response_url; tie it to a message so ``replace_original`` / ``delete_original`` act on it."""
+        rid = uuid.uuid4().hex
+        with self._lock:
+            self._response_urls[rid] = _ResponseUrl(channel, message_ts, user_id)
+        return f"{self.base_url}/response/{rid}"
+
+    # ------------------------------------------------------------------ Socket Mode
+
+    @property
+    def socket_connect_count(self) -> int:
+        """How many websocket connections have been accepted so far (reconnects included)."""
+        with self._lock:
+            return self._socket.connect_count
+
+    @property
+    def socket_open_count(self) -> int:
+        with self._lock:
+            return len(self._socket.connections)
+
+    @property
+    def socket_sent(self) -> list[JSONDict]:
+        with self._lock:
+            return copy.deepcopy(self._socket.sent)
+
+    @property
+    def socket_received(self) -> list[JSONDict]:
+        with self._lock:
+            return copy.deepcopy(self._socket.received)
+
+    async def wait_socket_connected(self, timeout: float = 5.0, *, count: int = 1) -> int:  # noqa: ASYNC109
+        """Wait until ``count`` connections were accepted in total and one is open; returns the total."""
+
+        def check() -> int | None:
+            s = self._socket
+            return s.connect_count if s.connect_count >= count and s.connections else None
+
+        return await self._on_own_loop(self._wait_until(check, timeout, f"socket connection #{count}"))
+
+    async def socket_send(
+        self,
+        type: SocketEnvelopeType,
+        payload: JSONDict,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - how long to wait for a connection
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
+        """Send an envelope on the newest open connection (waiting for one); returns its envelope_id."""
+        return await self._on_own_loop(self._socket_send(type, payload, timeout, retry_attempt, retry_reason))
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> JSONDict:  # noqa: ASYNC109
+        """The client's ack for ``envelope_id``: ``{"envelope_id": ..., "payload"?: ...}``."""
+        return await self._on_own_loop(
+            self._wait_until(lambda: self._socket.acks.get(envelope_id), timeout, f"ack of {envelope_id}")
+        )
+
+    async def socket_disconnect(self) -> int:
+        """Close every open connection with a close frame, as Slack does when it rotates servers."""
+        return await self._on_own_loop(self._socket_disconnect())
+
+    async def socket_send_disconnect(self, reason: str = "refresh_requested") -> int:
+        """Send Slack's ``{"type": "disconnect"}`` message, which makes clients reconnect."""
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
+        return await self._on_own_loop(self._socket_broadcast(message))
+
+    # ------------------------------------------------------------------ internals: waiting
+
+    def _require_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("FakeSlack is not started")
+        return self._loop
+
+    async def _on_own_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the fake's loop, even when the caller runs another loop (threaded mode)."""
+        loop = self._require_loop()
+        if asyncio.get_running_loop() is loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def _bump(self) -> None:
+        """Wake every waiter so it re-checks its condition; safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._set_changed()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._set_changed)
+
+    def _set_changed(self) -> None:
+        old, self._changed = self._changed, asyncio.Event()
+        if old is not None:
+            old.set()
+
+    async def _wait_until(self, check: Callable[[], T | None], within: float, what: str) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            with self._lock:
+                result = check()
+            if result is not None:
+                return result
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                with self._lock:
+                    seen = [c.method for c in self.calls]
+                raise TimeoutError(f"FakeSlack: no {what} within {within}s (calls so far: {seen})")
+            changed = self._changed
+            assert changed is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but end early when the fake stops so hung handlers never delay shutdown."""
+        assert self._stopping is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # ------------------------------------------------------------------ internals: faults
+
+    def _add_fault(self, fault: _Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def _delay_for(self, method: str) -> float:
+        with self._lock:
+            return self._delays.get(method, self._delays.get("*", 0.0))
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.method in (method, "*") and fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return fault
+            rnd = self._random
+            if rnd is None or (rnd.methods is not None and method not in rnd.methods):
+                return None
+            if not rnd.kinds or rnd.rng.random() >= rnd.fraction:
+                return None
+            kind = rnd.rng.choice(rnd.kinds)
+        if kind == "429":
+            return _Fault(method, "429", 1, status=429, error="ratelimited", retry_after=rnd.retry_after)
+        if kind == "timeout":
+            return _Fault(method, "timeout", 1, status=504, error="request_timeout", seconds=rnd.hang_seconds)
+        return _Fault(method, "status", 1, status=500, error="internal_error")
+
+    async def _answer_fault(self, call: SlackCall, fault: _Fault) -> web.Response:
+        body: JSONDict = {"ok": False, "error": fault.error}
+        call.status, call.failed, call.error, call.response = fault.status, True, fault.error, body
+        if fault.kind == "status":
+            call.fault = str(fault.status) if fault.status != 200 else "error"
+        else:
+            call.fault = fault.kind
+        self._record(call)
+        if fault.kind == "timeout":
+            await self._sleep(fault.seconds)
+        headers = {"Retry-After": str(fault.retry_after)} if fault.kind == "429" else None
+        return web.json_response(body, status=fault.status, headers=headers)
+
+    # ------------------------------------------------------------------ internals: HTTP handlers
+
+    def _record(self, call: SlackCall) -> None:
+        with self._lock:
+            self.calls.append(call)
+        self._bump()
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        call = SlackCall(method, {}, dict(request.headers), time.monotonic(), path=request.path)
+        args, parse_error = await _read_args(request)
+        token = _bearer(request.headers.get("Authorization")) or args.pop("token", None)
+        args.pop("token", None)
+        call.args = args
+
+        delay = self._delay_for(method)
+        if delay > 0:
+            await self._sleep(delay)
+        fault = self._take_fault(method)
+        if fault is not None and not fault.commit:
+            return await self._answer_fault(call, fault)
+
+        try:
+            if parse_error is not None:
+                raise _ApiError(parse_error)
+            with self._lock:
+                body = self._dispatch(method, token, args)
+        except _ApiError as exc:
+            body = {"ok": False, "error": exc.error, **exc.extra}
+        if fault is not None:  # committed: the write landed even though the client sees a failure
+            return await self._answer_fault(call, fault)
+        call.response = body
+        call.failed = not body.get("ok", False)
+        call.error = body.get("error")
+        self._record(call)
+        return web.json_response(body)
+
+    def _dispatch(self, method: str, token: str | None, args: JSONDict) -> JSONDict:
+        handler = self._methods().get(method)
+        if handler is None:
+            raise _ApiError("unknown_method")
+        if method == "api.test":  # the one method Slack answers without a token
+            return handler(args)
+        if not token:
+            raise _ApiError("not_authed")
+        wanted = self.app_token if method in _APP_TOKEN_METHODS else self.bot_token
+        if token != wanted:
+            if token in (self.app_token, self.bot_token):
+                raise _ApiError("not_allowed_token_type")
+            raise _ApiError("invalid_auth")
+        return handler(args)
+
+    def _methods(self) -> dict[str, Callable[[JSONDict], JSONDict]]:
+        return {
+            "api.test": lambda args: {"ok": True, "args": args},
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.delete": self._chat_delete,
+            "chat.getPermalink": self._chat_get_permalink,
+            "reactions.add": self._reactions_add,
+            "reactions.remove": self._reactions_remove,
+            "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
+            "users.info": self._users_info,
+            "apps.connections.open": self._apps_connections_open,
+        }
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        rid = request.match_info["rid"]
+        call = SlackCall("response_url", {}, dict(request.headers), time.monotonic(), path=request.path)
+        raw = await request.text()
+        try:
+            parsed = json.loads(raw) if raw.lstrip().startswith("{") else dict(parse_qsl(raw))
+            if "payload" in parsed and isinstance(parsed["payload"], str):
+                parsed = json.loads(parsed["payload"])
+        except ValueError:
+            parsed = None
+        call.args = parsed if isinstance(parsed, dict) else {"_raw": raw}
+
+        delay = self._delay_for("response_url")
+        if delay > 0:
+            await self._sleep(delay)
+        fault = self._take_fault("response_url")
+        if fault is not None and not fault.commit:
+            return await self._answer_fault(call, fault)
+
+        status = 200
+        body: JSONDict = {"ok": True}
+        with self._lock:
+            target = self._response_urls.get(rid)
+            if target is None:
+                status, body = 404, {"ok": False, "error": "expired_url"}
+            elif not isinstance(parsed, dict):
+                status, body = 400, {"ok": False, "error": "invalid_payload"}
+            else:
+                try:
+                    self._apply_response_url(target, parsed)
+                except _ApiError as exc:
+                    status, body = 400, {"ok": False, "error": exc.error, **exc.extra}
+        if fault is not None:  # committed: the message changed even though the client sees a failure
+            return await self._answer_fault(call, fault)
+        call.status, call.response = status, body
+        call.failed = status != 200
+        call.error = body.get("error")
+        self._record(call)
+        return web.json_response(body, status=status)
+
+    def _apply_response_url(self, target: _ResponseUrl, body: JSONDict) -> None:
+        """Slack's response_url semantics: delete/replace the source message, or post a new one."""
+        original = (
+            self._find(target.channel, target.message_ts)
+            if target.channel is not None and target.message_ts is not None
+            else None
+        )
+        if _truthy(body.get("delete_original")):
+            if original is None or target.channel is None:
+                raise _ApiError("message_not_found")
+            self._messages[target.channel].remove(original)
+            return
+        text, blocks = body.get("text"), body.get("blocks")
+        if blocks is not None:
+            _validate_blocks(blocks)
+        if _truthy(body.get("replace_original")):
+            if original is None:
+                raise _ApiError("message_not_found")
+            original["text"] = text or ""
+            if blocks is not None:
+                original["blocks"] = blocks
+            else:
+                original.pop("blocks", None)
+            original["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
+            return
+        if not text and not blocks:
+            raise _ApiError("no_text")
+        if body.get("response_type") == "in_channel" and target.channel is not None:
+            self._store_message(target.channel, self._bot_message(text, blocks), body.get("thread_ts"))
+            return
+        self.ephemerals.append(
+            {
+                "channel": target.channel,
+                "user": target.user_id,
+                "text": text,
+                "blocks": blocks,
+                "thread_ts": body.get("thread_ts"),
+                "message_ts": self.next_ts(),
+                "via": "response_url",
+            }
+        )
+
+    # ------------------------------------------------------------------ internals: Web API methods
+
+    def _auth_test(self, args: JSONDict) -> JSONDict:
+        return {
+            "ok": True,
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": "signoff test",
+            "user": "signoff",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        text, blocks = _text_and_blocks(args)
+        if not text and not blocks and not args.get("attachments"):
+            raise _ApiError("no_text")
+        msg = self._bot_message(text, blocks)
+        thread_ts = args.get("thread_ts") or None
+        self._store_message(channel, msg, thread_ts)
+        return {"ok": True, "channel": channel, "ts": msg["ts"], "message": copy.deepcopy(msg)}
+
+    def _chat_update(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        ts = args.get("ts")
+        if not ts:
+            raise _ApiError("message_not_found")
+        text, blocks = _text_and_blocks(args)
+        msg = self._find(channel, str(ts))
+        if msg is None:
+            raise _ApiError("message_not_found")
+        if msg.get("user") != self.bot_user_id:
+            raise _ApiError("cant_update_message")
+        if text is None and blocks is None and "attachments" not in args:
+            raise _ApiError("no_text")
+        if text is not None:
+            msg["text"] = text
+        if blocks is not None:  # no blocks: Slack keeps the old ones
+            msg["blocks"] = blocks
+        msg["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": msg["ts"],
+            "text": msg.get("text", ""),
+            "message": copy.deepcopy(msg),
+        }
+
+    def _chat_post_ephemeral(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        user = args.get("user")
+        if not user:
+            raise _ApiError("user_not_in_channel")
+        text, blocks = _text_and_blocks(args)
+        if not text and not blocks and not args.get("attachments"):
+            raise _ApiError("no_text")
+        message_ts = self.next_ts()
+        self.ephemerals.append(
+            {
+                "channel": channel,
+                "user": user,
+                "text": text,
+                "blocks": blocks,
+                "thread_ts": args.get("thread_ts"),
+                "message_ts": message_ts,
+                "via": "chat.postEphemeral",
+            }
+        )
+        return {"ok": True, "message_ts": message_ts}
+
+    def _chat_delete(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        ts = str(args.get("ts") or "")
+        msg = self._find(channel, ts) if ts else None
+        if msg is None:
+            raise _ApiError("message_not_found")
+        if msg.get("user") != self.bot_user_id:
+            raise _ApiError("cant_delete_message")
+        self._messages[channel].remove(msg)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _chat_get_permalink(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        ts = str(args.get("message_ts") or "")
+        if not ts or self._find(channel, ts) is None:
+            raise _ApiError("message_not_found")
+        link = f"https://{self.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
+    def _reaction_target(self, args: JSONDict) -> tuple[JSONDict, str]:
+        channel, ts, name = args.get("channel"), args.get("timestamp"), args.get("name")
+        if not channel or not ts:
+            raise _ApiError("no_item_specified")
+        if not name:
+            raise _ApiError("invalid_name")
+        msg = self._find(str(channel), str(ts))
+        if msg is None:
+            raise _ApiError("message_not_found")
+        return msg, str(name).strip(":")
+
+    def _reactions_add(self, args: JSONDict) -> JSONDict:
+        msg, name = self._reaction_target(args)
+        reactions: list[JSONDict] = msg.setdefault("reactions", [])
+        for r in reactions:
+            if r["name"] == name:
+                if self.bot_user_id in r["users"]:
+                    raise _ApiError("already_reacted")
+                r["users"].append(self.bot_user_id)
+                r["count"] += 1
+                break
+        else:
+            reactions.append({"name": name, "users": [self.bot_user_id], "count": 1})
+        return {"ok": True}
+
+    def _reactions_remove(self, args: JSONDict) -> JSONDict:
+        msg, name = self._reaction_target(args)
+        for r in msg.get("reactions", []):
+            if r["name"] == name and self.bot_user_id in r["users"]:
+                r["users"].remove(self.bot_user_id)
+                r["count"] -= 1
+                if r["count"] == 0:
+                    msg["reactions"].remove(r)
+                return {"ok": True}
+        raise _ApiError("no_reaction")
+
+    def _conversations_replies(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        ts = str(args.get("ts") or "")
+        parent = self._find(channel, ts) if ts else None
+        if parent is None:
+            raise _ApiError("thread_not_found")
+        replies = [m for m in self._messages[channel] if m.get("thread_ts") == ts and m["ts"] != ts]
+        replies.sort(key=lambda m: _ts_key(m["ts"]))
+        return {
+            "ok": True,
+            "messages": copy.deepcopy([parent, *replies]),
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _conversations_history(self, args: JSONDict) -> JSONDict:
+        channel = _need_channel(args)
+        top = [m for m in self._messages.get(channel, []) if m.get("thread_ts") in (None, m["ts"])]
+        top.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+        return {
+            "ok": True,
+            "messages": copy.deepcopy(top),
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _users_info(self, args: JSONDict) -> JSONDict:
+        user_id = str(args.get("user") or "")
+        user = self.users.get(user_id)
+        if user is None:
+            if not _USER_ID_RE.match(user_id):
+                raise _ApiError("user_not_found")
+            user = self._user_record(user_id, user_id.lower())
+        return {"ok": True, "user": copy.deepcopy(user)}
+
+    def _apps_connections_open(self, args: JSONDict) -> JSONDict:
+        ticket = uuid.uuid4().hex
+        self._socket.tickets.add(ticket)
+        return {"ok": True, "url": f"{self.socket_url}?ticket={ticket}"}
+
+    # ------------------------------------------------------------------ internals: message store
+
+    def _user_record(
+        self, user_id: str, name: str, *, real_name: str | None = None, is_bot: bool = False
+    ) -> JSONDict:
+        real = real_name or name
+        return {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "real_name": real,
+            "deleted": False,
+            "is_bot": is_bot,
+            "is_app_user": False,
+            "tz": "Etc/UTC",
+            "profile": {"real_name": real, "display_name": name, "team": self.team_id},
+        }
+
+    def _bot_message(self, text: str | None, blocks: list[JSONDict] | None) -> JSONDict:
+        msg: JSONDict = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "text": text or "",
+            "ts": self.next_ts(),
+            "team": self.team_id,
+            "bot_profile": {
+                "id": self.bot_id,
+                "app_id": self.app_id,
+                "name": "signoff",
+                "team_id": self.team_id,
+            },
+        }
+        if blocks is not None:
+            msg["blocks"] = blocks
+        return msg
+
+    def _store_message(self, channel: str, msg: JSONDict, thread_ts: str | None) -> None:
+        """Append ``msg``; a reply also marks its parent as a thread root, as Slack does."""
+        if thread_ts:
+            msg["thread_ts"] = thread_ts
+            parent = self._find(channel, thread_ts)
+            if parent is not None and parent is not msg:
+                parent["thread_ts"] = thread_ts
+                parent["reply_count"] = int(parent.get("reply_count", 0)) + 1
+                users = parent.setdefault("reply_users", [])
+                if msg.get("user") not in users:
+                    users.append(msg.get("user"))
+                parent["latest_reply"] = msg["ts"]
+                msg.setdefault("parent_user_id", parent.get("user"))
+        self._messages.setdefault(channel, []).append(msg)
+
+    def _find(self, channel: str, ts: str) -> JSONDict | None:
+        for msg in self._messages.get(channel, []):
+            if msg["ts"] == ts:
+                return msg
+        return None
+
+    # ------------------------------------------------------------------ internals: Socket Mode
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        with self._lock:
+            known = ticket in self._socket.tickets
+        if not known:
+            return web.Response(status=401, text="invalid ticket")
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        with self._lock:
+            self._socket.connections.append(ws)
+            self._socket.connect_count += 1
+            open_count = len(self._socket.connections)
+        self._bump()
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": open_count,
+                    "debug_info": {
+                        "host": "applink-fake",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    data = {"_raw": msg.data}
+                with self._lock:
+                    self._socket.received.append(data)
+                    if isinstance(data, dict) and data.get("envelope_id"):
+                        self._socket.acks[str(data["envelope_id"])] = data
+                self._bump()
+        finally:
+            with self._lock:
+                if ws in self._socket.connections:
+                    self._socket.connections.remove(ws)
+            self._bump()
+        return ws
+
+    async def _socket_send(
+        self,
+        type: SocketEnvelopeType,
+        payload: JSONDict,
+        within: float,
+        retry_attempt: int,
+        retry_reason: str,
+    ) -> str:
+        await self._wait_until(
+            lambda: self._socket.connections[-1] if self._socket.connections else None,
+            within,
+            "open socket connection",
+        )
+        if type == "events_api" and payload.get("type") != "event_callback":
+            payload = event_callback(
+                payload, team_id=self.team_id, api_app_id=self.app_id, bot_user_id=self.bot_user_id
+            )
+        envelope_id = str(uuid.uuid4())
+        envelope: JSONDict = {"envelope_id": envelope_id, "type": type, "payload": payload}
+        if type == "events_api":
+            envelope["accepts_response_payload"] = False
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = retry_reason
+        else:
+            envelope["accepts_response_payload"] = True
+        with self._lock:
+            ws = self._socket.connections[-1]
+            self._socket.sent.append(envelope)
+        await ws.send_json(envelope)
+        return envelope_id
+
+    async def _socket_disconnect(self) -> int:
+        with self._lock:
+            sockets = list(self._socket.connections)
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY), 2.0)
+        return len(sockets)
+
+    async def _socket_broadcast(self, message: JSONDict) -> int:
+        with self._lock:
+            sockets = list(self._socket.connections)
+            self._socket.sent.append(message)
+        for ws in sockets:
+            await ws.send_json(message)
+        return len(sockets)
+
+
+# ---------------------------------------------------------------------- request parsing helpers
+
+
+async def _read_args(request: web.Request) -> tuple[JSONDict, str | None]:
+    """Merge query string, form and JSON body args the way Slack's API accepts them."""
+    args: JSONDict = dict(request.query)
+    if not request.can_read_body:
+        return args, None
+    raw = await request.read()
+    if not raw:
+        return args, None
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return args, "invalid_json"
+        if not isinstance(body, dict):
+            return args, "invalid_json"
+        args.update(body)
+    else:  # form-encoded (slack_sdk's params/data, curl, the token field)
+        args.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    return args, None
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    sec, _, frac = ts.partition(".")
+    return int(sec), int(frac or 0)
+
+
+def _need_channel(args: JSONDict) -> str:
+    channel = args.get("channel")
+    if not channel or not isinstance(channel, str):
+        raise _ApiError("channel_not_found")
+    return channel
+
+
+def _text_and_blocks(args: JSONDict) -> tuple[str | None, list[JSONDict] | None]:
+    text = args.get("text")
+    if text is not None and not isinstance(text, str):
+        text = str(text)
+    if text is not None and len(text) > 40_000:
+        raise _ApiError("msg_too_long")
+    blocks = args.get("blocks")
+    if isinstance(blocks, str):  # form-encoded bodies carry blocks as a JSON string
+        try:
+            blocks = json.loads(blocks) if blocks else None
+        except ValueError:
+            raise _ApiError("invalid_blocks_format") from None
+    if blocks is not None:
+        _validate_blocks(blocks)
+    return text, blocks
+
+
+# Block Kit limits Slack enforces with ``invalid_blocks`` (see Slack's Block Kit reference).
+_TEXT_LIMITS = {"section": 3000, "header": 150}
+
+
+def _validate_blocks(blocks: Any) -> None:
+    """Reject what Slack rejects most often, so a rendering bug fails in tests rather than in prod."""
+    problems: list[str] = []
+    if not isinstance(blocks, list):
+        raise _ApiError("invalid_blocks_format")
+    if len(blocks) > 50:
+        problems.append("no more than 50 items allowed [json-pointer:/blocks]")
+    block_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        where = f"/blocks/{i}"
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            problems.append(f"missing required field: type [json-pointer:{where}]")
+            continue
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in block_ids:
+                problems.append(f"duplicate block_id [json-pointer:{where}/block_id]")
+            block_ids.add(block_id)
+            if len(str(block_id)) > 255:
+                problems.append(f"must be less than 256 characters [json-pointer:{where}/block_id]")
+        kind = block["type"]
+        text = block.get("text")
+        if kind in _TEXT_LIMITS:
+            if kind == "section" and text is None and not block.get("fields"):
+                problems.append(f"must provide text or fields [json-pointer:{where}]")
+            if isinstance(text, dict) and len(str(text.get("text", ""))) > _TEXT_LIMITS[kind]:
+                limit = _TEXT_LIMITS[kind]
+                problems.append(f"must be at most {limit} characters [json-pointer:{where}/text]")
+        if kind == "section" and len(block.get("fields") or []) > 10:
+            problems.append(f"no more than 10 items allowed [json-pointer:{where}/fields]")
+        if kind == "actions":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 25:
+                problems.append(f"must have 1 to 25 elements [json-pointer:{where}/elements]")
+            action_ids: set[str] = set()
+            for j, el in enumerate(elements):
+                ew = f"{where}/elements/{j}"
+                if not isinstance(el, dict):
+                    problems.append(f"invalid element [json-pointer:{ew}]")
+                    continue
+                action_id = el.get("action_id")
+                if action_id is not None:
+                    if action_id in action_ids:
+                        problems.append(f"duplicate action_id [json-pointer:{ew}/action_id]")
+                    action_ids.add(action_id)
+                if el.get("type") == "button":
+                    label = el.get("text")
+                    if not isinstance(label, dict) or label.get("type") != "plain_text":
+                        problems.append(f"must be a plain_text object [json-pointer:{ew}/text]")
+                    elif len(str(label.get("text", ""))) > 75:
+                        problems.append(f"must be at most 75 characters [json-pointer:{ew}/text]")
+                    if len(str(el.get("value", ""))) > 2000:
+                        problems.append(f"must be at most 2000 characters [json-pointer:{ew}/value]")
+    if problems:
+        raise _ApiError(
+            "invalid_blocks",
+            errors=problems,
+            response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
+        )
+
+
+# ---------------------------------------------------------------------- signing and request builders
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's v0 request signature headers for ``body`` (what Bolt verifies on /slack/events)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    base = b"v0:" + str(ts).encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": f"v0={digest}"}
+
+
+_wall_counter = itertools.count()
+
+
+def _wall_ts() -> str:
+    """A unique Slack-style ts near now, for events that did not come from the fake's store."""
+    micros = int(time.time() * 1_000_000) + next(_wall_counter)
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _trigger_id() -> str:
+    return f"{random.randint(10**12, 10**13 - 1)}.{random.randint(10**11, 10**12 - 1)}.{uuid.uuid4().hex}"
+
+
+def slash_command_payload(  # noqa: PLR0917 - mirrors the order of Slack's fields
+    text: str,
+    user_id: str,
+    channel_id: str,
+    response_url: str,
+    command: str = "/signoff",
+    team_id: str = DEFAULT_TEAM_ID,
+    *,
+    user_name: str | None = None,
+    channel_name: str = "ops",
+    team_domain: str = DEFAULT_TEAM_DOMAIN,
+    api_app_id: str = DEFAULT_APP_ID,
+    trigger_id: str | None = None,
+) -> dict[str, str]:
+    """The fields Slack sends for a slash command (form fields in HTTP mode, the Socket Mode payload)."""
+    return {
+        "token": DEFAULT_VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "team_domain": team_domain,
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "user_id": user_id,
+        "user_name": user_name or user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": api_app_id,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or _trigger_id(),
+    }
+
+
+def slash_command_body(  # noqa: PLR0917
+    text: str,
+    user_id: str,
+    channel_id: str,
+    response_url: str,
+    command: str = "/signoff",
+    team_id: str = DEFAULT_TEAM_ID,
+    **kwargs: Any,
+) -> bytes:
+    """A slash command as Slack POSTs it: ``application/x-www-form-urlencoded``."""
+    payload = slash_command_payload(text, user_id, channel_id, response_url, command, team_id, **kwargs)
+    return urlencode(payload).encode()
+
+
+def block_actions_payload(  # noqa: PLR0917
+    user_id: str,
+    channel_id: str,
+    message_ts: str,
+    action_id: str,
+    value: str,
+    response_url: str,
+    *,
+    block_id: str = "signoff_actions",
+    button_text: str = "Button",
+    message: JSONDict | None = None,
+    user_name: str | None = None,
+    channel_name: str = "ops",
+    team_id: str = DEFAULT_TEAM_ID,
+    team_domain: str = DEFAULT_TEAM_DOMAIN,
+    api_app_id: str = DEFAULT_APP_ID,
+    bot_user_id: str = DEFAULT_BOT_USER_ID,
+    trigger_id: str | None = None,
+) -> JSONDict:
+    """A ``block_actions`` button click as Slack builds it; pass ``message=fake.message(...)``."""
+    name = user_name or user_id.lower()
+    msg = (
+        copy.deepcopy(message)
+        if message is not None
+        else {
+            "type": "message",
+            "user": bot_user_id,
+            "ts": message_ts,
+            "text": "",
+            "team": team_id,
+            "blocks": [],
+        }
+    )
+    return {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": DEFAULT_VERIFICATION_TOKEN,
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id or _trigger_id(),
+        "team": {"id": team_id, "domain": team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": channel_name},
+        "message": msg,
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": button_text, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": _wall_ts(),
+            }
+        ],
+    }
+
+
+def block_actions_body(  # noqa: PLR0917
+    user_id: str,
+    channel_id: str,
+    message_ts: str,
+    action_id: str,
+    value: str,
+    response_url: str,
+    **kwargs: Any,
+) -> bytes:
+    """A button click as Slack POSTs it: form-encoded, one ``payload`` field holding the JSON."""
+    payload = block_actions_payload(user_id, channel_id, message_ts, action_id, value, response_url, **kwargs)
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def event_callback(
+    event: JSONDict,
+    team_id: str = DEFAULT_TEAM_ID,
+    api_app_id: str = DEFAULT_APP_ID,
+    *,
+    bot_user_id: str = DEFAULT_BOT_USER_ID,
+) -> JSONDict:
+    """The Events API ``event_callback`` envelope around ``event``."""
+    return {
+        "token": DEFAULT_VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "context_team_id": team_id,
+        "context_enterprise_id": None,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": "4-" + uuid.uuid4().hex,
+    }
+
+
+def event_body(
+    event: JSONDict,
+    team_id: str = DEFAULT_TEAM_ID,
+    api_app_id: str = DEFAULT_APP_ID,
+    *,
+    bot_user_id: str = DEFAULT_BOT_USER_ID,
+) -> bytes:
+    """An Events API request body (JSON) for Bolt's HTTP endpoint."""
+    return json.dumps(event_callback(event, team_id, api_app_id, bot_user_id=bot_user_id)).encode()
+
+
+def message_event(
+    user: str, channel: str, text: str, ts: str | None = None, *, team_id: str = DEFAULT_TEAM_ID
+) -> JSONDict:
+    """A ``message`` event from a human in a public channel."""
+    stamp = ts or _wall_ts()
+    return {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": stamp,
+        "team": team_id,
+        "channel": channel,
+        "channel_type": "channel",
+        "event_ts": stamp,
+        "client_msg_id": str(uuid.uuid4()),
+    }
+
+
+def thread_message_event(
+    user: str,
+    channel: str,
+    text: str,
+    thread_ts: str,
+    ts: str | None = None,
+    *,
+    team_id: str = DEFAULT_TEAM_ID,
+) -> JSONDict:
+    """A reply in the thread under ``thread_ts`` (a ``message`` event carrying ``thread_ts``)."""
+    event = message_event(user, channel, text, ts, team_id=team_id)
+    event["thread_ts"] = thread_ts
+    return event
+
+
+def reaction_added_event(
+    user: str, reaction: str, channel: str, ts: str, *, item_user: str = DEFAULT_BOT_USER_ID
+) -> JSONDict:
+    """A ``reaction_added`` event; ``reaction`` is a bare name such as ``white_check_mark`` or ``+1``."""
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": reaction,
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "item_user": item_user,
+        "event_ts": _wall_ts(),
+    }
+
+
+async def post_signed(
+    url: str,
+    body: bytes,
+    secret: str,
+    content_type: str | None = None,
+    timestamp: int | None = None,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    timeout: float = 10.0,  # noqa: ASYNC109 - passed to aiohttp.ClientTimeout
+) -> tuple[int, str]:
+    """POST ``body`` signed as Slack would; ``content_type`` defaults to JSON for ``{…}``, else form."""
+    if content_type is None:
+        is_json = body.lstrip().startswith(b"{")
+        content_type = "application/json" if is_json else "application/x-www-form-urlencoded"
+    headers = {"Content-Type": content_type, **sign(secret, body, timestamp)}
+    own = session is None
+    client = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+    try:
+        async with client.post(url, data=body, headers=headers) as resp:
+            return resp.status, await resp.text()
+    finally:
+        if own:
+            await client.close()
