@@ -209,6 +209,8 @@ class _Args:
                 if args.replicas is not None:
                     raise _refuse("the number of replicas is given twice")
                 args.replicas = value
+            elif low == "--replicas":
+                raise _refuse("only `scale` takes a number of replicas")
             elif token.startswith("-"):
                 raise _refuse(f"the option `{_show(token)}` is not accepted")
             else:
@@ -251,14 +253,17 @@ def _build(verb: str, args: _Args) -> Operation:
 
 def _target(verb: str, words: list[str]) -> tuple[str, str]:
     """`kind/name`, `kind name`, or for node verbs just `name`."""
+    node_verb = verb in ("cordon", "uncordon")
+    if not words:
+        raise _refuse(f"`{verb}` needs a target such as `{'node-1' if node_verb else 'deployment/api'}`")
     if len(words) == 1 and "/" in words[0]:
         kind_word, _, name = words[0].partition("/")
-    elif len(words) == 2 and "/" not in words[0] + words[1]:
-        kind_word, name = words
-    elif len(words) == 1 and verb in ("cordon", "uncordon"):
+    elif len(words) == 1 and words[0].lower() in _KIND_ALIASES and not node_verb:
+        raise _refuse(f"`{verb} {_show(words[0])}` needs a name after the kind")
+    elif len(words) == 1 and node_verb:
         return "node", words[0]
-    elif not words:
-        raise _refuse(f"`{verb}` needs a target such as `deployment/api`")
+    elif len(words) == 2 and "/" not in words[0] + words[1] and words[0].lower() in _KIND_ALIASES:
+        kind_word, name = words
     else:
         raise _refuse(f"`{verb}` takes exactly one target, got `{_show(' '.join(words))}`")
     kind = _KIND_ALIASES.get(kind_word.lower())

@@ -1,0 +1,40 @@
+"""Cards and replies as terminal text."""
+
+from __future__ import annotations
+
+from core.cards import Card
+
+TERMINAL_STATES = {"succeeded", "failed", "blocked", "rejected", "expired", "cancelled", "interrupted"}
+
+
+def card_text(card: Card) -> str:
+    lines = [f"┌─ {card.title}", f"│ {card.text}"]
+    for field in card.fields:
+        lines.append(f"│ {field.label}: {field.value}")
+    if card.progress is not None:
+        lines.append(f"│ Signatures: {card.progress.bar}")
+    if card.buttons:
+        lines.append("│ " + "  ".join(f"[{b.label}]" for b in card.buttons)
+                     + f"   (console: `approve {card.key}` / `reject {card.key}`)")
+    lines.append(f"└─ {card.footer}")
+    return "\n".join(lines)
+
+
+def card_update_text(card: Card) -> str:
+    if card.state in TERMINAL_STATES:
+        return "↻ card updated:\n" + card_text(card)
+    progress = f" · {card.progress.bar}" if card.progress is not None else ""
+    return f"↻ {card.key} card: {card.state}{progress}"
+
+
+def thread_text(key: str, text: str) -> str:
+    prefix = f"    ↳ {key} │ "
+    pad = " " * (len(prefix) - 2) + "│ "
+    lines = text.splitlines() or [""]
+    return "\n".join([prefix + lines[0], *(pad + line for line in lines[1:])])
+
+
+def private_text(person: str, text: str) -> str:
+    lines = text.splitlines() or [""]
+    head = f"  (only {person} sees this) "
+    return "\n".join([head + lines[0], *("  " + " " * (len(head) - 2) + line for line in lines[1:])])

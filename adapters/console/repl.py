@@ -1,0 +1,143 @@
+"""The local chat: errbot's text backend in spirit. One terminal plays every person.
+
+`as <person>` switches who is typing; `approve`/`reject` stand in for the card buttons;
+`thread <id> <text>` replies in a request's thread. When standard input is not a terminal
+the session is a script: each line is echoed and run to completion before the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from typing import TextIO
+
+from core.approvals import Place
+from core.cards import Card
+from core.chat import ChatCommands, ChatContext
+from core.outbox import MessageRef
+
+from adapters.console.render import card_text, card_update_text, private_text, thread_text
+
+PLATFORM = "console"
+CHANNEL = "console"
+
+CONSOLE_HELP = (
+    "console extras: `as <person>` to act as someone else · `approve <id>` / `reject <id>` for the buttons · "
+    "`thread <id> <text>` to reply in a request's thread · `quit`"
+)
+
+
+class ConsoleOutput:
+    """The console as a chat platform: the outbox dispatcher delivers here."""
+
+    platform = PLATFORM
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._ids = itertools.count(1)
+        self._keys: dict[str, str] = {}
+
+    def write(self, text: str) -> None:
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    async def post_card(self, channel: str, card: Card) -> MessageRef:
+        message_id = f"m{next(self._ids)}"
+        self._keys[message_id] = card.key
+        self.write(card_text(card))
+        return MessageRef(platform=PLATFORM, channel=channel, message_id=message_id, thread=message_id)
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None:
+        self.write(card_update_text(card))
+
+    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+        key = self._keys.get(ref.message_id, ref.message_id)
+        body = text if card is None else (text + "\n" + card_text(card)).strip()
+        self.write(thread_text(key, body))
+        message_id = f"m{next(self._ids)}"
+        self._keys[message_id] = key
+        return MessageRef(platform=PLATFORM, channel=ref.channel, message_id=message_id, thread=ref.thread)
+
+    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
+        body = text if card is None else (text + "\n" + card_text(card)).strip()
+        self.write(body)
+        message_id = f"m{next(self._ids)}"
+        return MessageRef(platform=PLATFORM, channel=channel, message_id=message_id, thread=message_id)
+
+
+class Console:
+    def __init__(self, chat: ChatCommands, output: ConsoleOutput, *, person: str = "alice") -> None:
+        self._chat = chat
+        self._out = output
+        self.person = person
+
+    def context(self) -> ChatContext:
+        return ChatContext(platform=PLATFORM, account=self.person, place=Place(platform=PLATFORM, channel=CHANNEL))
+
+    async def line(self, text: str) -> bool:
+        """Run one line; False when the session should end."""
+        text = text.strip()
+        if not text or text.startswith("#"):
+            return True
+        word, _, rest = text.partition(" ")
+        word = word.lower()
+        if word in ("quit", "exit"):
+            return False
+        if word == "as":
+            name = rest.strip()
+            if not name or " " in name:
+                self._out.write("  `as` takes one name, like `as bob`.")
+            else:
+                self.person = name
+                self._out.write(f"  (you are now {name})")
+            return True
+        if word == "thread":
+            request_id, _, said = rest.strip().partition(" ")
+            self._out.write(thread_text(request_id.upper() or "?", f"{self.person}: {said}"))
+            try:
+                answered = await self._chat.thread_message(said, request_id.upper(), self.context())
+            except Exception as exc:  # noqa: BLE001 - shown to the person, the console stays up
+                self._out.write(private_text(self.person, str(exc)))
+                return True
+            if not answered:
+                self._out.write(private_text(self.person, "(chatter in the thread; signoff answers only "
+                                                          "`timeline`, `status` and `help` there)"))
+            return True
+        reply = await self._chat.handle(text, self.context())
+        body = reply.text + ("\n" + CONSOLE_HELP if word == "help" else "")
+        self._out.write(private_text(self.person, body))
+        return True
+
+
+async def run_script(console: Console, lines: list[str], settle: object, echo: TextIO | None = None) -> None:
+    """Feed lines one by one, letting executions and deliveries finish after each."""
+    out = echo or sys.stdout
+    for raw in lines:
+        text = raw.rstrip("\n")
+        if not text.strip():
+            continue
+        if text.lstrip().startswith("#"):
+            out.write(f"\n{text.strip()}\n")
+            continue
+        out.write(f"{console.person}> {text.strip()}\n")
+        out.flush()
+        keep_going = await console.line(text)
+        await settle()  # type: ignore[operator]
+        if not keep_going:
+            return
+
+
+async def read_lines_interactively(console: Console, prompt_out: TextIO | None = None) -> None:
+    out = prompt_out or sys.stdout
+    while True:
+        out.write(f"{console.person}> ")
+        out.flush()
+        try:
+            text = await asyncio.to_thread(sys.stdin.readline)
+        except (EOFError, KeyboardInterrupt):
+            return
+        if text == "":
+            return
+        if not await console.line(text):
+            return

@@ -1,0 +1,149 @@
+"""The composition root: builds the whole object graph from settings, and takes it down again.
+
+Tests build the very same graph (sandbox cluster, a temporary SQLite file, fake chat
+servers), so what they exercise is what production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from adapters.db.database import Database
+from core.chat import ChatCommands
+from core.cluster import Cluster
+from core.delivery import OutboxDispatcher
+from core.execution import ExecutionService
+from core.maintenance import Maintenance
+from core.policy import Policy
+from core.ports import ChatGateway, Clock, SystemClock
+from core.service import ApprovalService
+from core.signals import Signals
+
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    policy: Policy
+    db: Database
+    cluster: Cluster
+    clock: Clock
+    signals: Signals
+    service: ApprovalService
+    execution: ExecutionService
+    maintenance: Maintenance
+    dispatcher: OutboxDispatcher
+    chat: ChatCommands
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    def add_gateway(self, gateway: ChatGateway, default_channel: str | None) -> None:
+        self.dispatcher.gateways[gateway.platform] = gateway
+        if default_channel:
+            self.service.default_places[gateway.platform] = default_channel
+
+    async def settle(self, rounds: int = 200) -> None:
+        """Run executions and deliveries until nothing is left to do (console scripts, tests)."""
+        for _ in range(rounds):
+            sent = await self.dispatcher.run_once()
+            ran = await self.execution.run_approved()
+            if not ran and not sent:
+                return
+
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """The supervised workers: execution, outbox delivery and the expiry sweep."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._loop("execution", self.execution.run_approved,
+                                             self.signals.execution.wait, 2.0)),
+                group.create_task(self._loop("outbox", self.dispatcher.run_once, self.signals.outbox.wait, 0.25)),
+                group.create_task(self._loop("sweep", self.maintenance.sweep, _sleep,
+                                             self.settings.sweep_interval_s)),
+            ]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    @staticmethod
+    async def _loop(name: str, work: Callable[[], Any], wait: Callable[[float], Any], interval: float) -> None:
+        while True:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One bad pass must not stop the worker; the next pass retries from the database.
+                log.exception("worker.pass_failed", worker=name)
+            await wait(interval)
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) -> Cluster:
+    from adapters.kubernetes.executor import KubernetesCluster
+
+    if settings.cluster == "sandbox":
+        from adapters.kubernetes.sandbox import SandboxCluster
+
+        sandbox = SandboxCluster(seed=True)
+        url = await asyncio.to_thread(sandbox.start)
+        closers.append(sandbox.stop)
+        return KubernetesCluster.for_url(url, sandbox.token, timeout=settings.kube_timeout_s)
+    return KubernetesCluster.from_kubeconfig(timeout=settings.kube_timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def bootstrap(
+    settings: Settings, *, clock: Clock | None = None, cluster: Cluster | None = None, upgrade: bool = True,
+    check_cluster: bool = True, min_update_interval: float = 1.0, policy: Policy | None = None,
+) -> AsyncIterator[App]:
+    policy = policy or settings.load_policy()
+    clock = clock or SystemClock()
+    closers: list[Callable[[], Any]] = []
+    db = Database(settings.database_url, clock=clock)
+    closers.append(db.dispose)
+    try:
+        if upgrade:
+            await db.upgrade()
+        else:
+            await db.check()
+        if cluster is None:
+            cluster = await build_cluster(settings, closers)
+        if check_cluster:
+            version = await cluster.check()
+            log.info("cluster.connected", version=version, mode=settings.cluster)
+        signals = Signals()
+        service = ApprovalService(uow=db.uow, policy=policy, cluster=cluster, clock=clock, signals=signals)
+        execution = ExecutionService(
+            uow=db.uow, cluster=cluster, clock=clock, signals=signals,
+            lease=timedelta(seconds=settings.execution_lease_s),
+        )
+        app = App(
+            settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
+            service=service, execution=execution,
+            maintenance=Maintenance(uow=db.uow, clock=clock, signals=signals),
+            dispatcher=OutboxDispatcher(uow=db.uow, clock=clock, signals=signals, gateways={},
+                                        min_update_interval=min_update_interval),
+            chat=ChatCommands(service=service, policy=policy, clock=clock),
+            closers=closers,
+        )
+        yield app
+    finally:
+        for close in reversed(closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result

@@ -1,0 +1,186 @@
+"""The `signoff` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from adapters.db.database import Database
+from core.cards import timeline_text
+from core.errors import SignoffError
+from core.events import verify_chain
+from core.service import normalize_request_id
+
+from bot.logs import configure_logging
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signoff",
+        description="Multi-party approval of Kubernetes operations from Slack and Discord.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sub.add_parser("demo", help="the whole loop, scripted, on embedded defaults")
+    sub.add_parser("console", help="an interactive local chat (sandbox cluster unless SIGNOFF_CLUSTER is set)")
+    sub.add_parser("run", help="the service: Slack, Discord and the HTTP server")
+    timeline = sub.add_parser("timeline", help="print the timeline of a request (R-…) or incident (INC-…)")
+    timeline.add_argument("id")
+    audit = sub.add_parser("audit", help="audit the timeline")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
+    audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="upgrade")
+    db_sub.add_parser("upgrade", help="apply migrations")
+    sub.add_parser("check-config", help="validate settings and the policy file, print what is configured")
+    sub.add_parser("playbooks", help="list playbooks with status, effectiveness and use")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(p) for p in error["loc"])
+        print(f"signoff: setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks")
+    level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "warning"
+    configure_logging(settings.effective_log_format, level, settings.secrets())
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except SignoffError as exc:
+        print(f"signoff: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command
+    if command == "demo":
+        from bot.demo import run_demo
+        return await run_demo(settings)
+    if command == "console":
+        from bot.console import run_console
+        return await run_console(settings)
+    if command == "run":
+        from bot.service import run_service
+        return await run_service(settings)
+    if command == "timeline":
+        return await _timeline(settings, args.id)
+    if command == "audit":
+        return await audit_verify(settings)
+    if command == "db":
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.dispose()
+        print("database is up to date")
+        return 0
+    if command == "check-config":
+        return check_config(settings)
+    if command == "playbooks":
+        from bot.playbooks_cli import list_playbooks
+        return await list_playbooks(settings)
+    raise SignoffError(f"unknown command {command}")
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> Any:
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def _timeline(settings: Settings, subject: str) -> int:
+    subject = subject.strip()
+    key = subject.upper() if subject.upper().startswith("INC-") else normalize_request_id(subject)
+    async with _database(settings) as db, db.uow(write=False) as uow:
+        if key.startswith("INC-"):
+            events = await uow.timeline.for_incident(key)
+        else:
+            if await uow.requests.get(key) is None:
+                raise SignoffError(f"no request {key}")
+            events = await uow.timeline.for_request(key)
+    print(timeline_text(key, events))
+    return 0
+
+
+async def audit_verify(settings: Settings, out: Any = None) -> int:
+    stream = out or sys.stdout
+    async with _database(settings) as db, db.uow(write=False) as uow:
+        head = await uow.timeline.head()
+        events = [event async for event in uow.timeline.scan()]
+    report = verify_chain(events, head)
+    print(report.describe(), file=stream)
+    return 0 if report.intact else 1
+
+
+def check_config(settings: Settings) -> int:
+    policy = settings.load_policy()
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    lines = [
+        f"database: {url}",
+        f"policy: {policy.source}"
+        + (f" ({len(policy.people)} people)" if policy.people else " (anyone may sign)"),
+    ]
+    for risk, rule in sorted(policy.risk.items(), key=lambda item: item[0].rank):
+        lines.append(f"  {risk}: quorum {rule.quorum}, signed by {rule.describe_approvers()}")
+    lines.append(f"  requests expire after {int(policy.requests.expire_after.total_seconds())} s; protected "
+                 f"namespaces: {', '.join(policy.requests.protected_namespaces) or 'none'}; max replicas "
+                 f"{policy.requests.max_replicas}")
+    lines.append(f"  playbooks: quorum {policy.playbooks.quorum}, signed by "
+                 f"{policy.playbooks.sign_rule.describe_approvers()}, similarity {policy.playbooks.similarity}")
+    if policy.rules:
+        lines.append(f"  {len(policy.rules)} expert rule(s) from the policy file")
+    lines.append(f"cluster: {settings.cluster}")
+    if settings.slack_enabled:
+        mode = "Socket Mode" if settings.slack_app_token else "HTTP mode on POST /slack/events"
+        lines.append(f"slack: on, {mode}, API {settings.slack_api_url}, channel {settings.slack_channel or '(none)'}")
+    else:
+        lines.append("slack: off (set SLACK_BOT_TOKEN)")
+    if settings.discord_enabled:
+        lines.append(f"discord: on, channel {settings.discord_channel_id or '(none)'}, guild "
+                     f"{settings.discord_guild_id or '(global commands)'}")
+    else:
+        lines.append("discord: off (set DISCORD_BOT_TOKEN)")
+    lines.append("http api: " + ("on (bearer token set)" if settings.api_token else "off (set SIGNOFF_API_TOKEN)"))
+    lines.append(f"http: {settings.http_host}:{settings.listen_port}")
+    lines.append("llm advisor: " + (f"{settings.llm_url} model {settings.llm_model or '(default)'}"
+                                    if settings.llm_url else "off"))
+    print("\n".join(lines))
+    problem = settings.slack_problem()
+    if problem:
+        print(f"problem: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""`signoff demo`: the whole loop, scripted, on embedded defaults.
+
+A temporary SQLite file, the sandbox API server, the built-in policy and the console
+adapter: the same services and executor that `signoff run` uses, driven by a script.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from adapters.console.repl import run_script
+from core.policy import Policy
+
+from bot.bootstrap import bootstrap
+from bot.console import attach_console
+from bot.settings import Settings
+
+DEMO_SCRIPT = """\
+# alice is on call: the prod API is slow, she asks for a restart and says it is high risk
+as alice
+request rollout restart deployment/api -n prod risk=high reason="p99 latency above 2s since 10:02"
+# alice cannot sign her own request
+approve R-1
+# bob signs: 1 of 2
+as bob
+approve R-1
+# one person, one signature
+approve R-1
+# carol signs: quorum reached, server-side dry run, then exactly one execution
+as carol
+approve R-1
+# a late click changes nothing
+approve R-1
+# anyone can ask the thread for the history
+thread R-1 timeline
+# text outside the allow-list is refused at once, with the accepted forms, and nothing is stored
+request kubectl exec -it api-0 -- sh
+# a request whose target does not exist ends as blocked, nothing changed
+request scale deployment/ghost --replicas=2 -n prod
+as dave
+approve R-2
+list
+"""
+
+
+async def run_demo(settings: Settings, out: TextIO | None = None, script: str = DEMO_SCRIPT) -> int:
+    stream = out or sys.stdout
+    with tempfile.TemporaryDirectory(prefix="signoff-demo-") as tmp:
+        database = Path(tmp) / "demo.db"
+        demo_settings = settings.model_copy(update={
+            "database_url": f"sqlite+aiosqlite:///{database}",
+            "cluster": "sandbox",
+            "policy_path": None,
+            "api_token": None,
+        })
+        stream.write("signoff demo: sandbox cluster, temporary SQLite database, built-in policy "
+                     "(anyone but the requester may sign; high risk needs 2 signatures)\n")
+        async with bootstrap(demo_settings, min_update_interval=0.0, policy=Policy()) as app:
+            console = attach_console(app, stream)
+            await run_script(console, script.splitlines(), app.settle, stream)
+            from bot.cli import audit_verify
+
+            stream.write("\n$ signoff audit verify\n")
+            code = await audit_verify(demo_settings, stream)
+        stream.write("\ndemo finished: every step above ran against the sandbox Kubernetes API through the "
+                     "same executor `signoff run` uses.\n")
+        stream.flush()
+    return code

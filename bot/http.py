@@ -1,0 +1,159 @@
+"""The one aiohttp server: /healthz, /metrics, /api/v1/*, and /slack/events when Slack is in HTTP mode."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from core.approvals import ApprovalRequest
+from core.errors import NotFound, SignoffError
+from core.policy import Person, Risk
+
+from bot.bootstrap import App
+from bot.metrics import render_metrics
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY = 64 * 1024
+APP_KEY: web.AppKey[App] = web.AppKey("signoff_app", App)
+
+
+def request_json(request: ApprovalRequest, timeline: list[Any] | None = None) -> dict[str, Any]:
+    data = request.model_dump(mode="json")
+    data["command"] = request.operation.command()
+    data["signed"] = request.signed
+    if timeline is not None:
+        data["timeline"] = [event.model_dump(mode="json") for event in timeline]
+    return data
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+def _authorized(app: App, request: web.Request) -> bool:
+    token = app.settings.api_token
+    if token is None:
+        return False
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _api(handler: Callable[[App, web.Request], Awaitable[web.StreamResponse]]) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        app = request.app[APP_KEY]
+        if app.settings.api_token is None:
+            return _error(404, "api_disabled", "The HTTP API is off; set SIGNOFF_API_TOKEN to enable it.")
+        if not _authorized(app, request):
+            return _error(401, "unauthorized", "Send `Authorization: Bearer <SIGNOFF_API_TOKEN>`.")
+        try:
+            return await handler(app, request)
+        except NotFound as exc:
+            return _error(404, exc.code, exc.message)
+        except SignoffError as exc:
+            return _error(422, exc.code, exc.message)
+    return wrapped
+
+
+async def _read_json(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise SignoffError(f"The body is larger than {MAX_BODY // 1024} KiB.")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise SignoffError(f"The body is larger than {MAX_BODY // 1024} KiB.")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise SignoffError("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise SignoffError("The body must be a JSON object.")
+    return data
+
+
+def _string(data: dict[str, Any], key: str, *, required: bool = False, limit: int = 500) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise SignoffError(f"`{key}` is required.")
+        return None
+    if not isinstance(value, str):
+        raise SignoffError(f"`{key}` must be a string.")
+    if len(value) > limit:
+        raise SignoffError(f"`{key}` is longer than {limit} characters.")
+    return value
+
+
+async def create_request(app: App, request: web.Request) -> web.StreamResponse:
+    data = await _read_json(request)
+    action = _string(data, "action", required=True)
+    requested_by = _string(data, "requested_by", required=True, limit=200)
+    assert action is not None and requested_by is not None
+    risk_text = _string(data, "risk", limit=20)
+    try:
+        risk = Risk(risk_text.lower()) if risk_text else None
+    except ValueError:
+        raise SignoffError(f"`risk` must be low, medium, high or critical, not `{risk_text}`.") from None
+    person = app.policy.identify("api", requested_by) or Person(name=requested_by)
+    created = await app.service.request(
+        action, by=person, via="api", risk=risk, reason=_string(data, "reason"),
+        incident_id=_string(data, "incident_id", limit=64),
+    )
+    return web.json_response(request_json(created), status=201)
+
+
+async def get_request(app: App, request: web.Request) -> web.StreamResponse:
+    found = await app.service.get(request.match_info["request_id"])
+    timeline = await app.service.timeline(found.id)
+    return web.json_response(request_json(found, timeline))
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    body = await render_metrics(request.app[APP_KEY])
+    return web.Response(text=body, content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def build_http_app(app: App) -> web.Application:
+    http = web.Application(client_max_size=MAX_BODY)
+    http[APP_KEY] = app
+    http.router.add_get("/healthz", healthz)
+    http.router.add_get("/metrics", metrics)
+    http.router.add_post("/api/v1/requests", _api(create_request))
+    http.router.add_get("/api/v1/requests/{request_id}", _api(get_request))
+    return http
+
+
+class HttpServer:
+    def __init__(self, http: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(http, access_log=None)
+        self._host = host
+        self._port = port
+        self.port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("http.listening", host=self._host, port=self.port)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

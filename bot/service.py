@@ -1,0 +1,42 @@
+"""`signoff run`: the long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from bot.bootstrap import bootstrap
+from bot.http import HttpServer, build_http_app
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    from core.errors import SignoffError
+
+    missing = settings.missing_for_run()
+    if missing:
+        raise SignoffError(missing)
+    problem = settings.slack_problem()
+    if problem:
+        raise SignoffError(problem)
+    stop = stop or asyncio.Event()
+    from bot.cli import install_stop_signals
+
+    install_stop_signals(stop)
+    async with bootstrap(settings) as app:
+        await app.maintenance.recover(sole_worker=app.db.sole_worker)
+        http = build_http_app(app)
+        server = HttpServer(http, settings.http_host, settings.listen_port)
+        async with app.background():
+            await server.start()
+            log.info("service.started", port=server.port, slack=settings.slack_enabled,
+                     discord=settings.discord_enabled, api=settings.api_token is not None)
+            try:
+                await stop.wait()
+            finally:
+                await server.stop()
+        log.info("service.stopped")
+    return 0

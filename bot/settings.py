@@ -1,0 +1,125 @@
+"""Settings: the only place that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import SignoffError
+from core.policy import Policy
+from core.policy_file import parse_policy
+
+DEFAULT_POLICY_FILE = "signoff.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(default="sqlite+aiosqlite:///signoff.db", alias="SIGNOFF_DATABASE_URL")
+    policy_path: str | None = Field(default=None, alias="SIGNOFF_POLICY")
+    cluster: Literal["kubeconfig", "sandbox"] = Field(default="kubeconfig", alias="SIGNOFF_CLUSTER")
+    api_token: SecretStr | None = Field(default=None, alias="SIGNOFF_API_TOKEN")
+    http_host: str = Field(default="0.0.0.0", alias="SIGNOFF_HTTP_HOST")  # noqa: S104 - a service listens
+    http_port: int | None = Field(default=None, alias="SIGNOFF_HTTP_PORT")
+    port: int | None = Field(default=None, alias="PORT")
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    slack_channel: str | None = Field(default=None, alias="SLACK_CHANNEL")
+
+    discord_bot_token: SecretStr | None = Field(default=None, alias="DISCORD_BOT_TOKEN")
+    discord_channel_id: str | None = Field(default=None, alias="DISCORD_CHANNEL_ID")
+    discord_guild_id: str | None = Field(default=None, alias="DISCORD_GUILD_ID")
+    discord_api_url: str = Field(default="https://discord.com/api/v10", alias="DISCORD_API_URL")
+    discord_gateway_url: str = Field(default="wss://gateway.discord.gg", alias="DISCORD_GATEWAY_URL")
+
+    llm_url: str | None = Field(default=None, alias="SIGNOFF_LLM_URL")
+    llm_model: str | None = Field(default=None, alias="SIGNOFF_LLM_MODEL")
+    llm_api_key: SecretStr | None = Field(default=None, alias="SIGNOFF_LLM_API_KEY")
+
+    log_format: Literal["console", "json"] | None = Field(default=None, alias="SIGNOFF_LOG_FORMAT")
+    log_level: str = Field(default="info", alias="SIGNOFF_LOG_LEVEL")
+
+    # Not part of the public contract: knobs for tests, benches and unusual deployments.
+    sweep_interval_s: float = Field(default=5.0, alias="SIGNOFF_SWEEP_INTERVAL")
+    execution_lease_s: float = Field(default=120.0, alias="SIGNOFF_EXECUTION_LEASE")
+    kube_timeout_s: float = Field(default=10.0, alias="SIGNOFF_KUBE_TIMEOUT")
+
+    @field_validator(
+        "api_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", "discord_bot_token",
+        "llm_api_key", "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def listen_port(self) -> int:
+        return self.http_port or self.port or 3000
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_bot_token is not None
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "console" if sys.stderr.isatty() else "json"
+
+    def policy_file(self) -> Path | None:
+        if self.policy_path:
+            return Path(self.policy_path)
+        default = Path(DEFAULT_POLICY_FILE)
+        return default if default.exists() else None
+
+    def load_policy(self) -> Policy:
+        path = self.policy_file()
+        if path is None:
+            return Policy()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SignoffError(f"{path}: cannot read the policy file ({exc.strerror or exc}); "
+                               "fix SIGNOFF_POLICY or create the file.") from None
+        return parse_policy(text, str(path))
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so tests and log filters can make sure none leaks."""
+        values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+                  self.discord_bot_token, self.llm_api_key]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+    def missing_for_run(self) -> str | None:
+        if self.slack_enabled or self.discord_enabled or self.api_token is not None:
+            return None
+        return ("signoff run needs something to serve: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET, or "
+                "SLACK_APP_TOKEN for Socket Mode), or DISCORD_BOT_TOKEN, or SIGNOFF_API_TOKEN for the HTTP API.")
+
+    def slack_problem(self) -> str | None:
+        if not self.slack_enabled:
+            return None
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN "
+                    "(Socket Mode) is: set one of them.")
+        return None
+
+
+def load_settings() -> Settings:
+    return Settings()
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
