@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from adapters.db.database import Database
+from bot.settings import Settings
 from core.chat import ChatCommands
 from core.cluster import Cluster
 from core.delivery import OutboxDispatcher
@@ -25,8 +26,6 @@ from core.policy import Policy
 from core.ports import ChatGateway, Clock, SystemClock
 from core.service import ApprovalService
 from core.signals import Signals
-
-from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +44,7 @@ class App:
     dispatcher: OutboxDispatcher
     chat: ChatCommands
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
 
     def add_gateway(self, gateway: ChatGateway, default_channel: str | None) -> None:
         self.dispatcher.gateways[gateway.platform] = gateway
@@ -93,7 +93,7 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) -> Cluster:
+async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) -> tuple[Cluster, Any]:
     from adapters.kubernetes.executor import KubernetesCluster
 
     if settings.cluster == "sandbox":
@@ -102,8 +102,8 @@ async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) ->
         sandbox = SandboxCluster(seed=True)
         url = await asyncio.to_thread(sandbox.start)
         closers.append(sandbox.stop)
-        return KubernetesCluster.for_url(url, sandbox.token, timeout=settings.kube_timeout_s)
-    return KubernetesCluster.from_kubeconfig(timeout=settings.kube_timeout_s)
+        return KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s), sandbox
+    return KubernetesCluster.from_kubeconfig(request_timeout=settings.kube_timeout_s), None
 
 
 @contextlib.asynccontextmanager
@@ -121,8 +121,9 @@ async def bootstrap(
             await db.upgrade()
         else:
             await db.check()
+        sandbox = None
         if cluster is None:
-            cluster = await build_cluster(settings, closers)
+            cluster, sandbox = await build_cluster(settings, closers)
         if check_cluster:
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)
@@ -140,6 +141,7 @@ async def bootstrap(
                                         min_update_interval=min_update_interval),
             chat=ChatCommands(service=service, policy=policy, clock=clock),
             closers=closers,
+            sandbox=sandbox,
         )
         yield app
     finally:

@@ -14,13 +14,12 @@ import structlog
 from pydantic import ValidationError
 
 from adapters.db.database import Database
+from bot.logs import configure_logging
+from bot.settings import Settings
 from core.cards import timeline_text
 from core.errors import SignoffError
 from core.events import verify_chain
 from core.service import normalize_request_id
-
-from bot.logs import configure_logging
-from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 

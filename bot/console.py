@@ -6,7 +6,6 @@ import sys
 from typing import TextIO
 
 from adapters.console.repl import CHANNEL, Console, ConsoleOutput, read_lines_interactively, run_script
-
 from bot.bootstrap import App, bootstrap
 from bot.settings import Settings
 

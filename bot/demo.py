@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console.repl import run_script
-from core.policy import Policy
-
 from bot.bootstrap import bootstrap
 from bot.console import attach_console
 from bot.settings import Settings
+from core.policy import Policy
 
 DEMO_SCRIPT = """\
 # alice is on call: the prod API is slow, she asks for a restart and says it is high risk

@@ -10,12 +10,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from bot.bootstrap import App
+from bot.metrics import render_metrics
 from core.approvals import ApprovalRequest
 from core.errors import NotFound, SignoffError
 from core.policy import Person, Risk
-
-from bot.bootstrap import App
-from bot.metrics import render_metrics
 
 log = structlog.get_logger(__name__)
 

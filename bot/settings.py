@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     policy_path: str | None = Field(default=None, alias="SIGNOFF_POLICY")
     cluster: Literal["kubeconfig", "sandbox"] = Field(default="kubeconfig", alias="SIGNOFF_CLUSTER")
     api_token: SecretStr | None = Field(default=None, alias="SIGNOFF_API_TOKEN")
-    http_host: str = Field(default="0.0.0.0", alias="SIGNOFF_HTTP_HOST")  # noqa: S104 - a service listens
+    http_host: str = Field(default="0.0.0.0", alias="SIGNOFF_HTTP_HOST")
     http_port: int | None = Field(default=None, alias="SIGNOFF_HTTP_PORT")
     port: int | None = Field(default=None, alias="PORT")
 

@@ -148,7 +148,9 @@ def new_request(
         approvers=rule.approvers, expire_after_s=int(expire_after.total_seconds()), created_at=at,
         expires_at=at + expire_after, blast=blast, proposal=proposal, places=places,
     )
-    raised = f" (raised from {stated_risk} by the operation's risk floor)" if stated_risk and stated_risk != risk else ""
+    raised = ""
+    if stated_risk and stated_risk != risk:
+        raised = f" (raised from {stated_risk} by the operation's risk floor)"
     detail = f"risk {risk}{raised}; needs {rule.quorum} signature(s) from {rule.describe_approvers()}"
     if proposal is not None:
         detail += f"; proposed by the {proposal.track} track"

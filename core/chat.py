@@ -33,6 +33,10 @@ HELP_TEXT = (
 
 THREAD_WORDS = ("timeline", "status", "help")
 
+# Reaction names as Slack sends them and emoji as Discord sends them.
+APPROVE_REACTIONS = frozenset({"white_check_mark", "+1", "thumbsup", "heavy_check_mark", "✅", "👍", "✔️"})
+REJECT_REACTIONS = frozenset({"x", "-1", "thumbsdown", "❌", "👎"})
+
 
 class ChatContext(BaseModel):
     """Who typed or clicked, and where."""
@@ -58,6 +62,7 @@ class Reply(BaseModel):
 
 Handler = Callable[[str, Person, ChatContext], Awaitable[Reply]]
 Extension = Callable[[str, Person, ChatContext], Awaitable[Reply]]
+VoteHandler = Callable[[str, bool, Person, ChatContext], Awaitable[Reply | None]]
 
 
 class ChatCommands:
@@ -65,6 +70,7 @@ class ChatCommands:
         self._service = service
         self._policy = policy
         self._clock = clock
+        self._vote: VoteHandler | None = None
         self._handlers: dict[str, Handler] = {
             "request": self._request,
             "status": self._status,
@@ -81,6 +87,10 @@ class ChatCommands:
     def extend(self, name: str, handler: Extension) -> None:
         """Later features (incidents, playbooks) add their commands without touching this module."""
         self._handlers[name] = handler
+
+    def on_vote(self, handler: VoteHandler) -> None:
+        """The playbook flow registers how a reaction on one of its offers becomes a vote."""
+        self._vote = handler
 
     def identify(self, ctx: ChatContext) -> Person:
         person = self._policy.identify(ctx.platform, ctx.account)
@@ -137,6 +147,31 @@ class ChatCommands:
             answer = timeline_text(request_id, await self._service.timeline(request_id))
         await self._service.request_thread(request_id, answer, place=ctx.place)
         return True
+
+    async def thread_reply(self, thread_id: str, text: str, ctx: ChatContext) -> bool:
+        """A message in some chat thread: answered only when the thread is a request's."""
+        word = text.strip().lower().strip("!.?`*_")
+        if word not in THREAD_WORDS:
+            return False
+        key = await self._service.key_for_message(ctx.platform, thread_id)
+        if key is None or not key.startswith("R-"):
+            return False
+        return await self.thread_message(word, key, ctx)
+
+    async def reaction(self, message_id: str, reaction: str, ctx: ChatContext) -> Reply | None:
+        """A reaction on a message. Only ✅ 👍 ❌ 👎 on a playbook offer mean anything (a vote)."""
+        approve = reaction in APPROVE_REACTIONS
+        if not approve and reaction not in REJECT_REACTIONS:
+            return None
+        if self._vote is None:
+            return None
+        key = await self._service.key_for_message(ctx.platform, message_id)
+        if key is None or not key.startswith("PB-"):
+            return None
+        try:
+            return await self._vote(key, approve, self.identify(ctx), ctx)
+        except SignoffError as exc:
+            return Reply(text=exc.message, ok=False)
 
     async def _request(self, rest: str, person: Person, ctx: ChatContext) -> Reply:
         action, risk, incident, reason = split_request_args(rest)

@@ -126,7 +126,9 @@ class OutboxDispatcher:
             ref = await gateway.post_reply(anchor, message.text, message.card)
         else:
             ref = await gateway.post_message(message.channel, message.text, message.card)
-        anchors = {message.anchor_as: ref} if message.anchor_as else {}
+        # A message anchored under its own key (a playbook offer) is found by its id only, so a
+        # thread keeps belonging to the request whose card opened it.
+        anchors = {message.anchor_as: ref.model_copy(update={"thread": None})} if message.anchor_as else {}
         await self._done([message.id], anchors=anchors)
 
     async def _render(self, key: str | None) -> Card | None:

@@ -47,7 +47,7 @@ class ExecutionService:
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
         async with self._uow(write=False) as uow:
-            ready = await uow.requests.list([RequestStatus.approved], limit=100)
+            ready = await uow.requests.with_status([RequestStatus.approved], limit=100)
         ran = 0
         for request in sorted(ready, key=lambda r: r.approved_at or r.created_at):
             if await self.execute(request.id):

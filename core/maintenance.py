@@ -40,7 +40,7 @@ class Maintenance:
         orphans: list[ApprovalRequest] = []
         if sole_worker:
             async with self._uow(write=False) as uow:
-                orphans = await uow.requests.list([RequestStatus.executing], limit=10_000)
+                orphans = await uow.requests.with_status([RequestStatus.executing], limit=10_000)
         interrupted = 0
         for request in orphans:
             if await self._settle(request.id, force_interrupt=True) == RequestStatus.interrupted:
@@ -79,7 +79,8 @@ class Maintenance:
             await uow.requests.update(changed.request, expected_version=request.version)
             await uow.timeline.append(changed.events)
             await uow.outbox.add(card_updates(changed.request))
-            await uow.outbox.add(thread_replies(changed.request, status_note(changed.request) or changed.request.status.value))
+            note = status_note(changed.request) or changed.request.status.value
+            await uow.outbox.add(thread_replies(changed.request, note))
             await uow.commit()
         self._signals.outbox.set()
         log.info("request.settled", request_id=request_id, status=str(changed.request.status))

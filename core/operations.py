@@ -69,7 +69,7 @@ class _Op(BaseModel):
 
     @property
     def target_ref(self) -> str:
-        target: str = getattr(self, "target")
+        target: str = getattr(self, "target")  # noqa: B009 - every concrete operation defines it
         return f"{target}/{self.name}"
 
     @property
@@ -235,13 +235,13 @@ def _build(verb: str, args: _Args) -> Operation:
         if kind not in ("deployment", "statefulset"):
             raise _refuse(f"`scale` works on a deployment or a statefulset, not on a {kind}")
         replicas = _replicas(args.replicas)
-        return ScaleOp(target=kind, name=name, namespace=namespace, replicas=replicas)  # type: ignore[arg-type]
+        return ScaleOp(target=kind, name=name, namespace=namespace, replicas=replicas)
     if args.replicas is not None:
         raise _refuse("only `scale` takes a number of replicas")
     if verb == "restart":
         if kind not in ("deployment", "statefulset", "daemonset"):
             raise _refuse(f"`restart` works on a deployment, statefulset or daemonset, not on a {kind}")
-        return RestartOp(target=kind, name=name, namespace=namespace)  # type: ignore[arg-type]
+        return RestartOp(target=kind, name=name, namespace=namespace)
     if verb == "rollback":
         if kind != "deployment":
             raise _refuse(f"`rollout undo` works on a deployment, not on a {kind}")

@@ -230,7 +230,7 @@ class ApprovalService:
 
     async def pending(self) -> list[ApprovalRequest]:
         async with self._uow(write=False) as uow:
-            return await uow.requests.list([RequestStatus.pending, RequestStatus.approved,
+            return await uow.requests.with_status([RequestStatus.pending, RequestStatus.approved,
                                             RequestStatus.executing])
 
     async def timeline(self, subject_id: str) -> list[TimelineEvent]:
@@ -238,6 +238,11 @@ class ApprovalService:
             if subject_id.upper().startswith("INC-"):
                 return await uow.timeline.for_incident(subject_id)
             return await uow.timeline.for_request(normalize_request_id(subject_id))
+
+    async def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
+        """Which request (R-…) or playbook (PB-…) a chat message or thread belongs to."""
+        async with self._uow(write=False) as uow:
+            return await uow.outbox.key_for_message(platform, message_or_thread_id)
 
     async def request_thread(self, request_id: str, text: str, place: Place | None = None) -> None:
         """Post `text` into a request's thread (on one platform, or on all of them)."""

@@ -12,12 +12,11 @@ import itertools
 import sys
 from typing import TextIO
 
+from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.approvals import Place
 from core.cards import Card
 from core.chat import ChatCommands, ChatContext
 from core.outbox import MessageRef
-
-from adapters.console.render import card_text, card_update_text, private_text, thread_text
 
 PLATFORM = "console"
 CHANNEL = "console"
@@ -97,7 +96,7 @@ class Console:
             self._out.write(thread_text(request_id.upper() or "?", f"{self.person}: {said}"))
             try:
                 answered = await self._chat.thread_message(said, request_id.upper(), self.context())
-            except Exception as exc:  # noqa: BLE001 - shown to the person, the console stays up
+            except Exception as exc:
                 self._out.write(private_text(self.person, str(exc)))
                 return True
             if not answered:

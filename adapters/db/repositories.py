@@ -109,7 +109,7 @@ class SqlRequests(_Repo):
         )
         return result.rowcount == 1
 
-    async def list(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
+    async def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
         rows = await self._conn.execute(
             sa.select(t.requests.c.data)
             .where(t.requests.c.status.in_([s.value for s in statuses]))
@@ -307,12 +307,13 @@ class SqlOutbox(_Repo):
 
     async def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
         c = t.anchors.c
-        row = (await self._conn.execute(
-            sa.select(c.key).where(c.platform == platform,
-                                   sa.or_(c.message_id == message_or_thread_id, c.thread == message_or_thread_id))
-            .limit(1)
-        )).first()
-        return str(row[0]) if row is not None else None
+        for column in (c.message_id, c.thread):
+            row = (await self._conn.execute(
+                sa.select(c.key).where(c.platform == platform, column == message_or_thread_id).limit(1)
+            )).first()
+            if row is not None:
+                return str(row[0])
+        return None
 
 
 class SqlIncidents(_Repo):

@@ -261,9 +261,7 @@ class _ApiError(Exception):
         if kind is not None:
             self.details["kind"] = kind
         if causes:
-            self.details["causes"] = [
-                {"reason": c.reason, "message": c.message, "field": c.field} for c in causes
-            ]
+            self.details["causes"] = [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes]
 
     def status(self) -> JSON:
         return _status_object(self.code, self.reason, self.message, self.details)
@@ -441,9 +439,7 @@ def _merge_list(key: str, current: Any, items: list[Any]) -> list[Any]:
         return merged
     merge_key = _MERGE_KEYS.get(key)
     if key == "ports":
-        merge_key = (
-            "containerPort" if any(isinstance(i, dict) and "containerPort" in i for i in items) else "port"
-        )
+        merge_key = "containerPort" if any(isinstance(i, dict) and "containerPort" in i for i in items) else "port"
     if merge_key is None or not isinstance(current, list) or not all(isinstance(i, dict) for i in items):
         return [_strip_directives(i) for i in items if not _is_directive(i)]
     result = [_clone(i) for i in current]
@@ -862,9 +858,7 @@ class _ApiServer:
 
     def all(self, kind: str, namespace: str | None = None) -> list[JSON]:
         found = [
-            obj
-            for (k, ns, _), obj in self.objects.items()
-            if k == kind and (namespace is None or ns == namespace)
+            obj for (k, ns, _), obj in self.objects.items() if k == kind and (namespace is None or ns == namespace)
         ]
         return sorted(found, key=lambda o: (_namespace(o), _name(o)))
 
@@ -911,9 +905,7 @@ class _ApiServer:
             meta.pop("namespace", None)
         existing = self.find(resource.kind, meta.get("namespace"), meta["name"])
         meta.setdefault("uid", existing["metadata"]["uid"] if existing else self._uid())
-        meta.setdefault(
-            "creationTimestamp", existing["metadata"]["creationTimestamp"] if existing else _ts(_now())
-        )
+        meta.setdefault("creationTimestamp", existing["metadata"]["creationTimestamp"] if existing else _ts(_now()))
         self._default(resource, obj)
         if resource.has_generation:
             if existing is None:
@@ -1156,9 +1148,7 @@ class _ApiServer:
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
             )
         if resource.namespaced and meta.get("namespace", namespace) != namespace:
-            raise _bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
+            raise _bad_request("the namespace of the provided object does not match the namespace sent on the request")
         current_meta = current["metadata"]
         wanted_rv = meta.get("resourceVersion")
         if wanted_rv not in (None, "") and wanted_rv != current_meta["resourceVersion"]:
@@ -1171,8 +1161,7 @@ class _ApiServer:
             raise _conflict(
                 resource,
                 name,
-                f"Precondition failed: UID in precondition: {meta['uid']}, "
-                f"UID in object meta: {current_meta['uid']}",
+                f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: {current_meta['uid']}",
             )
         self._check_types(resource, new)
         # Fields the server owns: a client can neither set nor clear them through an update.
@@ -1276,9 +1265,7 @@ class _ApiServer:
             raise _bad_request("DeleteOptions must be a JSON object")
         if options.get("dryRun"):
             if options["dryRun"] != ["All"]:
-                raise _bad_request(
-                    f'invalid dryRun value {options["dryRun"]!r}: the only supported value is "All"'
-                )
+                raise _bad_request(f'invalid dryRun value {options["dryRun"]!r}: the only supported value is "All"')
             dry_run = True
         preconditions = options.get("preconditions") or {}
         for key in ("uid", "resourceVersion"):
@@ -1289,8 +1276,7 @@ class _ApiServer:
                 raise _conflict(
                     resource,
                     name,
-                    f"Precondition failed: {label} in precondition: {wanted}, "
-                    f"{label} in object meta: {actual}",
+                    f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {actual}",
                 )
         grace: Any = query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
         if grace is None:
@@ -1337,9 +1323,7 @@ class _ApiServer:
         if kind == "StatefulSet":
             spec.setdefault("podManagementPolicy", "OrderedReady")
             spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-            spec.setdefault(
-                "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
-            )
+            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
             for claim in spec.get("volumeClaimTemplates") or []:
                 if isinstance(claim, dict):
                     claim.setdefault("apiVersion", "v1")
@@ -1414,9 +1398,7 @@ class _ApiServer:
         causes: list[_Cause] = []
         for key, value in _labels(obj).items():
             if len(value) > 63 or not _LABEL_VALUE.match(value):
-                causes.append(
-                    _invalid_value("metadata.labels", value, f"a valid label value is required for {key!r}")
-                )
+                causes.append(_invalid_value("metadata.labels", value, f"a valid label value is required for {key!r}"))
         if resource.kind not in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
             return causes
         spec = _spec(obj)
@@ -1424,15 +1406,11 @@ class _ApiServer:
         if isinstance(replicas, int) and replicas < 0:
             causes.append(_invalid_value("spec.replicas", replicas, "must be greater than or equal to 0"))
         selector = spec.get("selector")
-        if not isinstance(selector, dict) or not (
-            selector.get("matchLabels") or selector.get("matchExpressions")
-        ):
+        if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
             causes.append(_required("spec.selector"))
             selector = None
         elif old is not None and _normal(selector) != _normal(_spec(old).get("selector")):
-            causes.append(
-                _invalid_value("spec.selector", selector.get("matchLabels", {}), "field is immutable")
-            )
+            causes.append(_invalid_value("spec.selector", selector.get("matchLabels", {}), "field is immutable"))
         template = spec.get("template")
         if not isinstance(template, dict):
             causes.append(_required("spec.template"))
@@ -1499,9 +1477,7 @@ class _ApiServer:
             spec = _spec(updated)
             taints = [t for t in spec.get("taints") or [] if t.get("key") != UNSCHEDULABLE_TAINT]
             if spec.get("unschedulable"):
-                existing = next(
-                    (t for t in spec.get("taints") or [] if t.get("key") == UNSCHEDULABLE_TAINT), None
-                )
+                existing = next((t for t in spec.get("taints") or [] if t.get("key") == UNSCHEDULABLE_TAINT), None)
                 taints.append(
                     existing or {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule", "timeAdded": _ts(_now())}
                 )
@@ -1544,9 +1520,7 @@ class _ApiServer:
         template = _strip_hash(spec.get("template"))
         owned = self._owned("ReplicaSet", deployment)
         wanted = _normal(template)
-        current = next(
-            (rs for rs in owned if _normal(_strip_hash(rs["spec"].get("template"))) == wanted), None
-        )
+        current = next((rs for rs in owned if _normal(_strip_hash(rs["spec"].get("template"))) == wanted), None)
         max_revision = max((_revision(rs) for rs in owned), default=0)
         surge = _int_or_percent(
             ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", 0),
@@ -1591,9 +1565,7 @@ class _ApiServer:
         selector = _clone(deployment["spec"]["selector"])
         selector.setdefault("matchLabels", {})[POD_TEMPLATE_HASH] = pod_hash
         annotations = {
-            k: v
-            for k, v in (deployment["metadata"].get("annotations") or {}).items()
-            if k not in _NOT_COPIED_TO_RS
+            k: v for k, v in (deployment["metadata"].get("annotations") or {}).items() if k not in _NOT_COPIED_TO_RS
         }
         annotations[REVISION] = str(revision)
         replica_set: JSON = {
@@ -1796,11 +1768,7 @@ class _ApiServer:
             node = self._schedulable_node()
             if node is not None:
                 spec["nodeName"] = node
-        if (
-            "status" not in pod
-            or not spec.get("nodeName")
-            or (pod.get("status") or {}).get("phase") == "Pending"
-        ):
+        if "status" not in pod or not spec.get("nodeName") or (pod.get("status") or {}).get("phase") == "Pending":
             pod["status"] = self._pod_status(pod)
 
     def _pod_status(self, pod: JSON) -> JSON:
@@ -1984,11 +1952,7 @@ class _ApiServer:
         conditions = []
         for kind, value, reason, message in wanted:
             before = previous.get(kind) or {}
-            same = (
-                before.get("status") == value
-                and before.get("reason") == reason
-                and before.get("message") == message
-            )
+            same = before.get("status") == value and before.get("reason") == reason and before.get("message") == message
             conditions.append(
                 {
                     "type": kind,
@@ -2073,9 +2037,7 @@ class _ApiServer:
         self.put(_postgres())
         self.put(_service("prod", "api", {"app": "api"}, [("http", 80, 8080)], cluster_ip="10.96.12.40"))
         self.put(_service("prod", "web", {"app": "web"}, [("http", 80, 8080)], cluster_ip="10.96.12.41"))
-        self.put(
-            _service("prod", "postgres", {"app": "postgres"}, [("postgres", 5432, 5432)], cluster_ip="None")
-        )
+        self.put(_service("prod", "postgres", {"app": "postgres"}, [("postgres", 5432, 5432)], cluster_ip="None"))
 
         self.put(
             _deployment(
@@ -2103,9 +2065,7 @@ class _ApiServer:
                 "monitoring",
                 "node-exporter",
                 {"app.kubernetes.io/name": "node-exporter"},
-                _container(
-                    "node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", 9100, cpu="50m", memory="64Mi"
-                ),
+                _container("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", 9100, cpu="50m", memory="64Mi"),
             )
         )
         self.put(
@@ -2113,9 +2073,7 @@ class _ApiServer:
                 "kube-system",
                 "coredns",
                 2,
-                _container(
-                    "coredns", "registry.k8s.io/coredns/coredns:v1.11.3", 53, cpu="100m", memory="70Mi"
-                ),
+                _container("coredns", "registry.k8s.io/coredns/coredns:v1.11.3", 53, cpu="100m", memory="70Mi"),
                 labels={"k8s-app": "kube-dns"},
             )
         )
@@ -2133,9 +2091,7 @@ class _ApiServer:
                 "kube-system",
                 "kube-proxy",
                 {"k8s-app": "kube-proxy"},
-                _container(
-                    "kube-proxy", "registry.k8s.io/kube-proxy:v1.31.0", None, cpu="50m", memory="64Mi"
-                ),
+                _container("kube-proxy", "registry.k8s.io/kube-proxy:v1.31.0", None, cpu="50m", memory="64Mi"),
             )
         )
 
@@ -2155,9 +2111,7 @@ def _same_object(a: JSON, b: JSON) -> bool:
 
 def _qos(spec: JSON) -> str:
     for container in spec.get("containers") or []:
-        if (container.get("resources") or {}).get("requests") or (container.get("resources") or {}).get(
-            "limits"
-        ):
+        if (container.get("resources") or {}).get("requests") or (container.get("resources") or {}).get("limits"):
             return "Burstable"
     return "BestEffort"
 
@@ -2202,9 +2156,7 @@ def _container(
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
     }
     if port is not None:
-        container["ports"] = [
-            {"name": "http" if port not in (53, 5432, 9100) else name[:15], "containerPort": port}
-        ]
+        container["ports"] = [{"name": "http" if port not in (53, 5432, 9100) else name[:15], "containerPort": port}]
         container["readinessProbe"] = {
             "tcpSocket": {"port": port},
             "periodSeconds": 10,
@@ -2390,12 +2342,8 @@ def _node(index: int, boot_id: str) -> JSON:
                     "KubeletHasSufficientMemory",
                     "kubelet has sufficient memory available",
                 ),
-                condition(
-                    "DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"
-                ),
-                condition(
-                    "PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"
-                ),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                 condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
             ],
             "addresses": [
@@ -2513,9 +2461,7 @@ class SandboxCluster:
         if self._url is not None:
             return self._url
         ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="signoff-sandbox", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="signoff-sandbox", daemon=True)
         self._thread.start()
         if not ready.wait(timeout=10):
             raise RuntimeError("the sandbox API server did not start within 10 s")
@@ -2619,10 +2565,12 @@ class SandboxCluster:
                 details: JSON = {"retryAfterSeconds": 1} if status in (429, 503) else {}
                 return _respond(status, _status_object(status, reason, message, details))
         body = await request.read()
+        # aiohttp reports a missing Content-Type as octet-stream; the API server reads it as JSON.
+        content_type = request.content_type if "Content-Type" in request.headers else ""
         with self._lock:
             self._run_hooks(method, path)
             try:
-                code, payload = self._server.handle(method, path, query, request.content_type, body)
+                code, payload = self._server.handle(method, path, query, content_type, body)
             except Exception as error:  # a sandbox bug must surface as a 500 Status, not a hang
                 log.exception("sandbox.internal_error", method=method, path=path)
                 code, payload = 500, _status_object(500, "InternalError", f"sandbox error: {error!r}")
@@ -2677,9 +2625,7 @@ class SandboxCluster:
             obj = self._server.find(resource.kind, namespace if resource.namespaced else None, name)
             return _clone(obj) if obj is not None else None
 
-    def objects(
-        self, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> list[JSON]:
+    def objects(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[JSON]:
         """Deep copies of the stored objects of a kind (all namespaces when namespace is None)."""
         resource = _resource_for(kind)
         requirements = _parse_label_selector(label_selector) if label_selector else []

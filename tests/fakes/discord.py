@@ -8,11 +8,15 @@ threads, reactions, interaction callbacks and follow-ups, registered commands.
 
 Wiring a client to it::
 
-    async with FakeDiscord() as fake, point_discord_py_at(fake):
-        client = MyClient(intents=..., guild_ready_timeout=0.05)
-        await client.login(fake.token)
-        task = asyncio.create_task(client.connect())
-        await client.wait_until_ready()
+    async with FakeDiscord() as fake:
+        with point_discord_py_at(fake):
+            client = MyClient(intents=..., guild_ready_timeout=0.05)
+            await client.login(fake.token)
+            task = asyncio.create_task(client.connect())
+            await client.wait_until_ready()
+            ...
+            await client.close()  # before the fake stops, or the client keeps reconnecting
+            await task
 
 ``point_discord_py_at`` sets ``discord.http.Route.BASE`` (REST, interaction callbacks and webhooks all
 go through it) and ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``; both are read at request /
@@ -50,6 +54,10 @@ discord.py behaviour the fake accommodates (read from discord.py 2.7.1, ``discor
 * ``on_ready`` fires ``guild_ready_timeout`` (default 2 s) after the last GUILD_CREATE; pass
   ``guild_ready_timeout=0.05`` to ``Client`` in tests. Members in GUILD_CREATE come with
   ``member_count`` equal to their number, so a client with the members intent needs no chunking.
+  ``Client.before_identify_hook`` sleeps 5 s before every non-initial IDENTIFY (after
+  INVALID_SESSION); override it in tests that invalidate sessions.
+* Successful responses carry ``X-RateLimit-*`` headers with plenty remaining: discord.py tracks them
+  per bucket and would otherwise throttle itself. Injected faults apply to REST only.
 * Interactions: ``attachment_size_limit`` is required; a member needs ``flags``; an application
   command's ``data.guild_id`` makes the ``CommandTree`` look among guild commands (so the fake sets it
   for guild-registered and unregistered commands). A ``DynamicItem`` only fires when the clicked
@@ -663,7 +671,7 @@ class FakeDiscord:
     async def wait_for(
         self,
         what: Callable[[], Any] | tuple[str, str] | str,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
         *,
         count: int = 1,
         since: int = 0,
@@ -690,7 +698,7 @@ class FakeDiscord:
         return await self._wait_until(matching_call, timeout, f"{count} x {method} {regex}")
 
     @_on_fake_loop
-    async def wait_ready(self, timeout: float = 5.0, *, count: int | None = None) -> int:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float = 5.0, *, count: int | None = None) -> int:
         """Wait for a connected, identified (or resumed) client; with ``count``, for that many
         READY/RESUMED sent in total. Returns the total."""
 
@@ -1126,9 +1134,9 @@ class FakeDiscord:
         call.failed = status >= 400
         call.response = body
         self._record(call)
-        headers = {
-            "X-RateLimit-Limit": "5",
-            "X-RateLimit-Remaining": "4",
+        headers = {  # generous: discord.py must never pre-emptively wait on the fake's buckets
+            "X-RateLimit-Limit": "50",
+            "X-RateLimit-Remaining": "49",
             "X-RateLimit-Reset": f"{time.time() + 1:.3f}",
             "X-RateLimit-Reset-After": "1.000",
             "X-RateLimit-Bucket": bucket,
@@ -1671,7 +1679,10 @@ class FakeDiscord:
                 if not isinstance(frame, dict):
                     await ws.close(code=4002, message=b"Error while decoding payload.")
                     break
-                await self._on_gateway_frame(conn, frame)
+                try:
+                    await self._on_gateway_frame(conn, frame)
+                except (ConnectionError, RuntimeError):
+                    break  # the client went away mid-answer; its session stays resumable
                 if ws.closed:
                     break
         finally:

@@ -367,7 +367,7 @@ class FakeSlack:
         self,
         method: str,
         predicate: Callable[[SlackCall], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the wait, not an I/O timeout
+        timeout: float = 5.0,
         *,
         since: int = 0,
     ) -> SlackCall:
@@ -477,7 +477,7 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._socket.received)
 
-    async def wait_socket_connected(self, timeout: float = 5.0, *, count: int = 1) -> int:  # noqa: ASYNC109
+    async def wait_socket_connected(self, timeout: float = 5.0, *, count: int = 1) -> int:
         """Wait until ``count`` connections were accepted in total and one is open; returns the total."""
 
         def check() -> int | None:
@@ -491,14 +491,14 @@ class FakeSlack:
         type: SocketEnvelopeType,
         payload: JSONDict,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - how long to wait for a connection
+        timeout: float = 5.0,
         retry_attempt: int = 0,
         retry_reason: str = "",
     ) -> str:
         """Send an envelope on the newest open connection (waiting for one); returns its envelope_id."""
         return await self._on_own_loop(self._socket_send(type, payload, timeout, retry_attempt, retry_reason))
 
-    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> JSONDict:  # noqa: ASYNC109
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> JSONDict:
         """The client's ack for ``envelope_id``: ``{"envelope_id": ..., "payload"?: ...}``."""
         return await self._on_own_loop(
             self._wait_until(lambda: self._socket.acks.get(envelope_id), timeout, f"ack of {envelope_id}")
@@ -1237,7 +1237,7 @@ def _trigger_id() -> str:
     return f"{random.randint(10**12, 10**13 - 1)}.{random.randint(10**11, 10**12 - 1)}.{uuid.uuid4().hex}"
 
 
-def slash_command_payload(  # noqa: PLR0917 - mirrors the order of Slack's fields
+def slash_command_payload(
     text: str,
     user_id: str,
     channel_id: str,
@@ -1269,7 +1269,7 @@ def slash_command_payload(  # noqa: PLR0917 - mirrors the order of Slack's field
     }
 
 
-def slash_command_body(  # noqa: PLR0917
+def slash_command_body(
     text: str,
     user_id: str,
     channel_id: str,
@@ -1283,7 +1283,7 @@ def slash_command_body(  # noqa: PLR0917
     return urlencode(payload).encode()
 
 
-def block_actions_payload(  # noqa: PLR0917
+def block_actions_payload(
     user_id: str,
     channel_id: str,
     message_ts: str,
@@ -1348,7 +1348,7 @@ def block_actions_payload(  # noqa: PLR0917
     }
 
 
-def block_actions_body(  # noqa: PLR0917
+def block_actions_body(
     user_id: str,
     channel_id: str,
     message_ts: str,
@@ -1460,7 +1460,7 @@ async def post_signed(
     timestamp: int | None = None,
     *,
     session: aiohttp.ClientSession | None = None,
-    timeout: float = 10.0,  # noqa: ASYNC109 - passed to aiohttp.ClientTimeout
+    timeout: float = 10.0,
 ) -> tuple[int, str]:
     """POST ``body`` signed as Slack would; ``content_type`` defaults to JSON for ``{…}``, else form."""
     if content_type is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -52,7 +54,14 @@ class SignButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
         client = interaction.client
         assert isinstance(client, Bot)
         client.clicks.append((self.action, self.rid, interaction.user.id))
-        await interaction.response.send_message(f"{self.action} of {self.rid} recorded", ephemeral=True)
+        if client.click_mode == "update":  # type 7: the card itself changes, buttons removed
+            await interaction.response.edit_message(content=f"{self.rid}: {self.action}d", view=None)
+        elif client.click_mode == "defer":  # type 6, then PATCH @original (= the clicked card)
+            await interaction.response.defer()
+            await interaction.edit_original_response(content=f"{self.rid}: signed 1/2")
+            await interaction.followup.send("signature recorded", ephemeral=True)
+        else:
+            await interaction.response.send_message(f"{self.action} of {self.rid} recorded", ephemeral=True)
 
 
 def card_view(rid: str) -> discord.ui.View:
@@ -76,6 +85,8 @@ class Bot(discord.Client):
         self.seen: asyncio.Queue[discord.Message] = asyncio.Queue()
         self.reactions: asyncio.Queue[discord.RawReactionActionEvent] = asyncio.Queue()
         self.resumed = asyncio.Event()
+        self.click_mode = "ephemeral"
+        self.edits: asyncio.Queue[discord.Message] = asyncio.Queue()
         self.ready_count = 0
 
         group = app_commands.Group(name="signoff", description="Approvals for Kubernetes operations")
@@ -106,6 +117,9 @@ class Bot(discord.Client):
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         self.reactions.put_nowait(payload)
+
+    async def on_message_edit(self, before: discord.Message, after: discord.Message) -> None:
+        self.edits.put_nowait(after)
 
 
 @pytest.fixture
@@ -140,7 +154,7 @@ async def running(server: FakeDiscord, *, message_content: bool = True) -> Async
         await asyncio.wait_for(task, 5)
 
 
-async def next_item(queue: asyncio.Queue[Any], timeout: float = 3.0) -> Any:  # noqa: ASYNC109
+async def next_item(queue: asyncio.Queue[Any], timeout: float = 3.0) -> Any:
     return await asyncio.wait_for(queue.get(), timeout)
 
 
@@ -293,6 +307,36 @@ async def test_click_on_bot_message_reaches_dynamic_item(fake: FakeDiscord) -> N
 
         with pytest.raises(ValueError, match="no component"):
             await fake.click(BOB, card.id, "signoff:approve:R-2")
+
+
+async def test_click_updating_the_card_in_place(fake: FakeDiscord) -> None:
+    async with running(fake) as bot:
+        channel = text_channel(bot, fake)
+        card = await channel.send("R-4: cordon node-1", view=card_view("R-4"))
+        bot.click_mode = "update"
+        click = await fake.click(ALICE, card.id, "signoff:approve:R-4")
+        await fake.wait_for(("POST", rf"/interactions/{click['id']}/[^/]+/callback"))
+        assert fake.message(card.id)["content"] == "R-4: approved"
+        assert fake.message(card.id)["components"] == []
+        edited = await next_item(bot.edits)  # MESSAGE_UPDATE reached the client's cache
+        assert edited.id == card.id and edited.components == []
+
+        other = await channel.send("R-6: restart api", view=card_view("R-6"))
+        bot.click_mode = "defer"
+        click = await fake.click(BOB, other.id, "signoff:approve:R-6")
+        await fake.wait_for(("POST", rf"/webhooks/{fake.application_id}/[^/]+"))
+        replies = fake.interaction_responses(click["id"])
+        assert [(r.kind, r.type, r.ephemeral) for r in replies] == [
+            ("callback", 6, False),
+            ("edit_original", None, False),
+            ("followup", None, True),
+        ]
+        assert fake.message(other.id)["content"] == "R-6: signed 1/2"
+        assert fake.message(other.id)["components"][0]["components"][0]["custom_id"] == "signoff:approve:R-6"
+        fetched = await channel.fetch_message(other.id)
+        assert fetched.content == "R-6: signed 1/2" and fetched.edited_at is not None
+        history = [m.id async for m in channel.history(limit=10)]
+        assert history == [other.id, card.id]
 
 
 async def test_card_embed_thread_and_thread_reply(fake: FakeDiscord) -> None:
@@ -471,3 +515,38 @@ async def test_threaded_fake_driven_from_another_loop() -> None:
                 call = await server.wait_for("GET /oauth2/applications/@me")
                 assert call.status == 200
         assert server.run_sync(server.dispatch("TYPING_START", {})) == {}
+
+
+SUBPROCESS_BOT = """
+import asyncio, sys
+import discord, yarl
+
+api_url, gateway_url, token, channel_id = sys.argv[1:5]
+discord.http.Route.BASE = api_url
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class Bot(discord.Client):
+    async def on_ready(self) -> None:
+        await self.get_channel(int(channel_id)).send("hello from a subprocess")
+        await self.close()
+
+
+asyncio.run(Bot(intents=discord.Intents.default(), guild_ready_timeout=0.05).start(token))
+"""
+
+
+def test_bot_in_a_subprocess_against_the_threaded_fake() -> None:
+    with FakeDiscord.running_in_thread() as server:
+        argv = [server.api_url, server.gateway_url, server.token, server.channel_id]
+        done = subprocess.run(
+            [sys.executable, "-c", SUBPROCESS_BOT, *argv],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert [m["content"] for m in server.messages()] == ["hello from a subprocess"]
+        assert server.run_sync(server.wait_for(("POST", MESSAGES))).status == 200
+        assert server.connected_sessions == 0

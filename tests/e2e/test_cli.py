@@ -1,0 +1,127 @@
+"""The `signoff` command as a user runs it: a real subprocess, real files, the sandbox cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def signoff(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "SLACK_", "DISCORD_"))}
+    full_env.update({"SIGNOFF_LOG_FORMAT": "json", "PYTHONPATH": str(ROOT)})
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, env=full_env,
+        cwd=cwd, timeout=timeout, check=False,
+    )
+
+
+def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
+    result = signoff("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    # the request and its card
+    assert "R-1 posted for approval" in out and "Blast radius: 3 pods" in out
+    # the refused self-approval, the duplicate and the two signatures
+    assert "You asked for R-1, so you can't sign it" in out
+    assert "You signed R-1 (▰▱ 1/2)" in out and "You already signed R-1" in out
+    assert "You signed R-1 (▰▰ 2/2): quorum reached" in out
+    # dry run, execution exactly once, result in the thread
+    assert "server-side dry run passed" in out
+    assert out.count("executed: deployment/api restarted") == 1
+    assert "↳ R-1 │ ✅ R-1 succeeded: deployment/api restarted" in out
+    # refusal of text outside the allow-list, blocked missing target, audit
+    assert "`exec` is not an operation signoff runs" in out and "Accepted forms" in out
+    assert "R-2 blocked" in out and "nothing was changed" in out
+    assert "timeline intact" in out
+    assert "Traceback" not in out + result.stderr
+
+
+def test_scripted_console_reads_stdin_line_by_line(tmp_path: Path) -> None:
+    script = "request cordon node-2\nas bob\napprove R-1\nas carol\napprove 1\nstatus R-1\nquit\nhelp\n"
+    result = signoff("console", stdin=script, cwd=tmp_path,
+                     env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "R-1 is succeeded" in result.stdout
+    assert "commands:" not in result.stdout.lower().split("quit")[-1]  # nothing after quit ran
+    timeline = signoff("timeline", "R-1", cwd=tmp_path,
+                       env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"})
+    assert timeline.returncode == 0
+    assert "executed" in timeline.stdout and "cordoned" in timeline.stdout
+    missing = signoff("timeline", "R-99", cwd=tmp_path,
+                      env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"})
+    assert missing.returncode == 2 and "no request R-99" in missing.stderr
+
+
+def test_policy_file_error_names_file_line_and_field(tmp_path: Path) -> None:
+    policy = tmp_path / "signoff.toml"
+    policy.write_text('[people.alice]\nslack = "U1"\n\n[risk.high]\nquorum = "two"\n')
+    result = signoff("check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "signoff.toml, line 5 (risk.high.quorum)" in result.stderr
+    assert "Traceback" not in result.stderr
+    run = signoff("run", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "t0ken-for-test"})
+    assert run.returncode == 2 and "line 5" in run.stderr
+
+
+def test_check_config_prints_what_is_configured(tmp_path: Path) -> None:
+    result = signoff("check-config", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "s3cret-token-value"})
+    assert result.returncode == 0, result.stderr
+    assert "built-in policy" in result.stdout and "http api: on" in result.stdout
+    assert "s3cret-token-value" not in result.stdout + result.stderr
+
+
+def test_run_refuses_without_anything_to_serve(tmp_path: Path) -> None:
+    result = signoff("run", cwd=tmp_path)
+    assert result.returncode == 2
+    for name in ("SLACK_BOT_TOKEN", "DISCORD_BOT_TOKEN", "SIGNOFF_API_TOKEN"):
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_database_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    port = _closed_port()
+    result = signoff("run", cwd=tmp_path, env={
+        "SIGNOFF_API_TOKEN": "t0ken-for-test",
+        "SIGNOFF_DATABASE_URL": f"postgresql+asyncpg://nobody@127.0.0.1:{port}/nothing",
+    })
+    assert result.returncode == 2
+    assert "database" in result.stderr and "unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_cluster_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    port = _closed_port()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
+users: [{{name: u, user: {{token: abc}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    result = signoff("run", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "t0ken-for-test", "KUBECONFIG": str(kubeconfig),
+                                               "SIGNOFF_KUBE_TIMEOUT": "2"})
+    assert result.returncode == 2, result.stderr
+    assert "kubernetes api server" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [("audit", "verify"), ("db", "upgrade")])
+def test_database_commands_on_a_fresh_file(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = signoff(*args, cwd=tmp_path, env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"})
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,85 @@
+"""Fixtures for tests that run the official Kubernetes client against the sandbox API server.
+
+Use them from a test module with `pytest_plugins = ("tests.fixtures_kubernetes",)`.
+Every sandbox is fresh (the seeded cluster is copied, not rebuilt) and stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from adapters.kubernetes.executor import KubernetesCluster
+from adapters.kubernetes.sandbox import SandboxCluster
+
+ALL_KINDS = (
+    "Namespace",
+    "Node",
+    "Pod",
+    "Service",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxCluster]:
+    cluster = SandboxCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+    assert not cluster.running
+    assert not [t for t in threading.enumerate() if t.name == "signoff-sandbox"], "a sandbox thread leaked"
+
+
+@pytest.fixture
+def api_client(sandbox: SandboxCluster) -> Iterator[client.ApiClient]:
+    configuration = client.Configuration(host=sandbox.url, api_key={"authorization": f"Bearer {sandbox.token}"})
+    configuration.retries = False  # every request reaches the sandbox exactly once
+    api = client.ApiClient(configuration)
+    try:
+        yield api
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def apps(api_client: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api_client)
+
+
+@pytest.fixture
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def cluster(sandbox: SandboxCluster) -> Iterator[KubernetesCluster]:
+    executor = KubernetesCluster.for_url(sandbox.url, sandbox.token, request_timeout=2.0)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def status_body(error: ApiException) -> dict[str, Any]:
+    """The Status object the server sent with an error."""
+    body = json.loads(error.body or "{}")
+    assert isinstance(body, dict)
+    return body
+
+
+def snapshot(sandbox: SandboxCluster) -> dict[str, list[dict[str, Any]]]:
+    """Every stored object of every kind, to show that something changed nothing."""
+    return {kind: sandbox.objects(kind) for kind in ALL_KINDS}
