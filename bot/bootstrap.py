@@ -102,8 +102,12 @@ async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) ->
         sandbox = SandboxCluster(seed=True)
         url = await asyncio.to_thread(sandbox.start)
         closers.append(sandbox.stop)
-        return KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s), sandbox
-    return KubernetesCluster.from_kubeconfig(request_timeout=settings.kube_timeout_s), None
+        cluster = KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s)
+        closers.append(cluster.close)
+        return cluster, sandbox
+    cluster = KubernetesCluster.from_kubeconfig(request_timeout=settings.kube_timeout_s)
+    closers.append(cluster.close)
+    return cluster, None
 
 
 @contextlib.asynccontextmanager
@@ -128,16 +132,16 @@ async def bootstrap(
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)
         signals = Signals()
-        service = ApprovalService(uow=db.uow, policy=policy, cluster=cluster, clock=clock, signals=signals)
+        service = ApprovalService(store=db, policy=policy, cluster=cluster, clock=clock, signals=signals)
         execution = ExecutionService(
-            uow=db.uow, cluster=cluster, clock=clock, signals=signals,
+            store=db, cluster=cluster, clock=clock, signals=signals,
             lease=timedelta(seconds=settings.execution_lease_s),
         )
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,
-            maintenance=Maintenance(uow=db.uow, clock=clock, signals=signals),
-            dispatcher=OutboxDispatcher(uow=db.uow, clock=clock, signals=signals, gateways={},
+            maintenance=Maintenance(store=db, clock=clock, signals=signals),
+            dispatcher=OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                         min_update_interval=min_update_interval),
             chat=ChatCommands(service=service, policy=policy, clock=clock),
             closers=closers,

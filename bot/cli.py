@@ -13,12 +13,12 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from adapters.db.database import Database
+from adapters.db.database import Database, SqlUnitOfWork
 from bot.logs import configure_logging
 from bot.settings import Settings
 from core.cards import timeline_text
-from core.errors import SignoffError
-from core.events import verify_chain
+from core.errors import NotFound, SignoffError
+from core.events import TimelineEvent, verify_chain
 from core.service import normalize_request_id
 
 log = structlog.get_logger(__name__)
@@ -111,23 +111,24 @@ async def _database(settings: Settings) -> Any:
 async def _timeline(settings: Settings, subject: str) -> int:
     subject = subject.strip()
     key = subject.upper() if subject.upper().startswith("INC-") else normalize_request_id(subject)
-    async with _database(settings) as db, db.uow(write=False) as uow:
+    def read(uow: SqlUnitOfWork) -> list[TimelineEvent]:
         if key.startswith("INC-"):
-            events = await uow.timeline.for_incident(key)
-        else:
-            if await uow.requests.get(key) is None:
-                raise SignoffError(f"no request {key}")
-            events = await uow.timeline.for_request(key)
+            return uow.timeline.for_incident(key)
+        if uow.requests.get(key) is None:
+            raise NotFound(f"no request {key}")
+        return uow.timeline.for_request(key)
+
+    async with _database(settings) as db:
+        events = await db.read(read)
     print(timeline_text(key, events))
     return 0
 
 
 async def audit_verify(settings: Settings, out: Any = None) -> int:
     stream = out or sys.stdout
-    async with _database(settings) as db, db.uow(write=False) as uow:
-        head = await uow.timeline.head()
-        events = [event async for event in uow.timeline.scan()]
-    report = verify_chain(events, head)
+    async with _database(settings) as db:
+        # Streamed in the database thread: a million events are never all in memory.
+        report = await db.read(lambda uow: verify_chain(uow.timeline.scan(), uow.timeline.head()))
     print(report.describe(), file=stream)
     return 0 if report.intact else 1
 

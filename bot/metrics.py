@@ -19,10 +19,8 @@ def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
 
 
 async def render_metrics(app: App) -> str:
-    async with app.db.uow(write=False) as uow:
-        counts = await uow.requests.counts()
-        backlog = await uow.outbox.backlog()
-        dead = await uow.outbox.failures()
+    counts, backlog, dead = await app.db.read(
+        lambda uow: (uow.requests.counts(), uow.outbox.backlog(), uow.outbox.failures()))
     lines = [
         "# HELP signoff_requests Approval requests by state.",
         "# TYPE signoff_requests gauge",

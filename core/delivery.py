@@ -16,7 +16,7 @@ import structlog
 
 from core.cards import Card, request_card
 from core.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
-from core.ports import ChatGateway, Clock, UnitOfWorkFactory
+from core.ports import ChatGateway, Clock, Store, UnitOfWork
 from core.signals import Signals
 
 log = structlog.get_logger(__name__)
@@ -27,10 +27,10 @@ PERMANENT_ATTEMPTS = 5
 
 class OutboxDispatcher:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
+        self, *, store: Store, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
         owner: str | None = None, min_update_interval: float = 1.0, lease: timedelta = timedelta(seconds=60),
     ) -> None:
-        self._uow = uow
+        self._store = store
         self._clock = clock
         self._signals = signals
         self.gateways = dict(gateways)
@@ -44,8 +44,7 @@ class OutboxDispatcher:
     async def run_once(self, limit: int = 100) -> int:
         """One pass over the due messages; returns how many were delivered."""
         now = self._clock.now()
-        async with self._uow(write=False) as uow:
-            due = await uow.outbox.due(now, limit)
+        due = await self._store.read(lambda uow: uow.outbox.due(now, limit))
         blocked: set[tuple[str, str]] = set()
         delivered = 0
         for message in due:
@@ -59,9 +58,7 @@ class OutboxDispatcher:
             postpone = self._update_too_soon(message, now)
             if postpone is not None:
                 blocked.add(order_key)
-                async with self._uow() as uow:
-                    await uow.outbox.retry_later(message.id, at=postpone, error="", count_attempt=False)
-                    await uow.commit()
+                await self._postpone(message.id, postpone)
                 continue
             if not await self._lease_message(message, now):
                 blocked.add(order_key)
@@ -89,16 +86,18 @@ class OutboxDispatcher:
         ready = last + timedelta(seconds=self._min_update_interval)
         return ready if now < ready else None
 
+    async def _postpone(self, message_id: int, until: datetime) -> None:
+        await self._store.write(
+            lambda uow: uow.outbox.retry_later(message_id, at=until, error="", count_attempt=False))
+
     async def _lease_message(self, message: OutboxMessage, now: datetime) -> bool:
-        async with self._uow() as uow:
-            won = await uow.outbox.lease(message.id, owner=self._owner, until=now + self._lease, now=now)
-            await uow.commit()
-        return won
+        return await self._store.write(
+            lambda uow: uow.outbox.lease(message.id, owner=self._owner, until=now + self._lease, now=now))
 
     async def _deliver(self, gateway: ChatGateway, message: OutboxMessage) -> None:
         kind = message.kind
-        async with self._uow(write=False) as uow:
-            anchor = await uow.outbox.anchor(message.key, message.platform) if message.key else None
+        key = message.key
+        anchor = await self._store.read(lambda uow: uow.outbox.anchor(key, message.platform)) if key else None
         if kind is MessageKind.card:
             if anchor is None:
                 card = message.card or await self._render(message.key)
@@ -114,8 +113,7 @@ class OutboxDispatcher:
             if anchor is None or message.key is None:
                 await self._done([message.id])  # the card was never posted; nothing to update
                 return
-            async with self._uow(write=False) as uow:
-                ids = await uow.outbox.pending_updates(message.platform, message.key)
+            ids = await self._store.read(lambda uow: uow.outbox.pending_updates(message.platform, key or ""))
             card = await self._render(message.key)
             if card is not None:
                 await gateway.update_card(anchor, card)
@@ -134,31 +132,31 @@ class OutboxDispatcher:
     async def _render(self, key: str | None) -> Card | None:
         if key is None or not key.startswith("R-"):
             return None
-        async with self._uow(write=False) as uow:
-            request = await uow.requests.get(key)
+        request = await self._store.read(lambda uow: uow.requests.get(key))
         return request_card(request, self._clock.now()) if request is not None else None
 
     async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
-        async with self._uow() as uow:
+        now = self._clock.now()
+
+        def done(uow: UnitOfWork) -> None:
             for key, ref in (anchors or {}).items():
-                await uow.outbox.save_anchor(key, ref)
-            await uow.outbox.delivered(ids, self._clock.now())
-            await uow.commit()
+                uow.outbox.save_anchor(key, ref)
+            uow.outbox.delivered(ids, now)
+
+        await self._store.write(done)
 
     async def _failed(self, message: OutboxMessage, exc: DeliveryError) -> None:
         self.failures += 1
         attempts = message.attempts + 1
-        async with self._uow() as uow:
-            if exc.permanent and attempts >= PERMANENT_ATTEMPTS:
-                await uow.outbox.give_up(message.id, error=str(exc))
-                log.error("outbox.gave_up", message_id=message.id, platform=message.platform, error=str(exc),
-                          attempts=attempts)
-            else:
-                backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** min(attempts, 10))
-                delay = max(exc.retry_after or 0.0, backoff if exc.retry_after is None else 0.0)
-                await uow.outbox.retry_later(
-                    message.id, at=self._clock.now() + timedelta(seconds=delay), error=str(exc),
-                )
-                log.warning("outbox.retry", message_id=message.id, platform=message.platform, attempts=attempts,
-                            retry_in_s=round(delay, 2), error=str(exc))
-            await uow.commit()
+        error = str(exc)
+        if exc.permanent and attempts >= PERMANENT_ATTEMPTS:
+            await self._store.write(lambda uow: uow.outbox.give_up(message.id, error=error))
+            log.error("outbox.gave_up", message_id=message.id, platform=message.platform, error=error,
+                      attempts=attempts)
+            return
+        backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** min(attempts, 10))
+        delay = exc.retry_after if exc.retry_after is not None else backoff
+        at = self._clock.now() + timedelta(seconds=delay)
+        await self._store.write(lambda uow: uow.outbox.retry_later(message.id, at=at, error=error))
+        log.warning("outbox.retry", message_id=message.id, platform=message.platform, attempts=attempts,
+                    retry_in_s=round(delay, 2), error=error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 import structlog
@@ -18,36 +18,34 @@ from core import approvals
 from core.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.cards import result_text
 from core.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
-from core.errors import ConcurrentUpdate
 from core.events import EventType, NewEvent
 from core.notify import card_updates, thread_replies
-from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from core.ports import Clock, Store, UnitOfWork
 from core.signals import Signals
 
 log = structlog.get_logger(__name__)
 
-OnFinished = Callable[[UnitOfWork, ApprovalRequest], Awaitable[None]]
+OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
 
 
 class ExecutionService:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, cluster: Cluster, clock: Clock, signals: Signals,
+        self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None,
-        on_finished: OnFinished | None = None,
     ) -> None:
-        self._uow = uow
+        self._store = store
         self._cluster = cluster
         self._clock = clock
         self._signals = signals
         self._lease = lease
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
-        self._on_finished = on_finished
+        # Later features (incidents, playbooks) add their rows to the transaction recording an outcome.
+        self.on_finished: list[OnFinished] = []
         self.executions = 0
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
-        async with self._uow(write=False) as uow:
-            ready = await uow.requests.with_status([RequestStatus.approved], limit=100)
+        ready = await self._store.read(lambda uow: uow.requests.with_status([RequestStatus.approved], limit=100))
         ran = 0
         for request in sorted(ready, key=lambda r: r.approved_at or r.created_at):
             if await self.execute(request.id):
@@ -96,64 +94,64 @@ class ExecutionService:
 
     async def _claim(self, request_id: str) -> ApprovalRequest | None:
         now = self._clock.now()
-        async with self._uow() as uow:
-            request = await uow.requests.get(request_id, lock=True)
+
+        def claim(uow: UnitOfWork) -> ApprovalRequest | None:
+            request = uow.requests.get(request_id, lock=True)
             if request is None or request.status is not RequestStatus.approved:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
             changed = approvals.claimed(request, worker=self.worker_id, at=now)
-            won = await uow.requests.claim(
-                changed.request, expected_version=request.version, worker=self.worker_id,
-                lease_until=now + self._lease,
-            )
+            won = uow.requests.claim(changed.request, expected_version=request.version, worker=self.worker_id,
+                                     lease_until=now + self._lease)
             if not won:
                 return None
-            await uow.timeline.append(changed.events)
-            await uow.outbox.add(card_updates(changed.request))
-            await uow.commit()
-        self._signals.outbox.set()
-        log.info("execution.claimed", request_id=request_id, worker=self.worker_id)
-        return changed.request
+            uow.timeline.append(changed.events)
+            uow.outbox.add(card_updates(changed.request))
+            return changed.request
+
+        claimed = await self._store.write(claim)
+        if claimed is not None:
+            self._signals.outbox.set()
+            log.info("execution.claimed", request_id=request_id, worker=self.worker_id)
+        return claimed
 
     async def _note_dry_run(self, request: ApprovalRequest, dry: ClusterResult) -> None:
-        async with self._uow() as uow:
-            await uow.timeline.append([NewEvent(
-                at=self._clock.now(), type=EventType.dry_run, status=str(RequestStatus.executing),
-                title="server-side dry run passed (dryRun=All)", detail=dry.summary,
-                request_id=request.id, incident_id=request.incident_id,
-            )])
-            await uow.commit()
+        event = NewEvent(
+            at=self._clock.now(), type=EventType.dry_run, status=str(RequestStatus.executing),
+            title="server-side dry run passed (dryRun=All)", detail=dry.summary,
+            request_id=request.id, incident_id=request.incident_id,
+        )
+        await self._store.write(lambda uow: uow.timeline.append([event]))
 
     async def _finish(self, request: ApprovalRequest, outcome: Outcome) -> None:
-        async with self._uow() as uow:
-            current = await uow.requests.get(request.id, lock=True)
+        def finish(uow: UnitOfWork) -> bool:
+            current = uow.requests.get(request.id, lock=True)
             if current is None or current.status is not RequestStatus.executing:
                 # A sweep declared it interrupted (our lease lapsed); record what really happened.
-                log.error("execution.finished_after_lease", request_id=request.id, outcome=str(outcome.status))
-                await uow.timeline.append([NewEvent(
-                    at=outcome.finished_at, type=EventType.executed if outcome.status is RequestStatus.succeeded
-                    else EventType.failed, status=str(current.status if current else outcome.status),
+                kind = EventType.executed if outcome.status is RequestStatus.succeeded else EventType.failed
+                uow.timeline.append([NewEvent(
+                    at=outcome.finished_at, type=kind, status=str(current.status if current else outcome.status),
                     title=f"late outcome after the lease lapsed: {outcome.summary}", detail=outcome.reason or "",
                     request_id=request.id, incident_id=request.incident_id,
                 )])
                 if current is not None:
-                    await uow.outbox.add(thread_replies(current, f"⚠️ late outcome for {request.id}: "
-                                                                 f"{outcome.status}: {outcome.summary}"))
-                await uow.commit()
-                return
+                    uow.outbox.add(thread_replies(
+                        current, f"⚠️ late outcome for {request.id}: {outcome.status}: {outcome.summary}"))
+                return False
             changed = approvals.finished(current, outcome=outcome)
-            try:
-                await uow.requests.update(changed.request, expected_version=current.version)
-            except ConcurrentUpdate:
-                log.error("execution.finish_conflict", request_id=request.id)
-                raise
-            await uow.timeline.append(changed.events)
-            await uow.outbox.add(card_updates(changed.request))
-            await uow.outbox.add(thread_replies(changed.request, result_text(changed.request)))
-            if self._on_finished is not None:
-                await self._on_finished(uow, changed.request)
-            await uow.commit()
+            uow.requests.update(changed.request, expected_version=current.version)
+            uow.timeline.append(changed.events)
+            uow.outbox.add(card_updates(changed.request))
+            uow.outbox.add(thread_replies(changed.request, result_text(changed.request)))
+            for hook in self.on_finished:
+                hook(uow, changed.request)
+            return True
+
+        on_time = await self._store.write(finish)
         self._signals.outbox.set()
-        log.info("execution.finished", request_id=request.id, outcome=str(outcome.status),
-                 duration_ms=outcome.duration_ms)
+        if on_time:
+            log.info("execution.finished", request_id=request.id, outcome=str(outcome.status),
+                     duration_ms=outcome.duration_ms)
+        else:
+            log.error("execution.finished_after_lease", request_id=request.id, outcome=str(outcome.status))

@@ -8,8 +8,8 @@ import structlog
 
 from core import approvals
 from core.approvals import ApprovalRequest, RequestStatus, Transition
-from core.notify import card_updates, status_note, thread_replies
-from core.ports import Clock, UnitOfWorkFactory
+from core.ports import Clock, Store, UnitOfWork
+from core.service import store_transition
 from core.signals import Signals
 
 log = structlog.get_logger(__name__)
@@ -25,8 +25,8 @@ def _overdue_transition(request: ApprovalRequest, now: datetime) -> Transition |
 
 
 class Maintenance:
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, signals: Signals) -> None:
-        self._uow = uow
+    def __init__(self, *, store: Store, clock: Clock, signals: Signals) -> None:
+        self._store = store
         self._clock = clock
         self._signals = signals
 
@@ -39,8 +39,8 @@ class Maintenance:
         """
         orphans: list[ApprovalRequest] = []
         if sole_worker:
-            async with self._uow(write=False) as uow:
-                orphans = await uow.requests.with_status([RequestStatus.executing], limit=10_000)
+            orphans = await self._store.read(
+                lambda uow: uow.requests.with_status([RequestStatus.executing], limit=10_000))
         interrupted = 0
         for request in orphans:
             if await self._settle(request.id, force_interrupt=True) == RequestStatus.interrupted:
@@ -52,8 +52,7 @@ class Maintenance:
 
     async def sweep(self) -> dict[str, int]:
         now = self._clock.now()
-        async with self._uow(write=False) as uow:
-            overdue = await uow.requests.overdue_ids(now)
+        overdue = await self._store.read(lambda uow: uow.requests.overdue_ids(now))
         counts: dict[str, int] = {"expired": 0, "interrupted": 0}
         for request_id in overdue:
             status = await self._settle(request_id)
@@ -65,23 +64,23 @@ class Maintenance:
 
     async def _settle(self, request_id: str, *, force_interrupt: bool = False) -> RequestStatus | None:
         now = self._clock.now()
-        async with self._uow() as uow:
-            request = await uow.requests.get(request_id, lock=True)
+
+        def settle(uow: UnitOfWork) -> RequestStatus | None:
+            request = uow.requests.get(request_id, lock=True)
             if request is None:
                 return None
             if force_interrupt:
-                changed = approvals.interrupted(request, at=now) if request.status is RequestStatus.executing \
-                    else None
+                executing = request.status is RequestStatus.executing
+                changed = approvals.interrupted(request, at=now) if executing else None
             else:
                 changed = _overdue_transition(request, now)
             if changed is None:
                 return None
-            await uow.requests.update(changed.request, expected_version=request.version)
-            await uow.timeline.append(changed.events)
-            await uow.outbox.add(card_updates(changed.request))
-            note = status_note(changed.request) or changed.request.status.value
-            await uow.outbox.add(thread_replies(changed.request, note))
-            await uow.commit()
-        self._signals.outbox.set()
-        log.info("request.settled", request_id=request_id, status=str(changed.request.status))
-        return changed.request.status
+            store_transition(uow, request, changed)
+            return changed.request.status
+
+        status = await self._store.write(settle)
+        if status is not None:
+            self._signals.outbox.set()
+            log.info("request.settled", request_id=request_id, status=str(status))
+        return status

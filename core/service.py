@@ -8,8 +8,9 @@ can exist without the others.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
@@ -18,7 +19,6 @@ from core.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Tran
 from core.blast import BlastRadius, assess
 from core.cluster import Cluster, ClusterError, TargetFacts
 from core.errors import (
-    AlreadySigned,
     NotAuthorized,
     NotFound,
     ParseError,
@@ -31,7 +31,7 @@ from core.events import EventType, NewEvent, TimelineEvent
 from core.notify import card_posts, card_updates, routed, status_note, thread_replies
 from core.operations import Operation, parse_operation
 from core.policy import Person, Policy, Risk
-from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from core.ports import Clock, Store, UnitOfWork
 from core.signals import Signals
 
 log = structlog.get_logger(__name__)
@@ -76,18 +76,18 @@ def normalize_request_id(text: str) -> str:
 
 class ApprovalService:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, policy: Policy, cluster: Cluster, clock: Clock, signals: Signals,
+        self, *, store: Store, policy: Policy, cluster: Cluster, clock: Clock, signals: Signals,
         default_places: dict[str, str] | None = None, rate_limit: RateLimit | None = None,
-        on_created: Callable[[UnitOfWork, ApprovalRequest], Awaitable[None]] | None = None,
     ) -> None:
-        self._uow = uow
+        self._store = store
         self.policy = policy
         self._cluster = cluster
         self._clock = clock
         self._signals = signals
         self.default_places = dict(default_places or {})
         self._rate_limit = rate_limit or RateLimit()
-        self._on_created = on_created
+        # Later features (incidents) add their own rows to the transaction that creates a request.
+        self.on_created: list[Callable[[UnitOfWork, ApprovalRequest], None]] = []
 
     async def request(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
@@ -106,24 +106,26 @@ class ApprovalService:
         rule = self.policy.rule_for(effective)
         places = routed((), self.default_places, origin)
         now = self._clock.now()
-        async with self._uow() as uow:
-            request_id = await uow.requests.next_id()
+
+        def create(uow: UnitOfWork) -> ApprovalRequest:
             created = approvals.new_request(
-                request_id=request_id, operation=operation, action=action.strip(), requested_by=by, via=via,
-                at=now, risk=effective, stated_risk=risk, rule=rule,
+                request_id=uow.requests.next_id(), operation=operation, action=action.strip(), requested_by=by,
+                via=via, at=now, risk=effective, stated_risk=risk, rule=rule,
                 expire_after=self.policy.requests.expire_after, reason=reason, incident_id=incident_id,
                 blast=blast, proposal=proposal, places=places,
             )
-            await uow.requests.add(created.request)
-            await uow.timeline.append(created.events)
-            await uow.outbox.add(card_posts(created.request))
-            if self._on_created is not None:
-                await self._on_created(uow, created.request)
-            await uow.commit()
+            uow.requests.add(created.request)
+            uow.timeline.append(created.events)
+            uow.outbox.add(card_posts(created.request))
+            for hook in self.on_created:
+                hook(uow, created.request)
+            return created.request
+
+        request = await self._store.write(create)
         self._signals.outbox.set()
-        log.info("request.created", request_id=request_id, risk=str(effective), quorum=rule.quorum,
+        log.info("request.created", request_id=request.id, risk=str(effective), quorum=rule.quorum,
                  requested_by=by.name, via=via)
-        return created.request
+        return request
 
     async def _inspect(self, operation: Operation) -> tuple[TargetFacts | None, BlastRadius]:
         try:
@@ -135,125 +137,128 @@ class ApprovalService:
         return facts, assess(operation, facts)
 
     async def sign(self, request_id: str, *, by: Person, via: str) -> ApprovalRequest:
-        def transition(request: ApprovalRequest) -> Transition:
-            return approvals.sign(request, by=by, at=self._clock.now(), via=via)
+        def transition(request: ApprovalRequest, now: datetime) -> Transition:
+            return approvals.sign(request, by=by, at=now, via=via)
         return await self._act(request_id, by, via, "sign", transition)
 
     async def reject(self, request_id: str, *, by: Person, via: str, reason: str | None = None) -> ApprovalRequest:
-        def transition(request: ApprovalRequest) -> Transition:
-            return approvals.reject(request, by=by, at=self._clock.now(), via=via, reason=reason)
+        def transition(request: ApprovalRequest, now: datetime) -> Transition:
+            return approvals.reject(request, by=by, at=now, via=via, reason=reason)
         return await self._act(request_id, by, via, "reject", transition)
 
     async def cancel(self, request_id: str, *, by: Person, via: str) -> ApprovalRequest:
-        def transition(request: ApprovalRequest) -> Transition:
-            return approvals.cancel(request, by=by, at=self._clock.now())
+        def transition(request: ApprovalRequest, now: datetime) -> Transition:
+            return approvals.cancel(request, by=by, at=now)
         return await self._act(request_id, by, via, "cancel", transition)
 
     async def _act(
         self, request_id: str, by: Person, via: str, verb: str,
-        transition: Callable[[ApprovalRequest], Transition],
+        transition: Callable[[ApprovalRequest, datetime], Transition],
     ) -> ApprovalRequest:
         request_id = normalize_request_id(request_id)
+
+        def act(uow: UnitOfWork) -> tuple[ApprovalRequest, bool]:
+            """Returns the request and whether it turned out to have expired before this action."""
+            request = uow.requests.get(request_id, lock=True)
+            if request is None:
+                raise NotFound(f"There is no request {request_id}; `list` shows the pending ones.")
+            now = self._clock.now()
+            if request.status is RequestStatus.pending and approvals.is_overdue(request, now):
+                # Expire it now (the sweep would soon) and let the caller explain why nothing happened.
+                expired = approvals.expire(request, at=now)
+                store_transition(uow, request, expired)
+                return expired.request, True
+            changed = transition(request, now)
+            for signature in changed.request.signatures[len(request.signatures):]:
+                uow.requests.add_signature(request.id, signature)
+            store_transition(uow, request, changed)
+            return changed.request, False
+
         try:
-            async with self._uow() as uow:
-                request = await uow.requests.get(request_id, lock=True)
-                if request is None:
-                    raise NotFound(f"There is no request {request_id}; `list` shows the pending ones.")
-                now = self._clock.now()
-                if request.status is RequestStatus.pending and approvals.is_overdue(request, now):
-                    await self._store(uow, request, approvals.expire(request, at=now))
-                    await uow.commit()
-                    self._signals.outbox.set()
-                    raise RequestExpired(
-                        f"{request_id} expired at {request.expires_at:%H:%M UTC} without reaching its quorum; "
-                        "ask for it again if it is still needed.", request_id,
-                    )
-                changed = transition(request)
-                new_signatures = changed.request.signatures[len(request.signatures):]
-                for signature in new_signatures:
-                    await uow.requests.add_signature(request.id, signature)
-                await self._store(uow, request, changed)
-                await uow.commit()
-        except RequestExpired:
-            raise
+            result, expired_first = await self._store.write(act)
         except Refusal as refusal:
             await self._record_refusal(request_id, by, via, verb, refusal)
             raise
         self._signals.outbox.set()
-        if changed.request.status is RequestStatus.approved:
+        if expired_first:
+            raise RequestExpired(
+                f"{request_id} expired at {result.expires_at:%H:%M UTC} without reaching its quorum; "
+                "ask for it again if it is still needed.", request_id,
+            )
+        if result.status is RequestStatus.approved:
             self._signals.execution.set()
-            log.info("request.approved", request_id=request_id, signatures=changed.request.signed)
+            log.info("request.approved", request_id=request_id, signatures=result.signed)
         else:
             log.info("request.acted", request_id=request_id, action=verb, person=by.name,
-                     status=str(changed.request.status), signatures=changed.request.signed)
-        return changed.request
+                     status=str(result.status), signatures=result.signed)
+        return result
 
-    async def _store(self, uow: UnitOfWork, before: ApprovalRequest, changed: Transition) -> None:
-        after = changed.request
-        await uow.requests.update(after, expected_version=before.version)
-        await uow.timeline.append(changed.events)
-        await uow.outbox.add(card_updates(after))
-        note = status_note(after)
-        if note:
-            await uow.outbox.add(thread_replies(after, note))
-
-    async def _record_refusal(
-        self, request_id: str, by: Person, via: str, verb: str, refusal: Refusal,
-    ) -> None:
+    async def _record_refusal(self, request_id: str, by: Person, via: str, verb: str, refusal: Refusal) -> None:
         """Refusals go into the timeline in their own transaction: the attempt itself is history."""
-        async with self._uow() as uow:
-            request = await uow.requests.get(request_id)
+        now = self._clock.now()
+
+        def record(uow: UnitOfWork) -> None:
+            request = uow.requests.get(request_id)
             if request is None:
                 return
-            event = NewEvent(
-                at=self._clock.now(), type=EventType.refused, status=str(request.status),
+            uow.timeline.append([NewEvent(
+                at=now, type=EventType.refused, status=str(request.status),
                 title=f"refused {verb} by {by.name}: {refusal.code}", detail=refusal.message,
                 actor=by.name, actor_role=_role(request, by), request_id=request.id,
                 incident_id=request.incident_id,
-            )
-            await uow.timeline.append([event])
-            if isinstance(refusal, _THREAD_WORTHY) and not isinstance(refusal, AlreadySigned):
-                await uow.outbox.add(thread_replies(
+            )])
+            if isinstance(refusal, _THREAD_WORTHY):
+                uow.outbox.add(thread_replies(
                     request, f"🚫 {by.name} tried to {verb} {request.id} via {via} and was refused: {refusal.message}",
                 ))
-            await uow.commit()
+
+        await self._store.write(record)
         self._signals.outbox.set()
         log.info("request.refused", request_id=request_id, person=by.name, action=verb, code=refusal.code)
 
     async def get(self, request_id: str) -> ApprovalRequest:
         request_id = normalize_request_id(request_id)
-        async with self._uow(write=False) as uow:
-            request = await uow.requests.get(request_id)
+        request = await self._store.read(lambda uow: uow.requests.get(request_id))
         if request is None:
             raise NotFound(f"There is no request {request_id}; `list` shows the pending ones.")
         return request
 
     async def pending(self) -> list[ApprovalRequest]:
-        async with self._uow(write=False) as uow:
-            return await uow.requests.with_status([RequestStatus.pending, RequestStatus.approved,
-                                            RequestStatus.executing])
+        open_states = [RequestStatus.pending, RequestStatus.approved, RequestStatus.executing]
+        return await self._store.read(lambda uow: uow.requests.with_status(open_states))
 
     async def timeline(self, subject_id: str) -> list[TimelineEvent]:
-        async with self._uow(write=False) as uow:
-            if subject_id.upper().startswith("INC-"):
-                return await uow.timeline.for_incident(subject_id)
-            return await uow.timeline.for_request(normalize_request_id(subject_id))
+        if subject_id.upper().startswith("INC-"):
+            incident_id = subject_id.upper()
+            return await self._store.read(lambda uow: uow.timeline.for_incident(incident_id))
+        request_id = normalize_request_id(subject_id)
+        return await self._store.read(lambda uow: uow.timeline.for_request(request_id))
 
     async def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
         """Which request (R-…) or playbook (PB-…) a chat message or thread belongs to."""
-        async with self._uow(write=False) as uow:
-            return await uow.outbox.key_for_message(platform, message_or_thread_id)
+        return await self._store.read(lambda uow: uow.outbox.key_for_message(platform, message_or_thread_id))
 
     async def request_thread(self, request_id: str, text: str, place: Place | None = None) -> None:
         """Post `text` into a request's thread (on one platform, or on all of them)."""
-        async with self._uow() as uow:
-            request = await uow.requests.get(request_id)
+        def post(uow: UnitOfWork) -> None:
+            request = uow.requests.get(request_id)
             if request is None:
                 raise NotFound(f"There is no request {request_id}.")
-            places = [place] if place is not None else None
-            await uow.outbox.add(thread_replies(request, text, places))
-            await uow.commit()
+            uow.outbox.add(thread_replies(request, text, [place] if place is not None else None))
+
+        await self._store.write(post)
         self._signals.outbox.set()
+
+
+def store_transition(uow: UnitOfWork, before: ApprovalRequest, changed: Transition) -> None:
+    """Persist a transition: the new state, its events, the card update and any thread note."""
+    after = changed.request
+    uow.requests.update(after, expected_version=before.version)
+    uow.timeline.append(changed.events)
+    uow.outbox.add(card_updates(after))
+    note = status_note(after)
+    if note:
+        uow.outbox.add(thread_replies(after, note))
 
 
 def _role(request: ApprovalRequest, by: Person) -> str:

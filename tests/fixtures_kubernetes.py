@@ -6,14 +6,12 @@ Every sandbox is fresh (the seeded cluster is copied, not rebuilt) and stopped a
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes.executor import KubernetesCluster
 from adapters.kubernetes.sandbox import SandboxCluster
@@ -73,13 +71,11 @@ def cluster(sandbox: SandboxCluster) -> Iterator[KubernetesCluster]:
         executor.close()
 
 
-def status_body(error: ApiException) -> dict[str, Any]:
-    """The Status object the server sent with an error."""
-    body = json.loads(error.body or "{}")
-    assert isinstance(body, dict)
-    return body
+@pytest.fixture
+def snapshot(sandbox: SandboxCluster) -> Callable[[], dict[str, list[dict[str, Any]]]]:
+    """`snapshot()`: every stored object of every kind, to show that something changed nothing."""
 
+    def take() -> dict[str, list[dict[str, Any]]]:
+        return {kind: sandbox.objects(kind) for kind in ALL_KINDS}
 
-def snapshot(sandbox: SandboxCluster) -> dict[str, list[dict[str, Any]]]:
-    """Every stored object of every kind, to show that something changed nothing."""
-    return {kind: sandbox.objects(kind) for kind in ALL_KINDS}
+    return take

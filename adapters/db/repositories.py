@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db import tables as t
 from core.approvals import ApprovalRequest, RequestStatus, Signature
@@ -23,9 +22,43 @@ from core.playbooks import Playbook, Vote
 # An arbitrary constant: PostgreSQL serialises timeline appends on this advisory lock.
 _CHAIN_LOCK = 7_226_001
 
+# Hot-path statements are built once: constructing a statement costs more than running it.
+_R = t.requests.c
+_NEXT_VALUE = (sa.update(t.sequences).where(t.sequences.c.name == sa.bindparam("sequence_name"))
+               .values(value=t.sequences.c.value + 1).returning(t.sequences.c.value))
+_INSERT_SEQUENCE = sa.insert(t.sequences)
+_INSERT_REQUEST = sa.insert(t.requests)
+_GET_REQUEST = sa.select(_R.data).where(_R.id == sa.bindparam("request_id"))
+_GET_REQUEST_LOCKED = _GET_REQUEST.with_for_update()
+_REQUEST_COLUMNS = ("status", "version", "requested_by", "incident_id", "created_at", "expires_at", "stale_at", "data")
+_UPDATE_REQUEST = (sa.update(t.requests)
+                   .where(_R.id == sa.bindparam("request_id"), _R.version == sa.bindparam("expected_version"))
+                   .values({name: sa.bindparam(name) for name in _REQUEST_COLUMNS}))
+_CLAIM_REQUEST = (sa.update(t.requests)
+                  .where(_R.id == sa.bindparam("request_id"), _R.status == RequestStatus.approved.value,
+                         _R.version == sa.bindparam("expected_version"))
+                  .values({name: sa.bindparam(name) for name in (*_REQUEST_COLUMNS, "claimed_by", "lease_until")}))
+_INSERT_SIGNATURE = sa.insert(t.signatures)
+_INSERT_EVENT = sa.insert(t.timeline)
+_CHAIN_HEAD = sa.select(t.chain_head.c.seq, t.chain_head.c.hash).where(t.chain_head.c.id == 1)
+_INSERT_HEAD = sa.insert(t.chain_head)
+_UPDATE_HEAD = (sa.update(t.chain_head).where(t.chain_head.c.id == 1)
+                .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash")))
+_EVENTS_OF_REQUEST = (sa.select(t.timeline).where(t.timeline.c.request_id == sa.bindparam("key"))
+                      .order_by(t.timeline.c.seq))
+_EVENTS_OF_INCIDENT = (sa.select(t.timeline).where(t.timeline.c.incident_id == sa.bindparam("key"))
+                       .order_by(t.timeline.c.seq))
+_INSERT_OUTBOX = sa.insert(t.outbox)
+_A = t.anchors.c
+_ANCHOR = sa.select(t.anchors).where(_A.key == sa.bindparam("key"), _A.platform == sa.bindparam("platform"))
+_KEY_BY_MESSAGE = sa.select(_A.key).where(_A.platform == sa.bindparam("platform"),
+                                          _A.message_id == sa.bindparam("ref")).limit(1)
+_KEY_BY_THREAD = sa.select(_A.key).where(_A.platform == sa.bindparam("platform"),
+                                         _A.thread == sa.bindparam("ref")).limit(1)
+
 
 class _Repo:
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+    def __init__(self, conn: sa.Connection, dialect: str) -> None:
         self._conn = conn
         self._dialect = dialect
 
@@ -33,26 +66,22 @@ class _Repo:
     def _locks_rows(self) -> bool:
         return self._dialect == "postgresql"
 
-    async def _next(self, name: str) -> int:
-        result = await self._conn.execute(
-            sa.update(t.sequences).where(t.sequences.c.name == name)
-            .values(value=t.sequences.c.value + 1).returning(t.sequences.c.value)
-        )
-        value = result.scalar_one_or_none()
+    def _next(self, name: str) -> int:
+        value = self._conn.execute(_NEXT_VALUE, {"sequence_name": name}).scalar_one_or_none()
         if value is None:
-            await self._conn.execute(sa.insert(t.sequences).values(name=name, value=1))
+            self._conn.execute(_INSERT_SEQUENCE, {"name": name, "value": 1})
             return 1
         return int(value)
 
 
 class SqlRequests(_Repo):
-    async def next_id(self) -> str:
-        return f"R-{await self._next('request')}"
+    def next_id(self) -> str:
+        return f"R-{self._next('request')}"
 
-    async def add(self, request: ApprovalRequest) -> None:
-        await self._conn.execute(sa.insert(t.requests).values(
-            id=request.id, number=int(request.id.removeprefix("R-")), **self._columns(request),
-        ))
+    def add(self, request: ApprovalRequest) -> None:
+        self._conn.execute(_INSERT_REQUEST, {
+            "id": request.id, "number": int(request.id.removeprefix("R-")), **self._columns(request),
+        })
 
     @staticmethod
     def _columns(request: ApprovalRequest) -> dict[str, object]:
@@ -70,57 +99,49 @@ class SqlRequests(_Repo):
             "data": request.model_dump_json(),
         }
 
-    async def get(self, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:
-        query = sa.select(t.requests.c.data).where(t.requests.c.id == request_id)
-        if lock and self._locks_rows:
-            query = query.with_for_update()
-        data = (await self._conn.execute(query)).scalar_one_or_none()
+    def get(self, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:
+        query = _GET_REQUEST_LOCKED if lock and self._locks_rows else _GET_REQUEST
+        data = self._conn.execute(query, {"request_id": request_id}).scalar_one_or_none()
         return ApprovalRequest.model_validate_json(data) if data is not None else None
 
-    async def update(self, request: ApprovalRequest, *, expected_version: int) -> None:
-        result = await self._conn.execute(
-            sa.update(t.requests)
-            .where(t.requests.c.id == request.id, t.requests.c.version == expected_version)
-            .values(**self._columns(request))
-        )
+    def update(self, request: ApprovalRequest, *, expected_version: int) -> None:
+        result = self._conn.execute(_UPDATE_REQUEST, {
+            "request_id": request.id, "expected_version": expected_version, **self._columns(request),
+        })
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{request.id} changed while this was being decided; try again.")
 
-    async def add_signature(self, request_id: str, signature: Signature) -> None:
+    def add_signature(self, request_id: str, signature: Signature) -> None:
         try:
-            await self._conn.execute(sa.insert(t.signatures).values(
-                request_id=request_id, person=signature.person, via=signature.via, at=format_at(signature.at),
-            ))
+            self._conn.execute(_INSERT_SIGNATURE, {
+                "request_id": request_id, "person": signature.person, "via": signature.via,
+                "at": format_at(signature.at),
+            })
         except IntegrityError:
             raise AlreadySigned(
                 f"You already signed {request_id}; one person signs once, whichever chat they use.", request_id,
             ) from None
 
-    async def claim(self, request: ApprovalRequest, *, expected_version: int, worker: str,
+    def claim(self, request: ApprovalRequest, *, expected_version: int, worker: str,
                     lease_until: datetime) -> bool:
-        result = await self._conn.execute(
-            sa.update(t.requests)
-            .where(
-                t.requests.c.id == request.id,
-                t.requests.c.status == RequestStatus.approved.value,
-                t.requests.c.version == expected_version,
-            )
-            .values(**self._columns(request), claimed_by=worker, lease_until=format_at(lease_until))
-        )
+        result = self._conn.execute(_CLAIM_REQUEST, {
+            "request_id": request.id, "expected_version": expected_version, **self._columns(request),
+            "claimed_by": worker, "lease_until": format_at(lease_until),
+        })
         return result.rowcount == 1
 
-    async def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
-        rows = await self._conn.execute(
+    def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
+        rows = self._conn.execute(
             sa.select(t.requests.c.data)
             .where(t.requests.c.status.in_([s.value for s in statuses]))
             .order_by(t.requests.c.number).limit(limit)
         )
         return [ApprovalRequest.model_validate_json(row[0]) for row in rows]
 
-    async def overdue_ids(self, now: datetime) -> list[str]:
+    def overdue_ids(self, now: datetime) -> list[str]:
         at = format_at(now)
         c = t.requests.c
-        rows = await self._conn.execute(
+        rows = self._conn.execute(
             sa.select(c.id).where(sa.or_(
                 sa.and_(c.status == RequestStatus.pending.value, c.expires_at <= at),
                 sa.and_(c.status == RequestStatus.approved.value, c.stale_at < at),
@@ -129,20 +150,20 @@ class SqlRequests(_Repo):
         )
         return [row[0] for row in rows]
 
-    async def counts(self) -> dict[str, int]:
-        rows = await self._conn.execute(
+    def counts(self) -> dict[str, int]:
+        rows = self._conn.execute(
             sa.select(t.requests.c.status, sa.func.count()).group_by(t.requests.c.status)
         )
         return {row[0]: int(row[1]) for row in rows}
 
 
 class SqlTimeline(_Repo):
-    async def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]:
+    def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]:
         if not events:
             return []
         if self._locks_rows:
-            await self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-        head = await self.head()
+            self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+        head = self.head()
         seq, prev = head if head is not None else (0, GENESIS_HASH)
         linked: list[TimelineEvent] = []
         for event in events:
@@ -150,32 +171,27 @@ class SqlTimeline(_Repo):
             item = link(event, seq, prev)
             prev = item.hash
             linked.append(item)
-        await self._conn.execute(sa.insert(t.timeline), [_event_row(e) for e in linked])
+        self._conn.execute(_INSERT_EVENT, [_event_row(e) for e in linked])
         if head is None:
-            await self._conn.execute(sa.insert(t.chain_head).values(id=1, seq=seq, hash=prev))
+            self._conn.execute(_INSERT_HEAD, {"id": 1, "seq": seq, "hash": prev})
         else:
-            await self._conn.execute(sa.update(t.chain_head).where(t.chain_head.c.id == 1).values(seq=seq, hash=prev))
+            self._conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": prev})
         return linked
 
-    async def head(self) -> tuple[int, str] | None:
-        row = (await self._conn.execute(sa.select(t.chain_head.c.seq, t.chain_head.c.hash)
-                                        .where(t.chain_head.c.id == 1))).first()
+    def head(self) -> tuple[int, str] | None:
+        row = self._conn.execute(_CHAIN_HEAD).first()
         return (int(row[0]), str(row[1])) if row is not None else None
 
-    async def for_request(self, request_id: str) -> list[TimelineEvent]:
-        return await self._where(t.timeline.c.request_id == request_id)
+    def for_request(self, request_id: str) -> list[TimelineEvent]:
+        return [_event_from(row._mapping) for row in self._conn.execute(_EVENTS_OF_REQUEST, {"key": request_id})]
 
-    async def for_incident(self, incident_id: str) -> list[TimelineEvent]:
-        return await self._where(t.timeline.c.incident_id == incident_id)
+    def for_incident(self, incident_id: str) -> list[TimelineEvent]:
+        return [_event_from(row._mapping) for row in self._conn.execute(_EVENTS_OF_INCIDENT, {"key": incident_id})]
 
-    async def _where(self, condition: sa.ColumnElement[bool]) -> list[TimelineEvent]:
-        rows = await self._conn.execute(sa.select(t.timeline).where(condition).order_by(t.timeline.c.seq))
-        return [_event_from(row._mapping) for row in rows]
-
-    async def scan(self, batch: int = 5000) -> AsyncIterator[TimelineEvent]:
+    def scan(self, batch: int = 5000) -> Iterator[TimelineEvent]:
         last = 0
         while True:
-            rows = (await self._conn.execute(
+            rows = (self._conn.execute(
                 sa.select(t.timeline).where(t.timeline.c.seq > last).order_by(t.timeline.c.seq).limit(batch)
             )).all()
             if not rows:
@@ -204,15 +220,15 @@ _BODY_FIELDS = ("text", "card", "anchor_as", "meta")
 
 
 class SqlOutbox(_Repo):
-    def __init__(self, conn: AsyncConnection, dialect: str, now: datetime) -> None:
+    def __init__(self, conn: sa.Connection, dialect: str, now: datetime) -> None:
         super().__init__(conn, dialect)
         self._now = now
 
-    async def add(self, messages: Sequence[NewMessage]) -> None:
+    def add(self, messages: Sequence[NewMessage]) -> None:
         if not messages:
             return
         created = format_at(self._now)
-        await self._conn.execute(sa.insert(t.outbox), [
+        self._conn.execute(_INSERT_OUTBOX, [
             {
                 "platform": m.platform, "channel": m.channel, "kind": m.kind.value, "key": m.key,
                 "body": m.model_dump_json(include=set(_BODY_FIELDS)), "status": "pending", "attempts": 0,
@@ -221,10 +237,10 @@ class SqlOutbox(_Repo):
             for m in messages
         ])
 
-    async def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+    def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
         at = format_at(now)
         c = t.outbox.c
-        rows = await self._conn.execute(
+        rows = self._conn.execute(
             sa.select(t.outbox)
             .where(c.status == "pending", c.next_attempt_at <= at,
                    sa.or_(c.leased_until.is_(None), c.leased_until <= at))
@@ -240,9 +256,9 @@ class SqlOutbox(_Repo):
             ))
         return messages
 
-    async def lease(self, message_id: int, *, owner: str, until: datetime, now: datetime) -> bool:
+    def lease(self, message_id: int, *, owner: str, until: datetime, now: datetime) -> bool:
         c = t.outbox.c
-        result = await self._conn.execute(
+        result = self._conn.execute(
             sa.update(t.outbox)
             .where(c.id == message_id, c.status == "pending",
                    sa.or_(c.leased_until.is_(None), c.leased_until <= format_at(now)))
@@ -250,78 +266,73 @@ class SqlOutbox(_Repo):
         )
         return result.rowcount == 1
 
-    async def delivered(self, message_ids: Sequence[int], at: datetime) -> None:
+    def delivered(self, message_ids: Sequence[int], at: datetime) -> None:
         if message_ids:
-            await self._conn.execute(
+            self._conn.execute(
                 sa.update(t.outbox).where(t.outbox.c.id.in_(list(message_ids)), t.outbox.c.status == "pending")
                 .values(status="delivered", delivered_at=format_at(at), leased_until=None)
             )
 
-    async def retry_later(self, message_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
+    def retry_later(self, message_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
         c = t.outbox.c
         values: dict[str, object] = {"next_attempt_at": format_at(at), "leased_until": None}
         if count_attempt:
             values["attempts"] = c.attempts + 1
             values["last_error"] = error[:2000]
-        await self._conn.execute(sa.update(t.outbox).where(c.id == message_id).values(**values))
+        self._conn.execute(sa.update(t.outbox).where(c.id == message_id).values(**values))
 
-    async def give_up(self, message_id: int, *, error: str) -> None:
-        await self._conn.execute(
+    def give_up(self, message_id: int, *, error: str) -> None:
+        self._conn.execute(
             sa.update(t.outbox).where(t.outbox.c.id == message_id)
             .values(status="dead", last_error=error[:2000], attempts=t.outbox.c.attempts + 1, leased_until=None)
         )
 
-    async def pending_updates(self, platform: str, key: str) -> list[int]:
+    def pending_updates(self, platform: str, key: str) -> list[int]:
         c = t.outbox.c
-        rows = await self._conn.execute(
+        rows = self._conn.execute(
             sa.select(c.id).where(c.platform == platform, c.key == key, c.status == "pending",
                                   c.kind == MessageKind.card_update.value)
         )
         return [int(row[0]) for row in rows]
 
-    async def backlog(self) -> int:
-        return int((await self._conn.execute(
+    def backlog(self) -> int:
+        return int((self._conn.execute(
             sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
         )).scalar_one())
 
-    async def failures(self) -> int:
-        return int((await self._conn.execute(
+    def failures(self) -> int:
+        return int((self._conn.execute(
             sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == "dead")
         )).scalar_one())
 
-    async def anchor(self, key: str, platform: str) -> MessageRef | None:
-        row = (await self._conn.execute(
-            sa.select(t.anchors).where(t.anchors.c.key == key, t.anchors.c.platform == platform)
-        )).first()
+    def anchor(self, key: str, platform: str) -> MessageRef | None:
+        row = self._conn.execute(_ANCHOR, {"key": key, "platform": platform}).first()
         if row is None:
             return None
         m = row._mapping
         return MessageRef(platform=m["platform"], channel=m["channel"], message_id=m["message_id"], thread=m["thread"])
 
-    async def save_anchor(self, key: str, ref: MessageRef) -> None:
-        if await self.anchor(key, ref.platform) is not None:
+    def save_anchor(self, key: str, ref: MessageRef) -> None:
+        if self.anchor(key, ref.platform) is not None:
             return
-        await self._conn.execute(sa.insert(t.anchors).values(
+        self._conn.execute(sa.insert(t.anchors).values(
             key=key, platform=ref.platform, channel=ref.channel, message_id=ref.message_id, thread=ref.thread,
         ))
 
-    async def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
-        c = t.anchors.c
-        for column in (c.message_id, c.thread):
-            row = (await self._conn.execute(
-                sa.select(c.key).where(c.platform == platform, column == message_or_thread_id).limit(1)
-            )).first()
+    def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
+        for query in (_KEY_BY_MESSAGE, _KEY_BY_THREAD):
+            row = self._conn.execute(query, {"platform": platform, "ref": message_or_thread_id}).first()
             if row is not None:
                 return str(row[0])
         return None
 
 
 class SqlIncidents(_Repo):
-    async def next_id(self) -> str:
-        return f"INC-{await self._next('incident')}"
+    def next_id(self) -> str:
+        return f"INC-{self._next('incident')}"
 
-    async def add(self, incident: Incident) -> None:
-        await self._conn.execute(sa.insert(t.incidents).values(id=incident.id, **self._columns(incident)))
+    def add(self, incident: Incident) -> None:
+        self._conn.execute(sa.insert(t.incidents).values(id=incident.id, **self._columns(incident)))
 
     @staticmethod
     def _columns(incident: Incident) -> dict[str, object]:
@@ -330,21 +341,21 @@ class SqlIncidents(_Repo):
             "updated_at": format_at(incident.updated_at), "data": incident.model_dump_json(),
         }
 
-    async def get(self, incident_id: str, *, lock: bool = False) -> Incident | None:
+    def get(self, incident_id: str, *, lock: bool = False) -> Incident | None:
         query = sa.select(t.incidents.c.data).where(t.incidents.c.id == incident_id)
         if lock and self._locks_rows:
             query = query.with_for_update()
-        data = (await self._conn.execute(query)).scalar_one_or_none()
+        data = (self._conn.execute(query)).scalar_one_or_none()
         return Incident.model_validate_json(data) if data is not None else None
 
-    async def by_fingerprint(self, fingerprint: str) -> Incident | None:
-        data = (await self._conn.execute(
+    def by_fingerprint(self, fingerprint: str) -> Incident | None:
+        data = (self._conn.execute(
             sa.select(t.incidents.c.data).where(t.incidents.c.fingerprint == fingerprint)
         )).scalar_one_or_none()
         return Incident.model_validate_json(data) if data is not None else None
 
-    async def update(self, incident: Incident) -> None:
-        result = await self._conn.execute(
+    def update(self, incident: Incident) -> None:
+        result = self._conn.execute(
             sa.update(t.incidents)
             .where(t.incidents.c.id == incident.id, t.incidents.c.version == incident.version - 1)
             .values(**self._columns(incident))
@@ -352,8 +363,8 @@ class SqlIncidents(_Repo):
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{incident.id} changed while this was being decided; try again.")
 
-    async def list_open(self, limit: int = 50) -> list[Incident]:
-        rows = await self._conn.execute(
+    def list_open(self, limit: int = 50) -> list[Incident]:
+        rows = self._conn.execute(
             sa.select(t.incidents.c.data).where(t.incidents.c.status.in_(["open", "investigating"]))
             .order_by(t.incidents.c.updated_at.desc()).limit(limit)
         )
@@ -368,30 +379,30 @@ def playbook_identity(playbook: Playbook) -> str:
 
 
 class SqlPlaybooks(_Repo):
-    async def next_id(self) -> str:
-        return f"PB-{await self._next('playbook')}"
+    def next_id(self) -> str:
+        return f"PB-{self._next('playbook')}"
 
-    async def add(self, playbook: Playbook) -> None:
-        await self._conn.execute(sa.insert(t.playbooks).values(
+    def add(self, playbook: Playbook) -> None:
+        self._conn.execute(sa.insert(t.playbooks).values(
             id=playbook.id, status=playbook.status.value, version=playbook.version,
             identity=playbook_identity(playbook), data=playbook.model_dump_json(),
         ))
 
-    async def get(self, playbook_id: str, *, lock: bool = False) -> Playbook | None:
+    def get(self, playbook_id: str, *, lock: bool = False) -> Playbook | None:
         query = sa.select(t.playbooks.c.data).where(t.playbooks.c.id == playbook_id)
         if lock and self._locks_rows:
             query = query.with_for_update()
-        data = (await self._conn.execute(query)).scalar_one_or_none()
+        data = (self._conn.execute(query)).scalar_one_or_none()
         return Playbook.model_validate_json(data) if data is not None else None
 
-    async def find_identical(self, playbook: Playbook) -> Playbook | None:
-        data = (await self._conn.execute(
+    def find_identical(self, playbook: Playbook) -> Playbook | None:
+        data = (self._conn.execute(
             sa.select(t.playbooks.c.data).where(t.playbooks.c.identity == playbook_identity(playbook))
         )).scalar_one_or_none()
         return Playbook.model_validate_json(data) if data is not None else None
 
-    async def update(self, playbook: Playbook) -> None:
-        result = await self._conn.execute(
+    def update(self, playbook: Playbook) -> None:
+        result = self._conn.execute(
             sa.update(t.playbooks)
             .where(t.playbooks.c.id == playbook.id, t.playbooks.c.version == playbook.version - 1)
             .values(status=playbook.status.value, version=playbook.version, data=playbook.model_dump_json())
@@ -399,17 +410,17 @@ class SqlPlaybooks(_Repo):
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{playbook.id} changed while this was being decided; try again.")
 
-    async def add_vote(self, playbook_id: str, vote: Vote) -> bool:
+    def add_vote(self, playbook_id: str, vote: Vote) -> bool:
         """False when this person already voted on this playbook (the constraint decides)."""
         try:
-            async with self._conn.begin_nested():
-                await self._conn.execute(sa.insert(t.playbook_votes).values(
+            with self._conn.begin_nested():
+                self._conn.execute(sa.insert(t.playbook_votes).values(
                     playbook_id=playbook_id, person=vote.person, approve=vote.approve, at=format_at(vote.at),
                 ))
         except IntegrityError:
             return False
         return True
 
-    async def all(self) -> list[Playbook]:
-        rows = await self._conn.execute(sa.select(t.playbooks.c.data).order_by(t.playbooks.c.id))
+    def all(self) -> list[Playbook]:
+        rows = self._conn.execute(sa.select(t.playbooks.c.data).order_by(t.playbooks.c.id))
         return [Playbook.model_validate_json(row[0]) for row in rows]

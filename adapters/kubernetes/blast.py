@@ -117,12 +117,15 @@ class FactReader:
             # No pods running (scaled to zero): the claims still exist and still hold the data.
             templates = workload.spec.volume_claim_templates or []
             claims = [f"{_name(t)}-{name}-{i}" for t in templates for i in range(replicas or 0)]
+        # The template's labels too: a service in front of a workload scaled to zero still depends on it.
+        template = workload.spec.template if workload.spec else None
+        template_labels = dict(template.metadata.labels or {}) if template and template.metadata else {}
         return TargetFacts(
             exists=True,
             replicas=replicas,
             ready_replicas=ready,
             pods=tuple(sorted(_name(p) for p in pods)),
-            services=await self._services(namespace, pods),
+            services=await self._services(namespace, [*(_labels(p) for p in pods), template_labels]),
             stateful=kind == "statefulset" or bool(claims),
             volumes=tuple(claims),
         )
@@ -144,7 +147,7 @@ class FactReader:
             replicas=replicas,
             ready_replicas=ready,
             pods=(name,),
-            services=await self._services(namespace, [pod]),
+            services=await self._services(namespace, [_labels(pod)]),
             stateful=bool(claims) or (controller or "").startswith("statefulset/"),
             volumes=tuple(claims),
             controller=controller,
@@ -207,15 +210,16 @@ class FactReader:
             note="; ".join(notes) or None,
         )
 
-    async def _services(self, namespace: str, pods: Sequence[client.V1Pod]) -> tuple[str, ...]:
-        if not pods:
+    async def _services(self, namespace: str, label_sets: Sequence[dict[str, str]]) -> tuple[str, ...]:
+        """Services in the namespace whose selector matches any of these pods' labels."""
+        if not any(label_sets):
             return ()
         services = await self._call(self._core.list_namespaced_service, namespace)
-        return tuple(sorted(_name(s) for s in services.items if _any_selected(s, (_labels(p) for p in pods))))
+        return tuple(sorted(_name(s) for s in services.items if _any_selected(s, label_sets)))
 
 
-def _any_selected(service: client.V1Service, labels: Iterable[dict[str, str]]) -> bool:
-    return any(_selects(service, pod_labels) for pod_labels in labels)
+def _any_selected(service: client.V1Service, label_sets: Iterable[dict[str, str]]) -> bool:
+    return any(_selects(service, labels) for labels in label_sets)
 
 
 def _replica_counts(kind: str, workload: Any) -> tuple[int | None, int | None]:

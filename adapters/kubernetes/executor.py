@@ -83,6 +83,7 @@ class _Attempt:
     op: Operation | None
     dry_run: bool = False
     sent_write: bool = False
+    inspecting: bool = False
 
     @property
     def action(self) -> str:
@@ -90,6 +91,8 @@ class _Attempt:
         if op is None:
             return "answer a version request"
         where = f" in {op.namespace}" if op.namespace else ""
+        if self.inspecting:
+            return f"read {op.target_ref}{where} and what depends on it"
         if isinstance(op, RestartOp):
             text = f"restart {op.target_ref}{where}"
         elif isinstance(op, ScaleOp):
@@ -211,7 +214,7 @@ class KubernetesCluster:
         try:
             return await reader.read(op)
         except Exception as error:
-            mapped = self._translate(error, _Attempt(op=op))
+            mapped = self._translate(error, _Attempt(op=op, inspecting=True))
             if mapped is None:
                 raise
             log.warning("kubernetes.inspect_failed", target=op.target_ref, namespace=op.namespace, error=mapped.code)
@@ -344,6 +347,12 @@ class KubernetesCluster:
         """The merge patch restoring the previous revision, or a result when there is nothing to do."""
         meta = deployment.get("metadata") or {}
         spec = deployment.get("spec") or {}
+        if spec.get("paused"):
+            # kubectl refuses too: a paused deployment would not roll the restored template out.
+            raise ClusterRejected(
+                f"{op.target_ref} in {op.namespace} is paused; resume it (kubectl rollout resume) before rolling back.",
+                reason="DeploymentPaused",
+            )
         selector = client.V1LabelSelector.from_dict(spec.get("selector") or {})
         listed = await self._read_json(
             self._apps.list_namespaced_replica_set, op.namespace, label_selector=selector_string(selector)

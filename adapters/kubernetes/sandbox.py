@@ -28,6 +28,7 @@ import re
 import socket
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -2428,7 +2429,8 @@ class SandboxCluster:
         self._port = port
         self._lock = threading.RLock()
         self._server = _ApiServer()
-        self._requests: list[RecordedRequest] = []
+        # Bounded, so a long `signoff console` session does not grow without end.
+        self._requests: deque[RecordedRequest] = deque(maxlen=10_000)
         self._faults: list[_Fault] = []
         self._random: _RandomFaults | None = None
         self._hooks: list[_Hook] = []
@@ -2560,6 +2562,9 @@ class SandboxCluster:
             status, reason, delay, message = fault
             if delay > 0:
                 await self._sleep(delay)
+                if self._stopping is not None and self._stopping.is_set():
+                    # Shutting down: a held-back request must not write into a stopping server.
+                    return _respond(503, _status_object(503, "ServiceUnavailable", "the sandbox is stopping"))
             if status is not None:
                 log.info("sandbox.fault_injected", method=method, path=path, status=status, delay=delay)
                 details: JSON = {"retryAfterSeconds": 1} if status in (429, 503) else {}

@@ -9,7 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.db import tables
+from adapters.db.database import SqlUnitOfWork
+from bot.bootstrap import App
 from bot.cli import audit_verify
+from core import approvals
 from core.approvals import Place, RequestStatus
 from core.errors import AlreadySigned, NotFound, NotPending, ParseError, PolicyViolation, SelfApprovalForbidden
 from core.events import EventType
@@ -34,9 +37,9 @@ def sandbox_of(app: object) -> object:
     return app.sandbox
 
 
-async def table_count(app: object, table: sa.Table) -> int:
-    async with app.db.engine.connect() as conn:  # type: ignore[attr-defined]
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+async def table_count(app: App, table: sa.Table) -> int:
+    return await app.db.read(
+        lambda uow: int(uow.connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()))
 
 
 async def test_request_sign_execute_once_and_timeline(database_url: str) -> None:
@@ -126,11 +129,10 @@ async def test_audit_verify_detects_altered_deleted_and_reordered_events(databas
     db = Database(database_url)
 
     async def tamper(statement: str) -> None:
-        async with db.engine.begin() as conn:
-            await conn.execute(sa.text(statement))
+        await db.write(lambda uow: uow.connection.execute(sa.text(statement)))
 
-    async with db.engine.connect() as conn:
-        original = (await conn.execute(sa.text("SELECT actor FROM timeline WHERE seq = 3"))).scalar_one()
+    original = await db.read(
+        lambda uow: uow.connection.execute(sa.text("SELECT actor FROM timeline WHERE seq = 3")).scalar_one())
     await tamper("UPDATE timeline SET actor = 'mallory' WHERE seq = 3")
     code, text = await verify()
     assert code == 1 and "event 3" in text and "altered" in text
@@ -163,22 +165,24 @@ async def test_restart_runs_fresh_approvals_expires_stale_ones_and_interrupts_in
         for request_id in ("R-1", "R-2", "R-3"):
             await app.service.sign(request_id, by=person("bob"), via="console")
         # R-3 was mid-flight when the process died: claimed, but no outcome recorded.
-        async with app.db.uow() as uow:
-            r3 = await uow.requests.get("R-3")
+        def die_mid_flight(uow: SqlUnitOfWork) -> None:
+            r3 = uow.requests.get("R-3")
             assert r3 is not None
-            from core import approvals
             claimed = approvals.claimed(r3, worker="dead-process", at=clock.now())
-            assert await uow.requests.claim(claimed.request, expected_version=r3.version, worker="dead-process",
-                                            lease_until=clock.now())
-            await uow.timeline.append(claimed.events)
-            await uow.commit()
+            assert uow.requests.claim(claimed.request, expected_version=r3.version, worker="dead-process",
+                                      lease_until=clock.now())
+            uow.timeline.append(claimed.events)
+
+        await app.db.write(die_mid_flight)
+
         # R-2's approval is older than the expiry window when the process comes back.
-        async with app.db.uow() as uow:
-            r2 = await uow.requests.get("R-2")
+        def age_approval(uow: SqlUnitOfWork) -> None:
+            r2 = uow.requests.get("R-2")
             assert r2 is not None and r2.approved_at is not None
             old = r2.model_copy(update={"approved_at": r2.approved_at.replace(year=2020), "version": r2.version + 1})
-            await uow.requests.update(old, expected_version=r2.version)
-            await uow.commit()
+            uow.requests.update(old, expected_version=r2.version)
+
+        await app.db.write(age_approval)
 
     async with running_app(settings, clock=clock) as app:
         counts = await app.maintenance.recover(sole_worker=app.db.sole_worker)
@@ -189,8 +193,7 @@ async def test_restart_runs_fresh_approvals_expires_stale_ones_and_interrupts_in
         assert (await app.service.get("R-3")).status is RequestStatus.interrupted
         r3_events = [e.type for e in await app.service.timeline("R-3")]
         assert r3_events[-1] is EventType.interrupted and EventType.executed not in r3_events
-        async with app.db.uow(write=False) as uow:
-            due = await uow.outbox.due(clock.now(), limit=1000)
+        due = await app.db.read(lambda uow: uow.outbox.due(clock.now(), limit=1000))
         texts = [m.text for m in due if m.key in ("R-2", "R-3") and m.text]
         assert any("stale approval" in t for t in texts)
         assert any("interrupted" in t for t in texts)

@@ -6,9 +6,12 @@ against its models), so a response missing a required field fails the test.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,16 +19,22 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes.sandbox import SandboxCluster
-from tests.fixtures_kubernetes import snapshot, status_body
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
+
+Snapshot = Callable[[], dict[str, list[dict[str, Any]]]]
 
 REVISION = "deployment.kubernetes.io/revision"
 
 
-def _raw(sandbox: SandboxCluster, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
-    import json
+def status_body(error: ApiException) -> dict[str, Any]:
+    """The Status object the server sent with an error."""
+    body = json.loads(error.body or "{}")
+    assert isinstance(body, dict)
+    return body
 
+
+def _raw(sandbox: SandboxCluster, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(sandbox.url + path)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -220,15 +229,17 @@ def _restart_patch(when: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
     return {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": when}}}}}
 
 
-def test_dry_run_processes_fully_and_persists_nothing(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
-    before = snapshot(sandbox)
+def test_dry_run_processes_fully_and_persists_nothing(
+    sandbox: SandboxCluster, apps: client.AppsV1Api, snapshot: Snapshot
+) -> None:
+    before = snapshot()
     version_before = sandbox.resource_version
     answer = apps.patch_namespaced_deployment("api", "prod", _restart_patch(), dry_run="All")
     assert answer.spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]
     assert answer.metadata.generation == 4
     scale = apps.patch_namespaced_deployment_scale("web", "prod", {"spec": {"replicas": 5}}, dry_run="All")
     assert scale.spec.replicas == 5
-    assert snapshot(sandbox) == before
+    assert snapshot() == before
     assert sandbox.resource_version == version_before
     # Fully processed: a dry run still gets 404, 409 and 422.
     with pytest.raises(ApiException) as caught:
@@ -241,16 +252,16 @@ def test_dry_run_processes_fully_and_persists_nothing(sandbox: SandboxCluster, a
     with pytest.raises(ApiException) as caught:
         apps.patch_namespaced_deployment_scale("web", "prod", {"spec": {"replicas": -1}}, dry_run="All")
     assert caught.value.status == 422
-    assert snapshot(sandbox) == before
+    assert snapshot() == before
 
 
-def test_any_other_dry_run_value_is_400(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
-    before = snapshot(sandbox)
+def test_any_other_dry_run_value_is_400(sandbox: SandboxCluster, apps: client.AppsV1Api, snapshot: Snapshot) -> None:
+    before = snapshot()
     with pytest.raises(ApiException) as caught:
         apps.patch_namespaced_deployment("api", "prod", _restart_patch(), dry_run="Server")
     assert caught.value.status == 400
     assert status_body(caught.value)["reason"] == "BadRequest"
-    assert snapshot(sandbox) == before
+    assert snapshot() == before
 
 
 def test_stale_resource_version_is_409_conflict(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
@@ -335,8 +346,10 @@ def test_server_side_apply_is_refused_clearly(apps: client.AppsV1Api) -> None:
     assert caught.value.status == 415
 
 
-def test_invalid_objects_are_422_with_causes(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
-    before = snapshot(sandbox)
+def test_invalid_objects_are_422_with_causes(
+    sandbox: SandboxCluster, apps: client.AppsV1Api, snapshot: Snapshot
+) -> None:
+    before = snapshot()
     patch = {"spec": {"template": {"metadata": {"labels": {"app": "other"}}}}}
     with pytest.raises(ApiException) as caught:
         apps.patch_namespaced_deployment("api", "prod", patch)
@@ -352,7 +365,7 @@ def test_invalid_objects_are_422_with_causes(sandbox: SandboxCluster, apps: clie
     with pytest.raises(ApiException) as caught:
         apps.patch_namespaced_deployment("api", "prod", {"spec": {"replicas": "three"}})
     assert caught.value.status == 400, "a wrongly typed field fails decoding, before validation"
-    assert snapshot(sandbox) == before
+    assert snapshot() == before
 
 
 def test_put_with_a_different_name_is_400(apps: client.AppsV1Api) -> None:
@@ -411,15 +424,17 @@ def test_deleting_a_pod_returns_it_terminating_and_it_is_replaced(
     assert caught.value.status == 404
 
 
-def test_pod_delete_honours_dry_run_and_preconditions(sandbox: SandboxCluster, core: client.CoreV1Api) -> None:
-    before = snapshot(sandbox)
+def test_pod_delete_honours_dry_run_and_preconditions(
+    sandbox: SandboxCluster, core: client.CoreV1Api, snapshot: Snapshot
+) -> None:
+    before = snapshot()
     answer = core.delete_namespaced_pod("postgres-0", "prod", dry_run="All")
     assert answer.metadata.deletion_timestamp is not None
     stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="not-the-uid"))
     with pytest.raises(ApiException) as caught:
         core.delete_namespaced_pod("postgres-0", "prod", body=stale)
     assert caught.value.status == 409
-    assert snapshot(sandbox) == before
+    assert snapshot() == before
     old_uid = sandbox.get("pod", "prod", "postgres-0")["metadata"]["uid"]  # type: ignore[index]
     core.delete_namespaced_pod("postgres-0", "prod")
     recreated = sandbox.get("pod", "prod", "postgres-0")

@@ -1,0 +1,274 @@
+"""The discord.py client: slash commands, button clicks, thread replies and reactions → the core.
+
+Every event is handed at once to a task group the runtime owns (`attach`), so handlers are
+supervised, drained on shutdown, and never block discord.py's gateway reader. Interactions
+are acknowledged first (an ephemeral "thinking" defer, well inside Discord's 3 s deadline),
+then the core runs and its `Reply` follows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+import discord
+import structlog
+from discord import app_commands
+
+from adapters.discord.commands import SignoffGroup, canonical_commands
+from adapters.discord.render import split_text
+from adapters.discord.translate import context, without_bot_mention
+from adapters.discord.views import SignoffButton
+from core.chat import ChatCommands, ChatContext, Reply
+
+log = structlog.get_logger(__name__)
+
+# Shown when the core itself failed (a bug or a database outage), not a refusal: the core's
+# sentences cover every rule, but not its own crash.
+INTERNAL_ERROR_TEXT = (
+    "signoff could not finish this because of an internal error (it is in signoff's log). "
+    "Check the card or `/signoff status` before trying again."
+)
+
+ALREADY_ACKNOWLEDGED = 40060  # another replica (or an earlier attempt) answered the interaction
+
+
+def signoff_intents() -> discord.Intents:
+    """Only what signoff reads: guilds (channels, threads), guild messages with their text (thread
+    replies such as `timeline`; message content is privileged), and reactions (playbook votes).
+    Interactions need no intent. Members and presences are not needed: events carry the user id."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.message_content = True
+    intents.guild_reactions = True
+    return intents
+
+
+class SignoffClient(discord.Client):
+    def __init__(
+        self, *, chat: ChatCommands, guild_id: int | None = None, guild_ready_timeout: float = 2.0,
+        max_ratelimit_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(
+            intents=signoff_intents(),
+            guild_ready_timeout=guild_ready_timeout,
+            # Longer rate limits raise RateLimited instead of sleeping inside a call: the outbox
+            # then reschedules the message and keeps delivering the others.
+            max_ratelimit_timeout=max_ratelimit_timeout,
+            # Reasons and names are typed by people: never let them ping @everyone or a role.
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.chat = chat
+        self.guild_id = guild_id
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(SignoffGroup(self.on_command),
+                              guild=discord.Object(guild_id) if guild_id is not None else None)
+        self._group: asyncio.TaskGroup | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._accepting = True
+        self.commands_synced: bool | None = None  # None: not tried; False: failed; True: in place
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def attach(self, group: asyncio.TaskGroup) -> None:
+        """The task group that runs event handlers; the runtime owns and awaits it."""
+        self._group = group
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(SignoffButton)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Put `/signoff` in place: in DISCORD_GUILD_ID (instantly) when set, else globally (may take
+        up to an hour to appear). Skipped when Discord already has the same commands."""
+        guild = discord.Object(self.guild_id) if self.guild_id is not None else None
+        scope = str(self.guild_id) if self.guild_id is not None else "global"
+        wanted = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+        try:
+            app_id = self.application_id
+            assert app_id is not None  # set by login
+            if self.guild_id is not None:
+                current = await self.http.get_guild_commands(app_id, self.guild_id)
+            else:
+                current = await self.http.get_global_commands(app_id)
+            if canonical_commands([dict(c) for c in current]) == canonical_commands(wanted):
+                log.info("discord.commands_unchanged", scope=scope, commands=len(wanted))
+                self.commands_synced = True
+                return
+            await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            # Buttons keep working without commands, so this is reported, not fatal.
+            self.commands_synced = False
+            log.error("discord.commands_sync_failed", scope=scope, status=exc.status, code=exc.code,
+                      error=exc.text[:200],
+                      hint="invite the bot with the applications.commands scope; check DISCORD_GUILD_ID")
+            return
+        self.commands_synced = True
+        log.info("discord.commands_synced", scope=scope, commands=len(wanted))
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking events, let in-flight handlers finish (bounded), cancel the rest."""
+        self._accepting = False
+        pending = {t for t in self._inflight if not t.done()}
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("discord.handlers_cancelled", count=len(late))
+                await asyncio.wait(late)
+
+    def _spawn(self, what: str, work: Coroutine[Any, Any, None]) -> None:
+        group = self._group
+        if group is None or not self._accepting:
+            work.close()
+            log.info("discord.event_dropped", event=what, reason="shutting down")
+            return
+        try:
+            task = group.create_task(self._guarded(what, work))
+        except RuntimeError:  # the group is already finishing
+            work.close()
+            log.info("discord.event_dropped", event=what, reason="shutting down")
+            return
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    @staticmethod
+    async def _guarded(what: str, work: Awaitable[None]) -> None:
+        # One failing handler must not cancel the task group (and with it the whole adapter).
+        try:
+            await work
+        except Exception:
+            log.exception("discord.handler_failed", event=what)
+
+    # ------------------------------------------------------------------ interactions
+
+    def on_command(self, interaction: discord.Interaction[Any], text: str) -> None:
+        self._spawn("command", self._command(interaction, text))
+
+    def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        self._spawn("button", self._button(interaction, action, value))
+
+    async def _command(self, interaction: discord.Interaction[Any], text: str) -> None:
+        if not await self._defer(interaction):
+            return
+        name = text.split(" ", 1)[0]
+        reply = await self._core(self.chat.handle(text, self._interaction_context(interaction)), "command", name)
+        log.info("discord.command", command=name, user_id=interaction.user.id, ok=reply.ok)
+        await self._answer(interaction, reply)
+
+    async def _button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        if not await self._defer(interaction):
+            return
+        ctx = self._interaction_context(interaction)
+        reply = await self._core(self.chat.click(action, value, ctx), "button", action)
+        log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
+        await self._answer(interaction, reply)
+
+    async def _defer(self, interaction: discord.Interaction[Any]) -> bool:
+        """Acknowledge first: an ephemeral "thinking" answer the follow-up replaces.
+
+        The acknowledgement doubles as a lock: only the process whose defer Discord accepted acts
+        on the interaction, so a click delivered twice (or to two replicas) counts once. A defer
+        Discord refuses (too late: 10062; already answered: 40060) means we do not act at all; the
+        person sees Discord's "interaction failed" and can click again.
+        """
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.InteractionResponded:
+            return False
+        except discord.HTTPException as exc:
+            event = "discord.interaction_taken" if exc.code == ALREADY_ACKNOWLEDGED else "discord.defer_failed"
+            log.warning(event, interaction_id=interaction.id, status=exc.status, code=exc.code)
+            return False
+        return True
+
+    async def _core(self, call: Awaitable[Reply], what: str, name: str) -> Reply:
+        try:
+            return await call
+        except Exception:
+            log.exception("discord.core_failed", kind=what, name=name)
+            return Reply(text=INTERNAL_ERROR_TEXT, ok=False)
+
+    async def _answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
+        """The core's reply: ephemeral when private (refusals always are), in pieces of 2000 characters."""
+        pieces = split_text(reply.text)
+        try:
+            if reply.private or not reply.ok:
+                for piece in pieces:  # the first one replaces the "thinking" message
+                    await interaction.followup.send(piece, ephemeral=True)
+                return
+            # The defer was ephemeral; a public answer replaces it with a message everyone sees.
+            await interaction.delete_original_response()
+            for piece in pieces:
+                await interaction.followup.send(piece, ephemeral=False)
+        except discord.HTTPException as exc:
+            # The action itself is done (the card shows it); only this person's confirmation is lost.
+            log.warning("discord.followup_failed", interaction_id=interaction.id, status=exc.status, code=exc.code)
+
+    def _interaction_context(self, interaction: discord.Interaction[Any]) -> ChatContext:
+        return context(interaction.user.id, self._card_channel(interaction.channel_id, interaction.channel),
+                       interaction.user.display_name)
+
+    @staticmethod
+    def _card_channel(channel_id: int | None, channel: object) -> int | None:
+        """Where a card for this place goes: a thread's parent channel, since a thread cannot hold threads."""
+        if isinstance(channel, discord.Thread) and channel.parent_id is not None:
+            return channel.parent_id
+        return channel_id
+
+    # ------------------------------------------------------------------ gateway events
+
+    async def on_ready(self) -> None:
+        log.info("discord.ready", user_id=self.user.id if self.user else None, guilds=len(self.guilds))
+
+    async def on_message(self, message: discord.Message) -> None:
+        # Bots (this one included, and webhooks) are ignored: signoff must never answer itself.
+        if message.author.bot or message.webhook_id is not None:
+            return
+        channel = message.channel
+        if not isinstance(channel, discord.Thread):
+            return  # commands come as slash commands; only thread replies are read
+        text = without_bot_mention(message.content, self.user.id if self.user else None)
+        if not text.strip():
+            return
+        parent = channel.parent_id or channel.id
+        ctx = context(message.author.id, parent, message.author.display_name)
+        self._spawn("thread_message", self._thread_message(str(channel.id), text, ctx))
+
+    async def _thread_message(self, thread_id: str, text: str, ctx: ChatContext) -> None:
+        answered = await self.chat.thread_reply(thread_id, text, ctx)
+        if answered:
+            log.info("discord.thread_answered", thread_id=thread_id, user_id=ctx.account)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.user is not None and payload.user_id == self.user.id:
+            return
+        if payload.member is not None and payload.member.bot:
+            return
+        channel = self.get_channel(payload.channel_id)
+        place = self._card_channel(payload.channel_id, channel)
+        ctx = context(payload.user_id, place, payload.member.display_name if payload.member else None)
+        self._spawn("reaction", self._reaction(payload.channel_id, payload.message_id, str(payload.emoji),
+                                               payload.user_id, ctx))
+
+    async def _reaction(self, channel_id: int, message_id: int, emoji: str, user_id: int, ctx: ChatContext) -> None:
+        reply = await self.chat.reaction(str(message_id), emoji, ctx)
+        if reply is None:
+            return
+        log.info("discord.reaction", message_id=message_id, user_id=user_id, ok=reply.ok)
+        # A reaction has no interaction to answer privately; a DM may be refused (privacy settings),
+        # so the reactor is told right under the message they reacted to, with a mention only for them.
+        channel = self.get_partial_messageable(channel_id)
+        reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
+        only_them = discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False)
+        try:
+            first, *rest = split_text(f"<@{user_id}> {reply.text}")
+            await channel.send(first, reference=reference, allowed_mentions=only_them)
+            for piece in rest:
+                await channel.send(piece, allowed_mentions=only_them)
+        except discord.HTTPException as exc:
+            log.warning("discord.reaction_feedback_failed", message_id=message_id, status=exc.status, code=exc.code)
+

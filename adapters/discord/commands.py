@@ -1,0 +1,99 @@
+"""The `/signoff` application-command group: every chat command of DESIGN.md §4 as a subcommand.
+
+Each subcommand only builds the command text the core parses and hands it to `run`, which
+answers the interaction (defer, then follow up) in the client's supervised task group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+
+from adapters.discord.translate import id_command, request_text, resolve_text
+
+Runner = Callable[[discord.Interaction[Any], str], None]
+
+
+class SignoffGroup(app_commands.Group):
+    def __init__(self, run: Runner) -> None:
+        # Cards open threads in a guild channel, so the commands are offered in guilds only.
+        super().__init__(name="signoff", description="Multi-party approval of Kubernetes operations",
+                         guild_only=True)
+        self._signoff_run = run
+
+    @app_commands.command(name="request", description="Ask for an operation; approvers sign it on the card")
+    @app_commands.describe(
+        action="e.g. rollout restart deployment/api -n prod",
+        risk="Your estimate; the policy may raise it",
+        incident="The incident behind it, e.g. INC-7",
+        reason="Why it is needed",
+    )
+    async def request(
+        self, interaction: discord.Interaction[Any], action: str,
+        risk: Literal["low", "medium", "high", "critical"] | None = None,
+        incident: str | None = None, reason: str | None = None,
+    ) -> None:
+        self._signoff_run(interaction, request_text(action, risk, incident, reason))
+
+    @app_commands.command(name="status", description="Show a request's state")
+    @app_commands.rename(subject="id")
+    @app_commands.describe(subject="A request id such as R-42")
+    async def status(self, interaction: discord.Interaction[Any], subject: str) -> None:
+        self._signoff_run(interaction, id_command("status", subject))
+
+    @app_commands.command(name="timeline", description="The hash-chained history of a request or incident")
+    @app_commands.rename(subject="id")
+    @app_commands.describe(subject="A request id (R-42) or an incident id (INC-7)")
+    async def timeline(self, interaction: discord.Interaction[Any], subject: str) -> None:
+        self._signoff_run(interaction, id_command("timeline", subject))
+
+    @app_commands.command(name="list", description="Pending requests")
+    async def list_(self, interaction: discord.Interaction[Any]) -> None:
+        self._signoff_run(interaction, "list")
+
+    @app_commands.command(name="cancel", description="Cancel your own pending request")
+    @app_commands.rename(subject="id")
+    @app_commands.describe(subject="A request id such as R-42")
+    async def cancel(self, interaction: discord.Interaction[Any], subject: str) -> None:
+        self._signoff_run(interaction, id_command("cancel", subject))
+
+    @app_commands.command(name="resolve", description="Resolve an incident and rate how well the fix worked")
+    @app_commands.describe(incident="An incident id such as INC-7", score="Effectiveness, 1 (none) to 5 (fixed it)")
+    async def resolve(
+        self, interaction: discord.Interaction[Any], incident: str, score: app_commands.Range[int, 1, 5],
+    ) -> None:
+        self._signoff_run(interaction, resolve_text(incident, score))
+
+    @app_commands.command(name="playbooks", description="Playbooks learned from resolved incidents")
+    async def playbooks(self, interaction: discord.Interaction[Any]) -> None:
+        self._signoff_run(interaction, "playbooks")
+
+    @app_commands.command(name="help", description="How signoff works")
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        self._signoff_run(interaction, "help")
+
+
+def canonical_commands(payloads: list[dict[str, Any]]) -> list[Any]:
+    """What matters of registered commands, so a restart re-syncs only when the commands changed.
+
+    Discord adds ids, versions and defaults to what it stores; comparing only the fields we send
+    (with Discord's defaults filled in) avoids a needless bulk overwrite on every start.
+    """
+    return sorted((_canonical(p) for p in payloads), key=repr)
+
+
+def _canonical(payload: dict[str, Any]) -> Any:
+    return {
+        "name": payload.get("name"),
+        "description": payload.get("description") or "",
+        "type": int(payload.get("type") or 1),
+        "required": bool(payload.get("required", False)),
+        "autocomplete": bool(payload.get("autocomplete", False)),
+        "choices": sorted(((c.get("name"), c.get("value")) for c in payload.get("choices") or []), key=repr),
+        "min_value": payload.get("min_value"),
+        "max_value": payload.get("max_value"),
+        "options": [_canonical(o) for o in payload.get("options") or []],
+    }

@@ -1,0 +1,388 @@
+"""Slack: a slack_bolt AsyncApp whose listeners acknowledge at once and hand the work on.
+
+How a click travels: Bolt verifies the signature (HTTP mode) → our listener calls `ack()`
+and submits a job to `Jobs` → the listener returns and Bolt answers Slack → the job calls
+`ChatCommands.click(...)` (one database transaction in the core) → the person gets the
+core's reply privately (the payload's response_url, else chat.postEphemeral) → the card
+update and thread notes go out through the outbox.
+
+Why `process_before_response=True`, although nothing slow happens before the answer:
+with `False`, Bolt starts every listener with a bare `asyncio.ensure_future` that nothing
+keeps or awaits (lost on shutdown, unsupervised), and its ack runner then polls every
+10 ms for `ack()`. With `True` the listener runs inline in the request, does nothing but
+`ack()` and a hand-off, and Bolt answers as soon as it returns: no Bolt-owned tasks, no
+polling delay. The work itself runs in our supervised TaskGroup (`Jobs`), never on the
+acknowledgement path, and a failure is told to the person who acted.
+
+Bolt calls `auth.test` lazily on the first request, i.e. on somebody's acknowledgement
+path, and again after any failure. We call it once at start-up (which also refuses a bad
+token with a clear message) and hand Bolt the result through `authorize`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import translate
+from adapters.slack.gateway import SlackGateway, build_web_client, retry_handlers
+from adapters.slack.jobs import Jobs
+from adapters.slack.render import message_text
+from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
+from core.chat import ChatCommands, Reply
+from core.errors import SignoffError
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
+    from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+# Told privately to a person whose command or click crashed inside signoff (the crash is logged).
+INTERNAL_ERROR_TEXT = (
+    "⚠️ signoff hit an internal error while handling that, and logged it. Nothing changed unless the "
+    "card shows it; try again in a moment."
+)
+
+# Errors that mean the token itself is wrong: waiting will not fix them, so start-up stops.
+_BAD_TOKEN_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type",
+    "no_permission", "missing_scope",
+})
+_EVERYTHING = re.compile(r".*")
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    bot_token: str
+    api_url: str = "https://slack.com/api/"
+    signing_secret: str | None = None
+    app_token: str | None = None
+    channel: str | None = None
+    timeout_s: int = 10
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackConfig:
+        if settings.slack_bot_token is None:
+            raise SignoffError("Slack needs SLACK_BOT_TOKEN.")
+        problem = settings.slack_problem()
+        if problem:
+            raise SignoffError(problem)
+
+        def secret(value: Any) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return cls(
+            bot_token=settings.slack_bot_token.get_secret_value(),
+            api_url=settings.slack_api_url,
+            signing_secret=secret(settings.slack_signing_secret),
+            app_token=secret(settings.slack_app_token),
+            channel=settings.slack_channel,
+        )
+
+
+class SlackAdapter:
+    def __init__(self, chat: ChatCommands, config: SlackConfig, *, jobs: Jobs | None = None) -> None:
+        self.chat = chat
+        self.config = config
+        self.jobs = jobs or Jobs()
+        # The bot token lives in this client (the gateway's and the private replies'); Bolt gets a
+        # token-less twin and the token through `authorize`, so it never calls auth.test itself.
+        self.client = build_web_client(config.bot_token, config.api_url, timeout=config.timeout_s)
+        self._bolt_client = build_web_client(None, config.api_url, timeout=config.timeout_s)
+        self.gateway = SlackGateway(self.client)
+        self.bot_user_id: str | None = None
+        self._auth: AuthorizeResult | None = None
+        self._auth_lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self.bolt = AsyncApp(
+            name="signoff",
+            client=self._bolt_client,
+            signing_secret=config.signing_secret or "",
+            authorize=self._bolt_authorize(),
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt.signoff"),
+        )
+        self._register()
+
+    # ------------------------------------------------------------------ lifetime
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Authenticate, start the job group and (Socket Mode) the websocket; undo it all in reverse.
+
+        On the way out: stop receiving, let jobs in flight finish, then close the HTTP session.
+        """
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+        self._use_session(session)
+        try:
+            await self.authenticate()
+            async with self.jobs.running():
+                try:
+                    if self.config.socket_mode:
+                        await self._start_socket_mode()
+                    yield
+                finally:
+                    await self._stop_socket_mode()
+        finally:
+            self._use_session(None)
+            await session.close()
+
+    def _use_session(self, session: aiohttp.ClientSession | None) -> None:
+        # One pooled session for every Web API call while running; slack_sdk opens one per call otherwise.
+        self._session = session
+        self.client.session = session
+        self._bolt_client.session = session
+
+    async def authenticate(self) -> AuthorizeResult | None:
+        """auth.test once; a bad token stops start-up, an unreachable Slack only delays it to the first request."""
+        async with self._auth_lock:
+            if self._auth is not None:
+                return self._auth
+            try:
+                response = await self.client.auth_test()
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "")
+                if error in _BAD_TOKEN_ERRORS:
+                    raise SignoffError(
+                        f"Slack refused SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-…) from "
+                        "your Slack app's OAuth & Permissions page, and reinstall the app if you changed its scopes."
+                    ) from None
+                log.warning("slack.auth_test_failed", error=error or str(exc.response.status_code))
+                return None
+            except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
+                log.warning("slack.auth_test_failed", error=type(exc).__name__)
+                return None
+            self._auth = AuthorizeResult.from_auth_test_response(
+                auth_test_response=response, bot_token=self.config.bot_token,
+            )
+            self.bot_user_id = self._auth.bot_user_id
+            log.info("slack.authenticated", team_id=self._auth.team_id, bot_user_id=self.bot_user_id,
+                     mode="socket" if self.config.socket_mode else "http")
+            return self._auth
+
+    def _bolt_authorize(self) -> Callable[[], Awaitable[AuthorizeResult]]:
+        # A plain function: Bolt injects arguments by parameter name, and would pass a bound method's `self`.
+        async def authorize() -> AuthorizeResult:
+            # Called by Bolt for every request: cached after start-up, so no Web API call on the ack path.
+            auth = self._auth or await self.authenticate()
+            if auth is None:
+                # Bolt turns this into its "please try again" answer to the person.
+                raise SlackApiError("auth.test failed", {"ok": False, "error": "auth_unavailable"})  # type: ignore[no-untyped-call]
+            return auth
+
+        return authorize
+
+    async def _start_socket_mode(self) -> None:
+        assert self.config.app_token is not None
+        try:
+            await self._bolt_client.apps_connections_open(app_token=self.config.app_token)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error in _BAD_TOKEN_ERRORS:
+                raise SignoffError(
+                    f"Slack refused SLACK_APP_TOKEN ({error}). Create an app-level token (xapp-…) with the "
+                    "connections:write scope under Basic Information → App-Level Tokens, and enable Socket Mode."
+                ) from None
+            log.warning("slack.socket_check_failed", error=error)
+        except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
+            log.warning("slack.socket_check_failed", error=type(exc).__name__)
+        # Built here, inside the running loop: its client opens a session and starts a task in __init__.
+        self._socket = AsyncSocketModeHandler(self.bolt, app_token=self.config.app_token,
+                                              web_client=self._bolt_client)
+        # connect_async() retries on its own until it is connected. Kept and cancelled/awaited on the
+        # way out rather than awaited here, so an unreachable Slack delays Slack and nothing else.
+        self._connector = asyncio.create_task(self._connect(), name="slack.socket_connect")
+
+    async def _connect(self) -> None:
+        assert self._socket is not None
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("slack.socket_connected")
+
+    async def _stop_socket_mode(self) -> None:
+        connector, self._connector = self._connector, None
+        if connector is not None:
+            connector.cancel()
+            await asyncio.gather(connector, return_exceptions=True)
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            try:
+                await socket.close_async()  # type: ignore[no-untyped-call]
+            except Exception:
+                log.exception("slack.socket_close_failed")
+
+    @property
+    def socket_connected(self) -> bool:
+        return self._connector is not None and self._connector.done() and not self._connector.cancelled() \
+            and self._connector.exception() is None
+
+    # ------------------------------------------------------------------ HTTP mode
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """POST /slack/events: Bolt checks the signature and timestamp (401 otherwise) and dispatches."""
+        raw = await request.read()
+        bolt_request = AsyncBoltRequest(
+            body=raw.decode("utf-8", "replace"), query=request.query_string,
+            headers={name: value for name, value in request.headers.items()},
+        )
+        response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(response)
+
+    # ------------------------------------------------------------------ listeners (the ack path)
+
+    def _register(self) -> None:
+        # Plain functions, not bound methods: Bolt injects arguments by parameter name (`ack`, `body`,
+        # `event`) and would try to fill a method's `self`. Each one acks, translates, hands off.
+        async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            command = translate.slash_command(body)
+            if command is not None:
+                await self.jobs.submit("command", partial(self._command, command),
+                                       partial(self._tell_failure, command.reply_to))
+
+        async def on_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            click = translate.click(body)
+            if click is not None:
+                await self.jobs.submit("click", partial(self._click, click),
+                                       partial(self._tell_failure, click.reply_to))
+
+        async def on_message(ack: AsyncAck, event: dict[str, Any]) -> None:
+            await ack()
+            message = translate.thread_message(event, self.bot_user_id)
+            if message is not None:
+                await self.jobs.submit("thread", partial(self._thread, message))
+
+        async def on_reaction(ack: AsyncAck, event: dict[str, Any]) -> None:
+            await ack()
+            vote = translate.reaction_vote(event, self.bot_user_id)
+            if vote is not None:
+                await self.jobs.submit("reaction", partial(self._reaction, vote))
+
+        async def ack_only(ack: AsyncAck) -> None:
+            await ack()
+
+        bolt = self.bolt
+        bolt.command(_EVERYTHING)(on_command)
+        bolt.action(_EVERYTHING)(on_action)
+        bolt.event("message")(on_message)
+        bolt.event("reaction_added")(on_reaction)
+        # Catch-alls, last: Bolt answers 404 to an unhandled HTTP request (Slack then retries it) and
+        # never acks an unhandled Socket Mode envelope. Whatever arrives is acknowledged.
+        bolt.event(_EVERYTHING)(ack_only)
+        bolt.shortcut(_EVERYTHING)(ack_only)
+        bolt.view(_EVERYTHING)(ack_only)
+        bolt.options(_EVERYTHING)(ack_only)
+
+    # ------------------------------------------------------------------ jobs (after the ack)
+
+    async def _command(self, command: SlashCommand) -> None:
+        reply = await self.chat.handle(command.text, command.ctx)
+        word = command.text.strip().split(maxsplit=1)[0].lower()[:20] if command.text.strip() else "help"
+        log.info("slack.command", user=command.ctx.account, command=word, ok=reply.ok, request_id=reply.request_id)
+        await self.tell(command.reply_to, reply)
+
+    async def _click(self, click: Click) -> None:
+        reply = await self.chat.click(click.action, click.value, click.ctx)
+        log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20], ok=reply.ok)
+        await self.tell(click.reply_to, reply)
+
+    async def _thread(self, message: ThreadMessage) -> None:
+        answered = await self.chat.thread_reply(message.thread_ts, message.text, message.ctx)
+        if answered:
+            log.info("slack.thread_answered", user=message.ctx.account, thread_ts=message.thread_ts)
+
+    async def _reaction(self, vote: ReactionVote) -> None:
+        reply = await self.chat.reaction(vote.message_ts, vote.reaction, vote.ctx)
+        if reply is not None:
+            log.info("slack.reaction_vote", user=vote.ctx.account, reaction=vote.reaction, ok=reply.ok)
+            await self.tell(vote.reply_to, reply)
+
+    async def _tell_failure(self, to: Responder) -> None:
+        await self.tell(to, Reply(text=INTERNAL_ERROR_TEXT, ok=False))
+
+    async def tell(self, to: Responder, reply: Reply) -> None:
+        """The core's answer to the person who acted: privately unless the reply says otherwise.
+
+        The response_url first (valid for 30 minutes, and the only way to answer in a DM or a
+        channel the bot is not in), chat.postEphemeral when it fails or there is none. Best
+        effort: what the person did is already stored, and the card (through the outbox) shows it.
+        """
+        text = message_text(reply.text)
+        if to.response_url and await self._respond(to.response_url, text, reply.private):
+            return
+        if to.channel is None:
+            log.warning("slack.private_reply_lost", user=to.user, reason="no channel")
+            return
+        try:
+            if reply.private:
+                await self.client.chat_postEphemeral(channel=to.channel, user=to.user, text=text,
+                                                     thread_ts=to.thread_ts)
+            else:
+                await self.client.chat_postMessage(channel=to.channel, text=text, thread_ts=to.thread_ts)
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("slack.private_reply_failed", user=to.user, channel=to.channel, error=error)
+
+    async def _respond(self, url: str, text: str, private: bool) -> bool:
+        webhook = AsyncWebhookClient(url, timeout=self.config.timeout_s, session=self._session,
+                                     retry_handlers=retry_handlers())
+        try:
+            response = await webhook.send_dict({
+                "text": text,
+                "response_type": "ephemeral" if private else "in_channel",
+                "replace_original": False,  # never overwrite the card the person clicked on
+            })
+        except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
+            log.warning("slack.respond_failed", error=type(exc).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("slack.respond_failed", status=response.status_code, error=str(response.body)[:100])
+            return False
+        return True
+
+
+def attach_slack(app: App, http: web.Application | None = None) -> SlackAdapter:
+    """Wire Slack into a bootstrapped App, as `signoff run` does (tests call this very function).
+
+    Registers the outbox gateway with SLACK_CHANNEL as the channel for API and alert requests,
+    and in HTTP mode (no SLACK_APP_TOKEN) mounts POST /slack/events on the one aiohttp app.
+    Enter `adapter.running()` to authenticate and start receiving.
+    """
+    config = SlackConfig.from_settings(app.settings)
+    adapter = SlackAdapter(app.chat, config)
+    app.add_gateway(adapter.gateway, config.channel)
+    if not config.socket_mode:
+        if http is None:
+            raise ValueError("Slack HTTP mode needs the aiohttp application to mount /slack/events on")
+        http.router.add_post(EVENTS_PATH, adapter.handle_http)
+    return adapter
+
+
+__all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig", "attach_slack"]

@@ -1,0 +1,153 @@
+"""The neutral Card (and plain texts) as Slack Block Kit.
+
+Every string that reaches a `mrkdwn` field is escaped: a reason or a name typed by a person
+must never turn into `<!channel>`, a user mention or a disguised link. Lengths are cut to
+Slack's Block Kit limits so a long reason degrades into `…` instead of `invalid_blocks`
+(which the outbox would retry in vain).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.cards import Button, Card, CardField
+
+Block = dict[str, Any]
+
+ACTION_PREFIX = "signoff_"
+ACTIONS_BLOCK_ID = "signoff_actions"
+
+# Block Kit limits (Slack's reference): exceeding any of them is `invalid_blocks`.
+HEADER_MAX = 150
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FIELDS_PER_SECTION = 10
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+CONTEXT_TEXT_MAX = 2000
+MAX_BLOCKS = 50
+# chat.postMessage takes up to 40,000 characters of `text`; stay clear of it.
+MESSAGE_TEXT_MAX = 39_000
+# Notification / fallback text for a card (what a phone shows).
+FALLBACK_MAX = 300
+
+# Block Kit has no colour of its own; a coloured square next to the state carries the card's colour.
+COLOUR_MARK = {
+    "green": "🟩",
+    "yellow": "🟨",
+    "orange": "🟧",
+    "red": "🟥",
+    "grey": "⬜",
+}
+
+_STYLES = {"primary": "primary", "danger": "danger"}  # Slack's default button style is "secondary"
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn control characters; `&` first so the others are not escaped twice."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escaped(text: str, limit: int) -> str:
+    """Escape, then fit into `limit` without cutting an `&amp;` entity in half."""
+    out = escape(text)
+    cut = limit
+    while len(out) > limit:
+        # Clip the raw text (never inside an entity) and escape again; entities make it longer,
+        # so shrink by the overshoot until it fits.
+        cut -= len(out) - limit
+        out = escape(clip(text, max(cut, 1)))
+    return out
+
+
+def action_id(action: str) -> str:
+    """`approve` → `signoff_approve` (DESIGN.md §4: the ids Slack sends back on a click)."""
+    return ACTION_PREFIX + action
+
+
+def _mrkdwn(text: str, limit: int) -> Block:
+    return {"type": "mrkdwn", "text": escaped(text, limit)}
+
+
+def _field_text(field: CardField, limit: int) -> Block:
+    label = escape(field.label)
+    body = escaped(field.value, limit - len(label) - 3)
+    return {"type": "mrkdwn", "text": f"*{label}*\n{body}"}
+
+
+def _button(button: Button) -> Block:
+    element: Block = {
+        "type": "button",
+        "action_id": action_id(button.action),
+        "text": {"type": "plain_text", "text": clip(button.label, BUTTON_TEXT_MAX), "emoji": True},
+        "value": clip(button.value, BUTTON_VALUE_MAX),
+    }
+    style = _STYLES.get(button.style)
+    if style is not None:
+        element["style"] = style
+    return element
+
+
+def status_line(card: Card) -> str:
+    """The line under the title: state, colour and the signature progress bar."""
+    mark = COLOUR_MARK.get(card.colour, COLOUR_MARK["grey"])
+    parts = [f"{mark} *{escaped(card.text, SECTION_TEXT_MAX // 2)}*"] if card.text else [mark]
+    if card.progress is not None:
+        parts.append(f"Signatures: {card.progress.bar}")
+    return clip("\n".join(parts), SECTION_TEXT_MAX)
+
+
+def card_blocks(card: Card) -> list[Block]:
+    """Header, state and progress, the fields (inline ones side by side), buttons, footer."""
+    blocks: list[Block] = [
+        {"type": "header", "block_id": "signoff_title",
+         "text": {"type": "plain_text", "text": clip(card.title, HEADER_MAX), "emoji": True}},
+        {"type": "section", "block_id": "signoff_status", "text": {"type": "mrkdwn", "text": status_line(card)}},
+    ]
+    inline: list[Block] = []
+
+    def flush_inline() -> None:
+        if inline:
+            blocks.append({"type": "section", "block_id": f"signoff_fields_{len(blocks)}", "fields": list(inline)})
+            inline.clear()
+
+    for field in card.fields:
+        if field.inline:
+            inline.append(_field_text(field, FIELD_TEXT_MAX))
+            if len(inline) == FIELDS_PER_SECTION:
+                flush_inline()
+        else:
+            flush_inline()
+            blocks.append({"type": "section", "block_id": f"signoff_field_{len(blocks)}",
+                           "text": _field_text(field, SECTION_TEXT_MAX)})
+    flush_inline()
+    tail: list[Block] = []
+    if card.buttons:
+        # Terminal states come with no buttons: the block disappears and nobody can click any more.
+        tail.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID,
+                     "elements": [_button(b) for b in card.buttons]})
+    if card.footer:
+        tail.append({"type": "context", "block_id": "signoff_footer",
+                     "elements": [_mrkdwn(card.footer, CONTEXT_TEXT_MAX)]})
+    # Never drop the buttons or the footer to make room: cut the fields instead.
+    room = MAX_BLOCKS - len(tail)
+    return blocks[:room] + tail
+
+
+def card_text(card: Card) -> str:
+    """The `text` Slack shows in notifications and to screen readers alongside the blocks."""
+    parts = [card.title]
+    if card.text:
+        parts.append(card.text)
+    if card.progress is not None:
+        parts.append(card.progress.bar)
+    return escaped(" · ".join(parts), FALLBACK_MAX)
+
+
+def message_text(text: str) -> str:
+    """A plain message (thread reply, private answer) as mrkdwn: escaped, within Slack's limit."""
+    return escaped(text, MESSAGE_TEXT_MAX)

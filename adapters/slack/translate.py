@@ -1,0 +1,144 @@
+"""Slack payloads → what the core needs to know. Pure functions: no I/O, no rules.
+
+Each function returns None for a payload signoff has nothing to do with (a bot's own
+message, an edit, chatter outside a thread, a button of some other app), so the listener
+can acknowledge it and stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.slack.render import ACTION_PREFIX
+from core.approvals import Place
+from core.chat import ChatContext
+
+PLATFORM = "slack"
+
+# Message subtypes that are still a person writing in a thread ("also send to #channel").
+_HUMAN_SUBTYPES = frozenset({None, "thread_broadcast"})
+
+
+@dataclass(frozen=True)
+class Responder:
+    """Where a private answer to the person goes: the payload's response_url, else chat.postEphemeral."""
+
+    user: str
+    channel: str | None
+    response_url: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    text: str
+    ctx: ChatContext
+    reply_to: Responder
+
+
+@dataclass(frozen=True)
+class Click:
+    action: str
+    value: str
+    ctx: ChatContext
+    reply_to: Responder
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    thread_ts: str
+    text: str
+    ctx: ChatContext
+
+
+@dataclass(frozen=True)
+class ReactionVote:
+    message_ts: str
+    reaction: str
+    ctx: ChatContext
+    reply_to: Responder
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _context(user: str, channel: str | None, display_name: str | None = None) -> ChatContext:
+    place = Place(platform=PLATFORM, channel=channel) if channel else None
+    return ChatContext(platform=PLATFORM, account=user, place=place, display_name=display_name)
+
+
+def slash_command(body: dict[str, Any]) -> SlashCommand | None:
+    """`/signoff <text>`: form fields in HTTP mode, the same keys in a Socket Mode payload."""
+    user = _str(body.get("user_id"))
+    if user is None:
+        return None
+    channel = _str(body.get("channel_id"))
+    return SlashCommand(
+        text=str(body.get("text") or ""),
+        ctx=_context(user, channel, _str(body.get("user_name"))),
+        reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
+    )
+
+
+def click(body: dict[str, Any]) -> Click | None:
+    """A `block_actions` button whose action_id is `signoff_<action>`; value is the request id."""
+    if body.get("type") != "block_actions":
+        return None
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        return None
+    action_id = _str(actions[0].get("action_id")) or ""
+    if not action_id.startswith(ACTION_PREFIX) or len(action_id) == len(ACTION_PREFIX):
+        return None
+    user_info = _dict(body.get("user"))
+    user = _str(user_info.get("id"))
+    if user is None:
+        return None
+    channel_info = _dict(body.get("channel"))
+    container = _dict(body.get("container"))
+    channel = _str(channel_info.get("id")) or _str(container.get("channel_id"))
+    name = _str(user_info.get("username")) or _str(user_info.get("name"))
+    return Click(
+        action=action_id[len(ACTION_PREFIX):],
+        value=str(actions[0].get("value") or ""),
+        ctx=_context(user, channel, name),
+        reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
+    )
+
+
+def thread_message(event: dict[str, Any], bot_user_id: str | None) -> ThreadMessage | None:
+    """A person's reply inside a thread; None for top-level messages, edits, deletions and bots."""
+    if event.get("type") != "message" or event.get("subtype") not in _HUMAN_SUBTYPES:
+        return None
+    if event.get("bot_id") or event.get("bot_profile"):
+        return None
+    user = _str(event.get("user"))
+    thread_ts = _str(event.get("thread_ts"))
+    ts = _str(event.get("ts"))
+    if user is None or user == bot_user_id or thread_ts is None or thread_ts == ts:
+        return None
+    return ThreadMessage(thread_ts=thread_ts, text=str(event.get("text") or ""),
+                         ctx=_context(user, _str(event.get("channel"))))
+
+
+def reaction_vote(event: dict[str, Any], bot_user_id: str | None) -> ReactionVote | None:
+    """`reaction_added` on a message: the core decides whether the message is a playbook offer."""
+    if event.get("type") != "reaction_added":
+        return None
+    item = _dict(event.get("item"))
+    user = _str(event.get("user"))
+    ts = _str(item.get("ts"))
+    reaction = _str(event.get("reaction"))
+    if user is None or user == bot_user_id or ts is None or reaction is None or item.get("type") != "message":
+        return None
+    channel = _str(item.get("channel"))
+    # Skin tones arrive as `+1::skin-tone-3`; the vote is the same.
+    name = reaction.split("::", 1)[0]
+    return ReactionVote(message_ts=ts, reaction=name, ctx=_context(user, channel),
+                        reply_to=Responder(user=user, channel=channel))
