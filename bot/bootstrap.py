@@ -17,13 +17,15 @@ import structlog
 
 from adapters.db.database import Database
 from bot.settings import Settings
-from core.chat import ChatCommands
+from core.chat import ChatCommands, install_learning
 from core.cluster import Cluster
+from core.decisions import DecisionManager
 from core.delivery import OutboxDispatcher
 from core.execution import ExecutionService
+from core.learning import IncidentService
 from core.maintenance import Maintenance
 from core.policy import Policy
-from core.ports import ChatGateway, Clock, SystemClock
+from core.ports import Advisor, ChatGateway, Clock, SystemClock
 from core.service import ApprovalService
 from core.signals import Signals
 
@@ -43,6 +45,7 @@ class App:
     maintenance: Maintenance
     dispatcher: OutboxDispatcher
     chat: ChatCommands
+    incidents: IncidentService
     closers: list[Callable[[], Any]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
 
@@ -110,6 +113,17 @@ async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) ->
     return cluster, None
 
 
+def build_advisor(settings: Settings, closers: list[Callable[[], Any]]) -> Advisor | None:
+    if not settings.llm_url:
+        return None
+    from adapters.llm.advisor import OpenAIAdvisor
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    advisor = OpenAIAdvisor(settings.llm_url, settings.llm_model, key)
+    closers.append(advisor.close)
+    return advisor
+
+
 @contextlib.asynccontextmanager
 async def bootstrap(
     settings: Settings, *, clock: Clock | None = None, cluster: Cluster | None = None, upgrade: bool = True,
@@ -137,13 +151,21 @@ async def bootstrap(
             store=db, cluster=cluster, clock=clock, signals=signals,
             lease=timedelta(seconds=settings.execution_lease_s),
         )
+        advisor = build_advisor(settings, closers)
+        incidents = IncidentService(
+            store=db, policy=policy, clock=clock, signals=signals, approvals=service,
+            decisions=DecisionManager(policy=policy, cluster=cluster, advisor=advisor),
+        )
+        execution.on_finished.append(incidents.on_request_finished)
+        chat = ChatCommands(service=service, policy=policy, clock=clock)
+        install_learning(chat, incidents)
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,
             maintenance=Maintenance(store=db, clock=clock, signals=signals),
             dispatcher=OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                         min_update_interval=min_update_interval),
-            chat=ChatCommands(service=service, policy=policy, clock=clock),
+            chat=chat, incidents=incidents,
             closers=closers,
             sandbox=sandbox,
         )

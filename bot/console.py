@@ -13,7 +13,7 @@ from bot.settings import Settings
 def attach_console(app: App, stream: TextIO | None = None, person: str = "alice") -> Console:
     output = ConsoleOutput(stream)
     app.add_gateway(output, CHANNEL)
-    return Console(app.chat, output, person=person)
+    return Console(app.chat, output, person=person, alerts=app.incidents.ingest_alerts)
 
 
 async def run_console(settings: Settings, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:

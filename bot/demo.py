@@ -41,7 +41,20 @@ request kubectl exec -it api-0 -- sh
 request scale deployment/ghost --replicas=2 -n prod
 as dave
 approve R-2
-list
+# --- learning: an alert becomes an incident, the fix becomes a playbook ---
+# Alertmanager reports a crash-looping API pod; no playbook yet, so the expert rules propose a restart
+alert KubePodCrashLooping namespace=prod pod={pod_a} container=api severity=warning description="Pod prod/{pod_a} (api) is in waiting state (reason: CrashLoopBackOff)."
+as bob
+approve R-3
+# the fix worked: bob rates it 4 (the rating prompt's button); the incident resolves and a playbook is offered
+rate INC-1 4
+# erin approves the playbook with a reaction on the offer
+as erin
+react PB-1 ✅
+# the same alert fires again on another pod: the approved playbook proposes the fix, with its similarity
+alert KubePodCrashLooping namespace=prod pod={pod_b} container=api severity=critical description="Pod prod/{pod_b} (api) is in waiting state (reason: CrashLoopBackOff)."
+playbooks
+timeline INC-1
 """
 
 
@@ -59,7 +72,10 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
                      "(anyone but the requester may sign; high risk needs 2 signatures)\n")
         async with bootstrap(demo_settings, min_update_interval=0.0, policy=Policy()) as app:
             console = attach_console(app, stream)
-            await run_script(console, script.splitlines(), app.settle, stream)
+            for line in script.splitlines():
+                # Pods change name on every rollout, so a line names whichever api pods run right now.
+                pods = sorted(p["metadata"]["name"] for p in app.sandbox.objects("pod", "prod", "app=api"))
+                await run_script(console, [line.format(pod_a=pods[0], pod_b=pods[-1])], app.settle, stream)
             from bot.cli import audit_verify
 
             stream.write("\n$ signoff audit verify\n")

@@ -19,6 +19,7 @@ from core.policy import Person, Risk
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 64 * 1024
+MAX_ALERT_BODY = 4 * 1024 * 1024
 APP_KEY: web.AppKey[App] = web.AppKey("signoff_app", App)
 
 
@@ -117,6 +118,20 @@ async def get_request(app: App, request: web.Request) -> web.StreamResponse:
     return web.json_response(request_json(found, timeline))
 
 
+async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
+    if request.content_length is not None and request.content_length > MAX_ALERT_BODY:
+        raise SignoffError(f"The body is larger than {MAX_ALERT_BODY // 1024 // 1024} MiB.")
+    raw = await request.content.read(MAX_ALERT_BODY + 1)
+    if len(raw) > MAX_ALERT_BODY:
+        raise SignoffError(f"The body is larger than {MAX_ALERT_BODY // 1024 // 1024} MiB.")
+    try:
+        payload = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise SignoffError("The body is not valid JSON (send Alertmanager's version 4 webhook payload).") from None
+    outcomes = await app.incidents.ingest_alerts(payload)
+    return web.json_response({"alerts": [o.model_dump(mode="json") for o in outcomes]})
+
+
 async def healthz(request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
 
@@ -128,12 +143,13 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 def build_http_app(app: App) -> web.Application:
-    http = web.Application(client_max_size=MAX_BODY)
+    http = web.Application(client_max_size=MAX_ALERT_BODY)
     http[APP_KEY] = app
     http.router.add_get("/healthz", healthz)
     http.router.add_get("/metrics", metrics)
     http.router.add_post("/api/v1/requests", _api(create_request))
     http.router.add_get("/api/v1/requests/{request_id}", _api(get_request))
+    http.router.add_post("/api/v1/alerts", _api(receive_alerts))
     return http
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
@@ -30,13 +31,21 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
         await app.maintenance.recover(sole_worker=app.db.sole_worker)
         http = build_http_app(app)
         server = HttpServer(http, settings.http_host, settings.listen_port)
-        async with app.background():
-            await server.start()
-            log.info("service.started", port=server.port, slack=settings.slack_enabled,
-                     discord=settings.discord_enabled, api=settings.api_token is not None)
-            try:
-                await stop.wait()
-            finally:
-                await server.stop()
+        # Chat adapters start before the workers and stop after them: receiving stops first (HTTP
+        # server, then the Slack socket), their jobs in flight finish, then the database closes.
+        async with contextlib.AsyncExitStack() as chats:
+            if settings.slack_enabled:
+                from adapters.slack import attach_slack
+
+                # HTTP mode mounts POST /slack/events on `http`; Socket Mode connects in running().
+                await chats.enter_async_context(attach_slack(app, http).running())
+            async with app.background():
+                await server.start()
+                log.info("service.started", port=server.port, slack=settings.slack_enabled,
+                         discord=settings.discord_enabled, api=settings.api_token is not None)
+                try:
+                    await stop.wait()
+                finally:
+                    await server.stop()
         log.info("service.stopped")
     return 0

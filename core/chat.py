@@ -6,6 +6,7 @@ render the `Reply`; every rule and every sentence a person reads lives in the co
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from core.approvals import Place, RequestStatus
 from core.cards import progress_bar, status_text, timeline_text
 from core.errors import ParseError, SignoffError, UnknownPerson
+from core.learning import IncidentService, playbooks_text
 from core.operations import ACCEPTED_FORMS_TEXT
 from core.policy import Person, Policy, Risk, format_duration
 from core.ports import Clock
@@ -163,15 +165,19 @@ class ChatCommands:
         approve = reaction in APPROVE_REACTIONS
         if not approve and reaction not in REJECT_REACTIONS:
             return None
-        if self._vote is None:
-            return None
         key = await self._service.key_for_message(ctx.platform, message_id)
         if key is None or not key.startswith("PB-"):
             return None
+        return await self.vote(key, approve, ctx)
+
+    async def vote(self, playbook_id: str, approve: bool, ctx: ChatContext) -> Reply:
+        if self._vote is None:
+            return Reply(text="Playbook votes are not enabled here.", ok=False)
         try:
-            return await self._vote(key, approve, self.identify(ctx), ctx)
+            reply = await self._vote(playbook_id, approve, self.identify(ctx), ctx)
         except SignoffError as exc:
             return Reply(text=exc.message, ok=False)
+        return reply or Reply(text="Vote counted.")
 
     async def _request(self, rest: str, person: Person, ctx: ChatContext) -> Reply:
         action, risk, incident, reason = split_request_args(rest)
@@ -283,3 +289,36 @@ def split_request_args(rest: str) -> tuple[str, Risk | None, str | None, str | N
         incident = incident.upper() if incident.upper().startswith("INC-") else incident
     reason = options.get("reason")
     return " ".join(action_words), risk, incident, (reason or None)
+
+
+_SCORE = re.compile(r"^(?:score=)?([1-5])$")
+
+
+def install_learning(chat: ChatCommands, incidents: IncidentService) -> None:
+    """The incident and playbook commands: `resolve`, `rate`, `playbooks`, rating buttons, reaction votes."""
+
+    async def resolve(rest: str, person: Person, ctx: ChatContext) -> Reply:
+        words = rest.split()
+        if len(words) != 2 or not words[0].upper().startswith("INC-") or not _SCORE.match(words[1].lower()):
+            raise ParseError("Use `resolve INC-7 score=4`: the incident and how well the fix worked, 1 to 5.")
+        score = int(_SCORE.match(words[1].lower()).group(1))  # type: ignore[union-attr]
+        incident = await incidents.resolve(words[0], by=person, score=score, via=ctx.platform)
+        learned = " A score of 4 or 5 turns the fix into a playbook." if score >= 4 else ""
+        return Reply(text=f"🏁 {incident.id} resolved; the fix rated {score}/5.{learned}")
+
+    async def rate_button(value: str, person: Person, ctx: ChatContext) -> Reply:
+        incident_id, _, score = value.partition(":")
+        return await resolve(f"{incident_id} {score}", person, ctx)
+
+    async def list_playbooks(rest: str, person: Person, ctx: ChatContext) -> Reply:
+        return Reply(text=playbooks_text(await incidents.playbooks()))
+
+    async def vote(playbook_id: str, approve: bool, person: Person, ctx: ChatContext) -> Reply:
+        playbook = await incidents.vote(playbook_id, approve=approve, by=person, via=ctx.platform)
+        return Reply(text=f"🗳️ Your vote on {playbook.id} is counted; it is {playbook.status}.")
+
+    chat.extend("resolve", resolve)
+    chat.extend("rate", resolve)
+    chat.extend("playbooks", list_playbooks)
+    chat.extend("button:rate", rate_button)
+    chat.on_vote(vote)

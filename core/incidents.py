@@ -1,11 +1,23 @@
-"""Incidents: what went wrong, which requests tried to fix it, and how well that worked."""
+"""Incidents: what went wrong, which requests tried to fix it, and how well that worked.
+
+Pure transitions, like the approval state machine: each returns the new incident and the
+timeline events it caused, or raises a typed refusal.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import NotPending, ParseError
+from core.events import EventType, NewEvent
+
+MAX_LABELS = 64
+MAX_LABEL_VALUE = 512
+MAX_SYMPTOM = 2000
 
 
 class IncidentStatus(StrEnum):
@@ -37,3 +49,104 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     version: int = 0
+
+    @property
+    def subject(self) -> str:
+        return subject_of(self.labels) or self.title
+
+
+def subject_of(labels: dict[str, str]) -> str:
+    """Where an alert is, for people: `prod/api-7d9f` or `node-1`."""
+    namespace = labels.get("namespace")
+    for key in ("deployment", "statefulset", "daemonset", "pod", "horizontalpodautoscaler", "job_name",
+                "service", "node"):
+        if key in labels:
+            return f"{namespace}/{labels[key]}" if namespace and key != "node" else labels[key]
+    return namespace or ""
+
+
+class IncidentChange(NamedTuple):
+    incident: Incident
+    events: tuple[NewEvent, ...]
+
+
+def _event(incident: Incident, at: datetime, type_: EventType, title: str, *, actor: str = "signoff",
+           role: str = "system", detail: str = "", request_id: str | None = None) -> NewEvent:
+    return NewEvent(at=at, type=type_, status=str(incident.status), title=title, detail=detail, actor=actor,
+                    actor_role=role, incident_id=incident.id, request_id=request_id)
+
+
+def clean_labels(labels: dict[str, object]) -> dict[str, str]:
+    """Alert labels as stored: strings, bounded in number and size, so a payload cannot bloat a row."""
+    if len(labels) > MAX_LABELS:
+        raise ParseError(f"An alert carries {len(labels)} labels; at most {MAX_LABELS} are accepted.")
+    cleaned: dict[str, str] = {}
+    for key, value in labels.items():
+        text = str(value)
+        if len(str(key)) > 128 or len(text) > MAX_LABEL_VALUE:
+            raise ParseError(f"The alert label `{str(key)[:40]}` is too long (labels: 128, values: {MAX_LABEL_VALUE}).")
+        cleaned[str(key)] = text
+    return cleaned
+
+
+def open_incident(
+    *, incident_id: str, title: str, at: datetime, source: str, alert_name: str | None = None,
+    labels: dict[str, str] | None = None, symptom: str = "", fingerprint: str | None = None,
+    actor: str = "signoff",
+) -> IncidentChange:
+    incident = Incident(
+        id=incident_id, title=title[:300], alert_name=alert_name, labels=dict(labels or {}),
+        symptom=symptom[:MAX_SYMPTOM], fingerprint=fingerprint, source=source, created_at=at, updated_at=at,
+    )
+    detail = f"from {source}" + (f": {alert_name} on {incident.subject}" if alert_name else "")
+    return IncidentChange(incident, (_event(incident, at, EventType.incident_opened, f"incident opened: {title}",
+                                            actor=actor, detail=detail),))
+
+
+def link_request(incident: Incident, request_id: str, at: datetime) -> IncidentChange:
+    if request_id in incident.request_ids:
+        return IncidentChange(incident, ())
+    status = IncidentStatus.investigating if incident.status is IncidentStatus.open else incident.status
+    updated = incident.model_copy(update={
+        "request_ids": (*incident.request_ids, request_id), "status": status, "updated_at": at,
+        "version": incident.version + 1,
+    })
+    return IncidentChange(updated, (_event(updated, at, EventType.incident_linked,
+                                           f"{request_id} linked to {incident.id}", request_id=request_id),))
+
+
+def resolve(incident: Incident, *, by: str, score: int, at: datetime, via: str) -> IncidentChange:
+    """A person says the incident is over and how well the fix worked (1–5)."""
+    if not 1 <= score <= 5:
+        raise ParseError(f"score must be 1 to 5, not {score}; 5 means the fix worked perfectly.")
+    if incident.effectiveness is not None:
+        raise NotPending(
+            f"{incident.id} was already rated {incident.effectiveness}/5"
+            + (f" by {incident.resolved_by}" if incident.resolved_by else "") + "; a rating is given once.",
+            None,
+        )
+    already = incident.status.done
+    updated = incident.model_copy(update={
+        "status": IncidentStatus.resolved if not already else incident.status,
+        "effectiveness": score, "updated_at": at, "resolved_at": incident.resolved_at or at,
+        "resolved_by": by, "version": incident.version + 1,
+    })
+    events = []
+    if not already:
+        events.append(_event(updated, at, EventType.incident_resolved, f"{by} resolved {incident.id}",
+                             actor=by, role="responder", detail=f"via {via}"))
+    events.append(_event(updated, at, EventType.rated, f"{by} rated the fix {score}/5", actor=by,
+                         role="responder", detail=f"via {via}"))
+    return IncidentChange(updated, tuple(events))
+
+
+def alert_resolved(incident: Incident, *, at: datetime) -> IncidentChange:
+    """Alertmanager says the alert cleared. The effectiveness still comes from people."""
+    if incident.status.done:
+        return IncidentChange(incident, ())
+    updated = incident.model_copy(update={
+        "status": IncidentStatus.resolved, "updated_at": at, "resolved_at": at, "resolved_by": "alertmanager",
+        "version": incident.version + 1,
+    })
+    return IncidentChange(updated, (_event(updated, at, EventType.incident_resolved,
+                                           f"alert {incident.alert_name} resolved", actor="alertmanager"),))

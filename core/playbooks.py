@@ -1,11 +1,27 @@
-"""Playbooks: fixes that worked, extracted from resolved incidents and approved by people."""
+"""Playbooks: fixes that worked, extracted from resolved incidents and approved by people.
+
+Pure functions: extraction (trigger + operation template with placeholders), filling a
+template from a new alert's labels, and votes until the playbook quorum.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import AlreadySigned, NotAuthorized, NotPending, ParseError
+from core.events import EventType, NewEvent
+from core.operations import Operation, parse_operation
+from core.policy import Person, SignRule
+
+# Labels whose values may become placeholders in a template, most specific first.
+TEMPLATE_LABELS = ("deployment", "statefulset", "daemonset", "node", "namespace")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 class PlaybookStatus(StrEnum):
@@ -50,3 +66,116 @@ class Playbook(BaseModel):
     times_executed: int = 0
     times_succeeded: int = 0
     version: int = 0
+
+    def describe(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in sorted(self.trigger.labels.items())) or "any workload"
+        return f"when {self.trigger.alert_name} fires ({where}) → `{self.template}`"
+
+
+class PlaybookChange(NamedTuple):
+    playbook: Playbook
+    events: tuple[NewEvent, ...]
+
+
+def template_from(command: str, labels: Mapping[str, str]) -> str:
+    """Replace the alert's concrete values in the command by `{label}` placeholders.
+
+    `kubectl rollout restart deployment/api -n prod` with labels namespace=prod, deployment=api
+    becomes `kubectl rollout restart deployment/{deployment} -n {namespace}`: the next alert
+    for another deployment of the same kind fills in its own values.
+    """
+    words = command.split()
+    for label in TEMPLATE_LABELS:
+        value = labels.get(label)
+        if not value:
+            continue
+        for index, word in enumerate(words):
+            kind, slash, name = word.partition("/")
+            if slash and name == value and label != "namespace":
+                words[index] = f"{kind}/{{{label}}}"
+            elif word == value and (label != "namespace" or (index and words[index - 1] in ("-n", "in"))):
+                words[index] = f"{{{label}}}"
+    return " ".join(words)
+
+
+def fill(template: str, labels: Mapping[str, str]) -> Operation | None:
+    """The operation a template means for these labels, or None if a label is missing or invalid."""
+    missing = [name for name in _PLACEHOLDER.findall(template) if not labels.get(name)]
+    if missing:
+        return None
+    text = _PLACEHOLDER.sub(lambda m: labels[m.group(1)], template)
+    try:
+        return parse_operation(text)
+    except ParseError:
+        return None
+
+
+def extract(
+    *, playbook_id: str, incident_id: str, alert_name: str, trigger_labels: dict[str, str], symptom: str,
+    command: str, alert_labels: Mapping[str, str], request_id: str, effectiveness: int, risk: str | None,
+    at: datetime,
+) -> PlaybookChange:
+    template = template_from(command, alert_labels)
+    auto = effectiveness >= 5
+    playbook = Playbook(
+        id=playbook_id, name=f"{alert_name}: {template}"[:200],
+        trigger=Trigger(alert_name=alert_name, labels=trigger_labels, symptom=symptom[:500]), template=template,
+        risk=risk, source_incident=incident_id, source_request=request_id, effectiveness=effectiveness,
+        status=PlaybookStatus.approved if auto else PlaybookStatus.proposed, created_at=at,
+        decided_at=at if auto else None,
+    )
+    events = [NewEvent(
+        at=at, type=EventType.playbook_extracted, status=playbook.status.value,
+        title=f"playbook {playbook_id} extracted from {incident_id}", detail=playbook.describe(),
+        incident_id=incident_id, request_id=request_id,
+    )]
+    if auto:
+        events.append(NewEvent(
+            at=at, type=EventType.playbook_approved, status=playbook.status.value,
+            title=f"playbook {playbook_id} approved automatically (effectiveness 5)", incident_id=incident_id,
+        ))
+    return PlaybookChange(playbook, tuple(events))
+
+
+def vote(playbook: Playbook, *, by: Person, approve: bool, at: datetime, via: str, rule: SignRule) -> PlaybookChange:
+    if playbook.status is not PlaybookStatus.proposed:
+        raise NotPending(f"{playbook.id} is already {playbook.status}; votes are closed.", None)
+    if not rule.admits(by):
+        groups = ", ".join(sorted(by.groups)) or "no groups"
+        raise NotAuthorized(
+            f"Only {rule.describe_approvers()} may approve playbooks; you are in {groups}.", None,
+        )
+    if any(v.person == by.name for v in playbook.votes):
+        raise AlreadySigned(f"You already voted on {playbook.id}; one person, one vote.", None)
+    votes = (*playbook.votes, Vote(person=by.name, approve=approve, via=via, at=at))
+    ayes = sum(1 for v in votes if v.approve)
+    noes = len(votes) - ayes
+    status = playbook.status
+    if ayes >= rule.quorum:
+        status = PlaybookStatus.approved
+    elif noes >= rule.quorum:
+        status = PlaybookStatus.rejected
+    updated = playbook.model_copy(update={
+        "votes": votes, "status": status, "version": playbook.version + 1,
+        "decided_at": at if status is not PlaybookStatus.proposed else None,
+    })
+    word = "approve" if approve else "reject"
+    events = [NewEvent(
+        at=at, type=EventType.playbook_vote, status=status.value,
+        title=f"{by.name} voted to {word} {playbook.id} ({ayes} for, {noes} against, {rule.quorum} needed)",
+        detail=f"via {via}", actor=by.name, actor_role="approver", incident_id=playbook.source_incident,
+    )]
+    if status is not PlaybookStatus.proposed:
+        type_ = EventType.playbook_approved if status is PlaybookStatus.approved else EventType.playbook_rejected
+        events.append(NewEvent(at=at, type=type_, status=status.value, title=f"playbook {playbook.id} {status}",
+                               incident_id=playbook.source_incident))
+    return PlaybookChange(updated, tuple(events))
+
+
+def counted(playbook: Playbook, *, proposed: int = 0, executed: int = 0, succeeded: int = 0) -> Playbook:
+    return playbook.model_copy(update={
+        "times_proposed": playbook.times_proposed + proposed,
+        "times_executed": playbook.times_executed + executed,
+        "times_succeeded": playbook.times_succeeded + succeeded,
+        "version": playbook.version + 1,
+    })

@@ -197,5 +197,7 @@ class Policy(BaseModel):
                 f"{self.requests.max_replicas}; ask for {self.requests.max_replicas} or fewer."
             )
 
-    def may_request(self, person: Person) -> bool:
-        return self.open or person.name in self.people
+    def is_responder(self, person: Person) -> bool:
+        """May resolve and rate incidents: anyone who may sign something."""
+        rules = [*(self.rule_for(r) for r in Risk), self.playbooks.sign_rule]
+        return self.open or any(rule.admits(person) for rule in rules)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
+from core.advice import AdvisorAnswer
 from core.approvals import ApprovalRequest, RequestStatus, Signature
 from core.cards import Card
 from core.events import NewEvent, TimelineEvent
@@ -160,6 +161,6 @@ class ChatGateway(Protocol):
 
 
 class Advisor(Protocol):
-    """The optional LLM track: proposes an action text for an incident, or None."""
+    """The optional LLM track: proposes an action for an incident, or None. Never raises."""
 
-    async def propose(self, incident: Incident, grammar: str) -> str | None: ...
+    async def propose(self, incident: Incident, grammar: str) -> AdvisorAnswer | None: ...

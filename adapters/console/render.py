@@ -14,8 +14,7 @@ def card_text(card: Card) -> str:
     if card.progress is not None:
         lines.append(f"│ Signatures: {card.progress.bar}")
     if card.buttons:
-        lines.append("│ " + "  ".join(f"[{b.label}]" for b in card.buttons)
-                     + f"   (console: `approve {card.key}` / `reject {card.key}`)")
+        lines.append("│ " + "  ".join(f"[{b.label}]" for b in card.buttons) + f"   (console: {_button_hint(card)})")
     lines.append(f"└─ {card.footer}")
     return "\n".join(lines)
 
@@ -38,3 +37,11 @@ def private_text(person: str, text: str) -> str:
     lines = text.splitlines() or [""]
     head = f"  (only {person} sees this) "
     return "\n".join([head + lines[0], *("  " + " " * (len(head) - 2) + line for line in lines[1:])])
+
+
+def _button_hint(card: Card) -> str:
+    actions = {b.action for b in card.buttons}
+    if actions == {"rate"}:
+        incident = card.buttons[0].value.partition(":")[0]
+        return f"`rate {incident} <1-5>`"
+    return f"`approve {card.key}` / `reject {card.key}`"

@@ -8,14 +8,19 @@ the session is a script: each line is echoed and run to completion before the ne
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
+import shlex
 import sys
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.approvals import Place
 from core.cards import Card
-from core.chat import ChatCommands, ChatContext
+from core.chat import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands, ChatContext
 from core.outbox import MessageRef
 
 PLATFORM = "console"
@@ -23,7 +28,9 @@ CHANNEL = "console"
 
 CONSOLE_HELP = (
     "console extras: `as <person>` to act as someone else · `approve <id>` / `reject <id>` for the buttons · "
-    "`thread <id> <text>` to reply in a request's thread · `quit`"
+    "`rate <INC-id> <1-5>` for the rating buttons · `react <PB-id> ✅|👍|❌|👎` for reactions on a playbook "
+    "offer · `thread <id> <text>` to reply in a request's thread · `alert <AlertName> label=value …` to play "
+    "Alertmanager · `quit`"
 )
 
 
@@ -65,10 +72,38 @@ class ConsoleOutput:
         return MessageRef(platform=PLATFORM, channel=channel, message_id=message_id, thread=message_id)
 
 
+AlertSink = Callable[[dict[str, Any]], Awaitable[Sequence[Any]]]
+
+
+def alert_payload(text: str, *, at: datetime | None = None) -> dict[str, Any]:
+    """`KubePodCrashLooping namespace=prod pod=api-1 description="..."` as an Alertmanager v4 payload."""
+    words = shlex.split(text)
+    if not words or "=" in words[0]:
+        raise ValueError("Use `alert <AlertName> label=value ... [summary=\"…\"] [description=\"…\"]`.")
+    labels: dict[str, str] = {"alertname": words[0]}
+    annotations: dict[str, str] = {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise ValueError(f"`{word[:40]}` is not label=value.")
+        (annotations if key in ("summary", "description") else labels)[key] = value
+    started = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fingerprint = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+    return {
+        "version": "4", "status": "firing", "receiver": "signoff", "groupLabels": {"alertname": words[0]},
+        "commonLabels": labels, "commonAnnotations": annotations, "externalURL": "http://alertmanager.local",
+        "groupKey": f"{{}}:{{alertname=\"{words[0]}\"}}", "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": labels, "annotations": annotations, "startsAt": started,
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": fingerprint}],
+    }
+
+
 class Console:
-    def __init__(self, chat: ChatCommands, output: ConsoleOutput, *, person: str = "alice") -> None:
+    def __init__(self, chat: ChatCommands, output: ConsoleOutput, *, person: str = "alice",
+                 alerts: AlertSink | None = None) -> None:
         self._chat = chat
         self._out = output
+        self._alerts = alerts
         self.person = person
 
     def context(self) -> ChatContext:
@@ -90,6 +125,27 @@ class Console:
             else:
                 self.person = name
                 self._out.write(f"  (you are now {name})")
+            return True
+        if word == "alert" and self._alerts is not None:
+            try:
+                payload = alert_payload(rest)
+            except ValueError as exc:
+                self._out.write(private_text(self.person, str(exc)))
+                return True
+            alert = payload["alerts"][0]
+            self._out.write(f"🚨 Alertmanager: {alert['labels']['alertname']} firing "
+                            + " ".join(f"{k}={v}" for k, v in alert["labels"].items() if k != "alertname"))
+            await self._alerts(payload)
+            return True
+        if word == "react":
+            playbook_id, _, emoji = rest.strip().partition(" ")
+            emoji = emoji.strip()
+            if not playbook_id or emoji not in APPROVE_REACTIONS | REJECT_REACTIONS:
+                self._out.write(private_text(self.person, "Use `react PB-1 ✅` (✅ or 👍 approve, ❌ or 👎 reject)."))
+                return True
+            self._out.write(thread_text(playbook_id.upper(), f"{self.person} reacted {emoji}"))
+            reply = await self._chat.vote(playbook_id.upper(), emoji in APPROVE_REACTIONS, self.context())
+            self._out.write(private_text(self.person, reply.text))
             return True
         if word == "thread":
             request_id, _, said = rest.strip().partition(" ")

@@ -28,7 +28,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.db.repositories import SqlIncidents, SqlOutbox, SqlPlaybooks, SqlRequests, SqlTimeline
@@ -147,10 +147,11 @@ class Database:
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    """Conflicts another transaction caused: running the whole function again sees its result."""
+    if isinstance(exc, IntegrityError):
+        return True
     text = str(exc.orig if exc.orig is not None else exc).lower()
-    return any(marker in text for marker in ("database is locked", "deadlock", "could not serialize",
-                                             "serialization", "duplicate key value violates unique constraint "
-                                             "\"timeline_pkey\""))
+    return any(marker in text for marker in ("database is locked", "deadlock", "could not serialize"))
 
 
 def _run_upgrade(connection: sa.Connection) -> None:

@@ -329,7 +329,11 @@ class SqlOutbox(_Repo):
 
 class SqlIncidents(_Repo):
     def next_id(self) -> str:
-        return f"INC-{self._next('incident')}"
+        # People also name incidents (`incident=INC-12`); skip numbers they already took.
+        while True:
+            candidate = f"INC-{self._next('incident')}"
+            if self.get(candidate) is None:
+                return candidate
 
     def add(self, incident: Incident) -> None:
         self._conn.execute(sa.insert(t.incidents).values(id=incident.id, **self._columns(incident)))
@@ -422,5 +426,6 @@ class SqlPlaybooks(_Repo):
         return True
 
     def all(self) -> list[Playbook]:
-        rows = self._conn.execute(sa.select(t.playbooks.c.data).order_by(t.playbooks.c.id))
-        return [Playbook.model_validate_json(row[0]) for row in rows]
+        rows = self._conn.execute(sa.select(t.playbooks.c.data))
+        found = [Playbook.model_validate_json(row[0]) for row in rows]
+        return sorted(found, key=lambda p: int(p.id.removeprefix("PB-")) if p.id[3:].isdigit() else 0)

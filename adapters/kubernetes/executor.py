@@ -274,7 +274,9 @@ class KubernetesCluster:
             "statefulset": self._apps.patch_namespaced_stateful_set,
             "daemonset": self._apps.patch_namespaced_daemon_set,
         }
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # kubectl writes whole seconds; two restarts within one second would then patch nothing and
+        # restart nothing. RFC 3339 allows fractions, so every approved restart really rolls the pods.
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
         obj = await self._write(attempt, patchers[op.target], op.name, op.namespace, body)
         generation = obj.metadata.generation if obj.metadata else None

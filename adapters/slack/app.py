@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -70,6 +71,8 @@ _BAD_TOKEN_ERRORS = frozenset({
     "no_permission", "missing_scope",
 })
 _EVERYTHING = re.compile(r".*")
+# Slack retries an event up to 3 times within about 5 minutes; remembering this many ids covers that.
+SEEN_EVENTS = 4096
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._seen_events: OrderedDict[str, None] = OrderedDict()
         self.bolt = AsyncApp(
             name="signoff",
             client=self._bolt_client,
@@ -273,16 +277,16 @@ class SlackAdapter:
                 await self.jobs.submit("click", partial(self._click, click),
                                        partial(self._tell_failure, click.reply_to))
 
-        async def on_message(ack: AsyncAck, event: dict[str, Any]) -> None:
+        async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
             message = translate.thread_message(event, self.bot_user_id)
-            if message is not None:
+            if message is not None and self._first_delivery(body):
                 await self.jobs.submit("thread", partial(self._thread, message))
 
-        async def on_reaction(ack: AsyncAck, event: dict[str, Any]) -> None:
+        async def on_reaction(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
             vote = translate.reaction_vote(event, self.bot_user_id)
-            if vote is not None:
+            if vote is not None and self._first_delivery(body):
                 await self.jobs.submit("reaction", partial(self._reaction, vote))
 
         async def ack_only(ack: AsyncAck) -> None:
@@ -299,6 +303,19 @@ class SlackAdapter:
         bolt.shortcut(_EVERYTHING)(ack_only)
         bolt.view(_EVERYTHING)(ack_only)
         bolt.options(_EVERYTHING)(ack_only)
+
+    def _first_delivery(self, body: dict[str, Any]) -> bool:
+        """Slack redelivers an event it thinks was not acknowledged in time (same `event_id`); answer once."""
+        event_id = body.get("event_id")
+        if not isinstance(event_id, str):
+            return True
+        if event_id in self._seen_events:
+            log.info("slack.event_redelivered", event_id=event_id)
+            return False
+        self._seen_events[event_id] = None
+        while len(self._seen_events) > SEEN_EVENTS:
+            self._seen_events.popitem(last=False)
+        return True
 
     # ------------------------------------------------------------------ jobs (after the ack)
 

@@ -36,11 +36,19 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     assert "You signed R-1 (▰▰ 2/2): quorum reached" in out
     # dry run, execution exactly once, result in the thread
     assert "server-side dry run passed" in out
-    assert out.count("executed: deployment/api restarted") == 1
+    r1_timeline = out.split("Timeline of R-1")[1].split("last hash")[0]
+    assert r1_timeline.count("executed: deployment/api restarted") == 1
     assert "↳ R-1 │ ✅ R-1 succeeded: deployment/api restarted" in out
     # refusal of text outside the allow-list, blocked missing target, audit
     assert "`exec` is not an operation signoff runs" in out and "Accepted forms" in out
     assert "R-2 blocked" in out and "nothing was changed" in out
+    # the learning loop: alert → rules proposal → signature → execution → rating → offer → vote → playbook proposal
+    assert "Proposed by: rules track" in out
+    assert "How well did R-3 fix INC-1?" in out
+    assert "Playbook PB-1 proposed from INC-1 (effectiveness 4/5)" in out
+    assert "Your vote on PB-1 is counted; it is approved." in out
+    assert "Proposed by: playbook track, playbook PB-1, similarity" in out
+    assert "PB-1 [approved] effectiveness 4/5 · used: 1 proposed" in out
     assert "timeline intact" in out
     assert "Traceback" not in out + result.stderr
 

@@ -7,13 +7,17 @@ and what the cluster received; nothing of ours is mocked.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
+from core.chat import ChatContext, Reply
 from core.errors import NotFound
+from core.policy import Person
 from tests.fakes.slack import (
     FakeSlack,
+    event_body,
     message_event,
     post_signed,
     reaction_added_event,
@@ -300,3 +304,41 @@ async def test_requests_from_the_http_api_go_to_slack_channel(database_url: str)
         await world.click(BOB, "approve", "R-1")
         await world.settle()
         assert len(world.real_writes("deployments/web")) == 1
+
+
+async def test_slack_url_verification_is_answered(database_url: str) -> None:
+    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+        assert world.events_url is not None
+        challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+        body = json.dumps({"token": "verification-token", "challenge": challenge, "type": "url_verification"})
+        status, text = await post_signed(world.events_url, body.encode(), SECRET, session=world.session)
+        assert status == 200 and challenge in text
+
+
+async def test_a_crash_inside_signoff_is_told_to_the_person(database_url: str) -> None:
+    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+        async def broken(rest: str, person: Person, ctx: ChatContext) -> Reply:
+            raise RuntimeError("a bug in a later feature")
+
+        world.app.chat.extend("broken", broken)
+        assert await world.command(ALICE, "broken") == 200
+        await world.settle()
+        assert world.slack.jobs.failed == 1
+        assert any("internal error" in t for t in world.private_texts(ALICE))
+        # The adapter keeps serving.
+        await world.command(ALICE, "help")
+        await world.settle()
+        assert any("Commands:" in t for t in world.private_texts(ALICE))
+
+
+async def test_an_event_slack_redelivers_is_answered_once(database_url: str) -> None:
+    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+        await world.command(ALICE, RESTART_API)
+        await world.settle()
+        body = event_body(thread_message_event(BOB, CHANNEL, "status", world.card("R-1")["ts"]))
+        assert world.events_url is not None
+        for _ in range(3):  # Slack's retries carry the same event_id
+            status, _ = await post_signed(world.events_url, body, SECRET, session=world.session)
+            assert status == 200
+        await world.settle()
+        assert len([t for t in world.thread_texts("R-1") if t.startswith("⏳ R-1 is pending")]) == 1

@@ -1,0 +1,133 @@
+"""The decision manager: what to propose for a new incident, from three tracks in order.
+
+1. the best approved playbook whose trigger is at least the policy's similarity threshold;
+2. the LLM advisor, only when one is configured, and only if its answer parses;
+3. the built-in expert rules (and the policy's `[[rules]]`).
+
+Whatever a track proposes becomes an ordinary approval request: nothing runs unsigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from core.approvals import Proposal
+from core.cluster import Cluster, ClusterError
+from core.errors import ParseError
+from core.incidents import Incident
+from core.operations import Operation, parse_operation
+from core.playbooks import Playbook, PlaybookStatus, fill
+from core.policy import Policy, Risk
+from core.ports import Advisor
+from core.rules import AlertFacts, proposal_grammar, propose_by_rules
+from core.similarity import similarity
+
+log = structlog.get_logger(__name__)
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: str | None
+    proposal: Proposal
+    risk: Risk | None = None
+
+    @property
+    def operation(self) -> Operation | None:
+        return parse_operation(self.action) if self.action else None
+
+
+class DecisionManager:
+    def __init__(self, *, policy: Policy, cluster: Cluster, advisor: Advisor | None = None) -> None:
+        self._policy = policy
+        self._cluster = cluster
+        self._advisor = advisor
+
+    def best_playbook(self, incident: Incident, playbooks: Sequence[Playbook]) -> tuple[Playbook, float] | None:
+        threshold = self._policy.playbooks.similarity
+        best: tuple[Playbook, float] | None = None
+        for playbook in playbooks:
+            if playbook.status is not PlaybookStatus.approved:
+                continue
+            score = similarity(incident.alert_name or incident.title, incident.labels, incident.symptom,
+                               playbook.trigger)
+            if score >= threshold and (best is None or score > best[1]):
+                best = (playbook, score)
+        return best
+
+    async def decide(self, incident: Incident, playbooks: Sequence[Playbook]) -> Decision:
+        match = self.best_playbook(incident, playbooks)
+        if match is not None:
+            playbook, score = match
+            operation = fill(playbook.template, incident.labels)
+            if operation is not None:
+                return Decision(
+                    action=operation.command(),
+                    risk=Risk(playbook.risk) if playbook.risk in Risk.__members__ else None,
+                    proposal=Proposal(
+                        track="playbook", playbook_id=playbook.id, similarity=round(score, 3),
+                        rationale=f"{playbook.id} fixed {playbook.source_incident} "
+                                  f"(effectiveness {playbook.effectiveness}/5)",
+                    ),
+                )
+            log.info("decision.playbook_unfillable", playbook_id=playbook.id, incident_id=incident.id)
+        if self._advisor is not None:
+            answer = await self._advisor.propose(incident, proposal_grammar())
+            if answer is not None:
+                try:
+                    operation = parse_operation(answer.action)
+                except ParseError:
+                    log.warning("decision.llm_outside_allow_list", incident_id=incident.id)
+                else:
+                    return Decision(action=operation.command(), proposal=Proposal(
+                        track="llm", rationale=answer.rationale[:300] or "suggested by the LLM advisor"))
+        facts = await self._facts(incident)
+        ruled = propose_by_rules(
+            incident.alert_name or "", incident.labels, facts, policy_rules=self._policy.rules,
+            max_replicas=self._policy.requests.max_replicas,
+        )
+        if ruled is not None:
+            try:
+                operation = parse_operation(ruled.action)
+            except ParseError:
+                log.error("decision.rule_outside_allow_list", rule=ruled.rule)
+            else:
+                return Decision(action=operation.command(), risk=ruled.risk,
+                                proposal=Proposal(track="rules", rationale=f"{ruled.rule}: {ruled.rationale}"))
+        return Decision(action=None, proposal=Proposal(
+            track="none", rationale="no playbook, advisor or rule had a proposal; a human has to decide"))
+
+    async def _facts(self, incident: Incident) -> AlertFacts:
+        """The workload behind an alert (a pod's owner) and its replicas, read from the cluster."""
+        labels = incident.labels
+        namespace = labels.get("namespace", "default")
+        owner: str | None = None
+        try:
+            # Label values come from the alert: they go through the parser before reaching the cluster.
+            if "pod" in labels:
+                pod = parse_operation(f"delete pod {labels['pod']} -n {namespace}")
+                facts = await self._cluster.inspect(pod)
+                owner = facts.controller if facts.exists else None
+            target = _replica_target(labels, owner)
+            replicas = None
+            if target is not None:
+                inspected = await self._cluster.inspect(parse_operation(f"rollout restart {target} -n {namespace}"))
+                replicas = inspected.replicas if inspected.exists else None
+        except (ClusterError, ParseError) as exc:
+            log.warning("decision.facts_unavailable", incident_id=incident.id, error=str(exc))
+            return AlertFacts(owner=owner, current_replicas=None)
+        return AlertFacts(owner=owner, current_replicas=replicas)
+
+
+def _replica_target(labels: dict[str, str], owner: str | None) -> str | None:
+    if owner and owner.split("/")[0] in ("deployment", "statefulset", "daemonset"):
+        return owner
+    for kind in ("deployment", "statefulset"):
+        if labels.get(kind):
+            return f"{kind}/{labels[kind]}"
+    hpa = labels.get("horizontalpodautoscaler")
+    return f"deployment/{hpa}" if hpa else None
+

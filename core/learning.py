@@ -1,0 +1,408 @@
+"""Incidents in, playbooks out: the part of signoff that learns.
+
+An Alertmanager alert opens an incident and gets a proposal from the decision manager; a
+person rates the fix; a good fix on a resolved incident becomes a playbook (score 5:
+approved at once; score 4: offered in the thread for reaction votes); the next similar
+alert is met with the playbook's proposal. Every step is in the timeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from core import incidents as inc
+from core import playbooks as pb
+from core.approvals import ApprovalRequest, RequestStatus
+from core.cards import Button, Card
+from core.decisions import Decision, DecisionManager
+from core.errors import AlreadySigned, NotAuthorized, NotFound, ParseError, SignoffError
+from core.events import EventType, NewEvent
+from core.incidents import Incident
+from core.notify import thread_replies
+from core.outbox import MessageKind, NewMessage
+from core.playbooks import Playbook, PlaybookStatus
+from core.policy import Person, Policy
+from core.ports import Clock, Store, UnitOfWork
+from core.service import SYSTEM, ApprovalService
+from core.signals import Signals
+from core.similarity import workload_labels
+
+log = structlog.get_logger(__name__)
+
+MAX_ALERTS = 1000
+ALERTMANAGER = "alertmanager"
+
+
+class AlertOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    status: str
+    incident_id: str | None = None
+    request_id: str | None = None
+    track: str | None = None
+    duplicate: bool = False
+
+
+def _alert_key(alert: Mapping[str, Any]) -> str:
+    """Alertmanager re-sends a firing alert with the same fingerprint and startsAt; a re-fire has a new startsAt."""
+    fingerprint = str(alert.get("fingerprint") or "")
+    if not fingerprint:
+        canonical = json.dumps(alert.get("labels", {}), sort_keys=True)
+        fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return f"{fingerprint}@{alert.get('startsAt', '')}"[:128]
+
+
+def parse_alertmanager(payload: object) -> list[dict[str, Any]]:
+    """The alerts of a version-4 webhook payload, validated enough to be stored safely."""
+    if not isinstance(payload, dict):
+        raise ParseError("The body must be an Alertmanager webhook payload (a JSON object with `alerts`).")
+    if str(payload.get("version", "4")) != "4":
+        raise ParseError(f"Alertmanager payload version {payload.get('version')} is not supported; send version 4.")
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        raise ParseError("The payload has no `alerts` list.")
+    if len(alerts) > MAX_ALERTS:
+        raise ParseError(f"The payload carries {len(alerts)} alerts; at most {MAX_ALERTS} per notification.")
+    parsed = []
+    for alert in alerts:
+        if not isinstance(alert, dict) or not isinstance(alert.get("labels"), dict):
+            raise ParseError("Every alert needs a `labels` object.")
+        labels = inc.clean_labels(alert["labels"])
+        if not labels.get("alertname"):
+            raise ParseError("Every alert needs an `alertname` label.")
+        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+        parsed.append({
+            "status": "resolved" if alert.get("status") == "resolved" else "firing",
+            "labels": labels,
+            "annotations": inc.clean_labels(annotations or {}),
+            "key": _alert_key(alert),
+            "fingerprint": str(alert.get("fingerprint") or ""),
+        })
+    return parsed
+
+
+class IncidentService:
+    def __init__(
+        self, *, store: Store, policy: Policy, clock: Clock, signals: Signals, approvals: ApprovalService,
+        decisions: DecisionManager,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+        self._signals = signals
+        self._approvals = approvals
+        self._decisions = decisions
+        approvals.on_created.append(self._on_request_created)
+
+    # --- hooks that run inside other services' transactions -------------------------------
+
+    def _on_request_created(self, uow: UnitOfWork, request: ApprovalRequest) -> None:
+        now = request.created_at
+        if request.incident_id:
+            incident = uow.incidents.get(request.incident_id, lock=True)
+            if incident is None:
+                title = request.reason or request.operation.command()
+                opened = inc.open_incident(incident_id=request.incident_id, title=title, at=now, source="request",
+                                           actor=request.requested_by)
+                uow.incidents.add(opened.incident)
+                uow.timeline.append(opened.events)
+                incident = opened.incident
+            linked = inc.link_request(incident, request.id, now)
+            if linked.events:
+                uow.incidents.update(linked.incident)
+                uow.timeline.append(linked.events)
+        proposal = request.proposal
+        if proposal is not None:
+            uow.timeline.append([NewEvent(
+                at=now, type=EventType.proposed, status=request.status.value,
+                title=f"{request.id} proposed by the {proposal.track} track",
+                detail=proposal.rationale, request_id=request.id, incident_id=request.incident_id,
+            )])
+            if proposal.playbook_id:
+                self._count(uow, proposal.playbook_id, proposed=1)
+
+    def on_request_finished(self, uow: UnitOfWork, request: ApprovalRequest) -> None:
+        """Called in the transaction that records an outcome (see ExecutionService.on_finished)."""
+        proposal = request.proposal
+        succeeded = request.status is RequestStatus.succeeded
+        if proposal is not None and proposal.playbook_id:
+            self._count(uow, proposal.playbook_id, executed=1, succeeded=int(succeeded))
+        if not succeeded or not request.incident_id:
+            return
+        incident = uow.incidents.get(request.incident_id, lock=True)
+        if incident is None:
+            return
+        if incident.effectiveness is not None:
+            self._maybe_extract(uow, incident, self._clock.now())
+        else:
+            uow.outbox.add(self._rating_prompt(request, incident))
+
+    def _count(self, uow: UnitOfWork, playbook_id: str, **counts: int) -> None:
+        playbook = uow.playbooks.get(playbook_id, lock=True)
+        if playbook is not None:
+            uow.playbooks.update(pb.counted(playbook, **counts))
+
+    def _rating_prompt(self, request: ApprovalRequest, incident: Incident) -> list[NewMessage]:
+        card = Card(
+            key=f"rate-{incident.id}",
+            title=f"How well did {request.id} fix {incident.id}?",
+            text=(f"Rate it 1 (no effect) to 5 (fixed it). The rating resolves {incident.id}; "
+                  "a 4 or 5 turns the fix into a playbook for the next similar alert."),
+            colour="grey",
+            buttons=tuple(Button(action="rate", label=str(score), value=f"{incident.id}:{score}",
+                                 style="primary" if score >= 4 else "secondary") for score in range(1, 6)),
+            footer=f"or type `resolve {incident.id} score=<1-5>`",
+            state="rating",
+        )
+        return [
+            NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, card=card,
+                       text=card.title)
+            for p in request.places
+        ]
+
+    # --- alerts ------------------------------------------------------------------------------
+
+    async def ingest_alerts(self, payload: object) -> list[AlertOutcome]:
+        alerts = parse_alertmanager(payload)
+        outcomes = []
+        for alert in alerts:
+            if alert["status"] == "resolved":
+                outcomes.append(await self._alert_resolved(alert))
+            else:
+                outcomes.append(await self._alert_firing(alert))
+        return outcomes
+
+    async def _alert_firing(self, alert: dict[str, Any]) -> AlertOutcome:
+        now = self._clock.now()
+        labels: dict[str, str] = alert["labels"]
+        annotations: dict[str, str] = alert["annotations"]
+        alert_name = labels["alertname"]
+        symptom = annotations.get("description") or annotations.get("summary") or ""
+
+        def open_or_find(uow: UnitOfWork) -> tuple[Incident, bool, list[Playbook]]:
+            existing = uow.incidents.by_fingerprint(alert["key"])
+            if existing is not None:
+                return existing, False, []
+            where = inc.subject_of(labels) or "the cluster"
+            summary = annotations.get("summary")
+            opened = inc.open_incident(
+                incident_id=uow.incidents.next_id(), title=f"{alert_name} on {where}" + (f": {summary}" if summary else ""),
+                at=now, source=ALERTMANAGER, alert_name=alert_name, labels=labels, symptom=symptom,
+                fingerprint=alert["key"], actor=ALERTMANAGER,
+            )
+            uow.incidents.add(opened.incident)
+            uow.timeline.append(opened.events)
+            return opened.incident, True, uow.playbooks.all()
+
+        incident, created, playbooks = await self._store.write(open_or_find)
+        if not created:
+            return AlertOutcome(fingerprint=alert["fingerprint"], status="firing", incident_id=incident.id,
+                                duplicate=True)
+        decision = await self._decisions.decide(incident, playbooks)
+        request_id = await self._propose(incident, decision)
+        log.info("alert.incident_opened", incident_id=incident.id, alert=alert_name, track=decision.proposal.track,
+                 request_id=request_id)
+        return AlertOutcome(fingerprint=alert["fingerprint"], status="firing", incident_id=incident.id,
+                            request_id=request_id, track=decision.proposal.track)
+
+    async def _propose(self, incident: Incident, decision: Decision) -> str | None:
+        reason = f"{incident.alert_name} on {incident.subject}: {incident.symptom or incident.title}"[:480]
+        if decision.action is not None:
+            try:
+                request = await self._approvals.request(
+                    decision.action, by=SYSTEM, via=ALERTMANAGER, risk=decision.risk, reason=reason,
+                    incident_id=incident.id, proposal=decision.proposal,
+                )
+            except SignoffError as exc:
+                log.warning("alert.proposal_refused", incident_id=incident.id, error=exc.message)
+            else:
+                return request.id
+        await self._ask_humans(incident, decision)
+        return None
+
+    async def _ask_humans(self, incident: Incident, decision: Decision) -> None:
+        now = self._clock.now()
+        text = (f"🔔 {incident.id}: {incident.alert_name} on {incident.subject}. {incident.symptom}\n"
+                f"No proposal ({decision.proposal.rationale}). What should we do? "
+                f"`request <action> incident={incident.id}` asks for an operation.")
+
+        def post(uow: UnitOfWork) -> None:
+            uow.timeline.append([NewEvent(
+                at=now, type=EventType.proposed, status=incident.status.value,
+                title="no proposal: asking the humans", detail=decision.proposal.rationale, incident_id=incident.id,
+            )])
+            uow.outbox.add([
+                NewMessage(platform=platform, channel=channel, kind=MessageKind.channel, key=incident.id, text=text)
+                for platform, channel in self._approvals.default_places.items()
+            ])
+
+        await self._store.write(post)
+        self._signals.outbox.set()
+
+    async def _alert_resolved(self, alert: dict[str, Any]) -> AlertOutcome:
+        now = self._clock.now()
+
+        def resolved(uow: UnitOfWork) -> Incident | None:
+            incident = uow.incidents.by_fingerprint(alert["key"])
+            if incident is None:
+                return None
+            change = inc.alert_resolved(incident, at=now)
+            if change.events:
+                uow.incidents.update(change.incident)
+                uow.timeline.append(change.events)
+                self._announce(uow, change.incident, f"🟢 {incident.id}: the alert {incident.alert_name} resolved. "
+                               f"Rate the fix with `resolve {incident.id} score=<1-5>`.")
+            return change.incident
+
+        incident = await self._store.write(resolved)
+        self._signals.outbox.set()
+        return AlertOutcome(fingerprint=alert["fingerprint"], status="resolved",
+                            incident_id=incident.id if incident else None)
+
+    def _announce(self, uow: UnitOfWork, incident: Incident, text: str, *, anchor_as: str | None = None) -> None:
+        """Into the thread of the incident's latest request; else into the default channels."""
+        for request_id in reversed(incident.request_ids):
+            request = uow.requests.get(request_id)
+            if request is not None and request.places:
+                uow.outbox.add([m.model_copy(update={"anchor_as": anchor_as})
+                                for m in thread_replies(request, text)])
+                return
+        uow.outbox.add([
+            NewMessage(platform=platform, channel=channel, kind=MessageKind.channel, key=incident.id, text=text,
+                       anchor_as=anchor_as)
+            for platform, channel in self._approvals.default_places.items()
+        ])
+
+    # --- people ------------------------------------------------------------------------------
+
+    async def resolve(self, incident_id: str, *, by: Person, score: int, via: str) -> Incident:
+        if not self._policy.is_responder(by):
+            raise NotAuthorized(f"Only approvers may resolve incidents; {by.name} is not one of them.", None)
+        now = self._clock.now()
+        incident_id = incident_id.upper()
+
+        def resolve(uow: UnitOfWork) -> Incident:
+            incident = uow.incidents.get(incident_id, lock=True)
+            if incident is None:
+                raise NotFound(f"There is no incident {incident_id}.")
+            change = inc.resolve(incident, by=by.name, score=score, at=now, via=via)
+            uow.incidents.update(change.incident)
+            uow.timeline.append(change.events)
+            self._announce(uow, change.incident, f"🏁 {incident_id} resolved by {by.name}: the fix rated {score}/5.")
+            self._maybe_extract(uow, change.incident, now)
+            return change.incident
+
+        incident = await self._store.write(resolve)
+        self._signals.outbox.set()
+        log.info("incident.resolved", incident_id=incident_id, score=score, person=by.name)
+        return incident
+
+    def _maybe_extract(self, uow: UnitOfWork, incident: Incident, now: datetime) -> None:
+        """A good fix on a finished incident becomes a playbook, unless an identical one exists."""
+        if not incident.status.done or (incident.effectiveness or 0) < 4:
+            return
+        source = None
+        for request_id in reversed(incident.request_ids):
+            request = uow.requests.get(request_id)
+            if request is not None and request.status is RequestStatus.succeeded:
+                source = request
+                break
+        if source is None:
+            return
+        alert_name = incident.alert_name or incident.title
+        candidate = pb.extract(
+            playbook_id="PB-?", incident_id=incident.id, alert_name=alert_name,
+            trigger_labels=workload_labels(incident.labels), symptom=incident.symptom,
+            command=source.operation.command(), alert_labels=incident.labels, request_id=source.id,
+            effectiveness=incident.effectiveness or 0, risk=source.stated_risk.value if source.stated_risk else None,
+            at=now,
+        )
+        twin = uow.playbooks.find_identical(candidate.playbook)
+        if twin is not None:
+            uow.timeline.append([NewEvent(
+                at=now, type=EventType.playbook_extracted, status=twin.status.value,
+                title=f"not extracted again: identical to {twin.id}", incident_id=incident.id, request_id=source.id,
+            )])
+            return
+        playbook_id = uow.playbooks.next_id()
+        change = pb.extract(
+            playbook_id=playbook_id, incident_id=incident.id, alert_name=alert_name,
+            trigger_labels=candidate.playbook.trigger.labels, symptom=incident.symptom,
+            command=source.operation.command(), alert_labels=incident.labels, request_id=source.id,
+            effectiveness=incident.effectiveness or 0, risk=candidate.playbook.risk, at=now,
+        )
+        uow.playbooks.add(change.playbook)
+        uow.timeline.append(change.events)
+        playbook = change.playbook
+        if playbook.status is PlaybookStatus.approved:
+            text = (f"📘 Playbook {playbook.id} learned from {incident.id} and approved automatically "
+                    f"(effectiveness 5/5): {playbook.describe()}")
+            self._announce(uow, incident, text)
+        else:
+            rule = self._policy.playbooks.sign_rule
+            text = (f"📘 Playbook {playbook.id} proposed from {incident.id} (effectiveness "
+                    f"{playbook.effectiveness}/5): {playbook.describe()}\n"
+                    f"React ✅ or 👍 to approve, ❌ or 👎 to reject; {rule.quorum} vote(s) from "
+                    f"{rule.describe_approvers()} decide.")
+            self._announce(uow, incident, text, anchor_as=playbook.id)
+        log.info("playbook.extracted", playbook_id=playbook.id, incident_id=incident.id,
+                 status=str(playbook.status))
+
+    async def vote(self, playbook_id: str, *, approve: bool, by: Person, via: str) -> Playbook:
+        now = self._clock.now()
+        playbook_id = playbook_id.upper()
+
+        def vote(uow: UnitOfWork) -> Playbook:
+            playbook = uow.playbooks.get(playbook_id, lock=True)
+            if playbook is None:
+                raise NotFound(f"There is no playbook {playbook_id}; `playbooks` lists them.")
+            change = pb.vote(playbook, by=by, approve=approve, at=now, via=via, rule=self._policy.playbooks.sign_rule)
+            if not uow.playbooks.add_vote(playbook.id, change.playbook.votes[-1]):
+                raise AlreadySigned(f"You already voted on {playbook.id}; one person, one vote.", None)
+            uow.playbooks.update(change.playbook)
+            uow.timeline.append(change.events)
+            if change.playbook.status is not PlaybookStatus.proposed:
+                incident = uow.incidents.get(playbook.source_incident)
+                verdict = "approved: the next similar alert gets its proposal" \
+                    if change.playbook.status is PlaybookStatus.approved else "rejected: it will not be proposed"
+                if incident is not None:
+                    self._announce(uow, incident, f"📘 Playbook {playbook.id} {verdict}.")
+            return change.playbook
+
+        playbook = await self._store.write(vote)
+        self._signals.outbox.set()
+        log.info("playbook.voted", playbook_id=playbook_id, person=by.name, approve=approve,
+                 status=str(playbook.status))
+        return playbook
+
+    async def playbooks(self) -> list[Playbook]:
+        return await self._store.read(lambda uow: uow.playbooks.all())
+
+    async def incident(self, incident_id: str) -> Incident:
+        found = await self._store.read(lambda uow: uow.incidents.get(incident_id.upper()))
+        if found is None:
+            raise NotFound(f"There is no incident {incident_id.upper()}.")
+        return found
+
+
+def playbooks_text(playbooks: Sequence[Playbook]) -> str:
+    if not playbooks:
+        return ("No playbooks yet. They are learned when an incident is resolved with a score of 4 or 5 "
+                "after a successful fix.")
+    lines = [f"{len(playbooks)} playbook(s):"]
+    for playbook in playbooks:
+        lines.append(
+            f"{playbook.id} [{playbook.status}] effectiveness {playbook.effectiveness}/5 · used: "
+            f"{playbook.times_proposed} proposed, {playbook.times_executed} executed, "
+            f"{playbook.times_succeeded} succeeded · {playbook.describe()} (from {playbook.source_incident})"
+        )
+    return "\n".join(lines)
+

@@ -1,0 +1,450 @@
+"""The Discord adapter over loopback: the real composition (services, SQLite file, sandbox cluster,
+outbox workers) with `start_discord` exactly as `signoff run` starts it, against FakeDiscord driving
+an unmodified discord.py client.
+
+Why: Discord is where approvals happen for many teams; these scenarios are the contract of issue 4
+(quorum from slash command to executed operation, refusals, veto, restart with old buttons, thread
+answers, delivery through REST failures, API requests posted to DISCORD_CHANNEL_ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from adapters.discord.runtime import start_discord
+from bot.bootstrap import App
+from core.approvals import RequestStatus
+from core.events import EventType
+from core.outbox import MessageKind, NewMessage
+from core.policy import Person
+from tests.fakes.discord import (
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    INTENT_GUILD_MESSAGES,
+    INTENT_GUILDS,
+    INTENT_MESSAGE_CONTENT,
+    FakeDiscord,
+    InteractionReply,
+)
+from tests.support import make_settings, running_app
+
+ALICE = "111111111111111111"
+BOB = "222222222222222222"
+CAROL = "333333333333333333"
+MALLORY = "444444444444444444"
+EVE = "555555555555555555"  # a guild member the policy does not know
+
+POLICY = f"""
+[people.alice]
+discord = "{ALICE}"
+groups = ["sre"]
+
+[people.bob]
+discord = "{BOB}"
+groups = ["sre"]
+
+[people.carol]
+discord = "{CAROL}"
+groups = ["sre", "leads"]
+
+[people.mallory]
+discord = "{MALLORY}"
+groups = ["dev"]
+
+[risk.medium]
+quorum = 1
+approvers = ["sre"]
+
+[risk.high]
+quorum = 2
+approvers = ["sre"]
+"""
+
+RESTART_API = "rollout restart deployment/api -n prod"
+THREAD_MESSAGES = r"/channels/{}/messages"
+SUBCOMMANDS = {"request", "status", "timeline", "list", "cancel", "resolve", "playbooks", "help"}
+
+
+# ---------------------------------------------------------------------------------- harness
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    before = asyncio.all_tasks()
+    async with FakeDiscord() as server:
+        for uid, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (MALLORY, "mallory"), (EVE, "eve")):
+            server.add_member(uid, name)
+        yield server
+    await asyncio.sleep(0)
+    leaked = [t for t in asyncio.all_tasks() - before
+              if not t.done() and t is not asyncio.current_task() and not t.get_coro().__name__.startswith("test_")]
+    assert not leaked, leaked
+    for thread in [t for t in threading.enumerate() if t.__class__.__name__ == "KeepAliveHandler"]:
+        thread.join(1.0)
+        assert not thread.is_alive()
+
+
+def settings_for(fake: FakeDiscord, database_url: str, **env: Any) -> Any:
+    values: dict[str, Any] = {
+        "DISCORD_BOT_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url, "DISCORD_GATEWAY_URL": fake.gateway_url,
+        "DISCORD_CHANNEL_ID": fake.channel_id, "DISCORD_GUILD_ID": fake.guild_id,
+    }
+    values.update(env)
+    return make_settings(database_url, **{k: v for k, v in values.items() if v is not None})
+
+
+@contextlib.asynccontextmanager
+async def discord_service(fake: FakeDiscord, database_url: str, *, policy: str = POLICY,
+                          **env: Any) -> AsyncIterator[App]:
+    """The app as `signoff run` composes it: recovery, background workers, then the Discord adapter."""
+    settings = settings_for(fake, database_url, **env)
+    async with running_app(settings, policy=policy) as app:
+        await app.maintenance.recover(sole_worker=app.db.sole_worker)
+        async with app.background(), start_discord(app, settings, guild_ready_timeout=0.05):
+            yield app
+
+
+async def answered(fake: FakeDiscord, sent: dict[str, Any]) -> list[InteractionReply]:
+    """The interaction's callback and its first follow-up, once both arrived."""
+    await fake.wait_for(lambda: len(fake.interaction_responses(sent["id"])) >= 2)
+    return fake.interaction_responses(sent["id"])
+
+
+def followup_text(replies: list[InteractionReply]) -> str:
+    return "\n".join(str(r.json.get("content")) for r in replies if r.kind == "followup")
+
+
+async def command(fake: FakeDiscord, user: str, sub: str, **options: Any) -> list[InteractionReply]:
+    sent = await fake.slash_command(user, "signoff", options, subcommand=sub)
+    replies = await answered(fake, sent)
+    # Acknowledged first with an ephemeral "thinking" defer; the answer replaces it, still ephemeral.
+    assert (replies[0].kind, replies[0].type, replies[0].ephemeral) == ("callback", 5, True)
+    assert replies[1].ephemeral
+    return replies
+
+
+async def click(fake: FakeDiscord, user: str, message_id: str, custom_id: str) -> str:
+    sent = await fake.click(user, message_id, custom_id)
+    replies = await answered(fake, sent)
+    assert (replies[0].type, replies[0].ephemeral, replies[1].ephemeral) == (5, True, True)
+    return followup_text(replies)
+
+
+def card_of(fake: FakeDiscord, request_id: str, channel: str | None = None) -> dict[str, Any] | None:
+    for message in fake.messages(channel or fake.channel_id):
+        for embed in message.get("embeds", []):
+            if f" {request_id} " in f" {embed.get('title', '')} ":
+                return message
+    return None
+
+
+async def wait_card(fake: FakeDiscord, request_id: str, where: Callable[[dict[str, Any]], bool] = lambda m: True,
+                    channel: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        message = card_of(fake, request_id, channel)
+        return message if message is not None and where(message) else None
+    result: dict[str, Any] = await fake.wait_for(found, timeout)
+    return result
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in message.get("components", []) for c in row.get("components", [])]
+
+
+def description(message: dict[str, Any]) -> str:
+    return str(message["embeds"][0].get("description", ""))
+
+
+def thread_texts(fake: FakeDiscord, thread_id: str) -> list[str]:
+    return [m["content"] for m in fake.thread_messages(thread_id)]
+
+
+async def wait_thread_text(fake: FakeDiscord, thread_id: str, needle: str, timeout: float = 10.0) -> str:
+    found: str = await fake.wait_for(
+        lambda: next((t for t in thread_texts(fake, thread_id) if needle in t), None), timeout)
+    return found
+
+
+async def requested(fake: FakeDiscord, user: str = ALICE, **options: Any) -> tuple[dict[str, Any], str]:
+    """`/signoff request` by `user`; returns the posted card and its thread id."""
+    replies = await command(fake, user, "request", action=RESTART_API, **options)
+    text = followup_text(replies)
+    assert text.startswith("📝 R-"), text
+    request_id = text.split()[1]
+    card = await wait_card(fake, request_id, lambda m: str(m["id"]) in fake.threads)
+    return card, fake.threads[str(card["id"])]
+
+
+async def executed_events(app: App, request_id: str) -> int:
+    return sum(1 for e in await app.service.timeline(request_id) if e.type is EventType.executed)
+
+
+def restarted_at(app: App) -> str | None:
+    deployment = app.sandbox.get("deployment", "prod", "api")
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    value = annotations.get("kubectl.kubernetes.io/restartedAt")
+    return str(value) if value is not None else None
+
+
+# ---------------------------------------------------------------------------------- login and commands
+
+
+async def test_login_ready_intents_and_guild_command_sync(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        assert [c.path for c in fake.calls[:2]] == ["/users/@me", "/oauth2/applications/@me"]
+        assert [f["t"] for f in fake.gateway_sent[:2]] == ["READY", "GUILD_CREATE"]
+        assert fake.intents == (INTENT_GUILDS | INTENT_GUILD_MESSAGES | INTENT_GUILD_MESSAGE_REACTIONS
+                                | INTENT_MESSAGE_CONTENT)
+        assert "discord" in app.dispatcher.gateways
+        assert app.service.default_places["discord"] == fake.channel_id
+        [group] = fake.commands(fake.guild_id)
+        assert group["name"] == "signoff" and fake.commands() == []
+        options = {o["name"]: o for o in group["options"]}
+        assert set(options) == SUBCOMMANDS
+        request = {o["name"]: o for o in options["request"]["options"]}
+        assert request["action"]["required"] and not request["reason"].get("required", False)
+        assert [c["value"] for c in request["risk"]["choices"]] == ["low", "medium", "high", "critical"]
+        score = next(o for o in options["resolve"]["options"] if o["name"] == "score")
+        assert (score["min_value"], score["max_value"]) == (1, 5)
+    guild_route = rf"/applications/{fake.application_id}/guilds/{fake.guild_id}/commands"
+    assert len(fake.calls_to("PUT", guild_route)) == 1
+    assert fake.connected_sessions == 0
+
+    # A restart with the same commands reads them and writes nothing.
+    async with discord_service(fake, database_url):
+        pass
+    assert len(fake.calls_to("PUT", guild_route)) == 1
+    assert len(fake.calls_to("GET", guild_route)) == 2
+
+
+async def test_without_a_guild_commands_are_synced_globally(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url, DISCORD_GUILD_ID=None):
+        pass
+    assert [c["name"] for c in fake.commands()] == ["signoff"]
+    assert fake.commands(fake.guild_id) == []
+
+
+async def test_slash_commands_answer_privately(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url):
+        assert "Commands:" in followup_text(await command(fake, ALICE, "help"))
+        assert followup_text(await command(fake, ALICE, "list")).startswith("No pending requests")
+
+        refused = followup_text(await command(fake, ALICE, "request", action="kubectl exec -it api -- sh"))
+        assert "Accepted forms" in refused
+        unknown = followup_text(await command(fake, EVE, "status", id="R-1"))
+        assert "I don't know who you are" in unknown and EVE in unknown
+
+        await requested(fake, reason='api is "slow" – see “dashboards”', risk="high")
+        status = followup_text(await command(fake, BOB, "status", id="r-1"))
+        assert status.startswith("⏳ R-1 is pending") and "▱▱ 0/2" in status
+        timeline = followup_text(await command(fake, BOB, "timeline", id="R-1"))
+        assert timeline.startswith("Timeline of R-1") and "requested" in timeline
+        assert "cancel" in followup_text(await command(fake, BOB, "cancel", id="R-1")).lower()  # not hers
+        cancelled = followup_text(await command(fake, ALICE, "cancel", id="R-1"))
+        assert cancelled.startswith("🗑️ R-1 cancelled")
+        card = await wait_card(fake, "R-1", lambda m: custom_ids(m) == [])
+        assert "CANCELLED" in description(card)
+        assert all(not m["flags"] & 64 for m in fake.messages())  # nothing private leaked into the channel
+
+
+# ---------------------------------------------------------------------------------- the approval loop
+
+
+async def test_quorum_from_slash_command_to_executed_operation(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        card, thread = await requested(fake, risk="high", reason="api is slow")
+        assert custom_ids(card) == ["signoff:approve:R-1", "signoff:reject:R-1"]
+        embed = card["embeds"][0]
+        assert embed["title"].startswith("⏳ R-1") and RESTART_API in embed["title"]
+        assert "▱▱ 0/2" in embed["description"]
+        assert {f["name"]: f["value"] for f in embed["fields"]}["Reason"] == "api is slow"
+        assert embed["color"] == 0xE67E22  # high risk: orange
+        assert fake.channel(thread)["name"] == f"R-1 · kubectl {RESTART_API}"
+
+        assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️ You signed R-1 (▰▱ 1/2)")
+        await wait_card(fake, "R-1", lambda m: "▰▱ 1/2" in description(m))
+        assert restarted_at(app) is None
+        text = await click(fake, CAROL, card["id"], "signoff:approve:R-1")
+        assert "quorum reached" in text
+
+        final = await wait_card(fake, "R-1", lambda m: m["embeds"][0]["title"].startswith("✅")
+                                and "SUCCEEDED" in description(m))
+        assert final["components"] == []
+        assert final["embeds"][0]["color"] == 0x57F287
+        result = await wait_thread_text(fake, thread, "R-1 succeeded")
+        assert "Dry run: passed" in result
+        assert any(t.startswith("✅ R-1 approved by bob, carol") for t in thread_texts(fake, thread))
+        assert restarted_at(app) is not None
+        assert await executed_events(app, "R-1") == 1
+        assert (await app.service.get("R-1")).status is RequestStatus.succeeded
+        # One card, edited in place; everything else went into its thread.
+        assert [m["id"] for m in fake.messages() if m["embeds"]] == [card["id"]]
+
+
+async def test_refusals_are_ephemeral_and_say_why(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        card, thread = await requested(fake, risk="high")
+        approve = "signoff:approve:R-1"
+
+        own = await click(fake, ALICE, card["id"], approve)
+        assert own.startswith("You asked for R-1, so you can't sign it")
+        outsider = await click(fake, MALLORY, card["id"], approve)
+        assert outsider.startswith("Only members of sre may sign high-risk requests like R-1; you are in dev.")
+        stranger = await click(fake, EVE, card["id"], approve)
+        assert "I don't know who you are" in stranger
+        assert (await click(fake, BOB, card["id"], approve)).startswith("✍️ You signed R-1")
+        twice = await click(fake, BOB, card["id"], approve)
+        assert twice.startswith("You already signed R-1 (1/2)")
+
+        request = await app.service.get("R-1")
+        assert request.status is RequestStatus.pending and list(request.signers) == ["bob"]
+        refused = [e for e in await app.service.timeline("R-1") if e.type is EventType.refused]
+        assert [e.actor for e in refused] == ["alice", "mallory", "bob"]
+        # Attempts around the rules are also told to the thread, for everyone to see.
+        await wait_thread_text(fake, thread, "alice tried to sign R-1 via discord and was refused")
+        await wait_thread_text(fake, thread, "mallory tried to sign R-1 via discord and was refused")
+        assert all(not m["flags"] & 64 for m in fake.messages())
+
+
+async def test_veto_ends_the_request_and_removes_the_buttons(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        card, thread = await requested(fake, risk="high")
+        assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️")
+        vetoed = await click(fake, CAROL, card["id"], "signoff:reject:R-1")
+        assert vetoed.startswith("🚫 You vetoed R-1; nothing will run.")
+        final = await wait_card(fake, "R-1", lambda m: m["components"] == [] and "REJECTED" in description(m))
+        assert final["embeds"][0]["color"] == 0x95A5A6
+        await wait_thread_text(fake, thread, "R-1 vetoed by carol")
+        await app.settle()
+        assert restarted_at(app) is None and await executed_events(app, "R-1") == 0
+
+
+async def test_restart_old_buttons_still_work_and_execute_once(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url):
+        card, thread = await requested(fake, risk="high")
+        assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️")
+        await wait_card(fake, "R-1", lambda m: "▰▱ 1/2" in description(m))
+    assert fake.connected_sessions == 0
+
+    async with discord_service(fake, database_url) as app:  # a new App and a new client, same database
+        assert len(fake.identifies) == 2
+        text = await click(fake, CAROL, card["id"], "signoff:approve:R-1")
+        assert "quorum reached" in text
+        await wait_card(fake, "R-1", lambda m: m["components"] == [] and "SUCCEEDED" in description(m))
+        await wait_thread_text(fake, thread, "R-1 succeeded")
+        await app.settle()
+        assert await executed_events(app, "R-1") == 1
+    assert [m["id"] for m in fake.messages() if m["embeds"]] == [card["id"]]
+
+
+# ---------------------------------------------------------------------------------- threads and reactions
+
+
+async def test_thread_timeline_is_answered_there_and_chatter_ignored(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        _, thread = await requested(fake, risk="high")
+        mark = fake.mark()
+        await fake.post_user_message(BOB, thread, "looks risky, waiting for carol")
+        await fake.post_user_message(BOB, thread, f"<@{fake.bot_user_id}> Timeline")
+        answer = await wait_thread_text(fake, thread, "Timeline of R-1")
+        assert "requested [alice]" in answer
+        # signoff's own "timeline" in the thread is no question to it; nor is the word outside a thread.
+        await app.service.request_thread("R-1", "timeline")
+        await fake.wait_for(lambda: "timeline" in thread_texts(fake, thread))
+        await fake.post_user_message(BOB, fake.channel_id, "timeline")
+        # Events are handled in order: once this is answered, the ones before it were seen.
+        await fake.post_user_message(CAROL, thread, "status")
+        await wait_thread_text(fake, thread, "R-1 is pending")
+        await app.settle()
+        posted = [c.json.get("content") for c in fake.calls[mark:]
+                  if c.method == "POST" and c.path == THREAD_MESSAGES.format(thread) and not c.failed]
+        assert len(posted) == 3, posted  # the timeline, signoff's note and the status: nothing for chatter
+        assert [m for m in fake.messages() if not m["embeds"]] == []
+
+
+async def test_reaction_votes_reach_the_core_and_the_reactor_is_told(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        card, thread = await requested(fake, risk="high")
+        votes: list[tuple[str, bool, str]] = []
+
+        async def vote(key: str, approve: bool, person: Person, ctx: Any) -> Any:
+            from core.chat import Reply
+            votes.append((key, approve, person.name))
+            return Reply(text=f"{'👍' if approve else '👎'} {person.name} voted on {key}.")
+
+        # A playbook offer, as the learning flow posts it: a thread message anchored under its PB key.
+        app.chat.on_vote(vote)
+        offer = NewMessage(platform="discord", channel=fake.channel_id, kind=MessageKind.thread, key="R-1",
+                           text="📘 Playbook PB-1 offered: react ✅ or 👍 to approve, ❌ or 👎 to reject.",
+                           anchor_as="PB-1")
+        await app.db.write(lambda uow: uow.outbox.add([offer]))
+        app.signals.outbox.set()
+        await wait_thread_text(fake, thread, "Playbook PB-1 offered")
+        offer_id = next(m["id"] for m in fake.thread_messages(thread) if "PB-1" in m["content"])
+
+        await fake.add_reaction(CAROL, thread, offer_id, "✅")
+        told = await wait_thread_text(fake, thread, "carol voted on PB-1")
+        assert told.startswith(f"<@{CAROL}> 👍")
+        told_message = next(m for m in fake.thread_messages(thread) if m["content"] == told)
+        assert [u["id"] for u in told_message["mentions"]] == [CAROL]
+        await fake.add_reaction(BOB, thread, offer_id, "👎")
+        await wait_thread_text(fake, thread, "bob voted on PB-1")
+        await fake.add_reaction(BOB, thread, offer_id, "🎉")  # not a vote
+        await fake.add_reaction(BOB, fake.channel_id, card["id"], "✅")  # not on an offer
+        await asyncio.sleep(0.1)
+        assert votes == [("PB-1", True, "carol"), ("PB-1", False, "bob")]
+
+
+# ---------------------------------------------------------------------------------- delivery
+
+
+async def test_rest_failures_around_the_result_deliver_each_message_once(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url) as app:
+        card, thread = await requested(fake)  # medium risk: one signature
+        posts = THREAD_MESSAGES.format(thread)
+        fake.rate_limit("POST", posts, retry_after=0.2)  # retried inside discord.py
+        fake.fail("POST", posts, status=500, commit=True)  # landed, but discord.py sees a 500 and retries
+        fake.fail("POST", posts, status=503, commit=True)  # landed; not retried by discord.py: the outbox retries
+        assert "quorum reached" in await click(fake, BOB, card["id"], "signoff:approve:R-1")
+        await wait_thread_text(fake, thread, "R-1 succeeded", timeout=15)
+        await wait_card(fake, "R-1", lambda m: m["components"] == [] and "SUCCEEDED" in description(m))
+        await app.settle()
+        texts = thread_texts(fake, thread)
+        assert len(texts) == len(set(texts)) == 2, texts  # the approval note and the result, once each
+        faults = [c.fault for c in fake.calls_to("POST", posts) if c.fault]
+        assert faults == ["429", "500", "503"]
+        assert await executed_events(app, "R-1") == 1
+
+
+async def test_card_posted_once_when_its_thread_fails(fake: FakeDiscord, database_url: str) -> None:
+    async with discord_service(fake, database_url):
+        cards, threads = rf"/channels/{fake.channel_id}/messages", rf"/channels/{fake.channel_id}/messages/\d+/threads"
+        fake.fail("POST", cards, status=503, commit=True)  # the card lands, but signoff sees an error
+        fake.fail("POST", threads, status=503)  # then opening its thread fails
+        fake.fail("POST", threads, status=500, commit=True)  # the thread opens; discord.py retries: 160004
+        card, thread = await requested(fake, risk="high")
+        assert thread == str(card["id"])
+        assert len([m for m in fake.messages() if m["embeds"]]) == 1
+        # The retry after the 503 re-sent the card with its nonce (Discord returned the same message);
+        # the retry after the thread failure did not post the card again at all.
+        assert [c.status for c in fake.calls_to("POST", cards)] == [503, 200]
+        assert [c.status for c in fake.calls_to("POST", threads)] == [503, 500, 400]
+        assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️")
+        await wait_card(fake, "R-1", lambda m: "▰▱ 1/2" in description(m))
+
+
+async def test_api_request_is_posted_to_the_discord_channel(fake: FakeDiscord, database_url: str) -> None:
+    ops = fake.add_channel("approvals")
+    async with discord_service(fake, database_url, DISCORD_CHANNEL_ID=ops) as app:
+        request = await app.service.request("scale deployment/web --replicas=3 -n staging",
+                                            by=Person(name="pager"), via="api", origin=None)
+        card = await wait_card(fake, request.id, lambda m: str(m["id"]) in fake.threads, channel=ops)
+        assert custom_ids(card) == [f"signoff:approve:{request.id}", f"signoff:reject:{request.id}"]
+        assert card_of(fake, request.id) is None  # not in the guild's other channel
+        assert "✍️" in await click(fake, CAROL, card["id"], f"signoff:approve:{request.id}")
+        await wait_card(fake, request.id, lambda m: m["components"] == [], channel=ops)
