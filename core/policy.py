@@ -199,5 +199,9 @@ class Policy(BaseModel):
 
     def is_responder(self, person: Person) -> bool:
         """May resolve and rate incidents: anyone who may sign something."""
+        if self.open:
+            return True
+        if person.name not in self.people:
+            return False
         rules = [*(self.rule_for(r) for r in Risk), self.playbooks.sign_rule]
-        return self.open or any(rule.admits(person) for rule in rules)
+        return any(rule.admits(person) for rule in rules)

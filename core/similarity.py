@@ -87,10 +87,10 @@ _CRONJOB_RUN = re.compile(r"^(?P<workload>.+)-\d{6,}$")
 
 _WORD = re.compile(r"[a-z0-9]+")
 _VOWELS = frozenset("aeiouy")
-_STOP_WORDS = frozenset(
-    "a an and are as at be been by for from has have in is it its of on or than that the this "
-    "to was were which with more less".split()
-)
+_STOP_WORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "been", "by", "for", "from", "has", "have", "in", "is", "it",
+    "its", "of", "on", "or", "than", "that", "the", "this", "to", "was", "were", "which", "with", "more", "less",
+})
 
 
 def normalise_pod(name: str) -> str:

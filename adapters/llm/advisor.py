@@ -74,18 +74,24 @@ class OpenAIAdvisor:
         try:
             content = await self._complete(self.request_body(incident, grammar))
         except TimeoutError:
-            return _failed("timeout", incident, timeout=self.timeout)
+            _failed("timeout", incident, timeout=self.timeout)
+            return None
         except _HttpStatus as exc:
-            return _failed("http_status", incident, status=exc.status)
+            _failed("http_status", incident, status=exc.status)
+            return None
         except aiohttp.ClientError as exc:
-            return _failed("connection", incident, error=type(exc).__name__)
+            _failed("connection", incident, error=type(exc).__name__)
+            return None
         except _BadResponse as exc:
-            return _failed("bad_response", incident, detail=str(exc))
+            _failed("bad_response", incident, detail=str(exc))
+            return None
         except Exception as exc:  # the advisor is optional: whatever goes wrong, fall through to the rules
-            return _failed("unexpected", incident, error=type(exc).__name__)
+            _failed("unexpected", incident, error=type(exc).__name__)
+            return None
         answer = parse_answer(content)
         if answer is None:
-            return _failed("unparsable", incident, content=content[:200])
+            _failed("unparsable", incident, content=content[:200])
+            return None
         if answer.action.upper() == "NONE":
             log.info("llm.no_proposal", incident_id=incident.id)
             return None
@@ -179,4 +185,3 @@ def _trim(action: str) -> str:
 
 def _failed(reason: str, incident: Incident, **detail: Any) -> None:
     log.warning("llm.failed", reason=reason, incident_id=incident.id, **detail)
-    return None

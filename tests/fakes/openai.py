@@ -12,6 +12,7 @@ check the model, the bearer key and what the prompt carried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,10 +100,8 @@ class FakeOpenAI:
         self.requests.append(RecordedRequest(path=request.path, headers=dict(request.headers), body=body))
         if self.delay:
             # Wait for the delay, or for stop(), whichever comes first.
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), timeout=self.delay)
-            except TimeoutError:
-                pass
         if self.raw_body is not None:
             return web.Response(status=self.status, text=self.raw_body, content_type="application/json")
         return web.json_response(completion(self.content, model=str(body.get("model", ""))), status=self.status)

@@ -170,13 +170,21 @@ async def wait_thread_text(fake: FakeDiscord, thread_id: str, needle: str, timeo
     return found
 
 
-async def requested(fake: FakeDiscord, user: str = ALICE, **options: Any) -> tuple[dict[str, Any], str]:
-    """`/signoff request` by `user`; returns the posted card and its thread id."""
+async def anchored(app: App, message_id: str, key: str) -> None:
+    """Until the outbox has recorded that `message_id` belongs to `key` (just after Discord took it)."""
+    async with asyncio.timeout(10):
+        while await app.service.key_for_message("discord", message_id) != key:
+            await asyncio.sleep(0.01)
+
+
+async def requested(fake: FakeDiscord, app: App, user: str = ALICE, **options: Any) -> tuple[dict[str, Any], str]:
+    """`/signoff request` by `user`; returns the posted card (once anchored) and its thread id."""
     replies = await command(fake, user, "request", action=RESTART_API, **options)
     text = followup_text(replies)
     assert text.startswith("📝 R-"), text
     request_id = text.split()[1]
     card = await wait_card(fake, request_id, lambda m: str(m["id"]) in fake.threads)
+    await anchored(app, str(card["id"]), request_id)
     return card, fake.threads[str(card["id"])]
 
 
@@ -230,7 +238,7 @@ async def test_without_a_guild_commands_are_synced_globally(fake: FakeDiscord, d
 
 
 async def test_slash_commands_answer_privately(fake: FakeDiscord, database_url: str) -> None:
-    async with discord_service(fake, database_url):
+    async with discord_service(fake, database_url) as app:
         assert "Commands:" in followup_text(await command(fake, ALICE, "help"))
         assert followup_text(await command(fake, ALICE, "list")).startswith("No pending requests")
 
@@ -239,7 +247,7 @@ async def test_slash_commands_answer_privately(fake: FakeDiscord, database_url: 
         unknown = followup_text(await command(fake, EVE, "status", id="R-1"))
         assert "I don't know who you are" in unknown and EVE in unknown
 
-        await requested(fake, reason='api is "slow" – see “dashboards”', risk="high")
+        await requested(fake, app, reason='api is "slow" – see “dashboards”', risk="high")
         status = followup_text(await command(fake, BOB, "status", id="r-1"))
         assert status.startswith("⏳ R-1 is pending") and "▱▱ 0/2" in status
         timeline = followup_text(await command(fake, BOB, "timeline", id="R-1"))
@@ -257,7 +265,7 @@ async def test_slash_commands_answer_privately(fake: FakeDiscord, database_url: 
 
 async def test_quorum_from_slash_command_to_executed_operation(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        card, thread = await requested(fake, risk="high", reason="api is slow")
+        card, thread = await requested(fake, app, risk="high", reason="api is slow")
         assert custom_ids(card) == ["signoff:approve:R-1", "signoff:reject:R-1"]
         embed = card["embeds"][0]
         assert embed["title"].startswith("⏳ R-1") and RESTART_API in embed["title"]
@@ -288,7 +296,7 @@ async def test_quorum_from_slash_command_to_executed_operation(fake: FakeDiscord
 
 async def test_refusals_are_ephemeral_and_say_why(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        card, thread = await requested(fake, risk="high")
+        card, thread = await requested(fake, app, risk="high")
         approve = "signoff:approve:R-1"
 
         own = await click(fake, ALICE, card["id"], approve)
@@ -313,7 +321,7 @@ async def test_refusals_are_ephemeral_and_say_why(fake: FakeDiscord, database_ur
 
 async def test_veto_ends_the_request_and_removes_the_buttons(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        card, thread = await requested(fake, risk="high")
+        card, thread = await requested(fake, app, risk="high")
         assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️")
         vetoed = await click(fake, CAROL, card["id"], "signoff:reject:R-1")
         assert vetoed.startswith("🚫 You vetoed R-1; nothing will run.")
@@ -325,8 +333,8 @@ async def test_veto_ends_the_request_and_removes_the_buttons(fake: FakeDiscord, 
 
 
 async def test_restart_old_buttons_still_work_and_execute_once(fake: FakeDiscord, database_url: str) -> None:
-    async with discord_service(fake, database_url):
-        card, thread = await requested(fake, risk="high")
+    async with discord_service(fake, database_url) as app:
+        card, thread = await requested(fake, app, risk="high")
         assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️")
         await wait_card(fake, "R-1", lambda m: "▰▱ 1/2" in description(m))
     assert fake.connected_sessions == 0
@@ -347,7 +355,7 @@ async def test_restart_old_buttons_still_work_and_execute_once(fake: FakeDiscord
 
 async def test_thread_timeline_is_answered_there_and_chatter_ignored(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        _, thread = await requested(fake, risk="high")
+        _, thread = await requested(fake, app, risk="high")
         mark = fake.mark()
         await fake.post_user_message(BOB, thread, "looks risky, waiting for carol")
         await fake.post_user_message(BOB, thread, f"<@{fake.bot_user_id}> Timeline")
@@ -369,7 +377,7 @@ async def test_thread_timeline_is_answered_there_and_chatter_ignored(fake: FakeD
 
 async def test_reaction_votes_reach_the_core_and_the_reactor_is_told(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        card, thread = await requested(fake, risk="high")
+        card, thread = await requested(fake, app, risk="high")
         votes: list[tuple[str, bool, str]] = []
 
         async def vote(key: str, approve: bool, person: Person, ctx: Any) -> Any:
@@ -386,6 +394,7 @@ async def test_reaction_votes_reach_the_core_and_the_reactor_is_told(fake: FakeD
         app.signals.outbox.set()
         await wait_thread_text(fake, thread, "Playbook PB-1 offered")
         offer_id = next(m["id"] for m in fake.thread_messages(thread) if "PB-1" in m["content"])
+        await anchored(app, offer_id, "PB-1")
 
         await fake.add_reaction(CAROL, thread, offer_id, "✅")
         told = await wait_thread_text(fake, thread, "carol voted on PB-1")
@@ -405,7 +414,7 @@ async def test_reaction_votes_reach_the_core_and_the_reactor_is_told(fake: FakeD
 
 async def test_rest_failures_around_the_result_deliver_each_message_once(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        card, thread = await requested(fake)  # medium risk: one signature
+        card, thread = await requested(fake, app)  # medium risk: one signature
         posts = THREAD_MESSAGES.format(thread)
         fake.rate_limit("POST", posts, retry_after=0.2)  # retried inside discord.py
         fake.fail("POST", posts, status=500, commit=True)  # landed, but discord.py sees a 500 and retries
@@ -422,20 +431,20 @@ async def test_rest_failures_around_the_result_deliver_each_message_once(fake: F
 
 
 async def test_card_posted_once_when_its_thread_fails(fake: FakeDiscord, database_url: str) -> None:
-    async with discord_service(fake, database_url):
+    async with discord_service(fake, database_url) as app:
         cards, threads = rf"/channels/{fake.channel_id}/messages", rf"/channels/{fake.channel_id}/messages/\d+/threads"
         fake.fail("POST", cards, status=503, commit=True)  # the card lands, but signoff sees an error
         fake.fail("POST", threads, status=503)  # then opening its thread fails
         fake.fail("POST", threads, status=500, commit=True)  # the thread opens; discord.py retries: 160004
-        card, thread = await requested(fake, risk="high")
+        card, thread = await requested(fake, app, risk="high")
         assert thread == str(card["id"])
         assert len([m for m in fake.messages() if m["embeds"]]) == 1
         # The retry after the 503 re-sent the card with its nonce (Discord returned the same message);
         # the retry after the thread failure did not post the card again at all.
         assert [c.status for c in fake.calls_to("POST", cards)] == [503, 200]
-        assert [c.status for c in fake.calls_to("POST", threads)] == [503, 500, 400]
         assert (await click(fake, BOB, card["id"], "signoff:approve:R-1")).startswith("✍️")
         await wait_card(fake, "R-1", lambda m: "▰▱ 1/2" in description(m))
+        assert [c.status for c in fake.calls_to("POST", threads)] == [503, 500, 400]
 
 
 async def test_api_request_is_posted_to_the_discord_channel(fake: FakeDiscord, database_url: str) -> None:

@@ -231,6 +231,9 @@ def test_fill_template(template: str, labels: dict[str, str], expected: str | No
 
 
 _label_values = st.one_of(
+    # Valid names often enough that rules do propose, so the check below has something to check.
+    st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,12}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,12}[a-z0-9])?", fullmatch=True),
     st.text(max_size=40),
     st.text(alphabet="abcXYZ019-._/ ;|&$`'\"\\{}<>*\n", max_size=30),
     st.sampled_from(["api", "prod", "node-1", "API", "api -n kube-system", "api --all", "a/b", "kube-system",
