@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"signoff: setting {name}: {error['msg']}", file=sys.stderr)
         return 2
     quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks")
-    level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "warning"
+    level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "error"
     configure_logging(settings.effective_log_format, level, settings.secrets())
     try:
         return asyncio.run(_dispatch(args, settings))

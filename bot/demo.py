@@ -17,6 +17,7 @@ from bot.console import attach_console
 from bot.settings import Settings
 from core.policy import Policy
 
+CRASH = "Pod prod/{} (api) is in waiting state (reason: CrashLoopBackOff)."
 DEMO_SCRIPT = """\
 # alice is on call: the prod API is slow, she asks for a restart and says it is high risk
 as alice
@@ -43,7 +44,7 @@ as dave
 approve R-2
 # --- learning: an alert becomes an incident, the fix becomes a playbook ---
 # Alertmanager reports a crash-looping API pod; no playbook yet, so the expert rules propose a restart
-alert KubePodCrashLooping namespace=prod pod={pod_a} container=api severity=warning description="Pod prod/{pod_a} (api) is in waiting state (reason: CrashLoopBackOff)."
+alert KubePodCrashLooping namespace=prod pod={pod_a} container=api severity=warning description="{crash_a}"
 as bob
 approve R-3
 # the fix worked: bob rates it 4 (the rating prompt's button); the incident resolves and a playbook is offered
@@ -52,7 +53,7 @@ rate INC-1 4
 as erin
 react PB-1 ✅
 # the same alert fires again on another pod: the approved playbook proposes the fix, with its similarity
-alert KubePodCrashLooping namespace=prod pod={pod_b} container=api severity=critical description="Pod prod/{pod_b} (api) is in waiting state (reason: CrashLoopBackOff)."
+alert KubePodCrashLooping namespace=prod pod={pod_b} container=api severity=critical description="{crash_b}"
 playbooks
 timeline INC-1
 """
@@ -72,10 +73,12 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
                      "(anyone but the requester may sign; high risk needs 2 signatures)\n")
         async with bootstrap(demo_settings, min_update_interval=0.0, policy=Policy()) as app:
             console = attach_console(app, stream)
-            for line in script.splitlines():
+            for template in script.splitlines():
                 # Pods change name on every rollout, so a line names whichever api pods run right now.
                 pods = sorted(p["metadata"]["name"] for p in app.sandbox.objects("pod", "prod", "app=api"))
-                await run_script(console, [line.format(pod_a=pods[0], pod_b=pods[-1])], app.settle, stream)
+                line = template.format(pod_a=pods[0], pod_b=pods[-1], crash_a=CRASH.format(pods[0]),
+                                       crash_b=CRASH.format(pods[-1]))
+                await run_script(console, [line], app.settle, stream)
             from bot.cli import audit_verify
 
             stream.write("\n$ signoff audit verify\n")

@@ -66,7 +66,7 @@ class DecisionManager:
             if operation is not None:
                 return Decision(
                     action=operation.command(),
-                    risk=Risk(playbook.risk) if playbook.risk in Risk.__members__ else None,
+                    risk=Risk(playbook.risk) if playbook.risk and playbook.risk in Risk.__members__ else None,
                     proposal=Proposal(
                         track="playbook", playbook_id=playbook.id, similarity=round(score, 3),
                         rationale=f"{playbook.id} fixed {playbook.source_incident} "
@@ -107,7 +107,8 @@ class DecisionManager:
         owner: str | None = None
         try:
             # Label values come from the alert: they go through the parser before reaching the cluster.
-            if "pod" in labels:
+            # Only pod-scoped alerts name the workload's pod; on the others `pod` is the exporter's own.
+            if "pod" in labels and incident.alert_name in POD_SCOPED_ALERTS:
                 pod = parse_operation(f"delete pod {labels['pod']} -n {namespace}")
                 facts = await self._cluster.inspect(pod)
                 owner = facts.controller if facts.exists else None
@@ -120,6 +121,11 @@ class DecisionManager:
             log.warning("decision.facts_unavailable", incident_id=incident.id, error=str(exc))
             return AlertFacts(owner=owner, current_replicas=None)
         return AlertFacts(owner=owner, current_replicas=replicas)
+
+
+POD_SCOPED_ALERTS = frozenset({
+    "KubePodCrashLooping", "KubePodNotReady", "KubeContainerWaiting", "CPUThrottlingHigh",
+})
 
 
 def _replica_target(labels: dict[str, str], owner: str | None) -> str | None:

@@ -193,10 +193,10 @@ class IncidentService:
                 return existing, False, []
             where = inc.subject_of(labels) or "the cluster"
             summary = annotations.get("summary")
+            title = f"{alert_name} on {where}" + (f": {summary}" if summary else "")
             opened = inc.open_incident(
-                incident_id=uow.incidents.next_id(), title=f"{alert_name} on {where}" + (f": {summary}" if summary else ""),
-                at=now, source=ALERTMANAGER, alert_name=alert_name, labels=labels, symptom=symptom,
-                fingerprint=alert["key"], actor=ALERTMANAGER,
+                incident_id=uow.incidents.next_id(), title=title, at=now, source=ALERTMANAGER, alert_name=alert_name,
+                labels=labels, symptom=symptom, fingerprint=alert["key"], actor=ALERTMANAGER,
             )
             uow.incidents.add(opened.incident)
             uow.timeline.append(opened.events)

@@ -150,7 +150,7 @@ def vote(playbook: Playbook, *, by: Person, approve: bool, at: datetime, via: st
     votes = (*playbook.votes, Vote(person=by.name, approve=approve, via=via, at=at))
     ayes = sum(1 for v in votes if v.approve)
     noes = len(votes) - ayes
-    status = playbook.status
+    status: PlaybookStatus = playbook.status
     if ayes >= rule.quorum:
         status = PlaybookStatus.approved
     elif noes >= rule.quorum:

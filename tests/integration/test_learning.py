@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from io import StringIO
 from collections.abc import AsyncIterator
+from io import StringIO
 from typing import Any
 
 import aiohttp
