@@ -23,6 +23,7 @@ from core.decisions import DecisionManager
 from core.delivery import OutboxDispatcher
 from core.execution import ExecutionService
 from core.learning import IncidentService
+from core.metrics import Metrics
 from core.maintenance import Maintenance
 from core.policy import Policy
 from core.ports import Advisor, ChatGateway, Clock, SystemClock
@@ -46,6 +47,7 @@ class App:
     dispatcher: OutboxDispatcher
     chat: ChatCommands
     incidents: IncidentService
+    metrics: Metrics
     closers: list[Callable[[], Any]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
 
@@ -146,10 +148,12 @@ async def bootstrap(
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)
         signals = Signals()
-        service = ApprovalService(store=db, policy=policy, cluster=cluster, clock=clock, signals=signals)
+        metrics = Metrics()
+        service = ApprovalService(store=db, policy=policy, cluster=cluster, clock=clock, signals=signals,
+                                  metrics=metrics)
         execution = ExecutionService(
             store=db, cluster=cluster, clock=clock, signals=signals,
-            lease=timedelta(seconds=settings.execution_lease_s),
+            lease=timedelta(seconds=settings.execution_lease_s), metrics=metrics,
         )
         advisor = build_advisor(settings, closers)
         incidents = IncidentService(
@@ -164,8 +168,8 @@ async def bootstrap(
             service=service, execution=execution,
             maintenance=Maintenance(store=db, clock=clock, signals=signals),
             dispatcher=OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
-                                        min_update_interval=min_update_interval),
-            chat=chat, incidents=incidents,
+                                        min_update_interval=min_update_interval, metrics=metrics),
+            chat=chat, incidents=incidents, metrics=metrics,
             closers=closers,
             sandbox=sandbox,
         )

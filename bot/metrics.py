@@ -40,8 +40,6 @@ async def render_metrics(app: App) -> str:
         "# HELP signoff_outbox_delivery_failures_total Failed delivery attempts by this process.",
         "# TYPE signoff_outbox_delivery_failures_total counter",
         _line("signoff_outbox_delivery_failures_total", app.dispatcher.failures),
-        "# HELP signoff_executions_total Operations this process executed.",
-        "# TYPE signoff_executions_total counter",
-        _line("signoff_executions_total", app.execution.executions),
     ]
+    lines += app.metrics.render()
     return "\n".join(lines) + "\n"

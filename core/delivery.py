@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from core.cards import Card, request_card
+from core.metrics import Metrics
 from core.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 from core.signals import Signals
@@ -29,8 +30,10 @@ class OutboxDispatcher:
     def __init__(
         self, *, store: Store, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
         owner: str | None = None, min_update_interval: float = 1.0, lease: timedelta = timedelta(seconds=60),
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._clock = clock
         self._signals = signals
         self.gateways = dict(gateways)
@@ -147,6 +150,7 @@ class OutboxDispatcher:
 
     async def _failed(self, message: OutboxMessage, exc: DeliveryError) -> None:
         self.failures += 1
+        self._metrics.inc("signoff_chat_api_errors_total", platform=message.platform)
         attempts = message.attempts + 1
         error = str(exc)
         if exc.permanent and attempts >= PERMANENT_ATTEMPTS:

@@ -19,6 +19,7 @@ from core.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.cards import result_text
 from core.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
 from core.events import EventType, NewEvent
+from core.metrics import Metrics
 from core.notify import card_updates, thread_replies
 from core.ports import Clock, Store, UnitOfWork
 from core.signals import Signals
@@ -31,9 +32,10 @@ OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
 class ExecutionService:
     def __init__(
         self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
-        lease: timedelta = timedelta(minutes=2), worker_id: str | None = None,
+        lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._cluster = cluster
         self._clock = clock
         self._signals = signals
@@ -60,21 +62,25 @@ class ExecutionService:
         started = time.perf_counter()
         operation = request.operation
         dry_summary: str | None = None
+        api_error: str | None = None
         try:
             dry = await self._cluster.apply(operation, dry_run=True)
             dry_summary = "passed"
             await self._note_dry_run(request, dry)
             result = await self._cluster.apply(operation, dry_run=False)
         except TargetMissing as exc:
+            api_error = exc.reason
             outcome = self._outcome(RequestStatus.blocked, started, f"{exc.message}; nothing was changed",
                                     reason=None, dry_run=dry_summary or "target missing")
         except ClusterUnavailable as exc:
+            api_error = exc.reason
             stage = "the real call" if dry_summary else "the dry run"
             unknown = "the outcome is unknown, check the cluster before asking again" if dry_summary else (
                 "nothing was changed")
             outcome = self._outcome(RequestStatus.failed, started, f"{stage} failed: {exc.message}",
                                     reason=f"{exc.reason}: {unknown}", dry_run=dry_summary or "failed")
         except ClusterError as exc:
+            api_error = exc.reason
             stage = "the API server refused the real call" if dry_summary else "the dry run was refused"
             outcome = self._outcome(RequestStatus.failed, started, f"{stage}: {exc.message}",
                                     reason=f"{exc.reason}; nothing was changed" if not dry_summary else exc.reason,
@@ -82,6 +88,11 @@ class ExecutionService:
         else:
             outcome = self._outcome(RequestStatus.succeeded, started, result.summary, reason=None,
                                     dry_run=dry_summary)
+        if api_error is not None:
+            self._metrics.inc("signoff_kubernetes_api_errors_total", reason=api_error)
+        self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+        self._metrics.observe("signoff_execution_duration_seconds", outcome.duration_ms / 1000,
+                              outcome=outcome.status.value)
         await self._finish(request, outcome)
         return True
 

@@ -28,6 +28,7 @@ from core.errors import (
     SelfApprovalForbidden,
 )
 from core.events import EventType, NewEvent, TimelineEvent
+from core.metrics import QUORUM_BUCKETS, Metrics
 from core.notify import card_posts, card_updates, routed, status_note, thread_replies
 from core.operations import Operation, parse_operation
 from core.policy import Person, Policy, Risk
@@ -78,8 +79,10 @@ class ApprovalService:
     def __init__(
         self, *, store: Store, policy: Policy, cluster: Cluster, clock: Clock, signals: Signals,
         default_places: dict[str, str] | None = None, rate_limit: RateLimit | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self.policy = policy
         self._cluster = cluster
         self._clock = clock
@@ -187,6 +190,9 @@ class ApprovalService:
             )
         if result.status is RequestStatus.approved:
             self._signals.execution.set()
+            if result.approved_at is not None:
+                self._metrics.observe("signoff_time_to_quorum_seconds",
+                                      (result.approved_at - result.created_at).total_seconds(), QUORUM_BUCKETS)
             log.info("request.approved", request_id=request_id, signatures=result.signed)
         else:
             log.info("request.acted", request_id=request_id, action=verb, person=by.name,
@@ -214,6 +220,7 @@ class ApprovalService:
 
         await self._store.write(record)
         self._signals.outbox.set()
+        self._metrics.inc("signoff_refusals_total", reason=refusal.code)
         log.info("request.refused", request_id=request_id, person=by.name, action=verb, code=refusal.code)
 
     async def get(self, request_id: str) -> ApprovalRequest:

@@ -1,50 +1,56 @@
-"""`reaction_added` → the core's playbook vote port, and its reply → chat.postEphemeral to the reactor.
-
-The playbook flow itself lands in its own issue; here a vote handler is registered on the
-core's extension point (`ChatCommands.on_vote`) and a playbook offer is queued in the outbox
-exactly as that flow will queue it (a thread message anchored as `PB-…`).
-"""
+"""The learning loop through Slack: the rating buttons in a request's thread, then ✅ 👍 ❌ 👎
+reactions on the playbook offer (`reaction_added` → the core's vote port), answered privately
+with chat.postEphemeral, and the verdict in the thread."""
 
 from __future__ import annotations
 
-from core.chat import ChatContext, Reply
-from core.outbox import MessageKind, NewMessage
-from core.policy import Person
 from tests.fakes.slack import reaction_added_event
-from tests.integration.test_slack_support import ALICE, BOB, CAROL, CHANNEL, RESTART_API, TEAM_POLICY, slack_world
+from tests.integration.test_slack_support import (
+    ALICE,
+    BOB,
+    CAROL,
+    CHANNEL,
+    MALLORY,
+    TEAM_POLICY,
+    buttons,
+    slack_world,
+)
 
 
-async def test_reactions_on_a_playbook_offer_become_votes_told_privately(database_url: str) -> None:
+async def test_rating_button_and_reaction_votes_approve_a_playbook(database_url: str) -> None:
     async with slack_world(database_url, policy=TEAM_POLICY) as world:
-        votes: list[tuple[str, bool, str, str]] = []
-
-        async def vote(key: str, approve: bool, person: Person, ctx: ChatContext) -> Reply:
-            votes.append((key, approve, person.name, ctx.account))
-            return Reply(text=f"Your {'approval' if approve else 'rejection'} of {key} is recorded.")
-
-        world.app.chat.on_vote(vote)
-        await world.command(ALICE, RESTART_API)
+        fake = world.fake
+        await world.command(ALICE, 'request rollout restart deployment/api -n prod incident=INC-9 reason="5xx"')
         await world.settle()
-        offer = NewMessage(platform="slack", channel=CHANNEL, kind=MessageKind.thread, key="R-1",
-                           text="📘 Playbook PB-1 proposed: react ✅ to approve, ❌ to reject.", anchor_as="PB-1")
-        await world.app.db.write(lambda uow: uow.outbox.add([offer]))
+        await world.click(BOB, "approve", "R-1")
         await world.settle()
-        offer_ts = next(m["ts"] for m in world.fake.thread(CHANNEL, world.card("R-1")["ts"])
-                        if "PB-1" in m["text"])
+        card_ts = world.card("R-1")["ts"]
 
-        for user, name in ((BOB, "white_check_mark"), (CAROL, "+1::skin-tone-3"), (ALICE, "x"),
-                           (BOB, "tada")):  # not a vote
-            assert await world.event(reaction_added_event(user, name, CHANNEL, offer_ts)) == 200
-        # A ✅ on the request's card is not a playbook vote.
-        await world.event(reaction_added_event(CAROL, "white_check_mark", CHANNEL, world.card("R-1")["ts"]))
+        # After the fix ran, the thread asks how well it worked, with 1-5 buttons.
+        (rating,) = [m for m in fake.thread(CHANNEL, card_ts) if buttons(m)]
+        rate = {b["text"]["text"]: b for b in buttons(rating)}
+        assert sorted(rate) == ["1", "2", "3", "4", "5"]
+        assert {b["action_id"] for b in rate.values()} == {"signoff_rate"}
+        assert await world.click_button(BOB, rating, "signoff_rate", rate["4"]["value"]) == 200
         await world.settle()
+        assert any("INC-9 resolved" in t for t in world.private_texts(BOB))
+        (offer,) = [m for m in fake.thread(CHANNEL, card_ts) if "Playbook PB-1 proposed" in m["text"]]
 
-        assert sorted(votes) == [("PB-1", False, "alice", ALICE), ("PB-1", True, "bob", BOB),
-                                 ("PB-1", True, "carol", CAROL)]
-        told = {(e["user"], e["channel"], e["via"]): e["text"] for e in world.fake.ephemerals
-                if "PB-1" in str(e["text"])}
-        assert told == {
-            (BOB, CHANNEL, "chat.postEphemeral"): "Your approval of PB-1 is recorded.",
-            (CAROL, CHANNEL, "chat.postEphemeral"): "Your approval of PB-1 is recorded.",
-            (ALICE, CHANNEL, "chat.postEphemeral"): "Your rejection of PB-1 is recorded.",
-        }
+        for user, reaction, target in (
+            (BOB, "white_check_mark", offer["ts"]),   # not a lead: refused, privately
+            (CAROL, "tada", offer["ts"]),             # not a vote
+            (CAROL, "white_check_mark", card_ts),     # a ✅ on the request's card is not a playbook vote
+            (MALLORY, "x", offer["ts"]),              # not a lead either
+        ):
+            assert await world.event(reaction_added_event(user, reaction, CHANNEL, target)) == 200
+        await world.settle()
+        assert [e["via"] for e in fake.ephemerals_for(BOB)][-1] == "chat.postEphemeral"
+        assert "leads" in fake.ephemerals_for(BOB)[-1]["text"]
+        assert fake.ephemerals_for(MALLORY) and fake.ephemerals_for(CAROL) == []
+        assert not any("PB-1 approved" in t for t in world.thread_texts("R-1"))
+
+        await world.event(reaction_added_event(CAROL, "+1::skin-tone-3", CHANNEL, offer["ts"]))
+        await world.settle()
+        (told,) = fake.ephemerals_for(CAROL)
+        assert told["via"] == "chat.postEphemeral" and "PB-1" in told["text"] and "approved" in told["text"]
+        assert any("Playbook PB-1 approved" in t for t in world.thread_texts("R-1"))

@@ -59,6 +59,10 @@ approvers = ["sre"]
 [risk.high]
 quorum = 2
 approvers = ["sre"]
+
+[playbooks]
+quorum = 1
+approvers = ["leads"]
 """
 
 RESTART_API = 'request rollout restart deployment/api -n prod risk=high reason="api is slow"'
@@ -91,17 +95,21 @@ class SlackWorld:
         return status
 
     async def click(self, user: str, action: str, request_id: str, channel: str = CHANNEL) -> int:
-        card = self.card(request_id)
-        ts = card["ts"]
+        """A click on the request's card: `action_id` signoff_<action>, value the request id."""
+        return await self.click_button(user, self.card(request_id, channel), f"signoff_{action}", request_id,
+                                       channel)
+
+    async def click_button(self, user: str, message: JSON, action_id: str, value: str,
+                           channel: str = CHANNEL) -> int:
+        ts = message["ts"]
         response_url = self.fake.new_response_url(channel, ts, user_id=user)
         if self.socket_mode:
-            payload = block_actions_payload(user, channel, ts, f"signoff_{action}", request_id, response_url,
-                                            message=card)
+            payload = block_actions_payload(user, channel, ts, action_id, value, response_url, message=message)
             envelope = await self.fake.socket_send("interactive", payload)
             await self.fake.wait_ack(envelope)
             return 200
         assert self.events_url is not None
-        body = block_actions_body(user, channel, ts, f"signoff_{action}", request_id, response_url, message=card)
+        body = block_actions_body(user, channel, ts, action_id, value, response_url, message=message)
         status, _ = await post_signed(self.events_url, body, SECRET, session=self.session)
         return status
 
