@@ -39,6 +39,10 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
 
                 # HTTP mode mounts POST /slack/events on `http`; Socket Mode connects in running().
                 await chats.enter_async_context(attach_slack(app, http).running())
+            if settings.discord_enabled:
+                from adapters.discord.runtime import start_discord
+
+                await chats.enter_async_context(start_discord(app, settings))
             async with app.background():
                 await server.start()
                 log.info("service.started", port=server.port, slack=settings.slack_enabled,

@@ -113,6 +113,8 @@ class ChatCommands:
             if not words:
                 return Reply(text=HELP_TEXT)
             name, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
+            if name == "help":
+                return Reply(text=HELP_TEXT)  # anyone may read the help, known to the policy or not
             handler = self._handlers.get(name)
             if handler is None:
                 names = ", ".join(sorted(n for n in self._handlers if n not in ("sign", "veto")))

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.errors import SignoffError
-from core.policy import Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
+from core.policy import DEFAULT_SIGN_RULES, Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules"}
 
@@ -70,8 +70,26 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
-    policy = Policy(people=people, requests=requests, playbooks=playbooks, rules=rules, source=source)
-    return policy.model_copy(update={"risk": {**policy.risk, **risk}})
+    return Policy(people=people, risk=_complete(risk), requests=requests, playbooks=playbooks, rules=rules,
+                  source=source)
+
+
+def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
+    """Levels the file leaves out keep the built-in quorum but take their approvers from the nearest
+    level the file does define (above first), so an unlisted `low` never opens signing to everyone."""
+    if not defined:
+        return dict(DEFAULT_SIGN_RULES)
+    levels = list(Risk)
+    complete: dict[Risk, SignRule] = {}
+    for level in levels:
+        if level in defined:
+            complete[level] = defined[level]
+            continue
+        above = [r for r in levels[level.rank + 1:] if r in defined]
+        below = [r for r in reversed(levels[:level.rank]) if r in defined]
+        source_rule = defined[(above or below)[0]]
+        complete[level] = SignRule(quorum=DEFAULT_SIGN_RULES[level].quorum, approvers=source_rule.approvers)
+    return complete
 
 
 def _table(data: dict[str, Any], key: str, text: str, source: str) -> dict[str, Any]:

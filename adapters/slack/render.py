@@ -64,9 +64,22 @@ def escaped(text: str, limit: int) -> str:
     return out
 
 
-def action_id(action: str) -> str:
-    """`approve` → `signoff_approve` (DESIGN.md §4: the ids Slack sends back on a click)."""
-    return ACTION_PREFIX + action
+def action_id(action: str, index: int | None = None) -> str:
+    """`approve` → `signoff_approve` (DESIGN.md §4: the ids Slack sends back on a click).
+
+    Slack rejects a message whose buttons share an action_id (`invalid_blocks`), so when one
+    action has several buttons (the 1-5 rating) each gets `.<n>` appended; the value tells
+    them apart, and `action_name()` drops the suffix again.
+    """
+    return ACTION_PREFIX + action + (f".{index}" if index is not None else "")
+
+
+def action_name(action_id: str) -> str | None:
+    """`signoff_rate.4` → `rate`; None for an action_id that is not signoff's."""
+    if not action_id.startswith(ACTION_PREFIX):
+        return None
+    name = action_id[len(ACTION_PREFIX):].split(".", 1)[0]
+    return name or None
 
 
 def _mrkdwn(text: str, limit: int) -> Block:
@@ -79,10 +92,10 @@ def _field_text(field: CardField, limit: int) -> Block:
     return {"type": "mrkdwn", "text": f"*{label}*\n{body}"}
 
 
-def _button(button: Button) -> Block:
+def _button(button: Button, index: int | None) -> Block:
     element: Block = {
         "type": "button",
-        "action_id": action_id(button.action),
+        "action_id": action_id(button.action, index),
         "text": {"type": "plain_text", "text": clip(button.label, BUTTON_TEXT_MAX), "emoji": True},
         "value": clip(button.value, BUTTON_VALUE_MAX),
     }
@@ -128,8 +141,9 @@ def card_blocks(card: Card) -> list[Block]:
     tail: list[Block] = []
     if card.buttons:
         # Terminal states come with no buttons: the block disappears and nobody can click any more.
-        tail.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID,
-                     "elements": [_button(b) for b in card.buttons]})
+        actions = [b.action for b in card.buttons]
+        elements = [_button(b, i if actions.count(b.action) > 1 else None) for i, b in enumerate(card.buttons, 1)]
+        tail.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements[:25]})
     if card.footer:
         tail.append({"type": "context", "block_id": "signoff_footer",
                      "elements": [_mrkdwn(card.footer, CONTEXT_TEXT_MAX)]})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.slack.render import ACTION_PREFIX
+from adapters.slack.render import action_name
 from core.approvals import Place
 from core.chat import ChatContext
 
@@ -93,8 +93,8 @@ def click(body: dict[str, Any]) -> Click | None:
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
         return None
-    action_id = _str(actions[0].get("action_id")) or ""
-    if not action_id.startswith(ACTION_PREFIX) or len(action_id) == len(ACTION_PREFIX):
+    action = action_name(_str(actions[0].get("action_id")) or "")
+    if action is None:
         return None
     user_info = _dict(body.get("user"))
     user = _str(user_info.get("id"))
@@ -105,7 +105,7 @@ def click(body: dict[str, Any]) -> Click | None:
     channel = _str(channel_info.get("id")) or _str(container.get("channel_id"))
     name = _str(user_info.get("username")) or _str(user_info.get("name"))
     return Click(
-        action=action_id[len(ACTION_PREFIX):],
+        action=action,
         value=str(actions[0].get("value") or ""),
         ctx=_context(user, channel, name),
         reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),

@@ -279,7 +279,7 @@ async def test_restart_between_two_signatures_executes_once(database_url: str) -
             assert first.real_writes("deployments/api") == []
 
         async with slack_world(database_url, fake=fake, policy=TEAM_POLICY) as second:
-            await second.app.maintenance.recover(sole_worker=True)
+            await second.app.maintenance.recover(sole_worker=second.app.db.sole_worker)
             await second.click(BOB, "approve", "R-1")  # the restart forgot nothing: still one signature each
             await second.click(CAROL, "approve", "R-1")
             await second.settle()
