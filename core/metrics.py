@@ -29,15 +29,17 @@ class Histogram:
         self.count += 1
 
 
+HELP: dict[str, str] = {
+    "signoff_time_to_quorum_seconds": "Seconds from request to quorum.",
+    "signoff_execution_duration_seconds": "Seconds from claim to outcome, by outcome.",
+    "signoff_executions_total": "Executions finished by this process, by outcome.",
+    "signoff_chat_api_errors_total": "Failed chat API calls (delivery attempts), by platform.",
+    "signoff_kubernetes_api_errors_total": "Kubernetes API calls that failed, by reason.",
+    "signoff_refusals_total": "Refused actions, by reason.",
+}
+
+
 class Metrics:
-    HELP = {
-        "signoff_time_to_quorum_seconds": "Seconds from request to quorum.",
-        "signoff_execution_duration_seconds": "Seconds from claim to outcome, by outcome.",
-        "signoff_executions_total": "Executions finished by this process, by outcome.",
-        "signoff_chat_api_errors_total": "Failed chat API calls (delivery attempts), by platform.",
-        "signoff_kubernetes_api_errors_total": "Kubernetes API calls that failed, by reason.",
-        "signoff_refusals_total": "Refused actions, by reason.",
-    }
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -60,10 +62,10 @@ class Metrics:
         lines: list[str] = []
         with self._lock:
             for name, series in sorted(self.counters.items()):
-                lines += [f"# HELP {name} {self.HELP.get(name, name)}", f"# TYPE {name} counter"]
+                lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} counter"]
                 lines += [f"{name}{_labels(key)} {value:g}" for key, value in sorted(series.items())]
             for name, histograms in sorted(self.histograms.items()):
-                lines += [f"# HELP {name} {self.HELP.get(name, name)}", f"# TYPE {name} histogram"]
+                lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} histogram"]
                 for key, histogram in sorted(histograms.items()):
                     cumulative = 0
                     for bound, count in zip((*histogram.buckets, float("inf")), histogram.counts, strict=True):

@@ -121,10 +121,15 @@ def _quiet(check: Callable[[], Any]) -> Any:
         return None
 
 
-async def discord_click(fake: FakeDiscord, user: str, message_id: str, custom_id: str) -> str:
-    sent = await fake.click(user, message_id, custom_id)
+async def answered(fake: FakeDiscord, sent: dict[str, Any]) -> list[InteractionReply]:
+    """The callback and the first follow-up of an interaction, once both arrived."""
     replies: list[InteractionReply] = await fake.wait_for(
-        lambda: (r := fake.interaction_responses(sent["id"])) and len(r) >= 2 and r)
+        lambda: replies if len(replies := fake.interaction_responses(sent["id"])) >= 2 else None)
+    return replies
+
+
+async def discord_click(fake: FakeDiscord, user: str, message_id: str, custom_id: str) -> str:
+    replies = await answered(fake, await fake.click(user, message_id, custom_id))
     assert replies[0].ephemeral and replies[1].ephemeral
     return str(replies[1].json.get("content"))
 
@@ -146,7 +151,7 @@ async def test_one_quorum_across_slack_and_discord(database_url: str) -> None:
         sent = await discord.slash_command(CAROL_DISCORD, "signoff", {
             "action": "rollout restart deployment/api -n prod", "risk": "high", "reason": "api is slow",
         }, subcommand="request")
-        replies = await discord.wait_for(lambda: (r := discord.interaction_responses(sent["id"])) and len(r) >= 2 and r)
+        replies = await answered(discord, sent)
         assert str(replies[1].json["content"]).startswith("📝 R-1 posted")
         card = await until(lambda: (m := discord_card(discord, "R-1")) and str(m["id"]) in discord.threads and m)
         await until(lambda: slack.card("R-1"))
