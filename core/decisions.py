@@ -114,7 +114,8 @@ class DecisionManager:
                 owner = facts.controller if facts.exists else None
             target = _replica_target(labels, owner)
             replicas = None
-            if target is not None:
+            # Only the scaling rules need the current replica count.
+            if target is not None and incident.alert_name in SCALING_ALERTS:
                 inspected = await self._cluster.inspect(parse_operation(f"rollout restart {target} -n {namespace}"))
                 replicas = inspected.replicas if inspected.exists else None
         except (ClusterError, ParseError) as exc:
@@ -123,6 +124,7 @@ class DecisionManager:
         return AlertFacts(owner=owner, current_replicas=replicas)
 
 
+SCALING_ALERTS = frozenset({"KubeHpaMaxedOut", "CPUThrottlingHigh"})
 POD_SCOPED_ALERTS = frozenset({
     "KubePodCrashLooping", "KubePodNotReady", "KubeContainerWaiting", "CPUThrottlingHigh",
 })

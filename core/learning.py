@@ -8,9 +8,11 @@ alert is met with the playbook's proposal. Every step is in the timeline.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +32,14 @@ from core.outbox import MessageKind, NewMessage
 from core.playbooks import Playbook, PlaybookStatus
 from core.policy import Person, Policy
 from core.ports import Clock, Store, UnitOfWork
-from core.service import SYSTEM, ApprovalService
+from core.service import SYSTEM, ApprovalService, RequestDraft
 from core.signals import Signals
 from core.similarity import workload_labels
 
 log = structlog.get_logger(__name__)
 
 MAX_ALERTS = 1000
+ALERT_CONCURRENCY = 8
 ALERTMANAGER = "alertmanager"
 
 
@@ -171,81 +174,100 @@ class IncidentService:
     # --- alerts ------------------------------------------------------------------------------
 
     async def ingest_alerts(self, payload: object) -> list[AlertOutcome]:
+        """Every alert of a notification, several at a time (most of the time goes to cluster reads)."""
         alerts = parse_alertmanager(payload)
-        outcomes = []
-        for alert in alerts:
-            if alert["status"] == "resolved":
-                outcomes.append(await self._alert_resolved(alert))
-            else:
-                outcomes.append(await self._alert_firing(alert))
-        return outcomes
+        outcomes: list[AlertOutcome | None] = [None] * len(alerts)
+        gate = asyncio.Semaphore(ALERT_CONCURRENCY)
+
+        async def one(index: int, alert: dict[str, Any]) -> None:
+            async with gate:
+                if alert["status"] == "resolved":
+                    outcomes[index] = await self._alert_resolved(alert)
+                else:
+                    outcomes[index] = await self._alert_firing(alert)
+
+        async with asyncio.TaskGroup() as group:
+            for index, alert in enumerate(alerts):
+                group.create_task(one(index, alert))
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def _alert_firing(self, alert: dict[str, Any]) -> AlertOutcome:
-        now = self._clock.now()
         labels: dict[str, str] = alert["labels"]
         annotations: dict[str, str] = alert["annotations"]
         alert_name = labels["alertname"]
-        symptom = annotations.get("description") or annotations.get("summary") or ""
+        fingerprint = alert["fingerprint"]
+        # Alertmanager repeats a firing group every repeat_interval: a cheap read settles those.
+        known, playbooks = await self._store.read(
+            lambda uow: (uow.incidents.by_fingerprint(alert["key"]), uow.playbooks.all()))
+        if known is not None:
+            return AlertOutcome(fingerprint=fingerprint, status="firing", incident_id=known.id, duplicate=True)
+        now = self._clock.now()
+        where = inc.subject_of(labels) or "the cluster"
+        summary = annotations.get("summary")
+        draft_incident = inc.open_incident(
+            incident_id="INC-?", title=f"{alert_name} on {where}" + (f": {summary}" if summary else ""), at=now,
+            source=ALERTMANAGER, alert_name=alert_name, labels=labels,
+            symptom=annotations.get("description") or summary or "", fingerprint=alert["key"], actor=ALERTMANAGER,
+        ).incident
+        decision = await self._decisions.decide(draft_incident, playbooks)
+        draft = await self._draft_request(draft_incident, decision)
 
-        def open_or_find(uow: UnitOfWork) -> tuple[Incident, bool, list[Playbook]]:
+        def open_and_propose(uow: UnitOfWork) -> tuple[Incident, ApprovalRequest | None, bool]:
+            """The incident, its proposal (or the question to the humans) and their events: one transaction."""
             existing = uow.incidents.by_fingerprint(alert["key"])
             if existing is not None:
-                return existing, False, []
-            where = inc.subject_of(labels) or "the cluster"
-            summary = annotations.get("summary")
-            title = f"{alert_name} on {where}" + (f": {summary}" if summary else "")
+                return existing, None, False
             opened = inc.open_incident(
-                incident_id=uow.incidents.next_id(), title=title, at=now, source=ALERTMANAGER, alert_name=alert_name,
-                labels=labels, symptom=symptom, fingerprint=alert["key"], actor=ALERTMANAGER,
+                incident_id=uow.incidents.next_id(), title=draft_incident.title, at=now, source=ALERTMANAGER,
+                alert_name=alert_name, labels=labels, symptom=draft_incident.symptom, fingerprint=alert["key"],
+                actor=ALERTMANAGER,
             )
             uow.incidents.add(opened.incident)
             uow.timeline.append(opened.events)
-            return opened.incident, True, uow.playbooks.all()
+            if draft is None:
+                self._ask_humans(uow, opened.incident, decision, now)
+                return opened.incident, None, True
+            request = self._approvals.create(uow, replace(draft, incident_id=opened.incident.id))
+            return opened.incident, request, True
 
-        incident, created, playbooks = await self._store.write(open_or_find)
+        incident, request, created = await self._store.write(open_and_propose)
         if not created:
-            return AlertOutcome(fingerprint=alert["fingerprint"], status="firing", incident_id=incident.id,
-                                duplicate=True)
-        decision = await self._decisions.decide(incident, playbooks)
-        request_id = await self._propose(incident, decision)
+            return AlertOutcome(fingerprint=fingerprint, status="firing", incident_id=incident.id, duplicate=True)
+        if request is not None:
+            self._approvals.created(request)
+        else:
+            self._signals.outbox.set()
         log.info("alert.incident_opened", incident_id=incident.id, alert=alert_name, track=decision.proposal.track,
-                 request_id=request_id)
-        return AlertOutcome(fingerprint=alert["fingerprint"], status="firing", incident_id=incident.id,
-                            request_id=request_id, track=decision.proposal.track)
+                 request_id=request.id if request else None)
+        return AlertOutcome(fingerprint=fingerprint, status="firing", incident_id=incident.id,
+                            request_id=request.id if request else None,
+                            track=decision.proposal.track if request else "none")
 
-    async def _propose(self, incident: Incident, decision: Decision) -> str | None:
+    async def _draft_request(self, incident: Incident, decision: Decision) -> RequestDraft | None:
+        if decision.action is None:
+            return None
         reason = f"{incident.alert_name} on {incident.subject}: {incident.symptom or incident.title}"[:480]
-        if decision.action is not None:
-            try:
-                request = await self._approvals.request(
-                    decision.action, by=SYSTEM, via=ALERTMANAGER, risk=decision.risk, reason=reason,
-                    incident_id=incident.id, proposal=decision.proposal,
-                )
-            except SignoffError as exc:
-                log.warning("alert.proposal_refused", incident_id=incident.id, error=exc.message)
-            else:
-                return request.id
-        await self._ask_humans(incident, decision)
-        return None
+        try:
+            return await self._approvals.draft(
+                decision.action, by=SYSTEM, via=ALERTMANAGER, risk=decision.risk, reason=reason,
+                proposal=decision.proposal,
+            )
+        except SignoffError as exc:
+            log.warning("alert.proposal_refused", incident_id=incident.id, error=exc.message)
+            return None
 
-    async def _ask_humans(self, incident: Incident, decision: Decision) -> None:
-        now = self._clock.now()
+    def _ask_humans(self, uow: UnitOfWork, incident: Incident, decision: Decision, now: datetime) -> None:
         text = (f"🔔 {incident.id}: {incident.alert_name} on {incident.subject}. {incident.symptom}\n"
                 f"No proposal ({decision.proposal.rationale}). What should we do? "
                 f"`request <action> incident={incident.id}` asks for an operation.")
-
-        def post(uow: UnitOfWork) -> None:
-            uow.timeline.append([NewEvent(
-                at=now, type=EventType.proposed, status=incident.status.value,
-                title="no proposal: asking the humans", detail=decision.proposal.rationale, incident_id=incident.id,
-            )])
-            uow.outbox.add([
-                NewMessage(platform=platform, channel=channel, kind=MessageKind.channel, key=incident.id, text=text)
-                for platform, channel in self._approvals.default_places.items()
-            ])
-
-        await self._store.write(post)
-        self._signals.outbox.set()
+        uow.timeline.append([NewEvent(
+            at=now, type=EventType.proposed, status=incident.status.value,
+            title="no proposal: asking the humans", detail=decision.proposal.rationale, incident_id=incident.id,
+        )])
+        uow.outbox.add([
+            NewMessage(platform=platform, channel=channel, kind=MessageKind.channel, key=incident.id, text=text)
+            for platform, channel in self._approvals.default_places.items()
+        ])
 
     async def _alert_resolved(self, alert: dict[str, Any]) -> AlertOutcome:
         now = self._clock.now()

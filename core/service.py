@@ -31,7 +31,7 @@ from core.events import EventType, NewEvent, TimelineEvent
 from core.metrics import QUORUM_BUCKETS, Metrics
 from core.notify import card_posts, card_updates, routed, status_note, thread_replies
 from core.operations import Operation, parse_operation
-from core.policy import Person, Policy, Risk
+from core.policy import Person, Policy, Risk, SignRule
 from core.ports import Clock, Store, UnitOfWork
 from core.signals import Signals
 
@@ -75,6 +75,22 @@ def normalize_request_id(text: str) -> str:
     return cleaned
 
 
+@dataclass(frozen=True)
+class RequestDraft:
+    operation: Operation
+    action: str
+    by: Person
+    via: str
+    risk: Risk
+    stated_risk: Risk | None
+    rule: SignRule
+    reason: str | None
+    incident_id: str | None
+    blast: BlastRadius
+    proposal: Proposal | None
+    places: tuple[Place, ...]
+
+
 class ApprovalService:
     def __init__(
         self, *, store: Store, policy: Policy, cluster: Cluster, clock: Clock, signals: Signals,
@@ -96,6 +112,17 @@ class ApprovalService:
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
         reason: str | None = None, incident_id: str | None = None, proposal: Proposal | None = None,
     ) -> ApprovalRequest:
+        draft = await self.draft(action, by=by, via=via, origin=origin, risk=risk, reason=reason,
+                                 incident_id=incident_id, proposal=proposal)
+        request = await self._store.write(lambda uow: self.create(uow, draft))
+        self.created(request)
+        return request
+
+    async def draft(
+        self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
+        reason: str | None = None, incident_id: str | None = None, proposal: Proposal | None = None,
+    ) -> RequestDraft:
+        """Everything a request needs before it is stored: parsing, policy, the blast radius."""
         operation = parse_operation(action)
         self.policy.check_operation(operation)
         if reason is not None and len(reason) > MAX_REASON:
@@ -106,29 +133,33 @@ class ApprovalService:
             self._rate_limit.check(by.name, self._clock.now().timestamp())
         facts, blast = await self._inspect(operation)
         effective = self.policy.effective_risk(operation, risk, facts)
-        rule = self.policy.rule_for(effective)
-        places = routed((), self.default_places, origin)
-        now = self._clock.now()
+        return RequestDraft(
+            operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
+            rule=self.policy.rule_for(effective), reason=reason, incident_id=incident_id, blast=blast,
+            proposal=proposal, places=routed((), self.default_places, origin),
+        )
 
-        def create(uow: UnitOfWork) -> ApprovalRequest:
-            created = approvals.new_request(
-                request_id=uow.requests.next_id(), operation=operation, action=action.strip(), requested_by=by,
-                via=via, at=now, risk=effective, stated_risk=risk, rule=rule,
-                expire_after=self.policy.requests.expire_after, reason=reason, incident_id=incident_id,
-                blast=blast, proposal=proposal, places=places,
-            )
-            uow.requests.add(created.request)
-            uow.timeline.append(created.events)
-            uow.outbox.add(card_posts(created.request))
-            for hook in self.on_created:
-                hook(uow, created.request)
-            return created.request
+    def create(self, uow: UnitOfWork, draft: RequestDraft) -> ApprovalRequest:
+        """Store a drafted request inside the caller's transaction (with its events, card and hooks)."""
+        created = approvals.new_request(
+            request_id=uow.requests.next_id(), operation=draft.operation, action=draft.action,
+            requested_by=draft.by, via=draft.via, at=self._clock.now(), risk=draft.risk,
+            stated_risk=draft.stated_risk, rule=draft.rule, expire_after=self.policy.requests.expire_after,
+            reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
+            places=draft.places,
+        )
+        uow.requests.add(created.request)
+        uow.timeline.append(created.events)
+        uow.outbox.add(card_posts(created.request))
+        for hook in self.on_created:
+            hook(uow, created.request)
+        return created.request
 
-        request = await self._store.write(create)
+    def created(self, request: ApprovalRequest) -> None:
+        """After the transaction that stored a request committed."""
         self._signals.outbox.set()
-        log.info("request.created", request_id=request.id, risk=str(effective), quorum=rule.quorum,
-                 requested_by=by.name, via=via)
-        return request
+        log.info("request.created", request_id=request.id, risk=str(request.risk), quorum=request.quorum,
+                 requested_by=request.requested_by, via=request.requested_via)
 
     async def _inspect(self, operation: Operation) -> tuple[TargetFacts | None, BlastRadius]:
         try:

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+FACTS_TTL_S = 2.0
+FACTS_CACHE_SIZE = 512
 REVISION = "deployment.kubernetes.io/revision"
 POD_TEMPLATE_HASH = "pod-template-hash"
 MERGE_PATCH = "application/merge-patch+json"
@@ -128,6 +131,7 @@ class KubernetesCluster:
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._version = client.VersionApi(api_client)
+        self._facts_cache: dict[tuple[str, str, str | None], tuple[float, TargetFacts]] = {}
 
     # ---- construction
 
@@ -210,17 +214,30 @@ class KubernetesCluster:
         return str(info.git_version)
 
     async def inspect(self, op: Operation) -> TargetFacts:
+        # An alert's decision and the request it proposes read the same target within milliseconds;
+        # a short-lived cache halves the API calls. Any write through `apply` empties it.
+        key = (op.kind, op.target_ref, op.namespace)
+        now = time.monotonic()
+        cached = self._facts_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         reader = FactReader(self._apps, self._core, self._call)
         try:
-            return await reader.read(op)
+            facts = await reader.read(op)
         except Exception as error:
             mapped = self._translate(error, _Attempt(op=op, inspecting=True))
             if mapped is None:
                 raise
             log.warning("kubernetes.inspect_failed", target=op.target_ref, namespace=op.namespace, error=mapped.code)
             raise mapped from error
+        if len(self._facts_cache) > FACTS_CACHE_SIZE:
+            self._facts_cache.clear()
+        self._facts_cache[key] = (now + FACTS_TTL_S, facts)
+        return facts
 
     async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+        if not dry_run:
+            self._facts_cache.clear()
         attempt = _Attempt(op=op, dry_run=dry_run)
         try:
             result = await self._apply(attempt)

@@ -11,8 +11,9 @@ with `False`, Bolt starts every listener with a bare `asyncio.ensure_future` tha
 keeps or awaits (lost on shutdown, unsupervised), and its ack runner then polls every
 10 ms for `ack()`. With `True` the listener runs inline in the request, does nothing but
 `ack()` and a hand-off, and Bolt answers as soon as it returns: no Bolt-owned tasks, no
-polling delay. The work itself runs in our supervised TaskGroup (`Jobs`), never on the
-acknowledgement path, and a failure is told to the person who acted.
+polling delay. The work itself runs as a supervised job (`Jobs`: kept, drained on shutdown),
+never on the acknowledgement path, and a job that does not finish is told to the person
+who acted.
 
 Bolt calls `auth.test` lazily on the first request, i.e. on somebody's acknowledgement
 path, and again after any failure. We call it once at start-up (which also refuses a bad
@@ -59,11 +60,16 @@ log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
 
-# Told privately to a person whose command or click crashed inside signoff (the crash is logged).
-INTERNAL_ERROR_TEXT = (
-    "⚠️ signoff hit an internal error while handling that, and logged it. Nothing changed unless the "
-    "card shows it; try again in a moment."
-)
+# Told privately to a person whose command or click did not finish: it crashed inside signoff (the
+# crash is logged), or signoff was shutting down and could not wait for it any longer.
+UNFINISHED_TEXT = {
+    "crashed": "⚠️ signoff hit an internal error while handling that, and logged it. Nothing changed unless "
+               "the card shows it; try again in a moment.",
+    "interrupted": "⚠️ signoff was restarting while handling that. Nothing changed unless the card shows it; "
+                   "try again in a moment.",
+}
+
+AUTH_UNAVAILABLE_TEXT = "⚠️ signoff cannot reach Slack's API right now, so nothing was done; try again in a minute."
 
 # Errors that mean the token itself is wrong: waiting will not fix them, so start-up stops.
 _BAD_TOKEN_ERRORS = frozenset({
@@ -132,6 +138,8 @@ class SlackAdapter:
             authorize=self._bolt_authorize(),
             process_before_response=True,
             logger=logging.getLogger("slack_bolt.signoff"),
+            # Shown (via response_url) when auth.test could not be done yet; Bolt's default asks to reinstall.
+            user_facing_authorize_error_message=AUTH_UNAVAILABLE_TEXT,
         )
         self._register()
 
@@ -226,7 +234,12 @@ class SlackAdapter:
 
     async def _connect(self) -> None:
         assert self._socket is not None
-        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        try:
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        except Exception:
+            # slack_sdk retries every failure itself, so this is a bug there; say so at once, not at shutdown.
+            log.exception("slack.socket_connect_failed")
+            raise
         log.info("slack.socket_connected")
 
     async def _stop_socket_mode(self) -> None:
@@ -240,11 +253,6 @@ class SlackAdapter:
                 await socket.close_async()  # type: ignore[no-untyped-call]
             except Exception:
                 log.exception("slack.socket_close_failed")
-
-    @property
-    def socket_connected(self) -> bool:
-        return self._connector is not None and self._connector.done() and not self._connector.cancelled() \
-            and self._connector.exception() is None
 
     # ------------------------------------------------------------------ HTTP mode
 
@@ -341,8 +349,8 @@ class SlackAdapter:
             log.info("slack.reaction_vote", user=vote.ctx.account, reaction=vote.reaction, ok=reply.ok)
             await self.tell(vote.reply_to, reply)
 
-    async def _tell_failure(self, to: Responder) -> None:
-        await self.tell(to, Reply(text=INTERNAL_ERROR_TEXT, ok=False))
+    async def _tell_failure(self, to: Responder, reason: str) -> None:
+        await self.tell(to, Reply(text=UNFINISHED_TEXT.get(reason, UNFINISHED_TEXT["crashed"]), ok=False))
 
     async def tell(self, to: Responder, reply: Reply) -> None:
         """The core's answer to the person who acted: privately unless the reply says otherwise.

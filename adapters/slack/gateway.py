@@ -130,8 +130,10 @@ class SlackGateway:
             return await self.client.api_call(method, json=kwargs)
         except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = delivery_error(method, exc)
-            log.warning("slack.api_failed", method=method, error=str(error), permanent=error.permanent,
-                        retry_after=error.retry_after)
+            # The outbox logs the retry it schedules; a permanent error deserves a warning of its own.
+            report = log.warning if error.permanent else log.info
+            report("slack.api_failed", method=method, error=str(error), permanent=error.permanent,
+                   retry_after=error.retry_after)
             raise error from exc
 
     @staticmethod

@@ -22,12 +22,14 @@ import structlog
 log = structlog.get_logger(__name__)
 
 Work = Callable[[], Awaitable[None]]
+# Told why a job did not finish: "crashed" (an exception, logged) or "interrupted" (shutdown).
+OnError = Callable[[str], Awaitable[None]]
 
 
 class Jobs:
     def __init__(self, *, concurrency: int = 32, drain_s: float = 10.0) -> None:
         self._concurrency = concurrency
-        self._drain_s = drain_s
+        self.drain_s = drain_s
         self._accepting = False
         self._limit: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -55,25 +57,27 @@ class Jobs:
     async def _drain(self) -> None:
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=self._drain_s)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self.drain_s)
         for task in pending:
-            # Each job is one transaction in the core: cancelling rolls it back, nothing half-done remains.
-            log.warning("slack.job_abandoned", job=task.get_name(), drain_s=self._drain_s)
+            # A job is one transaction in the core, so it either committed (the card shows it) or not;
+            # the person is told to check and try again (see `_guarded`).
+            log.warning("slack.job_abandoned", job=task.get_name(), drain_s=self.drain_s)
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def submit(self, name: str, work: Work, on_error: Work | None = None) -> None:
+    async def submit(self, name: str, work: Work, on_error: OnError | None = None) -> None:
         """Start `work` under supervision and return at once; `on_error` tells the person it failed.
 
-        Before `running()` (or after it ended) there is no group to hand the work to; it then
-        runs inline, so it is slower but still done.
+        Before `running()` (or after it ended) nothing would wait for a background task; the work
+        then runs inline, so the answer to Slack is later but the work is still done.
         """
         job = self._guarded(name, work, on_error)
         if not self._accepting:
             await job
             return
-        # Kept in `_tasks` until it ends and awaited by `running()` on the way out; `_guarded` never raises.
+        # Kept in `_tasks` until it ends and awaited by `running()` on the way out; `_guarded` handles
+        # every Exception itself.
         task = asyncio.create_task(job, name=f"slack.{name}")
         self.started += 1
         self._tasks.add(task)
@@ -84,16 +88,27 @@ class Jobs:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    async def _guarded(self, name: str, work: Work, on_error: Work | None) -> None:
+    async def _guarded(self, name: str, work: Work, on_error: OnError | None) -> None:
         limit = self._limit or asyncio.Semaphore(1)
         async with limit:
             try:
                 await work()
+            except asyncio.CancelledError:
+                # Only `_drain` cancels a job (shutdown took too long): tell the person, briefly, to
+                # check the card and try again, then let the cancellation go on.
+                self.failed += 1
+                await self._notify(name, on_error, "interrupted", timeout=2.0)
+                raise
             except Exception:
                 self.failed += 1
                 log.exception("slack.job_failed", job=name)
-                if on_error is not None:
-                    try:
-                        await on_error()
-                    except Exception:
-                        log.exception("slack.job_failure_notice_failed", job=name)
+                await self._notify(name, on_error, "crashed", timeout=None)
+
+    @staticmethod
+    async def _notify(name: str, on_error: OnError | None, reason: str, *, timeout: float | None) -> None:
+        if on_error is None:
+            return
+        try:
+            await asyncio.wait_for(on_error(reason), timeout)
+        except Exception:
+            log.exception("slack.job_failure_notice_failed", job=name)

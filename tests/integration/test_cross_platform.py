@@ -109,9 +109,11 @@ async def both_platforms(database_url: str) -> AsyncIterator[Both]:
 async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Poll `check` (state of either fake) until it returns something truthy."""
     async with asyncio.timeout(timeout):
-        while not (result := _quiet(check)):
+        while True:  # polled: the state lives in two fakes and the database, with no event to wait on
+            result = _quiet(check)
+            if result:
+                return result
             await asyncio.sleep(0.02)
-    return result
 
 
 def _quiet(check: Callable[[], Any]) -> Any:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ from tests.fakes.discord import (
     FakeDiscord,
     InteractionReply,
 )
-from tests.support import make_settings, running_app
+from tests.support import make_settings, running_app, sqlite_url
 
 ALICE = "111111111111111111"
 BOB = "222222222222222222"
@@ -74,6 +75,13 @@ SUBCOMMANDS = {"request", "status", "timeline", "list", "cancel", "resolve", "pl
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # The adapter is what these tests exercise; the core's PostgreSQL variant is tested elsewhere, and
+    # running every Discord scenario twice would double the time for no extra coverage of this code.
+    return sqlite_url(tmp_path / "signoff.db")
+
+
+@pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
     before = asyncio.all_tasks()
     async with FakeDiscord() as server:
@@ -101,11 +109,12 @@ def settings_for(fake: FakeDiscord, database_url: str, **env: Any) -> Any:
 @contextlib.asynccontextmanager
 async def discord_service(fake: FakeDiscord, database_url: str, *, policy: str = POLICY,
                           **env: Any) -> AsyncIterator[App]:
-    """The app as `signoff run` composes it: recovery, background workers, then the Discord adapter."""
+    """The app as `signoff run` composes it: recovery, the Discord adapter, then the background workers
+    (which stop first on the way out)."""
     settings = settings_for(fake, database_url, **env)
     async with running_app(settings, policy=policy) as app:
         await app.maintenance.recover(sole_worker=app.db.sole_worker)
-        async with app.background(), start_discord(app, settings, guild_ready_timeout=0.05):
+        async with start_discord(app, settings, guild_ready_timeout=0.05), app.background():
             yield app
 
 
@@ -173,7 +182,9 @@ async def wait_thread_text(fake: FakeDiscord, thread_id: str, needle: str, timeo
 async def anchored(app: App, message_id: str, key: str) -> None:
     """Until the outbox has recorded that `message_id` belongs to `key` (just after Discord took it)."""
     async with asyncio.timeout(10):
-        while await app.service.key_for_message("discord", message_id) != key:
+        while True:  # polled: the anchor is a database row, saved right after the REST call returns
+            if await app.service.key_for_message("discord", message_id) == key:
+                return
             await asyncio.sleep(0.01)
 
 

@@ -7,6 +7,7 @@ and what the cluster received; nothing of ours is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -149,8 +150,8 @@ async def test_expiry_updates_the_card(database_url: str) -> None:
         assert any("R-1 is expired" in t for t in world.private_texts(BOB))
 
 
-async def test_bad_action_text_is_refused_privately_and_stores_nothing(database_url: str) -> None:
-    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+async def test_bad_action_text_is_refused_privately_and_stores_nothing(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
         for text in ("request kubectl exec -it api -- sh", "request delete pods --all -n prod",
                      "request rollout restart deployment/api; rm -rf /"):
             assert await world.command(ALICE, text) == 200
@@ -168,8 +169,8 @@ async def test_bad_action_text_is_refused_privately_and_stores_nothing(database_
             await world.app.service.get("R-1")
 
 
-async def test_help_is_private_and_markup_is_escaped(database_url: str) -> None:
-    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+async def test_help_is_private_and_markup_is_escaped(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
         await world.command(ALICE, "help")
         await world.command(ALICE, "")
         await world.command(ALICE, 'request rollout restart deployment/api -n prod reason="<!channel> look"')
@@ -181,8 +182,8 @@ async def test_help_is_private_and_markup_is_escaped(database_url: str) -> None:
         assert "<!channel>" not in shown and "&lt;!channel&gt; look" in shown
 
 
-async def test_forged_and_stale_requests_get_401_and_store_nothing(database_url: str) -> None:
-    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+async def test_forged_and_stale_requests_get_401_and_store_nothing(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
         assert world.events_url is not None
         response_url = world.fake.new_response_url(CHANNEL, user_id=ALICE)
         body = slash_command_body(RESTART_API, ALICE, CHANNEL, response_url)
@@ -306,8 +307,8 @@ async def test_requests_from_the_http_api_go_to_slack_channel(database_url: str)
         assert len(world.real_writes("deployments/web")) == 1
 
 
-async def test_slack_url_verification_is_answered(database_url: str) -> None:
-    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+async def test_slack_url_verification_is_answered(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
         assert world.events_url is not None
         challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
         body = json.dumps({"token": "verification-token", "challenge": challenge, "type": "url_verification"})
@@ -315,8 +316,8 @@ async def test_slack_url_verification_is_answered(database_url: str) -> None:
         assert status == 200 and challenge in text
 
 
-async def test_a_crash_inside_signoff_is_told_to_the_person(database_url: str) -> None:
-    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+async def test_a_crash_inside_signoff_is_told_to_the_person(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
         async def broken(rest: str, person: Person, ctx: ChatContext) -> Reply:
             raise RuntimeError("a bug in a later feature")
 
@@ -331,8 +332,8 @@ async def test_a_crash_inside_signoff_is_told_to_the_person(database_url: str) -
         assert any("Commands:" in t for t in world.private_texts(ALICE))
 
 
-async def test_an_event_slack_redelivers_is_answered_once(database_url: str) -> None:
-    async with slack_world(database_url, policy=TEAM_POLICY) as world:
+async def test_an_event_slack_redelivers_is_answered_once(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
         await world.command(ALICE, RESTART_API)
         await world.settle()
         body = event_body(thread_message_event(BOB, CHANNEL, "status", world.card("R-1")["ts"]))
@@ -342,3 +343,41 @@ async def test_an_event_slack_redelivers_is_answered_once(database_url: str) -> 
             assert status == 200
         await world.settle()
         assert len([t for t in world.thread_texts("R-1") if t.startswith("⏳ R-1 is pending")]) == 1
+
+
+async def test_work_still_running_at_shutdown_is_finished_or_told(sqlite_database_url: str) -> None:
+    release, never = asyncio.Event(), asyncio.Event()
+
+    async def quick_enough(rest: str, person: Person, ctx: ChatContext) -> Reply:
+        await release.wait()
+        return Reply(text="finished")
+
+    async def hangs(rest: str, person: Person, ctx: ChatContext) -> Reply:
+        await never.wait()
+        return Reply(text="never")
+
+    async with FakeSlack() as fake:
+        async with slack_world(sqlite_database_url, fake=fake, policy=TEAM_POLICY) as world:
+            world.app.chat.extend("slow", quick_enough)
+            world.app.chat.extend("hang", hangs)
+            world.slack.jobs.drain_s = 0.5
+            await world.command(ALICE, "slow")
+            await world.command(BOB, "hang")
+            assert world.slack.jobs.in_flight == 2  # both acked, both still working
+            # Shutdown begins now: one job ends within the drain time, the other never would.
+            asyncio.get_running_loop().call_later(0.05, release.set)
+        assert [e["text"] for e in fake.ephemerals_for(ALICE)] == ["finished"]
+        (told,) = fake.ephemerals_for(BOB)
+        assert "restarting" in told["text"] and "try again" in told["text"]
+
+
+async def test_slack_unreachable_at_start_up_defers_authorization_to_first_request(sqlite_database_url: str) -> None:
+    async with FakeSlack() as fake:
+        fake.fail("auth.test", 500, times=2)  # the call and slack_sdk's one retry
+        async with slack_world(sqlite_database_url, fake=fake, policy=TEAM_POLICY) as world:
+            assert world.slack.bot_user_id is None
+            assert await world.command(ALICE, "help") == 200
+            await world.settle()
+            assert world.slack.bot_user_id == fake.bot_user_id
+            assert any("Commands:" in t for t in world.private_texts(ALICE))
+            assert len(fake.calls_to("auth.test")) == 3

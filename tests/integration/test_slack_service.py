@@ -42,7 +42,7 @@ async def _wait_private_answer(fake: FakeSlack, user: str) -> str:
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])
-async def test_run_service_serves_slack(database_url: str, mode: str) -> None:
+async def test_run_service_serves_slack(sqlite_database_url: str, mode: str) -> None:
     async with FakeSlack() as fake:
         port = free_port()
         env = {"SLACK_BOT_TOKEN": fake.bot_token, "SLACK_API_URL": fake.api_url, "SLACK_CHANNEL": CHANNEL,
@@ -50,7 +50,7 @@ async def test_run_service_serves_slack(database_url: str, mode: str) -> None:
         env["SLACK_APP_TOKEN" if mode == "socket" else "SLACK_SIGNING_SECRET"] = \
             fake.app_token if mode == "socket" else SECRET
         stop = asyncio.Event()
-        service = asyncio.create_task(run_service(make_settings(database_url, **env), stop))
+        service = asyncio.create_task(run_service(make_settings(sqlite_database_url, **env), stop))
         try:
             response_url = fake.new_response_url(CHANNEL, user_id=ALICE)
             if mode == "socket":
@@ -78,7 +78,7 @@ async def test_run_service_serves_slack(database_url: str, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])
-async def test_a_wrong_token_stops_start_up_with_a_clear_message(database_url: str, mode: str) -> None:
+async def test_a_wrong_token_stops_start_up_with_a_clear_message(sqlite_database_url: str, mode: str) -> None:
     async with FakeSlack() as fake:
         env = {"SLACK_BOT_TOKEN": "xoxb-wrong" if mode == "http" else fake.bot_token,
                "SLACK_API_URL": fake.api_url, "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_HTTP_PORT": str(free_port())}
@@ -88,4 +88,4 @@ async def test_a_wrong_token_stops_start_up_with_a_clear_message(database_url: s
             env["SLACK_SIGNING_SECRET"] = SECRET
         token = "SLACK_APP_TOKEN" if mode == "socket" else "SLACK_BOT_TOKEN"
         with pytest.raises(SignoffError, match=f"Slack refused {token} \\(invalid_auth\\)"):
-            await asyncio.wait_for(run_service(make_settings(database_url, **env)), 20)
+            await asyncio.wait_for(run_service(make_settings(sqlite_database_url, **env)), 20)

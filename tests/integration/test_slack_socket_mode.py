@@ -61,8 +61,8 @@ async def test_command_clicks_and_thread_message_are_acked_and_processed(databas
         assert len(sent) == 6 and set(sent) <= acked
 
 
-async def test_envelopes_signoff_does_not_use_are_still_acked(database_url: str) -> None:
-    async with slack_world(database_url, socket_mode=True, policy=TEAM_POLICY) as world:
+async def test_envelopes_signoff_does_not_use_are_still_acked(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, socket_mode=True, policy=TEAM_POLICY) as world:
         fake = world.fake
         ids = [
             await fake.socket_send("events_api", {"type": "member_joined_channel", "user": BOB, "channel": CHANNEL}),
@@ -79,8 +79,8 @@ async def test_envelopes_signoff_does_not_use_are_still_acked(database_url: str)
         assert fake.calls_to("chat.postMessage") == [] and fake.ephemerals == []
 
 
-async def test_reconnects_after_slack_closes_the_socket(database_url: str) -> None:
-    async with slack_world(database_url, socket_mode=True, policy=TEAM_POLICY) as world:
+async def test_reconnects_after_slack_closes_the_socket(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, socket_mode=True, policy=TEAM_POLICY) as world:
         fake = world.fake
         await fake.socket_send_disconnect()
         await fake.wait_socket_connected(count=2, timeout=15)
