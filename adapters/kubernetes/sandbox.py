@@ -2557,6 +2557,11 @@ class SandboxCluster:
             self._requests.append(RecordedRequest(method, path, query))
         if request.headers.get("Authorization") != f"Bearer {self._token}":
             return _respond(401, _status_object(401, "Unauthorized", "Unauthorized"))
+        if path == "/_sandbox/requests":
+            # Not Kubernetes: lets a harness in another process see which calls reached the "cluster".
+            with self._lock:
+                log_rows = [{"method": r.method, "path": r.path, "query": r.query} for r in self._requests]
+            return _respond(200, {"requests": log_rows})
         fault = self._take_fault(method, path)
         if fault is not None:
             status, reason, delay, message = fault
@@ -2643,6 +2648,20 @@ class SandboxCluster:
         with self._lock:
             return self._server.put(obj)
 
+    def add_deployments(self, namespace: str, count: int, *, prefix: str = "app", replicas: int = 1) -> list[str]:
+        """A namespace of small one-container deployments: one target per request for harnesses that
+        need to attribute every write to the request that made it."""
+        names = [f"{prefix}-{index:04d}" for index in range(count)]
+        with self._lock:
+            if self._server.find("Namespace", None, namespace) is None:
+                self._server.put({"kind": "Namespace", "metadata": {"name": namespace},
+                                  "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            for name in names:
+                self._server.put(_deployment(namespace, name, replicas,
+                                             _container(name, f"ghcr.io/acme/{prefix}:1.0.0", 8080),
+                                             labels={"app": name}))
+        return names
+
     def delete_object(self, kind: str, namespace: str | None, name: str) -> bool:
         """Remove an object outright (dependents are garbage-collected); False if it was absent."""
         with self._lock:
@@ -2718,3 +2737,30 @@ class SandboxCluster:
 
 def _respond(status: int, payload: JSON) -> web.Response:
     return web.Response(status=status, text=json.dumps(payload), content_type="application/json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m adapters.kubernetes.sandbox`: serve the sandbox cluster until killed (for harnesses
+    whose signoff processes come and go, e.g. the crash test)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="the signoff sandbox Kubernetes API server")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="sandbox-token")
+    parser.add_argument("--deployments", type=int, default=0, help="extra one-replica deployments in `crash`")
+    args = parser.parse_args(argv)
+    sandbox = SandboxCluster(token=args.token, port=args.port)
+    if args.deployments:
+        sandbox.add_deployments("crash", args.deployments)
+    url = sandbox.start()
+    print(url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
