@@ -88,7 +88,7 @@ async def main() -> None:
         env.update({"PYTHONPATH": str(ROOT), "SIGNOFF_API_TOKEN": TOKEN, "SIGNOFF_CLUSTER": "sandbox",
                     "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_HTTP_PORT": str(port),
                     "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db", "SIGNOFF_LOG_LEVEL": "error"})
-        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp, env=env)
+        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp, env=env)  # noqa: ASYNC220
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:

@@ -23,8 +23,8 @@ from core.decisions import DecisionManager
 from core.delivery import OutboxDispatcher
 from core.execution import ExecutionService
 from core.learning import IncidentService
-from core.metrics import Metrics
 from core.maintenance import Maintenance
+from core.metrics import Metrics
 from core.policy import Policy
 from core.ports import Advisor, ChatGateway, Clock, SystemClock
 from core.service import ApprovalService

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -100,7 +99,16 @@ class Settings(BaseSettings):
         """Every secret value, so tests and log filters can make sure none leaks."""
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
                   self.discord_bot_token, self.llm_api_key]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        from sqlalchemy.engine import make_url
+
+        try:
+            password = make_url(self.database_url).password
+        except Exception:  # an unparsable URL is reported where it is used
+            password = None
+        if password:
+            found.append(str(password))
+        return found
 
     def missing_for_run(self) -> str | None:
         if self.slack_enabled or self.discord_enabled or self.api_token is not None:
@@ -120,6 +128,3 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     return Settings()
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

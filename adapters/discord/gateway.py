@@ -47,6 +47,7 @@ THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
 THREAD_ALREADY_CREATED = 160004
 CANNOT_ON_CHANNEL_TYPE = 50024  # e.g. a card posted inside a thread cannot open a thread of its own
 REMEMBERED_CARDS = 10_000
+REMEMBERED_DELIVERIES = 10_000
 
 
 def retry_after_of(exc: discord.HTTPException) -> float | None:
@@ -93,7 +94,7 @@ class DiscordGateway:
         self._client = client
         self._timeout = request_timeout
         self._cards: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._pending: dict[str, str] = {}  # delivery → nonce prefix, until delivered
+        self._pending: OrderedDict[str, str] = OrderedDict()  # delivery → nonce prefix, until delivered
 
     # ------------------------------------------------------------------ ChatGateway
 
@@ -111,7 +112,15 @@ class DiscordGateway:
                                            lambda: messageable.send(embed=embed, view=view, nonce=nonce))
             message_id = message.id
             self._remember(slot, message_id)
-        thread = await self._rest("open_thread", lambda: self._open_thread(channel, message_id, thread_name(card)))
+        try:
+            thread = await self._rest("open_thread",
+                                      lambda: self._open_thread(channel, message_id, thread_name(card)))
+        except DeliveryError as exc:
+            if isinstance(exc.__cause__, discord.NotFound):
+                # The card was deleted before its thread opened: post it again on the next attempt.
+                self._cards.pop(slot, None)
+                raise DeliveryError(str(exc)) from exc.__cause__
+            raise
         log.info("discord.card_posted", key=card.key, channel=channel, message_id=message_id, thread=thread)
         return MessageRef(platform=PLATFORM, channel=channel, message_id=str(message_id), thread=thread)
 
@@ -168,6 +177,8 @@ class DiscordGateway:
             f"{channel}\0{text}\0{card.model_dump_json() if card else ''}".encode()
         ).hexdigest()
         prefix = self._pending.setdefault(delivery, secrets.token_hex(10))
+        while len(self._pending) > REMEMBERED_DELIVERIES:  # deliveries the outbox gave up on
+            self._pending.popitem(last=False)
         message: discord.Message | None = None
         count = max(len(pieces), 1)
         for index in range(count):

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import structlog
@@ -51,9 +51,9 @@ from adapters.slack.render import message_text
 from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
 from core.chat import ChatCommands, Reply
 from core.errors import SignoffError
+from core.ports import ChatGateway
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
     from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -393,7 +393,19 @@ class SlackAdapter:
         return True
 
 
-def attach_slack(app: App, http: web.Application | None = None) -> SlackAdapter:
+class Host(Protocol):
+    """What Slack needs from the composition root (bot.bootstrap.App), without depending on it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def chat(self) -> ChatCommands: ...
+
+    def add_gateway(self, gateway: ChatGateway, default_channel: str | None) -> None: ...
+
+
+def attach_slack(app: Host, http: web.Application | None = None) -> SlackAdapter:
     """Wire Slack into a bootstrapped App, as `signoff run` does (tests call this very function).
 
     Registers the outbox gateway with SLACK_CHANNEL as the channel for API and alert requests,

@@ -168,7 +168,7 @@ class SlackGateway:
                                 "unfurl_media": False}
         if card is not None:
             blocks = card_blocks(card)
-            if text:
+            if text and text.strip() != card.title.strip():  # the header already says it otherwise
                 note = {"type": "section", "block_id": "signoff_note",
                         "text": {"type": "mrkdwn", "text": escaped(text, SECTION_TEXT_MAX)}}
                 blocks = [note, *blocks][:MAX_BLOCKS]

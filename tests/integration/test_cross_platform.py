@@ -27,7 +27,7 @@ from core.events import EventType
 from tests.fakes.discord import FakeDiscord, InteractionReply
 from tests.fakes.slack import FakeSlack
 from tests.integration.test_slack_support import SECRET, SlackWorld, buttons, card_text
-from tests.support import make_settings, running_app, sqlite_url
+from tests.support import make_settings, running_app
 
 SLACK_CHANNEL = "C0OPS"
 ALICE_SLACK, BOB_SLACK, CAROL_SLACK = "U0ALICE", "U0BOB", "U0CAROL"
@@ -56,9 +56,9 @@ approvers = ["sre"]
 
 
 @pytest.fixture
-def database_url(tmp_path: Any) -> str:
+def database_url(sqlite_database_url: str) -> str:
     # The adapters are what is tested here; the core's PostgreSQL variant has its own tests.
-    return sqlite_url(tmp_path / "signoff.db")
+    return sqlite_database_url
 
 
 @dataclass
@@ -100,7 +100,7 @@ async def both_platforms(database_url: str) -> AsyncIterator[Both]:
         yield Both(app=app, slack=world, discord=discord_fake)
     await asyncio.sleep(0)
     leaked = [t for t in asyncio.all_tasks() - before
-              if not t.done() and t is not asyncio.current_task() and not t.get_coro().__name__.startswith("test_")]
+              if not t.done() and t is not asyncio.current_task() and not _is_test(t)]
     assert not leaked, leaked
     for thread in [t for t in threading.enumerate() if t.__class__.__name__ == "KeepAliveHandler"]:
         thread.join(1.0)
@@ -195,3 +195,8 @@ async def test_one_quorum_across_slack_and_discord(database_url: str) -> None:
         assert "kubectl.kubernetes.io/restartedAt" in (
             app.sandbox.get("deployment", "prod", "api")["spec"]["template"]["metadata"]["annotations"])
         assert discord_buttons(card) == ["signoff:approve:R-1", "signoff:reject:R-1"]
+
+
+def _is_test(task: asyncio.Task[object]) -> bool:
+    """pytest-asyncio's task running the test itself, not something the test left behind."""
+    return str(getattr(task.get_coro(), "__name__", "")).startswith("test_")

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ from tests.fakes.discord import (
     FakeDiscord,
     InteractionReply,
 )
-from tests.support import make_settings, running_app, sqlite_url
+from tests.support import make_settings, running_app
 
 ALICE = "111111111111111111"
 BOB = "222222222222222222"
@@ -75,10 +74,10 @@ SUBCOMMANDS = {"request", "status", "timeline", "list", "cancel", "resolve", "pl
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def database_url(sqlite_database_url: str) -> str:
     # The adapter is what these tests exercise; the core's PostgreSQL variant is tested elsewhere, and
     # running every Discord scenario twice would double the time for no extra coverage of this code.
-    return sqlite_url(tmp_path / "signoff.db")
+    return sqlite_database_url
 
 
 @pytest.fixture
@@ -90,7 +89,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
         yield server
     await asyncio.sleep(0)
     leaked = [t for t in asyncio.all_tasks() - before
-              if not t.done() and t is not asyncio.current_task() and not t.get_coro().__name__.startswith("test_")]
+              if not t.done() and t is not asyncio.current_task() and not _is_test(t)]
     assert not leaked, leaked
     for thread in [t for t in threading.enumerate() if t.__class__.__name__ == "KeepAliveHandler"]:
         thread.join(1.0)
@@ -468,3 +467,8 @@ async def test_api_request_is_posted_to_the_discord_channel(fake: FakeDiscord, d
         assert card_of(fake, request.id) is None  # not in the guild's other channel
         assert "✍️" in await click(fake, CAROL, card["id"], f"signoff:approve:{request.id}")
         await wait_card(fake, request.id, lambda m: m["components"] == [], channel=ops)
+
+
+def _is_test(task: asyncio.Task[object]) -> bool:
+    """pytest-asyncio's task running the test itself, not something the test left behind."""
+    return str(getattr(task.get_coro(), "__name__", "")).startswith("test_")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml  # PyYAML comes with the kubernetes client
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with the kubernetes client
 
 MANIFEST = Path(__file__).resolve().parents[2] / "slack-app-manifest.yaml"
 

@@ -1,0 +1,97 @@
+"""Pure pieces of the Discord adapter: Card → embed within Discord's limits, command text the core
+parses back exactly, and message splitting. No I/O.
+
+Why: Discord refuses a whole message when one field is too long, and a reason typed with quotes
+must reach the core unchanged; both would otherwise surface only as a failed delivery or a refusal.
+"""
+
+from __future__ import annotations
+
+import discord
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.discord.render import (
+    EMBED_TOTAL_LIMIT,
+    FIELD_VALUE_LIMIT,
+    MESSAGE_LIMIT,
+    card_embed,
+    card_view,
+    split_text,
+    thread_name,
+)
+from adapters.discord.translate import request_text, without_bot_mention
+from adapters.discord.views import SignoffButton, custom_id
+from core.cards import Button, Card, CardField, Progress
+from core.chat import split_request_args
+
+
+def card(**changes: object) -> Card:
+    base = Card(
+        key="R-7", title="⏳ R-7 · kubectl rollout restart deployment/api -n prod", text="PENDING · high risk",
+        colour="orange", fields=(CardField(label="Reason", value="slow", inline=False),),
+        progress=Progress(current=1, required=2),
+        buttons=(Button(action="approve", label="Approve", value="R-7", style="primary"),
+                 Button(action="reject", label="Reject", value="R-7", style="danger")),
+        footer="signoff · R-7",
+    )
+    return base.model_copy(update=changes)
+
+
+async def test_card_renders_as_an_embed_with_persistent_buttons() -> None:
+    embed = card_embed(card())
+    assert embed.title == "⏳ R-7 · kubectl rollout restart deployment/api -n prod"
+    assert embed.description == "PENDING · high risk\n**Signatures** ▰▱ 1/2"
+    assert embed.colour == discord.Colour(0xE67E22)
+    assert [(f.name, f.value, f.inline) for f in embed.fields] == [("Reason", "slow", False)]
+    view = card_view(card())
+    assert view is not None and view.timeout is None
+    items = [i for i in view.children if isinstance(i, SignoffButton)]
+    assert [(i.custom_id, i.item.style) for i in items] == [
+        ("signoff:approve:R-7", discord.ButtonStyle.success), ("signoff:reject:R-7", discord.ButtonStyle.danger)]
+    assert card_view(card(buttons=())) is None  # terminal: no components at all
+    assert thread_name(card()) == "R-7 · kubectl rollout restart deployment/api -n prod"
+
+
+async def test_embed_stays_within_discords_limits() -> None:
+    fields = tuple(CardField(label=f"F{i}", value="x" * 2000) for i in range(30))
+    embed = card_embed(card(fields=fields, title="T" * 300))
+    payload = embed.to_dict()
+    assert len(payload["title"]) == 256 and payload["title"].endswith("…")
+    assert all(len(f["value"]) <= FIELD_VALUE_LIMIT for f in payload["fields"])
+    assert len(embed) <= EMBED_TOTAL_LIMIT  # discord.py's own measure of an embed's size
+
+
+def test_custom_ids_are_bounded() -> None:
+    assert custom_id("rate", "R-7:4") == "signoff:rate:R-7:4"
+    with pytest.raises(ValueError, match="100"):
+        custom_id("approve", "R-" + "9" * 100)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=200))
+def test_a_reason_reaches_the_core_unchanged(reason: str) -> None:
+    reason = reason.strip()
+    smart: dict[str, str | int | None] = {"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"}
+    plain = reason.translate(str.maketrans(smart))
+    text = request_text("rollout restart deployment/api -n prod", "high", "INC-7", reason)
+    name, rest = text.split(" ", 1)
+    action, risk, incident, parsed = split_request_args(rest)
+    assert name == "request" and action == "rollout restart deployment/api -n prod"
+    assert (str(risk), incident) == ("high", "INC-7")
+    assert parsed == (plain or None)
+
+
+def test_long_text_is_split_at_line_ends() -> None:
+    lines = [f"#{i} 12:00:00 signed [someone]: a line of timeline" for i in range(200)]
+    pieces = split_text("\n".join(lines))
+    assert all(len(p) <= MESSAGE_LIMIT for p in pieces) and len(pieces) > 1
+    assert "\n".join(pieces) == "\n".join(lines)
+    assert split_text("x" * 4500) == ["x" * 2000, "x" * 2000, "x" * 500]
+    assert split_text("short") == ["short"]
+
+
+def test_a_leading_mention_of_the_bot_is_dropped() -> None:
+    assert without_bot_mention("<@42> timeline", 42) == "timeline"
+    assert without_bot_mention("<@!42>status", 42) == "status"
+    assert without_bot_mention("ask <@42> later", 42) == "ask <@42> later"
