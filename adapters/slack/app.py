@@ -1,10 +1,11 @@
 """Slack: a slack_bolt AsyncApp whose listeners acknowledge at once and hand the work on.
 
-How a click travels: Bolt verifies the signature (HTTP mode) → our listener calls `ack()`
-and submits a job to `Jobs` → the listener returns and Bolt answers Slack → the job calls
-`ChatCommands.click(...)` (one database transaction in the core) → the person gets the
-core's reply privately (the payload's response_url, else chat.postEphemeral) → the card
-update and thread notes go out through the outbox.
+How a click travels: Bolt verifies the signature (HTTP mode) → our listener calls
+`ChatCommands.click(...)` (one short database transaction in the core: the signature is
+stored) → `ack()` → Bolt answers Slack → a job tells the person the core's reply privately
+(the payload's response_url, else chat.postEphemeral) → the card update and thread notes go
+out through the outbox. Slash commands (which may read the cluster) are acknowledged first
+and run as a job.
 
 Why `process_before_response=True`, although nothing slow happens before the answer:
 with `False`, Bolt starts every listener with a bare `asyncio.ensure_future` that nothing
@@ -48,7 +49,7 @@ from adapters.slack import translate
 from adapters.slack.gateway import SlackGateway, build_web_client, retry_handlers
 from adapters.slack.jobs import Jobs
 from adapters.slack.render import message_text
-from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
+from adapters.slack.translate import ReactionVote, Responder, SlashCommand, ThreadMessage
 from core.chat import ChatCommands, Reply
 from core.errors import SignoffError
 from core.ports import ChatGateway
@@ -279,11 +280,24 @@ class SlackAdapter:
                                        partial(self._tell_failure, command.reply_to))
 
         async def on_action(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
             click = translate.click(body)
-            if click is not None:
-                await self.jobs.submit("click", partial(self._click, click),
-                                       partial(self._tell_failure, click.reply_to))
+            if click is None:
+                await ack()
+                return
+            # A click is one short database transaction, so it is stored *before* Slack hears "ok":
+            # if signoff dies in between, the person sees the click fail and clicks again, instead
+            # of a signature being acknowledged and lost. Only the private reply runs after the ack.
+            try:
+                reply = await self.chat.click(click.action, click.value, click.ctx)
+            except Exception:
+                log.exception("slack.click_failed", user=click.ctx.account, action=click.action)
+                await ack()
+                await self.jobs.submit("click-failed", partial(self._tell_failure, click.reply_to, "crashed"))
+                return
+            await ack()
+            log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20],
+                     ok=reply.ok)
+            await self.jobs.submit("click-reply", partial(self.tell, click.reply_to, reply))
 
         async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
@@ -332,11 +346,6 @@ class SlackAdapter:
         word = command.text.strip().split(maxsplit=1)[0].lower()[:20] if command.text.strip() else "help"
         log.info("slack.command", user=command.ctx.account, command=word, ok=reply.ok, request_id=reply.request_id)
         await self.tell(command.reply_to, reply)
-
-    async def _click(self, click: Click) -> None:
-        reply = await self.chat.click(click.action, click.value, click.ctx)
-        log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20], ok=reply.ok)
-        await self.tell(click.reply_to, reply)
 
     async def _thread(self, message: ThreadMessage) -> None:
         answered = await self.chat.thread_reply(message.thread_ts, message.text, message.ctx)

@@ -21,7 +21,6 @@ from adapters.discord.runtime import start_discord
 from bot.bootstrap import App
 from core.approvals import RequestStatus
 from core.events import EventType
-from core.outbox import MessageKind, NewMessage
 from core.policy import Person
 from tests.fakes.discord import (
     INTENT_GUILD_MESSAGE_REACTIONS,
@@ -63,6 +62,10 @@ approvers = ["sre"]
 [risk.high]
 quorum = 2
 approvers = ["sre"]
+
+[playbooks]
+quorum = 1
+approvers = ["leads"]
 """
 
 RESTART_API = "rollout restart deployment/api -n prod"
@@ -385,38 +388,40 @@ async def test_thread_timeline_is_answered_there_and_chatter_ignored(fake: FakeD
         assert [m for m in fake.messages() if m["author"]["id"] == fake.bot_user_id and not m["embeds"]] == []
 
 
-async def test_reaction_votes_reach_the_core_and_the_reactor_is_told(fake: FakeDiscord, database_url: str) -> None:
+async def test_rating_and_reaction_votes_on_a_playbook_offer(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
-        card, thread = await requested(fake, app, risk="high")
-        votes: list[tuple[str, bool, str]] = []
+        card, thread = await requested(fake, app, incident="INC-3")  # medium risk: one signature
+        assert "quorum reached" in await click(fake, BOB, card["id"], "signoff:approve:R-1")
+        await wait_thread_text(fake, thread, "R-1 succeeded")
 
-        async def vote(key: str, approve: bool, person: Person, ctx: Any) -> Any:
-            from core.chat import Reply
-            votes.append((key, approve, person.name))
-            return Reply(text=f"{'👍' if approve else '👎'} {person.name} voted on {key}.")
-
-        # A playbook offer, as the learning flow posts it: a thread message anchored under its PB key.
-        app.chat.on_vote(vote)
-        offer = NewMessage(platform="discord", channel=fake.channel_id, kind=MessageKind.thread, key="R-1",
-                           text="📘 Playbook PB-1 offered: react ✅ or 👍 to approve, ❌ or 👎 to reject.",
-                           anchor_as="PB-1")
-        await app.db.write(lambda uow: uow.outbox.add([offer]))
-        app.signals.outbox.set()
-        await wait_thread_text(fake, thread, "Playbook PB-1 offered")
-        offer_id = next(m["id"] for m in fake.thread_messages(thread) if "PB-1" in m["content"])
+        rated = followup_text(await command(fake, CAROL, "resolve", incident="INC-3", score=4))
+        assert rated.startswith("🏁 INC-3 resolved; the fix rated 4/5.")
+        offer = await wait_thread_text(fake, thread, "Playbook PB-1")
+        offer_id = next(m["id"] for m in fake.thread_messages(thread) if m["content"] == offer)
         await anchored(app, offer_id, "PB-1")
 
-        await fake.add_reaction(CAROL, thread, offer_id, "✅")
-        told = await wait_thread_text(fake, thread, "carol voted on PB-1")
-        assert told.startswith(f"<@{CAROL}> 👍")
-        told_message = next(m for m in fake.thread_messages(thread) if m["content"] == told)
-        assert [u["id"] for u in told_message["mentions"]] == [CAROL]
-        await fake.add_reaction(BOB, thread, offer_id, "👎")
-        await wait_thread_text(fake, thread, "bob voted on PB-1")
-        await fake.add_reaction(BOB, thread, offer_id, "🎉")  # not a vote
-        await fake.add_reaction(BOB, fake.channel_id, card["id"], "✅")  # not on an offer
-        await asyncio.sleep(0.1)
-        assert votes == [("PB-1", True, "carol"), ("PB-1", False, "bob")]
+        # Votes are reactions on the offer; the reactor is answered right under it, mentioned alone.
+        await fake.add_reaction(BOB, thread, offer_id, "✅")  # bob is not in `leads`
+        refused = await wait_thread_text(fake, thread, f"<@{BOB}>")
+        assert "leads" in refused
+        await fake.add_reaction(CAROL, thread, offer_id, "🎉")  # not a vote
+        await fake.add_reaction(CAROL, thread, offer_id, "👍")
+        counted = await wait_thread_text(fake, thread, f"<@{CAROL}>")
+        assert counted == f"<@{CAROL}> 🗳️ Your vote on PB-1 is counted; it is approved."
+        told = next(m for m in fake.thread_messages(thread) if m["content"] == counted)
+        assert [u["id"] for u in told["mentions"]] == [CAROL]
+        (playbook,) = await app.incidents.playbooks()
+        assert playbook.status.value == "approved" and [v.person for v in playbook.votes] == ["carol"]
+        await fake.add_reaction(ALICE, fake.channel_id, card["id"], "✅")  # on a card, not an offer: nothing
+        # Reactions are handled in order: once this one is answered, the one on the card was seen.
+        await fake.add_reaction(CAROL, thread, offer_id, "👎")
+
+        def answers() -> list[str] | None:
+            found = [t for t in thread_texts(fake, thread) if t.startswith("<@")]
+            return found if len(found) >= 3 else None
+        late = await fake.wait_for(answers)
+        assert len(late) == 3 and late[2].startswith(f"<@{CAROL}>")
+        assert not [m for m in fake.messages() if m["content"].startswith("<@")]
 
 
 # ---------------------------------------------------------------------------------- delivery
