@@ -85,7 +85,8 @@ class Database:
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
-    async def write(self, work: Callable[[SqlUnitOfWork], T]) -> T:
+    # `Any`: callers pass functions over the core's UnitOfWork or over SqlUnitOfWork (tests, the CLI).
+    async def write(self, work: Callable[[Any], T]) -> T:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return await self._run(work, write=True)
@@ -99,10 +100,10 @@ class Database:
             await asyncio.sleep(0.005 * attempt)
         raise AssertionError("unreachable")
 
-    async def read(self, work: Callable[[SqlUnitOfWork], T]) -> T:
+    async def read(self, work: Callable[[Any], T]) -> T:
         return await self._run(work, write=False)
 
-    async def _run(self, work: Callable[[SqlUnitOfWork], T], *, write: bool) -> T:
+    async def _run(self, work: Callable[[Any], T], *, write: bool) -> T:
         if self._sync is not None:
             pool = self._writer if write else self._readers
             loop = asyncio.get_running_loop()

@@ -64,6 +64,8 @@ def test_scripted_console_reads_stdin_line_by_line(tmp_path: Path) -> None:
                        env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"})
     assert timeline.returncode == 0
     assert "executed" in timeline.stdout and "cordoned" in timeline.stdout
+    playbooks = signoff("playbooks", cwd=tmp_path, env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"})
+    assert playbooks.returncode == 0 and "No playbooks yet" in playbooks.stdout
     missing = signoff("timeline", "R-99", cwd=tmp_path,
                       env={"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"})
     assert missing.returncode == 2 and "no request R-99" in missing.stderr
