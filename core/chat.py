@@ -35,6 +35,15 @@ HELP_TEXT = (
 
 THREAD_WORDS = ("timeline", "status", "help")
 
+# Said when signoff itself failed (a bug, a database outage) or was restarting mid-action: the
+# refusals above cover every rule, but not signoff's own crash. Chat adapters show these.
+UNFINISHED_TEXT = {
+    "crashed": "⚠️ signoff hit an internal error while handling that, and logged it. Nothing changed unless "
+               "the card shows it; check the card or `status <id>` before trying again.",
+    "interrupted": "⚠️ signoff was restarting while handling that. Nothing changed unless the card shows it; "
+                   "check the card or `status <id>` before trying again.",
+}
+
 # Reaction names as Slack sends them and emoji as Discord sends them.
 APPROVE_REACTIONS = frozenset({"white_check_mark", "+1", "thumbsup", "heavy_check_mark", "✅", "👍", "✔️"})
 REJECT_REACTIONS = frozenset({"x", "-1", "thumbsdown", "❌", "👎"})

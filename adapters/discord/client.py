@@ -20,16 +20,11 @@ from adapters.discord.commands import SignoffGroup, canonical_commands
 from adapters.discord.render import split_text
 from adapters.discord.translate import context, without_bot_mention
 from adapters.discord.views import SignoffButton
-from core.chat import ChatCommands, ChatContext, Reply
+from core.chat import UNFINISHED_TEXT, ChatCommands, ChatContext, Reply
 
 log = structlog.get_logger(__name__)
 
-# Shown when the core itself failed (a bug or a database outage), not a refusal: the core's
-# sentences cover every rule, but not its own crash.
-INTERNAL_ERROR_TEXT = (
-    "signoff could not finish this because of an internal error (it is in signoff's log). "
-    "Check the card or `/signoff status` before trying again."
-)
+INTERNAL_ERROR_TEXT = UNFINISHED_TEXT["crashed"]
 
 ALREADY_ACKNOWLEDGED = 40060  # another replica (or an earlier attempt) answered the interaction
 

@@ -50,7 +50,7 @@ from adapters.slack.gateway import SlackGateway, build_web_client, retry_handler
 from adapters.slack.jobs import Jobs
 from adapters.slack.render import message_text
 from adapters.slack.translate import ReactionVote, Responder, SlashCommand, ThreadMessage
-from core.chat import ChatCommands, Reply
+from core.chat import UNFINISHED_TEXT, ChatCommands, Reply
 from core.errors import SignoffError
 from core.ports import ChatGateway
 
@@ -60,15 +60,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
-
-# Told privately to a person whose command or click did not finish: it crashed inside signoff (the
-# crash is logged), or signoff was shutting down and could not wait for it any longer.
-UNFINISHED_TEXT = {
-    "crashed": "⚠️ signoff hit an internal error while handling that, and logged it. Nothing changed unless "
-               "the card shows it; try again in a moment.",
-    "interrupted": "⚠️ signoff was restarting while handling that. Nothing changed unless the card shows it; "
-                   "try again in a moment.",
-}
 
 AUTH_UNAVAILABLE_TEXT = "⚠️ signoff cannot reach Slack's API right now, so nothing was done; try again in a minute."
 
