@@ -368,7 +368,7 @@ async def test_work_still_running_at_shutdown_is_finished_or_told(sqlite_databas
             asyncio.get_running_loop().call_later(0.05, release.set)
         assert [e["text"] for e in fake.ephemerals_for(ALICE)] == ["finished"]
         (told,) = fake.ephemerals_for(BOB)
-        assert "restarting" in told["text"] and "try again" in told["text"]
+        assert "restarting" in told["text"] and "before trying again" in told["text"]
 
 
 async def test_slack_unreachable_at_start_up_defers_authorization_to_first_request(sqlite_database_url: str) -> None:
