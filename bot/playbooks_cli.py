@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from adapters.db.database import Database
-from core.learning import playbooks_text
-
 from bot.settings import Settings
+from core.learning import playbooks_text
 
 
 async def list_playbooks(settings: Settings) -> int:
