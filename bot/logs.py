@@ -80,4 +80,5 @@ def configure_logging(fmt: str = "console", level: str = "info", secrets: Iterab
     root.addHandler(handler)
     root.setLevel(numeric)
     for name in _NOISY:
-        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+        # At debug level everything speaks (the masker still applies); otherwise the SDKs only warn.
+        logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING))

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(default=5.0, alias="SIGNOFF_SWEEP_INTERVAL")
     execution_lease_s: float = Field(default=120.0, alias="SIGNOFF_EXECUTION_LEASE")
     kube_timeout_s: float = Field(default=10.0, alias="SIGNOFF_KUBE_TIMEOUT")
+    chat_timeout_s: float = Field(default=10.0, alias="SIGNOFF_CHAT_TIMEOUT")
 
     @field_validator(
         "api_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", "discord_bot_token",

@@ -96,6 +96,15 @@ class SandboxProcess:
             rows: list[dict[str, Any]] = json.load(response)["requests"]
         return rows
 
+    def inject_faults(self, fraction: float, seed: int, statuses: str = "500,409",
+                      timeout_delay: float | None = None) -> None:
+        query = f"fraction={fraction}&seed={seed}&statuses={statuses}"
+        if timeout_delay is not None:
+            query += f"&timeout_delay={timeout_delay}"
+        request = urllib.request.Request(self.url + "/_sandbox/faults?" + query, method="POST",
+                                         headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})
+        urllib.request.urlopen(request, timeout=5).close()
+
     def real_writes(self) -> Counter[str]:
         """Writes that were not dry runs, by path: what really changed the cluster."""
         return Counter(r["path"] for r in self.requests()

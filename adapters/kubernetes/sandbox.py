@@ -2562,6 +2562,12 @@ class SandboxCluster:
             with self._lock:
                 log_rows = [{"method": r.method, "path": r.path, "query": r.query} for r in self._requests]
             return _respond(200, {"requests": log_rows})
+        if path == "/_sandbox/faults" and method == "POST":
+            # Random faults for a harness in another process (e.g. `?fraction=0.3&seed=1&statuses=500,409`).
+            statuses = tuple(int(x) for x in query.get("statuses", "500").split(","))
+            delay = float(query["timeout_delay"]) if "timeout_delay" in query else None
+            self.inject_random(float(query.get("fraction", "0")), int(query.get("seed", "0")), statuses, delay)
+            return _respond(200, {"faults": "on"})
         fault = self._take_fault(method, path)
         if fault is not None:
             status, reason, delay, message = fault

@@ -103,6 +103,7 @@ class SlackConfig:
             signing_secret=secret(settings.slack_signing_secret),
             app_token=secret(settings.slack_app_token),
             channel=settings.slack_channel,
+            timeout_s=max(1, round(settings.chat_timeout_s)),
         )
 
 
