@@ -78,7 +78,7 @@ async def run_crash_test(workdir: Path, database_url: str, *, lifecycles: int, s
             for user in SIGNERS:
                 await asyncio.sleep(think.uniform(0.0, max_think))
                 # A person clicks until Slack shows the click went through.
-                while not await world.click(session, process, user, request_id):  # noqa: ASYNC110 - re-clicks
+                while not await world.click(session, process, user, request_id):
                     await asyncio.sleep(0.2)
                 report.acked_clicks.add((request_id, people_for(user)))
 
