@@ -1,13 +1,15 @@
 """The outbox dispatcher: delivers stored chat messages, in order, at least once, retrying forever.
 
 Messages for one card (same platform and key) go out in the order they were stored, so a
-card exists before its updates and replies. Card updates re-render the request's current
+card exists before its updates and replies; only a card update held back by the pace limit
+lets later replies pass it. Card updates re-render the request's current
 state, so several queued updates collapse into one call, at most one per card per
 `min_update_interval`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -30,9 +32,10 @@ class OutboxDispatcher:
     def __init__(
         self, *, store: Store, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
         owner: str | None = None, min_update_interval: float = 1.0, lease: timedelta = timedelta(seconds=60),
-        metrics: Metrics | None = None,
+        metrics: Metrics | None = None, concurrency: int = 8,
     ) -> None:
         self._store = store
+        self._concurrency = concurrency
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._signals = signals
@@ -44,41 +47,57 @@ class OutboxDispatcher:
         self.delivered = 0
         self.failures = 0
 
-    async def run_once(self, limit: int = 100) -> int:
-        """One pass over the due messages; returns how many were delivered."""
+    async def run_once(self, limit: int = 200) -> int:
+        """One pass over the due messages; returns how many were delivered.
+
+        Each card's messages go out one after another; different cards go out side by side (a chat
+        API call is mostly waiting), at most `concurrency` at a time.
+        """
         now = self._clock.now()
         due = await self._store.read(lambda uow: uow.outbox.due(now, limit))
-        blocked: set[tuple[str, str]] = set()
-        delivered = 0
+        lanes: dict[tuple[str, str], list[OutboxMessage]] = {}
         for message in due:
-            order_key = (message.platform, message.key or f"#{message.id}")
-            if order_key in blocked:
-                continue
-            gateway = self.gateways.get(message.platform)
-            if gateway is None:
-                blocked.add(order_key)  # another process (or a later start) with that platform delivers it
-                continue
-            postpone = self._update_too_soon(message, now)
-            if postpone is not None:
-                blocked.add(order_key)
-                await self._postpone(message.id, postpone)
-                continue
-            if not await self._lease_message(message, now):
-                blocked.add(order_key)
-                continue
-            try:
-                await self._deliver(gateway, message)
-            except DeliveryError as exc:
-                blocked.add(order_key)
-                await self._failed(message, exc)
-            except Exception as exc:  # an adapter bug must not stop every other message
-                blocked.add(order_key)
-                log.exception("outbox.delivery_crashed", message_id=message.id, platform=message.platform)
-                await self._failed(message, DeliveryError(f"{type(exc).__name__}: {exc}"))
-            else:
-                delivered += 1
-        self.delivered += delivered
-        return delivered
+            lanes.setdefault((message.platform, message.key or f"#{message.id}"), []).append(message)
+        gate = asyncio.Semaphore(self._concurrency)
+        counts = [0]
+
+        async def lane(messages: list[OutboxMessage]) -> None:
+            async with gate:
+                for message in messages:
+                    outcome = await self._one(message, now)
+                    if outcome == "blocked":
+                        return  # later messages of this card wait for this one
+                    if outcome == "delivered":
+                        counts[0] += 1
+
+        async with asyncio.TaskGroup() as group:
+            for messages in lanes.values():
+                group.create_task(lane(messages))
+        self.delivered += counts[0]
+        return counts[0]
+
+    async def _one(self, message: OutboxMessage, now: datetime) -> str:
+        gateway = self.gateways.get(message.platform)
+        if gateway is None:
+            return "blocked"  # another process (or a later start) with that platform delivers it
+        postpone = self._update_too_soon(message, now)
+        if postpone is not None:
+            # A card update waiting for the platform's pace must not hold back the thread's replies:
+            # the card exists already, and the update renders the latest state when it goes.
+            await self._postpone(message.id, postpone)
+            return "postponed"
+        if not await self._lease_message(message, now):
+            return "blocked"
+        try:
+            await self._deliver(gateway, message)
+        except DeliveryError as exc:
+            await self._failed(message, exc)
+            return "blocked"
+        except Exception as exc:  # an adapter bug must not stop every other message
+            log.exception("outbox.delivery_crashed", message_id=message.id, platform=message.platform)
+            await self._failed(message, DeliveryError(f"{type(exc).__name__}: {exc}"))
+            return "blocked"
+        return "delivered"
 
     def _update_too_soon(self, message: OutboxMessage, now: datetime) -> datetime | None:
         if message.kind is not MessageKind.card_update or message.key is None:

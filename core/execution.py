@@ -7,6 +7,7 @@ after a restart is reported as interrupted and never re-run.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -33,8 +34,10 @@ class ExecutionService:
     def __init__(
         self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
+        concurrency: int = 8,
     ) -> None:
         self._store = store
+        self._concurrency = concurrency
         self._metrics = metrics or Metrics()
         self._cluster = cluster
         self._clock = clock
@@ -48,11 +51,19 @@ class ExecutionService:
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
         ready = await self._store.read(lambda uow: uow.requests.with_status([RequestStatus.approved], limit=100))
-        ran = 0
-        for request in sorted(ready, key=lambda r: r.approved_at or r.created_at):
-            if await self.execute(request.id):
-                ran += 1
-        return ran
+        gate = asyncio.Semaphore(self._concurrency)
+        ran = [0]
+
+        async def run(request_id: str) -> None:
+            async with gate:
+                if await self.execute(request_id):
+                    ran[0] += 1
+
+        # Different requests run side by side (each is claimed alone, so none runs twice).
+        async with asyncio.TaskGroup() as group:
+            for request in sorted(ready, key=lambda r: r.approved_at or r.created_at):
+                group.create_task(run(request.id))
+        return ran[0]
 
     async def execute(self, request_id: str) -> bool:
         request = await self._claim(request_id)
