@@ -23,8 +23,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import postgres_database  # noqa: E402
-from tests.harness import SIGNERS, Deployment, deployment  # noqa: E402
+from tests.conftest import postgres_database
+from tests.harness import SIGNERS, Deployment, deployment
 
 
 async def run(world: Deployment, requests: int, concurrency: int) -> float:
