@@ -66,19 +66,18 @@ def _api(handler: Callable[[App, web.Request], Awaitable[web.StreamResponse]]) -
     return wrapped
 
 
-async def _read_json(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise SignoffError(f"The body is larger than {MAX_BODY // 1024} KiB.")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise SignoffError(f"The body is larger than {MAX_BODY // 1024} KiB.")
+async def _read_json(request: web.Request, limit: int = MAX_BODY, what: str = "a JSON object") -> Any:
+    """The body as JSON, refused with a sentence when it is too large or not JSON."""
+    too_large = f"The body is larger than {limit // 1024} KiB; send at most that."
+    if request.content_length is not None and request.content_length > limit:
+        raise SignoffError(too_large)
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise SignoffError(too_large)
     try:
-        data = json.loads(raw or b"{}")
+        return json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise SignoffError("The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise SignoffError("The body must be a JSON object.")
-    return data
+        raise SignoffError(f"The body is not valid JSON; send {what}.") from None
 
 
 def _string(data: dict[str, Any], key: str, *, required: bool = False, limit: int = 500) -> str | None:
@@ -96,6 +95,8 @@ def _string(data: dict[str, Any], key: str, *, required: bool = False, limit: in
 
 async def create_request(app: App, request: web.Request) -> web.StreamResponse:
     data = await _read_json(request)
+    if not isinstance(data, dict):
+        raise SignoffError("The body must be a JSON object like {\"action\": …, \"requested_by\": …}.")
     action = _string(data, "action", required=True)
     requested_by = _string(data, "requested_by", required=True, limit=200)
     assert action is not None and requested_by is not None
@@ -119,15 +120,7 @@ async def get_request(app: App, request: web.Request) -> web.StreamResponse:
 
 
 async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
-    if request.content_length is not None and request.content_length > MAX_ALERT_BODY:
-        raise SignoffError(f"The body is larger than {MAX_ALERT_BODY // 1024 // 1024} MiB.")
-    raw = await request.content.read(MAX_ALERT_BODY + 1)
-    if len(raw) > MAX_ALERT_BODY:
-        raise SignoffError(f"The body is larger than {MAX_ALERT_BODY // 1024 // 1024} MiB.")
-    try:
-        payload = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise SignoffError("The body is not valid JSON (send Alertmanager's version 4 webhook payload).") from None
+    payload = await _read_json(request, MAX_ALERT_BODY, "Alertmanager's version 4 webhook payload")
     outcomes = await app.incidents.ingest_alerts(payload)
     return web.json_response({"alerts": [o.model_dump(mode="json") for o in outcomes]})
 

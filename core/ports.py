@@ -141,7 +141,9 @@ class Store(Protocol):
     therefore do nothing but database work.
     """
 
-    async def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
+    async def write(self, work: Callable[[UnitOfWork], T], *, urgent: bool = False) -> T:
+        """`urgent`: a person is waiting on it (a click): it goes before background work."""
+        ...
 
     async def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
 

@@ -209,7 +209,7 @@ class ApprovalService:
             return changed.request, False
 
         try:
-            result, expired_first = await self._store.write(act)
+            result, expired_first = await self._store.write(act, urgent=True)
         except Refusal as refusal:
             await self._record_refusal(request_id, by, via, verb, refusal)
             raise
@@ -249,7 +249,7 @@ class ApprovalService:
                     request, f"🚫 {by.name} tried to {verb} {request.id} via {via} and was refused: {refusal.message}",
                 ))
 
-        await self._store.write(record)
+        await self._store.write(record, urgent=True)
         self._signals.outbox.set()
         self._metrics.inc("signoff_refusals_total", reason=refusal.code)
         log.info("request.refused", request_id=request_id, person=by.name, action=verb, code=refusal.code)

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,11 +69,11 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self._sync: sa.Engine | None = None
         self._async: AsyncEngine | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: _Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":
             self._sync = _sqlite_engine(parsed)
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signoff-db-write")
+            self._writer = _Writer()
             self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="signoff-db-read")
         else:
             if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
@@ -86,10 +89,10 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
     # `Any`: callers pass functions over the core's UnitOfWork or over SqlUnitOfWork (tests, the CLI).
-    async def write(self, work: Callable[[Any], T]) -> T:
+    async def write(self, work: Callable[[Any], T], *, urgent: bool = False) -> T:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                return await self._run(work, write=True)
+                return await self._run(work, write=True, urgent=urgent)
             except ConcurrentUpdate:
                 if attempt == WRITE_ATTEMPTS:
                     raise
@@ -103,11 +106,13 @@ class Database:
     async def read(self, work: Callable[[Any], T]) -> T:
         return await self._run(work, write=False)
 
-    async def _run(self, work: Callable[[Any], T], *, write: bool) -> T:
+    async def _run(self, work: Callable[[Any], T], *, write: bool, urgent: bool = False) -> T:
         if self._sync is not None:
-            pool = self._writer if write else self._readers
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pool, functools.partial(self._in_sync_transaction, work, write))
+            call = functools.partial(self._in_sync_transaction, work, write)
+            if write:
+                assert self._writer is not None
+                return await asyncio.wrap_future(self._writer.submit(call, urgent=urgent))
+            return await asyncio.get_running_loop().run_in_executor(self._readers, call)
         assert self._async is not None
         async with self._async.connect() as conn:
             return await conn.run_sync(self._in_transaction, work)
@@ -139,12 +144,46 @@ class Database:
     async def dispose(self) -> None:
         if self._sync is not None:
             engine = self._sync
-            for pool in (self._writer, self._readers):
-                if pool is not None:
-                    pool.shutdown(wait=True)
+            if self._writer is not None:
+                self._writer.shutdown()
+            if self._readers is not None:
+                self._readers.shutdown(wait=True)
             engine.dispose()
         if self._async is not None:
             await self._async.dispose()
+
+
+class _Writer:
+    """The one thread that runs every SQLite write transaction. A person's action (a click) jumps
+    the queue of background work (deliveries, executions), so its acknowledgement stays quick."""
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = \
+            queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread = threading.Thread(target=self._run, name="signoff-db-write", daemon=True)
+        self._thread.start()
+
+    def submit(self, call: Callable[[], T], *, urgent: bool) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((0 if urgent else 1, next(self._order), call, future))
+        return future
+
+    def shutdown(self) -> None:
+        self._queue.put((2, next(self._order), None, None))  # after everything already queued
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            _, _, call, future = self._queue.get()
+            if call is None or future is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the awaiting coroutine, which re-raises it
+                future.set_exception(exc)
 
 
 def _retryable(exc: DBAPIError) -> bool:

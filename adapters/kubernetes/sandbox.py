@@ -844,9 +844,40 @@ class _Call:
 # The API server's state and semantics (synchronous, guarded by SandboxCluster's lock)
 
 
+class _Objects(dict[tuple[str, str, str], JSON]):
+    """The store, indexed by kind and by controlling owner: the controllers look objects up by
+    both on every write, and scanning everything made each write quadratic in the cluster's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_kind: dict[str, dict[tuple[str, str, str], JSON]] = {}
+        self.by_owner: dict[tuple[str, str], dict[tuple[str, str, str], JSON]] = {}
+
+    def __setitem__(self, key: tuple[str, str, str], obj: JSON) -> None:
+        self._unindex(key)
+        super().__setitem__(key, obj)
+        self.by_kind.setdefault(key[0], {})[key] = obj
+        owner = _controller_uid(obj)
+        if owner is not None:
+            self.by_owner.setdefault((key[0], owner), {})[key] = obj
+
+    def pop(self, key: tuple[str, str, str], default: JSON | None = None) -> JSON | None:  # type: ignore[override]
+        self._unindex(key)
+        return super().pop(key, default)
+
+    def _unindex(self, key: tuple[str, str, str]) -> None:
+        old = self.get(key)
+        if old is None:
+            return
+        self.by_kind.get(key[0], {}).pop(key, None)
+        owner = _controller_uid(old)
+        if owner is not None:
+            self.by_owner.get((key[0], owner), {}).pop(key, None)
+
+
 class _ApiServer:
     def __init__(self, *, rng_seed: int = 0) -> None:
-        self.objects: dict[tuple[str, str, str], JSON] = {}
+        self.objects = _Objects()
         self.resource_version = 1000
         self.rng = random.Random(rng_seed)
         self.address = "127.0.0.1:0"
@@ -859,7 +890,8 @@ class _ApiServer:
 
     def all(self, kind: str, namespace: str | None = None) -> list[JSON]:
         found = [
-            obj for (k, ns, _), obj in self.objects.items() if k == kind and (namespace is None or ns == namespace)
+            obj for (_, ns, _), obj in self.objects.by_kind.get(kind, {}).items()
+            if namespace is None or ns == namespace
         ]
         return sorted(found, key=lambda o: (_namespace(o), _name(o)))
 
@@ -891,7 +923,7 @@ class _ApiServer:
 
     # ---- test hooks (called under the lock)
 
-    def put(self, obj: JSON) -> JSON:
+    def put(self, obj: JSON, *, reconcile: bool = True) -> JSON:
         obj = _clone(obj)
         resource = _BY_KIND.get(str(obj.get("kind", "")))
         if resource is None:
@@ -918,7 +950,8 @@ class _ApiServer:
         if resource.kind == "Pod":
             self._complete_pod(obj)
         self._store(obj)
-        self.reconcile()
+        if reconcile:
+            self.reconcile()
         return _clone(self.find(resource.kind, meta.get("namespace"), meta["name"]) or obj)
 
     def delete_object(self, kind: str, namespace: str | None, name: str) -> bool:
@@ -1192,7 +1225,10 @@ class _ApiServer:
             return new
         self._store(new)
         response = _clone(new)
-        self.reconcile()
+        if new["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
+            self.reconcile(namespace, workload=new)
+        else:
+            self.reconcile(namespace if resource.namespaced else None)
         return response
 
     def _scale(self, call: _Call) -> JSON:
@@ -1298,7 +1334,7 @@ class _ApiServer:
         # immediately: it is gone from the store and its controller replaces it right away.
         meta["resourceVersion"] = self._next_rv()
         self._remove(resource.kind, namespace or "", name)
-        self.reconcile()
+        self.reconcile(namespace or None)
         return pod
 
     # ---- defaulting and validation
@@ -1457,20 +1493,39 @@ class _ApiServer:
 
     # ---- controllers
 
-    def reconcile(self) -> None:
-        """Run every simulated controller once; each step only writes what actually changes."""
+    def reconcile(self, namespace: str | None = None, workload: JSON | None = None) -> None:
+        """Run the simulated controllers once; each step only writes what actually changes.
+
+        A write to one workload only concerns that workload's controller chain (workload →
+        ReplicaSets → pods); a write to another namespaced object, the controllers of its
+        namespace; nodes and the like, everything (`namespace=None`). Scoping keeps a write's cost
+        independent of the cluster's size.
+        """
         self._sync_node_taints()
         self._collect_garbage()
-        for deployment in self.all("Deployment"):
+        kind = workload["kind"] if workload is not None else None
+        current = self.find(kind, _namespace(workload), _name(workload)) if workload is not None and kind else None
+
+        def scoped(of_kind: str) -> list[JSON]:
+            if workload is None:
+                return self.all(of_kind, namespace)
+            return [current] if current is not None and kind == of_kind else []
+
+        deployments = scoped("Deployment")
+        for deployment in deployments:
             self._reconcile_deployment(deployment)
-        for replica_set in self.all("ReplicaSet"):
+        if workload is None:
+            replica_sets = self.all("ReplicaSet", namespace)
+        else:
+            replica_sets = [rs for d in deployments for rs in self._owned("ReplicaSet", d)]
+        for replica_set in replica_sets:
             self._reconcile_replica_set(replica_set)
-        for stateful_set in self.all("StatefulSet"):
+        for stateful_set in scoped("StatefulSet"):
             self._reconcile_stateful_set(stateful_set)
-        for daemon_set in self.all("DaemonSet"):
+        for daemon_set in scoped("DaemonSet"):
             self._reconcile_daemon_set(daemon_set)
         self._schedule_pending()
-        self._update_statuses()
+        self._update_statuses(namespace, workload)
 
     def _sync_node_taints(self) -> None:
         for node in self.all("Node"):
@@ -1501,7 +1556,9 @@ class _ApiServer:
 
     def _owned(self, kind: str, owner: JSON) -> list[JSON]:
         uid = owner["metadata"]["uid"]
-        return [o for o in self.all(kind, _namespace(owner)) if _controller_uid(o) == uid]
+        namespace = _namespace(owner)
+        found = [o for o in self.objects.by_owner.get((kind, uid), {}).values() if _namespace(o) == namespace]
+        return sorted(found, key=lambda o: (_namespace(o), _name(o)))
 
     @staticmethod
     def _owner_ref(owner: JSON) -> JSON:
@@ -1852,24 +1909,40 @@ class _ApiServer:
             updated["status"] = self._pod_status(updated)
             self._save(updated)
 
-    def _update_statuses(self) -> None:
-        for replica_set in self.all("ReplicaSet"):
-            pods = self._owned("Pod", replica_set)
-            updated = _clone(replica_set)
-            status = updated.setdefault("status", {})
-            status["replicas"] = len(pods)
-            ready = sum(1 for p in pods if _is_ready(p))
-            _set_optional(status, "fullyLabeledReplicas", len(pods))
-            _set_optional(status, "readyReplicas", ready)
-            _set_optional(status, "availableReplicas", ready)
-            status["observedGeneration"] = updated["metadata"].get("generation", 1)
-            self._save(updated)
-        for deployment in self.all("Deployment"):
+    def _update_statuses(self, namespace: str | None = None, workload: JSON | None = None) -> None:
+        if workload is not None:
+            current = self.find(workload["kind"], _namespace(workload), _name(workload))
+            if current is None:
+                return
+            if current["kind"] == "Deployment":
+                for replica_set in self._owned("ReplicaSet", current):
+                    self._replica_set_status(replica_set)
+                self._deployment_status(current)
+            elif current["kind"] == "StatefulSet":
+                self._stateful_set_status(current)
+            elif current["kind"] == "DaemonSet":
+                self._daemon_set_status(current)
+            return
+        for replica_set in self.all("ReplicaSet", namespace):
+            self._replica_set_status(replica_set)
+        for deployment in self.all("Deployment", namespace):
             self._deployment_status(deployment)
-        for stateful_set in self.all("StatefulSet"):
+        for stateful_set in self.all("StatefulSet", namespace):
             self._stateful_set_status(stateful_set)
-        for daemon_set in self.all("DaemonSet"):
+        for daemon_set in self.all("DaemonSet", namespace):
             self._daemon_set_status(daemon_set)
+
+    def _replica_set_status(self, replica_set: JSON) -> None:
+        pods = self._owned("Pod", replica_set)
+        updated = _clone(replica_set)
+        status = updated.setdefault("status", {})
+        status["replicas"] = len(pods)
+        ready = sum(1 for p in pods if _is_ready(p))
+        _set_optional(status, "fullyLabeledReplicas", len(pods))
+        _set_optional(status, "readyReplicas", ready)
+        _set_optional(status, "availableReplicas", ready)
+        status["observedGeneration"] = updated["metadata"].get("generation", 1)
+        self._save(updated)
 
     def _stateful_set_status(self, stateful_set: JSON) -> None:
         pods = self._owned("Pod", stateful_set)
@@ -2663,9 +2736,11 @@ class SandboxCluster:
                 self._server.put({"kind": "Namespace", "metadata": {"name": namespace},
                                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
             for name in names:
+                # One controller pass for the lot: reconciling after each put is quadratic.
                 self._server.put(_deployment(namespace, name, replicas,
                                              _container(name, f"ghcr.io/acme/{prefix}:1.0.0", 8080),
-                                             labels={"app": name}))
+                                             labels={"app": name}), reconcile=False)
+            self._server.reconcile()
         return names
 
     def delete_object(self, kind: str, namespace: str | None, name: str) -> bool:

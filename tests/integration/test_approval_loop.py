@@ -109,7 +109,7 @@ async def test_fifty_concurrent_signatures_reach_quorum_once_and_execute_once(da
         assert len(real_patches) == 1
 
 
-async def test_audit_verify_detects_altered_deleted_and_reordered_events(database_url: str) -> None:
+async def test_audit_verify_detects_altered_inserted_deleted_and_reordered_events(database_url: str) -> None:
     settings = make_settings(database_url)
     async with running_app(settings) as app:
         await app.service.request("rollout restart deployment/api -n prod", by=person("alice"), via="console")
@@ -147,6 +147,20 @@ async def test_audit_verify_detects_altered_deleted_and_reordered_events(databas
     await tamper("UPDATE timeline SET seq = 100 WHERE seq = 2")
     await tamper("UPDATE timeline SET seq = 2 WHERE seq = 3")
     await tamper("UPDATE timeline SET seq = 3 WHERE seq = 100")
+    assert (await verify())[0] == 0
+
+    # An event slipped in between 2 and 3, renumbering what follows: its prev_hash cannot fit both ends.
+    last = await db.read(lambda uow: uow.connection.execute(sa.text("SELECT max(seq) FROM timeline")).scalar_one())
+    for seq in range(last, 2, -1):
+        await tamper(f"UPDATE timeline SET seq = {seq + 1} WHERE seq = {seq}")
+    await tamper("INSERT INTO timeline (seq, at, type, status, title, detail, actor, actor_role, request_id, "
+                 "incident_id, prev_hash, hash) SELECT 3, at, 'signed', status, 'mallory signed', '', 'mallory', "
+                 "'approver', request_id, incident_id, hash, hash FROM timeline WHERE seq = 2")
+    code, text = await verify()
+    assert code == 1 and "event 3" in text
+    await tamper("DELETE FROM timeline WHERE seq = 3")
+    for seq in range(4, last + 2):
+        await tamper(f"UPDATE timeline SET seq = {seq - 1} WHERE seq = {seq}")
     assert (await verify())[0] == 0
 
     await tamper("DELETE FROM timeline WHERE seq = 2")
