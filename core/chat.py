@@ -72,7 +72,6 @@ class Reply(BaseModel):
 
 
 Handler = Callable[[str, Person, ChatContext], Awaitable[Reply]]
-Extension = Callable[[str, Person, ChatContext], Awaitable[Reply]]
 VoteHandler = Callable[[str, bool, Person, ChatContext], Awaitable[Reply | None]]
 
 
@@ -95,7 +94,7 @@ class ChatCommands:
             "help": self._help,
         }
 
-    def extend(self, name: str, handler: Extension) -> None:
+    def extend(self, name: str, handler: Handler) -> None:
         """Later features (incidents, playbooks) add their commands without touching this module."""
         self._handlers[name] = handler
 

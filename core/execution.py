@@ -46,7 +46,6 @@ class ExecutionService:
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         # Later features (incidents, playbooks) add their rows to the transaction recording an outcome.
         self.on_finished: list[OnFinished] = []
-        self.executions = 0
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -69,7 +68,6 @@ class ExecutionService:
         request = await self._claim(request_id)
         if request is None:
             return False
-        self.executions += 1
         started = time.perf_counter()
         operation = request.operation
         dry_summary: str | None = None

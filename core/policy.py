@@ -13,7 +13,6 @@ from core.errors import PolicyViolation
 from core.operations import CordonOp, Operation, RollbackOp, ScaleOp
 
 ANYONE = "*"
-PLATFORMS = ("slack", "discord", "console", "api")
 
 
 class Risk(StrEnum):
