@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 TOKEN = "bench-alerts-token-0123"
 
 
@@ -81,6 +82,8 @@ async def main() -> None:
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--per-notification", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--in-process-sandbox", action="store_true",
+                        help="SIGNOFF_CLUSTER=sandbox inside signoff's process instead of its own process")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +91,15 @@ async def main() -> None:
         env.update({"PYTHONPATH": str(ROOT), "SIGNOFF_API_TOKEN": TOKEN, "SIGNOFF_CLUSTER": "sandbox",
                     "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_HTTP_PORT": str(port),
                     "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db", "SIGNOFF_LOG_LEVEL": "error"})
+        sandbox = None
+        if not args.in_process_sandbox:
+            # As in production the API server is another process (here: the sandbox on loopback).
+            from tests.harness import SandboxProcess
+
+            sandbox = SandboxProcess(Path(tmp), deployments=0)
+            env.update({"SIGNOFF_CLUSTER": "kubeconfig", "KUBECONFIG": str(sandbox.kubeconfig)})
+        where = "in signoff's process" if sandbox is None else "in its own process"
+        print(f"sandbox API server {where}")
         process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp, env=env)  # noqa: ASYNC220
         base = f"http://127.0.0.1:{port}"
         try:
@@ -114,6 +126,8 @@ async def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
+            if sandbox is not None:
+                sandbox.stop()
 
 
 if __name__ == "__main__":

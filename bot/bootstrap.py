@@ -32,7 +32,7 @@ from core.service import ApprovalService
 from core.signals import Signals
 
 log = structlog.get_logger(__name__)
-GIL_SWITCH_INTERVAL_S = 0.0005
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass

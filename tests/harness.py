@@ -243,14 +243,20 @@ class Deployment:
 
     # ---- what people see in Slack
 
-    def card(self, request_id: str) -> dict[str, Any] | None:
+    def cards(self, request_id: str) -> list[dict[str, Any]]:
+        """Every card of the request (more than one only if a post was repeated after a crash)."""
         pattern = re.compile(rf"\b{re.escape(request_id)}\b")
+        found = []
         for message in self.slack.messages(CHANNEL):
             # A thread's parent carries thread_ts == ts once it has replies, as in Slack.
             parent = message.get("thread_ts") in (None, message["ts"])
             if parent and pattern.search(message.get("text", "")):
-                return message
-        return None
+                found.append(message)
+        return found
+
+    def card(self, request_id: str) -> dict[str, Any] | None:
+        cards = self.cards(request_id)
+        return cards[0] if cards else None
 
     def cards_posted(self, request_id: str) -> int:
         pattern = re.compile(rf"\b{re.escape(request_id)}\b")
@@ -260,11 +266,9 @@ class Deployment:
 
     def outcome_messages(self, request_id: str) -> list[str]:
         """Result messages in the request's thread ("✅ R-3 succeeded: …", "⚠️ R-3 was interrupted …")."""
-        card = self.card(request_id)
-        if card is None:
-            return []
         prefix = re.compile(rf"{re.escape(request_id)} (?:{'|'.join(TERMINAL_WORDS)}|was interrupted|expired)")
-        return [m["text"] for m in self.slack.thread(CHANNEL, card["ts"]) if prefix.search(m.get("text", ""))]
+        return [m["text"] for card in self.cards(request_id) for m in self.slack.thread(CHANNEL, card["ts"])
+                if prefix.search(m.get("text", ""))]
 
     # ---- what the database and the cluster say
 

@@ -124,7 +124,10 @@ class Database:
 
     def _in_transaction(self, conn: sa.Connection, work: Callable[[SqlUnitOfWork], T]) -> T:
         with conn.begin():
-            return work(SqlUnitOfWork(conn, self.dialect, self.clock))
+            uow = SqlUnitOfWork(conn, self.dialect, self.clock)
+            result = work(uow)
+            uow.timeline.flush()
+            return result
 
     async def check(self) -> None:
         try:

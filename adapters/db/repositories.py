@@ -49,6 +49,15 @@ _EVENTS_OF_REQUEST = (sa.select(t.timeline).where(t.timeline.c.request_id == sa.
 _EVENTS_OF_INCIDENT = (sa.select(t.timeline).where(t.timeline.c.incident_id == sa.bindparam("key"))
                        .order_by(t.timeline.c.seq))
 _INSERT_OUTBOX = sa.insert(t.outbox)
+_I = t.incidents.c
+_INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data")
+_INSERT_INCIDENT = sa.insert(t.incidents)
+_GET_INCIDENT = sa.select(_I.data).where(_I.id == sa.bindparam("incident_id"))
+_GET_INCIDENT_LOCKED = _GET_INCIDENT.with_for_update()
+_INCIDENT_BY_FINGERPRINT = sa.select(_I.data).where(_I.fingerprint == sa.bindparam("fingerprint"))
+_UPDATE_INCIDENT = (sa.update(t.incidents)
+                    .where(_I.id == sa.bindparam("incident_id"), _I.version == sa.bindparam("expected_version"))
+                    .values({name: sa.bindparam(name) for name in _INCIDENT_COLUMNS}))
 _A = t.anchors.c
 _ANCHOR = sa.select(t.anchors).where(_A.key == sa.bindparam("key"), _A.platform == sa.bindparam("platform"))
 _KEY_BY_MESSAGE = sa.select(_A.key).where(_A.platform == sa.bindparam("platform"),
@@ -158,25 +167,47 @@ class SqlRequests(_Repo):
 
 
 class SqlTimeline(_Repo):
+    """Appends within one transaction share one read of the chain head, and their rows and the new
+    head are written together at `flush`, when the transaction's work is done (a request's creation
+    appends several times). Reads of the timeline inside that same transaction do not see them."""
+
+    def __init__(self, conn: sa.Connection, dialect: str) -> None:
+        super().__init__(conn, dialect)
+        self._head: tuple[int, str] | None = None
+        self._head_stored = False
+        self._pending: list[dict[str, object]] = []
+
     def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]:
         if not events:
             return []
-        if self._locks_rows:
-            self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-        head = self.head()
-        seq, prev = head if head is not None else (0, GENESIS_HASH)
+        if self._head is None:
+            if self._locks_rows:
+                self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+            stored = self.head()
+            self._head_stored = stored is not None
+            self._head = stored or (0, GENESIS_HASH)
+        seq, prev = self._head
         linked: list[TimelineEvent] = []
         for event in events:
             seq += 1
             item = link(event, seq, prev)
             prev = item.hash
             linked.append(item)
-        self._conn.execute(_INSERT_EVENT, [_event_row(e) for e in linked])
-        if head is None:
-            self._conn.execute(_INSERT_HEAD, {"id": 1, "seq": seq, "hash": prev})
-        else:
-            self._conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": prev})
+        self._pending.extend(_event_row(e) for e in linked)
+        self._head = (seq, prev)
         return linked
+
+    def flush(self) -> None:
+        if not self._pending or self._head is None:
+            return
+        self._conn.execute(_INSERT_EVENT, self._pending)
+        self._pending = []
+        seq, prev = self._head
+        if self._head_stored:
+            self._conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": prev})
+        else:
+            self._conn.execute(_INSERT_HEAD, {"id": 1, "seq": seq, "hash": prev})
+            self._head_stored = True
 
     def head(self) -> tuple[int, str] | None:
         row = self._conn.execute(_CHAIN_HEAD).first()
@@ -336,7 +367,7 @@ class SqlIncidents(_Repo):
                 return candidate
 
     def add(self, incident: Incident) -> None:
-        self._conn.execute(sa.insert(t.incidents).values(id=incident.id, **self._columns(incident)))
+        self._conn.execute(_INSERT_INCIDENT, {"id": incident.id, **self._columns(incident)})
 
     @staticmethod
     def _columns(incident: Incident) -> dict[str, object]:
@@ -346,24 +377,18 @@ class SqlIncidents(_Repo):
         }
 
     def get(self, incident_id: str, *, lock: bool = False) -> Incident | None:
-        query = sa.select(t.incidents.c.data).where(t.incidents.c.id == incident_id)
-        if lock and self._locks_rows:
-            query = query.with_for_update()
-        data = (self._conn.execute(query)).scalar_one_or_none()
+        query = _GET_INCIDENT_LOCKED if lock and self._locks_rows else _GET_INCIDENT
+        data = self._conn.execute(query, {"incident_id": incident_id}).scalar_one_or_none()
         return Incident.model_validate_json(data) if data is not None else None
 
     def by_fingerprint(self, fingerprint: str) -> Incident | None:
-        data = (self._conn.execute(
-            sa.select(t.incidents.c.data).where(t.incidents.c.fingerprint == fingerprint)
-        )).scalar_one_or_none()
+        data = self._conn.execute(_INCIDENT_BY_FINGERPRINT, {"fingerprint": fingerprint}).scalar_one_or_none()
         return Incident.model_validate_json(data) if data is not None else None
 
     def update(self, incident: Incident) -> None:
-        result = self._conn.execute(
-            sa.update(t.incidents)
-            .where(t.incidents.c.id == incident.id, t.incidents.c.version == incident.version - 1)
-            .values(**self._columns(incident))
-        )
+        result = self._conn.execute(_UPDATE_INCIDENT, {
+            "incident_id": incident.id, "expected_version": incident.version - 1, **self._columns(incident),
+        })
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{incident.id} changed while this was being decided; try again.")
 
