@@ -28,6 +28,10 @@ MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
 
 
+class _CardNotYet(Exception):
+    """A card update or reply whose card has not been posted yet."""
+
+
 class OutboxDispatcher:
     def __init__(
         self, *, store: Store, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
@@ -90,6 +94,9 @@ class OutboxDispatcher:
             return "blocked"
         try:
             await self._deliver(gateway, message)
+        except _CardNotYet:
+            await self._postpone(message.id, now + timedelta(seconds=1))
+            return "blocked"
         except DeliveryError as exc:
             await self._failed(message, exc)
             return "blocked"
@@ -120,6 +127,11 @@ class OutboxDispatcher:
         kind = message.kind
         key = message.key
         anchor = await self._store.read(lambda uow: uow.outbox.anchor(key, message.platform)) if key else None
+        if kind is not MessageKind.card and anchor is None and key is not None and await self._store.read(
+                lambda uow: uow.outbox.card_pending(message.platform, key)):
+            # The card is not out yet (its post is being retried, or is leased by a process that
+            # died): updates and replies wait for it instead of going out without their thread.
+            raise _CardNotYet()
         if kind is MessageKind.card:
             if anchor is None:
                 card = message.card or await self._render(message.key)

@@ -326,6 +326,14 @@ class SqlOutbox(_Repo):
         )
         return [int(row[0]) for row in rows]
 
+    def card_pending(self, platform: str, key: str) -> bool:
+        c = t.outbox.c
+        row = self._conn.execute(
+            sa.select(c.id).where(c.platform == platform, c.key == key, c.status == "pending",
+                                  c.kind == MessageKind.card.value).limit(1)
+        ).first()
+        return row is not None
+
     def backlog(self) -> int:
         return int((self._conn.execute(
             sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
