@@ -19,6 +19,7 @@ from bot.settings import Settings
 from core.cards import timeline_text
 from core.errors import NotFound, SignoffError
 from core.events import TimelineEvent, verify_chain
+from core.learning import playbooks_text
 from core.service import normalize_request_id
 
 log = structlog.get_logger(__name__)
@@ -83,18 +84,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "audit":
         return await audit_verify(settings)
     if command == "db":
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-        finally:
-            await db.dispose()
-        print("database is up to date")
+        async with _database(settings):
+            print("database is up to date")
         return 0
     if command == "check-config":
         return check_config(settings)
     if command == "playbooks":
-        from bot.playbooks_cli import list_playbooks
-        return await list_playbooks(settings)
+        async with _database(settings) as db:
+            print(playbooks_text(await db.read(lambda uow: uow.playbooks.all())))
+        return 0
     raise SignoffError(f"unknown command {command}")
 
 

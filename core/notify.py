@@ -29,18 +29,12 @@ def thread_replies(request: ApprovalRequest, text: str, places: Iterable[Place] 
     ]
 
 
-def routed(places: Iterable[Place], defaults: dict[str, str], origin: Place | None) -> tuple[Place, ...]:
+def routed(defaults: dict[str, str], origin: Place | None) -> tuple[Place, ...]:
     """The origin place first, then the default channel of every other configured platform."""
-    chosen: list[Place] = []
-    if origin is not None:
-        chosen.append(origin)
+    chosen: list[Place] = [origin] if origin is not None else []
     for platform, channel in defaults.items():
-        if any(p.platform == platform for p in chosen):
-            continue
-        chosen.append(Place(platform=platform, channel=channel))
-    for place in places:
-        if place not in chosen:
-            chosen.append(place)
+        if not any(p.platform == platform for p in chosen):
+            chosen.append(Place(platform=platform, channel=channel))
     return tuple(chosen)
 
 

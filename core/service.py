@@ -136,7 +136,7 @@ class ApprovalService:
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=self.policy.rule_for(effective), reason=reason, incident_id=incident_id, blast=blast,
-            proposal=proposal, places=routed((), self.default_places, origin),
+            proposal=proposal, places=routed(self.default_places, origin),
         )
 
     def create(self, uow: UnitOfWork, draft: RequestDraft) -> ApprovalRequest:
