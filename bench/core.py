@@ -28,9 +28,9 @@ import structlog
 
 from bot.bootstrap import bootstrap
 from bot.settings import Settings
-from core.events import GENESIS_HASH, EventType, NewEvent, format_at, link
-from core.policy import Person, Risk
-from core.policy_file import parse_policy
+from core.domain.events import GENESIS_HASH, EventType, NewEvent, format_at, link
+from core.domain.policy import Person, Risk
+from core.domain.policy_file import parse_policy
 
 POLICY = """
 [risk.medium]

@@ -41,7 +41,7 @@ import structlog
 from adapters.discord.runtime import start_discord
 from bot.bootstrap import bootstrap
 from bot.settings import Settings
-from core.policy import Person
+from core.domain.policy import Person
 from tests.fakes.discord import FakeDiscord, point_discord_py_at
 
 T = TypeVar("T")

@@ -44,7 +44,7 @@ from adapters.slack import attach_slack
 from bot.bootstrap import bootstrap
 from bot.http import HttpServer, build_http_app
 from bot.settings import Settings
-from core.policy import Person
+from core.domain.policy import Person
 from tests.fakes.slack import FakeSlack, block_actions_body, sign
 
 T = TypeVar("T")

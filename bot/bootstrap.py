@@ -18,18 +18,18 @@ import structlog
 
 from adapters.db.database import Database
 from bot.settings import Settings
-from core.chat import ChatCommands, install_learning
-from core.cluster import Cluster
-from core.decisions import DecisionManager
-from core.delivery import OutboxDispatcher
-from core.execution import ExecutionService
-from core.learning import IncidentService
-from core.maintenance import Maintenance
-from core.metrics import Metrics
-from core.policy import Policy
+from core.app.decisions import DecisionManager
+from core.app.delivery import OutboxDispatcher
+from core.app.execution import ExecutionService
+from core.app.learning import IncidentService
+from core.app.maintenance import Maintenance
+from core.app.metrics import Metrics
+from core.app.service import ApprovalService
+from core.app.signals import Signals
+from core.chat.handlers import ChatCommands, install_learning
+from core.domain.cluster import Cluster
+from core.domain.policy import Policy
 from core.ports import Advisor, ChatGateway, Clock, SystemClock
-from core.service import ApprovalService
-from core.signals import Signals
 
 log = structlog.get_logger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001

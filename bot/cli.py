@@ -16,11 +16,11 @@ from pydantic import ValidationError
 from adapters.db.database import Database, SqlUnitOfWork
 from bot.logs import configure_logging
 from bot.settings import Settings
-from core.cards import timeline_text
+from core.app.learning import playbooks_text
+from core.app.service import normalize_request_id
+from core.chat.cards import timeline_text
+from core.domain.events import TimelineEvent, verify_chain
 from core.errors import NotFound, SignoffError
-from core.events import TimelineEvent, verify_chain
-from core.learning import playbooks_text
-from core.service import normalize_request_id
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from adapters.console.repl import run_script
 from bot.bootstrap import bootstrap
 from bot.console import attach_console
 from bot.settings import Settings
-from core.policy import Policy
+from core.domain.policy import Policy
 
 CRASH = "Pod prod/{} (api) is in waiting state (reason: CrashLoopBackOff)."
 DEMO_SCRIPT = """\

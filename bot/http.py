@@ -12,9 +12,9 @@ from aiohttp import web
 
 from bot.bootstrap import App
 from bot.metrics import render_metrics
-from core.approvals import ApprovalRequest
+from core.domain.approvals import ApprovalRequest
+from core.domain.policy import Person, Risk
 from core.errors import NotFound, SignoffError
-from core.policy import Person, Risk
 
 log = structlog.get_logger(__name__)
 

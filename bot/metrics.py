@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.approvals import RequestStatus
+from core.domain.approvals import RequestStatus
 
 if TYPE_CHECKING:
     from bot.bootstrap import App

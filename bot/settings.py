@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.domain.policy import Policy
+from core.domain.policy_file import parse_policy
 from core.errors import SignoffError
-from core.policy import Policy
-from core.policy_file import parse_policy
 
 DEFAULT_POLICY_FILE = "signoff.toml"
 

@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from core.advice import AdvisorAnswer
-from core.approvals import ApprovalRequest, RequestStatus, Signature
-from core.cards import Card
-from core.events import NewEvent, TimelineEvent
-from core.incidents import Incident
-from core.outbox import MessageRef, NewMessage, OutboxMessage
-from core.playbooks import Playbook, Vote
+from core.app.outbox import MessageRef, NewMessage, OutboxMessage
+from core.chat.cards import Card
+from core.domain.advice import AdvisorAnswer
+from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
+from core.domain.events import NewEvent, TimelineEvent
+from core.domain.incidents import Incident
+from core.domain.playbooks import Playbook, Vote
 
 
 class Clock(Protocol):

@@ -10,8 +10,8 @@ from typing import Any
 
 from bot.bootstrap import App, bootstrap
 from bot.settings import Settings
-from core.policy import Policy
-from core.policy_file import parse_policy
+from core.domain.policy import Policy
+from core.domain.policy_file import parse_policy
 
 
 class MovableClock:

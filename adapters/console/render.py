@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cards import Card
+from core.chat.cards import Card
 
 TERMINAL_STATES = {"succeeded", "failed", "blocked", "rejected", "expired", "cancelled", "interrupted"}
 

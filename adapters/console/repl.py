@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
-from core.approvals import Place
-from core.cards import Card
-from core.chat import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands, ChatContext
-from core.outbox import MessageRef
+from core.app.outbox import MessageRef
+from core.chat.cards import Card
+from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands, ChatContext
+from core.domain.approvals import Place
 
 PLATFORM = "console"
 CHANNEL = "console"

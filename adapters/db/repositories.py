@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db import tables as t
-from core.approvals import ApprovalRequest, RequestStatus, Signature
+from core.app.outbox import MessageKind, MessageRef, NewMessage, OutboxMessage
+from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
+from core.domain.events import GENESIS_HASH, NewEvent, TimelineEvent, format_at, link, parse_at
+from core.domain.incidents import Incident
+from core.domain.playbooks import Playbook, Vote
 from core.errors import AlreadySigned, ConcurrentUpdate
-from core.events import GENESIS_HASH, NewEvent, TimelineEvent, format_at, link, parse_at
-from core.incidents import Incident
-from core.outbox import MessageKind, MessageRef, NewMessage, OutboxMessage
-from core.playbooks import Playbook, Vote
 
 # An arbitrary constant: PostgreSQL serialises timeline appends on this advisory lock.
 _CHAIN_LOCK = 7_226_001

@@ -1,4 +1,4 @@
-"""The schema. Instants are stored as fixed-width UTC text (`core.events.format_at`), which sorts
+"""The schema. Instants are stored as fixed-width UTC text (`core.domain.events.format_at`), which sorts
 correctly and reads back identically on SQLite and PostgreSQL, so hashes and comparisons never
 depend on a driver's datetime handling."""
 

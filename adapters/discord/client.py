@@ -20,7 +20,7 @@ from adapters.discord.commands import SignoffGroup, canonical_commands
 from adapters.discord.render import split_text
 from adapters.discord.translate import context, without_bot_mention
 from adapters.discord.views import SignoffButton
-from core.chat import UNFINISHED_TEXT, ChatCommands, ChatContext, Reply
+from core.chat.handlers import UNFINISHED_TEXT, ChatCommands, ChatContext, Reply
 
 log = structlog.get_logger(__name__)
 

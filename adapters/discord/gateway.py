@@ -34,8 +34,8 @@ import structlog
 
 from adapters.discord.render import card_embed, card_view, split_text, thread_name
 from adapters.discord.translate import PLATFORM
-from core.cards import Card
-from core.outbox import DeliveryError, MessageRef
+from core.app.outbox import DeliveryError, MessageRef
+from core.chat.cards import Card
 
 log = structlog.get_logger(__name__)
 

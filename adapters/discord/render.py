@@ -9,7 +9,7 @@ from __future__ import annotations
 import discord
 
 from adapters.discord.views import SignoffButton
-from core.cards import Button, Card
+from core.chat.cards import Button, Card
 
 MESSAGE_LIMIT = 2000  # characters of message content
 TITLE_LIMIT = 256

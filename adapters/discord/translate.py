@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from core.approvals import Place
-from core.chat import ChatContext
+from core.chat.handlers import ChatContext
+from core.domain.approvals import Place
 
 PLATFORM = "discord"
 

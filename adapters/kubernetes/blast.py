@@ -14,8 +14,8 @@ from typing import Any, Protocol, TypeVar
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from core.cluster import TargetFacts
-from core.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp
+from core.domain.cluster import TargetFacts
+from core.domain.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp
 
 _T = TypeVar("_T")
 

@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from adapters.kubernetes.blast import FactReader, selector_string
-from core.cluster import (
+from core.domain.cluster import (
     ClusterError,
     ClusterRejected,
     ClusterResult,
@@ -39,7 +39,7 @@ from core.cluster import (
     TargetFacts,
     TargetMissing,
 )
-from core.operations import (
+from core.domain.operations import (
     CordonOp,
     DeletePodOp,
     Operation,
@@ -116,7 +116,7 @@ class _Attempt:
 
 
 class KubernetesCluster:
-    """Implements `core.cluster.Cluster` against a real API server (or the sandbox)."""
+    """Implements `core.domain.cluster.Cluster` against a real API server (or the sandbox)."""
 
     def __init__(
         self,

@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import structlog
 
-from core.advice import AdvisorAnswer
-from core.incidents import Incident
+from core.domain.advice import AdvisorAnswer
+from core.domain.incidents import Incident
 
 __all__ = ["DEFAULT_MODEL", "OpenAIAdvisor", "parse_answer"]
 

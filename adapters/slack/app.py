@@ -50,7 +50,7 @@ from adapters.slack.gateway import SlackGateway, build_web_client, retry_handler
 from adapters.slack.jobs import Jobs
 from adapters.slack.render import message_text
 from adapters.slack.translate import ReactionVote, Responder, SlashCommand, ThreadMessage
-from core.chat import UNFINISHED_TEXT, ChatCommands, Reply
+from core.chat.handlers import UNFINISHED_TEXT, ChatCommands, Reply
 from core.errors import SignoffError
 from core.ports import ChatGateway
 

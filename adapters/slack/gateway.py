@@ -31,8 +31,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.render import MAX_BLOCKS, SECTION_TEXT_MAX, card_blocks, card_text, escaped, message_text
-from core.cards import Card
-from core.outbox import DeliveryError, MessageRef
+from core.app.outbox import DeliveryError, MessageRef
+from core.chat.cards import Card
 
 log = structlog.get_logger(__name__)
 

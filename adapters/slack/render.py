@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.cards import Button, Card, CardField
+from core.chat.cards import Button, Card, CardField
 
 Block = dict[str, Any]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack.render import action_name
-from core.approvals import Place
-from core.chat import ChatContext
+from core.chat.handlers import ChatContext
+from core.domain.approvals import Place
 
 PLATFORM = "slack"
 

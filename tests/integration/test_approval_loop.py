@@ -12,11 +12,11 @@ from adapters.db import tables
 from adapters.db.database import SqlUnitOfWork
 from bot.bootstrap import App
 from bot.cli import audit_verify
-from core import approvals
-from core.approvals import Place, RequestStatus
+from core.domain import approvals
+from core.domain.approvals import Place, RequestStatus
+from core.domain.events import EventType
+from core.domain.policy import Person, Risk
 from core.errors import AlreadySigned, NotFound, NotPending, ParseError, PolicyViolation, SelfApprovalForbidden
-from core.events import EventType
-from core.policy import Person, Risk
 from tests.support import MovableClock, make_settings, running_app
 
 MANY_SIGNERS = """

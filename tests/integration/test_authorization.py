@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from bot.bootstrap import App
-from core.approvals import Place
-from core.chat import ChatContext, Reply
+from core.chat.handlers import ChatContext, Reply
+from core.domain.approvals import Place
 from tests.support import make_settings, running_app
 
 POLICY = """

@@ -22,8 +22,8 @@ from adapters.discord.runtime import start_discord
 from adapters.slack import EVENTS_PATH, attach_slack
 from bot.bootstrap import App
 from bot.http import HttpServer, build_http_app
-from core.approvals import RequestStatus
-from core.events import EventType
+from core.domain.approvals import RequestStatus
+from core.domain.events import EventType
 from tests.fakes.discord import FakeDiscord, InteractionReply
 from tests.fakes.slack import FakeSlack
 from tests.integration.test_slack_support import SECRET, SlackWorld, buttons, card_text

@@ -19,9 +19,9 @@ import pytest
 
 from adapters.discord.runtime import start_discord
 from bot.bootstrap import App
-from core.approvals import RequestStatus
-from core.events import EventType
-from core.policy import Person
+from core.domain.approvals import RequestStatus
+from core.domain.events import EventType
+from core.domain.policy import Person
 from tests.fakes.discord import (
     INTENT_GUILD_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGES,

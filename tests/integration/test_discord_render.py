@@ -23,8 +23,8 @@ from adapters.discord.render import (
 )
 from adapters.discord.translate import request_text, without_bot_mention
 from adapters.discord.views import SignoffButton, custom_id
-from core.cards import Button, Card, CardField, Progress
-from core.chat import split_request_args
+from core.chat.cards import Button, Card, CardField, Progress
+from core.chat.handlers import split_request_args
 
 
 def card(**changes: object) -> Card:

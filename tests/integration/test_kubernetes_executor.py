@@ -18,8 +18,8 @@ from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes.executor import KubernetesCluster
 from adapters.kubernetes.sandbox import SandboxCluster
-from core.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
-from core.operations import parse_operation
+from core.domain.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
+from core.domain.operations import parse_operation
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 

@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestServer
 from bot.bootstrap import App
 from bot.console import attach_console
 from bot.http import build_http_app
-from core.approvals import Place, RequestStatus
-from core.chat import ChatContext
+from core.chat.handlers import ChatContext
+from core.domain.approvals import Place, RequestStatus
+from core.domain.playbooks import PlaybookStatus
+from core.domain.policy import Person
 from core.errors import AlreadySigned, NotAuthorized, NotPending
-from core.playbooks import PlaybookStatus
-from core.policy import Person
 from tests.support import make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")

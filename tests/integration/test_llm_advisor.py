@@ -11,11 +11,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.llm.advisor import OpenAIAdvisor, parse_answer
-from core.advice import AdvisorAnswer
+from core.domain.advice import AdvisorAnswer
+from core.domain.incidents import Incident
+from core.domain.operations import RestartOp, parse_operation
+from core.domain.rules import proposal_grammar
 from core.errors import ParseError
-from core.incidents import Incident
-from core.operations import RestartOp, parse_operation
-from core.rules import proposal_grammar
 from tests.fakes.openai import FakeOpenAI
 
 KEY = "sk-test-0123456789abcdef"

@@ -7,9 +7,9 @@ from datetime import timedelta
 from io import StringIO
 
 from bot.console import attach_console
-from core.approvals import Place
-from core.outbox import MessageKind
-from core.policy import Person
+from core.app.outbox import MessageKind
+from core.domain.approvals import Place
+from core.domain.policy import Person
 from tests.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from core.chat import ChatContext, Reply
+from core.chat.handlers import ChatContext, Reply
+from core.domain.policy import Person
 from core.errors import NotFound
-from core.policy import Person
 from tests.fakes.slack import (
     FakeSlack,
     event_body,

@@ -4,8 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import approvals
-from core.approvals import ApprovalRequest, Outcome, RequestStatus
+from core.domain import approvals
+from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
+from core.domain.events import EventType
+from core.domain.operations import parse_operation
+from core.domain.policy import Person, Risk, SignRule
 from core.errors import (
     AlreadySigned,
     NotAuthorized,
@@ -14,9 +17,6 @@ from core.errors import (
     RequestExpired,
     SelfApprovalForbidden,
 )
-from core.events import EventType
-from core.operations import parse_operation
-from core.policy import Person, Risk, SignRule
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ALICE = Person(name="alice", groups=frozenset({"sre"}))

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.cards import progress_bar
-from core.chat import split_request_args
+from core.app.service import normalize_request_id
+from core.chat.cards import progress_bar
+from core.chat.handlers import split_request_args
+from core.domain.policy import Risk
 from core.errors import NotFound, ParseError
-from core.policy import Risk
-from core.service import normalize_request_id
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -31,7 +31,7 @@ import yaml
 from kubernetes import client
 
 from bot.settings import Settings
-from core.policy_file import parse_policy
+from core.domain.policy_file import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

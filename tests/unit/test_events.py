@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.events import GENESIS_HASH, EventType, NewEvent, TimelineEvent, link, verify_chain
+from core.domain.events import GENESIS_HASH, EventType, NewEvent, TimelineEvent, link, verify_chain
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

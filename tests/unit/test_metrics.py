@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from core.metrics import Metrics
+from core.app.metrics import Metrics
 
 
 def test_counters_and_histograms_render_in_prometheus_text() -> None:

@@ -4,8 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError
-from core.operations import (
+from core.domain.operations import (
     ACCEPTED_FORMS,
     CordonOp,
     DeletePodOp,
@@ -15,6 +14,7 @@ from core.operations import (
     UncordonOp,
     parse_operation,
 )
+from core.errors import ParseError
 
 ACCEPTED = [
     ("rollout restart deployment/api -n prod", RestartOp(target="deployment", name="api", namespace="prod")),

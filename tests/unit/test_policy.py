@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from core.cluster import TargetFacts
+from core.domain.cluster import TargetFacts
+from core.domain.operations import parse_operation
+from core.domain.policy import Policy, Risk, format_duration, parse_duration
+from core.domain.policy_file import PolicyFileError, parse_policy
 from core.errors import PolicyViolation
-from core.operations import parse_operation
-from core.policy import Policy, Risk, format_duration, parse_duration
-from core.policy_file import PolicyFileError, parse_policy
 
 EXAMPLE = """\
 [people.alice]

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError
-from core.operations import (
+from core.domain.operations import (
     ACCEPTED_FORMS_TEXT,
     CordonOp,
     Operation,
@@ -16,8 +15,8 @@ from core.operations import (
     ScaleOp,
     parse_operation,
 )
-from core.policy import Risk, RuleSpec
-from core.rules import (
+from core.domain.policy import Risk, RuleSpec
+from core.domain.rules import (
     BUILTIN_RULES,
     AlertFacts,
     RuleProposal,
@@ -26,6 +25,7 @@ from core.rules import (
     propose_by_rules,
     scale_up_target,
 )
+from core.errors import ParseError
 
 NO_FACTS = AlertFacts()
 KSM = {"job": "kube-state-metrics", "instance": "10.244.1.17:8080", "severity": "warning",

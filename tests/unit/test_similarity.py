@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.playbooks import Trigger
-from core.similarity import (
+from core.domain.playbooks import Trigger
+from core.domain.similarity import (
     IDENTIFYING_LABELS,
     normalise_job,
     normalise_label,

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.domain.events import EventType, NewEvent
 from core.errors import NotPending, ParseError
-from core.events import EventType, NewEvent
 
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 512

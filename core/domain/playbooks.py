@@ -14,10 +14,10 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.domain.events import EventType, NewEvent
+from core.domain.operations import Operation, parse_operation
+from core.domain.policy import Person, SignRule
 from core.errors import AlreadySigned, NotAuthorized, NotPending, ParseError
-from core.events import EventType, NewEvent
-from core.operations import Operation, parse_operation
-from core.policy import Person, SignRule
 
 # Labels whose values may become placeholders in a template, most specific first.
 TEMPLATE_LABELS = ("deployment", "statefulset", "daemonset", "node", "namespace")

@@ -14,16 +14,16 @@ from collections.abc import Sequence
 import structlog
 from pydantic import BaseModel, ConfigDict
 
-from core.approvals import Proposal
-from core.cluster import Cluster, ClusterError
+from core.domain.approvals import Proposal
+from core.domain.cluster import Cluster, ClusterError
+from core.domain.incidents import Incident
+from core.domain.operations import Operation, parse_operation
+from core.domain.playbooks import Playbook, PlaybookStatus, fill
+from core.domain.policy import Policy, Risk
+from core.domain.rules import AlertFacts, proposal_grammar, propose_by_rules
+from core.domain.similarity import similarity
 from core.errors import ParseError
-from core.incidents import Incident
-from core.operations import Operation, parse_operation
-from core.playbooks import Playbook, PlaybookStatus, fill
-from core.policy import Policy, Risk
 from core.ports import Advisor
-from core.rules import AlertFacts, proposal_grammar, propose_by_rules
-from core.similarity import similarity
 
 log = structlog.get_logger(__name__)
 

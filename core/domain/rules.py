@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.domain.operations import ACCEPTED_FORMS_TEXT, ScaleOp, parse_operation
+from core.domain.policy import Risk, RuleSpec
 from core.errors import ParseError
-from core.operations import ACCEPTED_FORMS_TEXT, ScaleOp, parse_operation
-from core.policy import Risk, RuleSpec
 
 __all__ = [
     "BUILTIN_RULES",

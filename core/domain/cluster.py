@@ -10,8 +10,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from core.domain.operations import Operation
 from core.errors import SignoffError
-from core.operations import Operation
 
 
 class TargetFacts(BaseModel):

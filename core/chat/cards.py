@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.approvals import ApprovalRequest, RequestStatus
-from core.events import TimelineEvent
-from core.policy import format_duration
+from core.domain.approvals import ApprovalRequest, RequestStatus
+from core.domain.events import TimelineEvent
+from core.domain.policy import format_duration
 
 ButtonAction = Literal["approve", "reject", "rate"]
 

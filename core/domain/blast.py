@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from core.cluster import TargetFacts
-from core.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp, UncordonOp
+from core.domain.cluster import TargetFacts
+from core.domain.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp, UncordonOp
 
 
 class BlastRadius(BaseModel):

@@ -1,6 +1,6 @@
 """Application service for approval requests: each command is one transaction.
 
-A command loads the request, applies a pure transition from `core.approvals`, and stores
+A command loads the request, applies a pure transition from `core.domain.approvals`, and stores
 the new state, its timeline events and its chat messages together, so none of the three
 can exist without the others.
 """
@@ -14,10 +14,16 @@ from datetime import datetime
 
 import structlog
 
-from core import approvals
-from core.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
-from core.blast import BlastRadius, assess
-from core.cluster import Cluster, ClusterError, TargetFacts
+from core.app.metrics import QUORUM_BUCKETS, Metrics
+from core.app.notify import card_posts, card_updates, routed, status_note, thread_replies
+from core.app.signals import Signals
+from core.domain import approvals
+from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
+from core.domain.blast import BlastRadius, assess
+from core.domain.cluster import Cluster, ClusterError, TargetFacts
+from core.domain.events import EventType, NewEvent, TimelineEvent
+from core.domain.operations import Operation, parse_operation
+from core.domain.policy import Person, Policy, Risk, SignRule
 from core.errors import (
     NotAuthorized,
     NotFound,
@@ -27,13 +33,7 @@ from core.errors import (
     RequestExpired,
     SelfApprovalForbidden,
 )
-from core.events import EventType, NewEvent, TimelineEvent
-from core.metrics import QUORUM_BUCKETS, Metrics
-from core.notify import card_posts, card_updates, routed, status_note, thread_replies
-from core.operations import Operation, parse_operation
-from core.policy import Person, Policy, Risk, SignRule
 from core.ports import Clock, Store, UnitOfWork
-from core.signals import Signals
 
 log = structlog.get_logger(__name__)
 

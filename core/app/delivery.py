@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from core.cards import Card, request_card
-from core.metrics import Metrics
-from core.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
+from core.app.metrics import Metrics
+from core.app.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
+from core.app.signals import Signals
+from core.chat.cards import Card, request_card
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
-from core.signals import Signals
 
 log = structlog.get_logger(__name__)
 

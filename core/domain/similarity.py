@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from core.playbooks import Trigger
+from core.domain.playbooks import Trigger
 
 WEIGHT_ALERT = 0.5
 WEIGHT_WORKLOAD = 0.4

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import structlog
 
-from core import approvals
-from core.approvals import ApprovalRequest, RequestStatus, Transition
+from core.app.service import store_transition
+from core.app.signals import Signals
+from core.domain import approvals
+from core.domain.approvals import ApprovalRequest, RequestStatus, Transition
 from core.ports import Clock, Store, UnitOfWork
-from core.service import store_transition
-from core.signals import Signals
 
 log = structlog.get_logger(__name__)
 

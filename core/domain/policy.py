@@ -8,9 +8,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.cluster import TargetFacts
+from core.domain.cluster import TargetFacts
+from core.domain.operations import CordonOp, Operation, RollbackOp, ScaleOp
 from core.errors import PolicyViolation
-from core.operations import CordonOp, Operation, RollbackOp, ScaleOp
 
 ANYONE = "*"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.approvals import ApprovalRequest, Place, RequestStatus
-from core.outbox import MessageKind, NewMessage
+from core.app.outbox import MessageKind, NewMessage
+from core.domain.approvals import ApprovalRequest, Place, RequestStatus
 
 
 def card_posts(request: ApprovalRequest) -> list[NewMessage]:

@@ -12,11 +12,11 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from core.blast import BlastRadius
+from core.domain.blast import BlastRadius
+from core.domain.events import EventType, NewEvent
+from core.domain.operations import Operation
+from core.domain.policy import ANYONE, Person, Risk, SignRule
 from core.errors import AlreadySigned, NotAuthorized, NotPending, RequestExpired, SelfApprovalForbidden
-from core.events import EventType, NewEvent
-from core.operations import Operation
-from core.policy import ANYONE, Person, Risk, SignRule
 
 
 class RequestStatus(StrEnum):

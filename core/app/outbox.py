@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.cards import Card
+from core.chat.cards import Card
 
 
 class MessageKind(StrEnum):

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.domain.policy import DEFAULT_SIGN_RULES, Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
 from core.errors import SignoffError
-from core.policy import DEFAULT_SIGN_RULES, Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules"}
 

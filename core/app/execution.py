@@ -15,15 +15,15 @@ from datetime import timedelta
 
 import structlog
 
-from core import approvals
-from core.approvals import ApprovalRequest, Outcome, RequestStatus
-from core.cards import result_text
-from core.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
-from core.events import EventType, NewEvent
-from core.metrics import Metrics
-from core.notify import card_updates, thread_replies
+from core.app.metrics import Metrics
+from core.app.notify import card_updates, thread_replies
+from core.app.signals import Signals
+from core.chat.cards import result_text
+from core.domain import approvals
+from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
+from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
+from core.domain.events import EventType, NewEvent
 from core.ports import Clock, Store, UnitOfWork
-from core.signals import Signals
 
 log = structlog.get_logger(__name__)
 

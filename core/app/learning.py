@@ -19,22 +19,22 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict
 
-from core import incidents as inc
-from core import playbooks as pb
-from core.approvals import ApprovalRequest, RequestStatus
-from core.cards import Button, Card
-from core.decisions import Decision, DecisionManager
+from core.app.decisions import Decision, DecisionManager
+from core.app.notify import thread_replies
+from core.app.outbox import MessageKind, NewMessage
+from core.app.service import SYSTEM, ApprovalService, RequestDraft
+from core.app.signals import Signals
+from core.chat.cards import Button, Card
+from core.domain import incidents as inc
+from core.domain import playbooks as pb
+from core.domain.approvals import ApprovalRequest, RequestStatus
+from core.domain.events import EventType, NewEvent
+from core.domain.incidents import Incident
+from core.domain.playbooks import Playbook, PlaybookStatus
+from core.domain.policy import Person, Policy
+from core.domain.similarity import workload_labels
 from core.errors import AlreadySigned, NotAuthorized, NotFound, ParseError, SignoffError
-from core.events import EventType, NewEvent
-from core.incidents import Incident
-from core.notify import thread_replies
-from core.outbox import MessageKind, NewMessage
-from core.playbooks import Playbook, PlaybookStatus
-from core.policy import Person, Policy
 from core.ports import Clock, Store, UnitOfWork
-from core.service import SYSTEM, ApprovalService, RequestDraft
-from core.signals import Signals
-from core.similarity import workload_labels
 
 log = structlog.get_logger(__name__)
 

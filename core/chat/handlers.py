@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from core.approvals import Place, RequestStatus
-from core.cards import progress_bar, status_text, timeline_text
+from core.app.learning import IncidentService, playbooks_text
+from core.app.service import ApprovalService, normalize_request_id
+from core.chat.cards import progress_bar, status_text, timeline_text
+from core.domain.approvals import Place, RequestStatus
+from core.domain.operations import ACCEPTED_FORMS_TEXT
+from core.domain.policy import Person, Policy, Risk, format_duration
 from core.errors import ParseError, SignoffError, UnknownPerson
-from core.learning import IncidentService, playbooks_text
-from core.operations import ACCEPTED_FORMS_TEXT
-from core.policy import Person, Policy, Risk, format_duration
 from core.ports import Clock
-from core.service import ApprovalService, normalize_request_id
 
 MAX_COMMAND_LENGTH = 2000
 
