@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import discord
 import structlog
 
-from adapters.discord.runtime import start_discord
 from bot.bootstrap import bootstrap
+from bot.chats.discord import start_discord
 from bot.settings import Settings
 from core.domain.policy import Person
 from tests.fakes.discord import FakeDiscord, point_discord_py_at

@@ -40,8 +40,8 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import attach_slack
 from bot.bootstrap import bootstrap
+from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
 from bot.settings import Settings
 from core.domain.policy import Person

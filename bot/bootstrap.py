@@ -21,6 +21,7 @@ from bot.settings import Settings
 from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
 from core.app.execution import ExecutionService
+from core.app.gateways import ChatGateways
 from core.app.learning import IncidentService
 from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
@@ -29,7 +30,7 @@ from core.app.signals import Signals
 from core.chat.handlers import ChatCommands, install_learning
 from core.domain.cluster import Cluster
 from core.domain.policy import Policy
-from core.ports import Advisor, ChatGateway, Clock, SystemClock
+from core.ports import Advisor, Clock, GatewayRegistry, SystemClock
 
 log = structlog.get_logger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -47,16 +48,12 @@ class App:
     execution: ExecutionService
     maintenance: Maintenance
     dispatcher: OutboxDispatcher
+    gateways: GatewayRegistry  # where chat adapters plug their outbox gateway in
     chat: ChatCommands
     incidents: IncidentService
     metrics: Metrics
     closers: list[Callable[[], Any]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
-
-    def add_gateway(self, gateway: ChatGateway, default_channel: str | None) -> None:
-        self.dispatcher.gateways[gateway.platform] = gateway
-        if default_channel:
-            self.service.default_places[gateway.platform] = default_channel
 
     async def settle(self, rounds: int = 200) -> None:
         """Run executions and deliveries until nothing is left to do (console scripts, tests)."""
@@ -165,22 +162,34 @@ async def bootstrap(
             store=db, policy=policy, clock=clock, signals=signals, approvals=service,
             decisions=DecisionManager(policy=policy, cluster=cluster, advisor=advisor),
         )
+        # The hooks between services, all in one place: each runs inside the other service's transaction.
+        service.on_created.append(incidents.on_request_created)
         execution.on_finished.append(incidents.on_request_finished)
         chat = ChatCommands(service=service, policy=policy, clock=clock)
         install_learning(chat, incidents)
+        dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
+                                      min_update_interval=min_update_interval, metrics=metrics)
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,
             maintenance=Maintenance(store=db, clock=clock, signals=signals),
-            dispatcher=OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
-                                        min_update_interval=min_update_interval, metrics=metrics),
+            dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
             chat=chat, incidents=incidents, metrics=metrics,
             closers=closers,
             sandbox=sandbox,
         )
         yield app
     finally:
-        for close in reversed(closers):
+        await close_all(closers)
+
+
+async def close_all(closers: list[Callable[[], Any]]) -> None:
+    """Run the closers newest first; one that fails is logged and the rest still run."""
+    for close in reversed(closers):
+        try:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
+        except Exception:
+            # A cluster client that fails to close must not leave the database (or the sandbox) open.
+            log.exception("bootstrap.close_failed", closer=getattr(close, "__qualname__", repr(close)))

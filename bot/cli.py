@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
-from adapters.db.database import Database, SqlUnitOfWork
+from adapters.db.database import SqlUnitOfWork
+from bot.database import audit_verify, open_database
 from bot.logs import configure_logging
 from bot.settings import Settings
 from core.app.learning import playbooks_text
 from core.app.service import normalize_request_id
 from core.chat.cards import timeline_text
-from core.domain.events import TimelineEvent, verify_chain
+from core.domain.events import TimelineEvent
 from core.errors import NotFound, SignoffError
 
 log = structlog.get_logger(__name__)
@@ -69,12 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    # The long-running commands are imported only when asked for: they pull in the HTTP server and the
+    # chat SDKs, which the one-shot commands (timeline, audit, playbooks…) should not wait for.
     command = args.command
     if command == "demo":
         from bot.demo import run_demo
         return await run_demo(settings)
     if command == "console":
-        from bot.console import run_console
+        from bot.chats.console import run_console
         return await run_console(settings)
     if command == "run":
         from bot.service import run_service
@@ -84,26 +84,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "audit":
         return await audit_verify(settings)
     if command == "db":
-        async with _database(settings):
+        async with open_database(settings):
             print("database is up to date")
         return 0
     if command == "check-config":
         return check_config(settings)
     if command == "playbooks":
-        async with _database(settings) as db:
+        async with open_database(settings) as db:
             print(playbooks_text(await db.read(lambda uow: uow.playbooks.all())))
         return 0
     raise SignoffError(f"unknown command {command}")
-
-
-@contextlib.asynccontextmanager
-async def _database(settings: Settings) -> Any:
-    db = Database(settings.database_url)
-    try:
-        await db.upgrade()
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def _timeline(settings: Settings, subject: str) -> int:
@@ -116,19 +106,10 @@ async def _timeline(settings: Settings, subject: str) -> int:
             raise NotFound(f"no request {key}")
         return uow.timeline.for_request(key)
 
-    async with _database(settings) as db:
+    async with open_database(settings) as db:
         events = await db.read(read)
     print(timeline_text(key, events))
     return 0
-
-
-async def audit_verify(settings: Settings, out: Any = None) -> int:
-    stream = out or sys.stdout
-    async with _database(settings) as db:
-        # Streamed in the database thread: a million events are never all in memory.
-        report = await db.read(lambda uow: verify_chain(uow.timeline.scan(), uow.timeline.head()))
-    print(report.describe(), file=stream)
-    return 0 if report.intact else 1
 
 
 def check_config(settings: Settings) -> int:
@@ -171,13 +152,6 @@ def check_config(settings: Settings) -> int:
         print(f"problem: {problem}", file=sys.stderr)
         return 2
     return 0
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from typing import TextIO
 
 from adapters.console.repl import run_script
 from bot.bootstrap import bootstrap
-from bot.console import attach_console
+from bot.chats.console import attach_console
+from bot.database import audit_verify
 from bot.settings import Settings
 from core.domain.policy import Policy
 
@@ -79,8 +80,6 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
                 line = template.format(pod_a=pods[0], pod_b=pods[-1], crash_a=CRASH.format(pods[0]),
                                        crash_b=CRASH.format(pods[-1]))
                 await run_script(console, [line], app.settle, stream)
-            from bot.cli import audit_verify
-
             stream.write("\n$ signoff audit verify\n")
             code = await audit_verify(demo_settings, stream)
         stream.write("\ndemo finished: every step above ran against the sandbox Kubernetes API through the "

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 
 import structlog
 
 from bot.bootstrap import bootstrap
 from bot.http import HttpServer, build_http_app
 from bot.settings import Settings
+from core.errors import SignoffError
 
 log = structlog.get_logger(__name__)
 
 
 async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    from core.errors import SignoffError
-
     missing = settings.missing_for_run()
     if missing:
         raise SignoffError(missing)
@@ -24,8 +24,6 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
     if problem:
         raise SignoffError(problem)
     stop = stop or asyncio.Event()
-    from bot.cli import install_stop_signals
-
     install_stop_signals(stop)
     async with bootstrap(settings) as app:
         await app.maintenance.recover(sole_worker=app.db.sole_worker)
@@ -34,13 +32,14 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
         # Chat adapters start before the workers and stop after them: receiving stops first (HTTP
         # server, then the Slack socket), their jobs in flight finish, then the database closes.
         async with contextlib.AsyncExitStack() as chats:
+            # A chat's SDK is imported only when that chat is configured (start-up time).
             if settings.slack_enabled:
-                from adapters.slack import attach_slack
+                from bot.chats.slack import attach_slack
 
                 # HTTP mode mounts POST /slack/events on `http`; Socket Mode connects in running().
                 await chats.enter_async_context(attach_slack(app, http).running())
             if settings.discord_enabled:
-                from adapters.discord.runtime import start_discord
+                from bot.chats.discord import start_discord
 
                 await chats.enter_async_context(start_discord(app, settings))
             async with app.background():
@@ -53,3 +52,10 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
                     await server.stop()
         log.info("service.stopped")
     return 0
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

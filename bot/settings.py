@@ -124,8 +124,3 @@ class Settings(BaseSettings):
             return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN "
                     "(Socket Mode) is: set one of them.")
         return None
-
-
-def load_settings() -> Settings:
-    return Settings()
-

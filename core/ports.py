@@ -166,6 +166,24 @@ class ChatGateway(Protocol):
     async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef: ...
 
 
+class GatewayRegistry(Protocol):
+    """Where a chat adapter plugs its outbox gateway in once it can deliver, and takes it out again.
+
+    Adapters register through this port instead of editing the dispatcher: the composition root
+    decides what sits behind it.
+    """
+
+    def register(self, gateway: ChatGateway, default_channel: str | None = None) -> None:
+        """Deliver `gateway.platform`'s messages through `gateway`; `default_channel` is where requests
+        that come from elsewhere (the API, alerts) post their card on that platform."""
+        ...
+
+    def unregister(self, gateway: ChatGateway) -> None:
+        """Stop delivering through `gateway` (a no-op when another one has replaced it); the outbox keeps
+        that platform's messages for later."""
+        ...
+
+
 class Advisor(Protocol):
     """The optional LLM track: proposes an action for an incident, or None. Never raises."""
 

@@ -1,9 +1,11 @@
 """Starting and stopping the Discord adapter inside the service (`signoff run`).
 
-`start_discord(app, settings)` points discord.py at DISCORD_API_URL / DISCORD_GATEWAY_URL,
-logs in (which registers the buttons and syncs `/signoff`), connects the gateway in a task
-group it owns, waits for READY, then registers the outbox gateway and DISCORD_CHANNEL_ID with
-the app. On exit it stops taking events, lets in-flight handlers finish, and closes the client.
+`run_discord(config, chat, gateways)` points discord.py at the configured REST and gateway
+URLs, logs in (which registers the buttons and syncs `/signoff`), connects the gateway in a
+task group it owns, waits for READY, then registers the outbox gateway and the configured
+channel through the `GatewayRegistry` port. On exit it unregisters the gateway, stops taking
+events, lets in-flight handlers finish, and closes the client. bot/chats/discord.py builds
+the `DiscordConfig` from settings.
 """
 
 from __future__ import annotations
@@ -18,15 +20,35 @@ import discord.gateway
 import discord.http
 import structlog
 import yarl
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.discord.client import SignoffClient
 from adapters.discord.gateway import DEFAULT_REQUEST_TIMEOUT_S, DiscordGateway
-from adapters.discord.translate import PLATFORM
-from bot.bootstrap import App
-from bot.settings import Settings
+from core.chat.handlers import ChatCommands
 from core.errors import SignoffError
+from core.ports import GatewayRegistry
 
 log = structlog.get_logger(__name__)
+
+
+class DiscordConfig(BaseModel):
+    """What the Discord adapter needs to know, and nothing else.
+
+    `guild_ready_timeout_s` is how long discord.py waits for more guilds after the last
+    GUILD_CREATE before READY counts as complete (tests use a few ms).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    bot_token: str = Field(repr=False)
+    api_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg"
+    guild_id: int | None = None
+    channel_id: int | None = None
+    guild_ready_timeout_s: float = 2.0
+    ready_timeout_s: float = 60.0
+    drain_timeout_s: float = 10.0
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
 
 @dataclass
@@ -54,39 +76,30 @@ def pointed_at(api_url: str, gateway_url: str) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def start_discord(
-    app: App, settings: Settings, *, guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0,
-    drain_timeout: float = 10.0, request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
+async def run_discord(
+    config: DiscordConfig, chat: ChatCommands, gateways: GatewayRegistry,
 ) -> AsyncIterator[DiscordRuntime]:
-    """Run the Discord adapter for the duration of the block (see the module docstring).
-
-    `guild_ready_timeout` is how long discord.py waits for more guilds after the last GUILD_CREATE
-    before READY counts as complete (tests pass a few ms).
-    """
-    if settings.discord_bot_token is None:
-        raise SignoffError("DISCORD_BOT_TOKEN is not set: there is no Discord bot to start.")
-    token = settings.discord_bot_token.get_secret_value()
-    guild_id = _snowflake("DISCORD_GUILD_ID", settings.discord_guild_id)
-    channel_id = _snowflake("DISCORD_CHANNEL_ID", settings.discord_channel_id)
-    with pointed_at(settings.discord_api_url, settings.discord_gateway_url):
-        client = SignoffClient(chat=app.chat, guild_id=guild_id, guild_ready_timeout=guild_ready_timeout)
-        gateway = DiscordGateway(client, request_timeout=request_timeout)
+    """Run the Discord adapter for the duration of the block (see the module docstring)."""
+    with pointed_at(config.api_url, config.gateway_url):
+        client = SignoffClient(chat=chat, guild_id=config.guild_id, guild_ready_timeout=config.guild_ready_timeout_s)
+        gateway = DiscordGateway(client, request_timeout=config.request_timeout_s)
+        channel = str(config.channel_id) if config.channel_id is not None else None
         try:
             async with asyncio.TaskGroup() as group:
                 client.attach(group)
                 try:
-                    await client.login(token)
+                    await client.login(config.bot_token)
                     connection = group.create_task(client.connect(reconnect=True), name="discord-gateway")
-                    await _until_ready(group, client, connection, ready_timeout)
-                    app.add_gateway(gateway, str(channel_id) if channel_id is not None else None)
+                    await _until_ready(group, client, connection, config.ready_timeout_s)
+                    gateways.register(gateway, channel)
                     log.info("discord.started", user_id=client.user.id if client.user else None,
-                             guild_id=guild_id, channel_id=channel_id, commands_synced=client.commands_synced)
+                             guild_id=config.guild_id, channel_id=config.channel_id,
+                             commands_synced=client.commands_synced)
                     yield DiscordRuntime(client=client, gateway=gateway)
                 finally:
                     # Without a gateway the outbox keeps Discord's messages for later instead of failing them.
-                    if app.dispatcher.gateways.get(PLATFORM) is gateway:
-                        del app.dispatcher.gateways[PLATFORM]
-                    await client.drain(drain_timeout)
+                    gateways.unregister(gateway)
+                    await client.drain(config.drain_timeout_s)
                     await client.close()
         except* discord.LoginFailure:
             raise SignoffError("Discord refused DISCORD_BOT_TOKEN (401): copy the bot token again from the "
@@ -115,13 +128,3 @@ async def _until_ready(
     if ready not in done:
         raise SignoffError(f"Discord did not become ready within {timeout:.0f} s; check DISCORD_GATEWAY_URL "
                            "and that the bot is in a guild.")
-
-
-def _snowflake(name: str, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise SignoffError(f"{name} must be a numeric Discord id (Developer Mode → Copy ID), not {value[:30]!r}.") \
-            from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.slack.app import EVENTS_PATH, SlackAdapter, SlackConfig, attach_slack
+from adapters.slack.app import EVENTS_PATH, SlackAdapter, SlackConfig
 from adapters.slack.gateway import SlackGateway
 
-__all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig", "SlackGateway", "attach_slack"]
+__all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig", "SlackGateway"]

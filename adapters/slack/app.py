@@ -29,13 +29,13 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
@@ -52,10 +52,7 @@ from adapters.slack.render import message_text
 from adapters.slack.translate import ReactionVote, Responder, SlashCommand, ThreadMessage
 from core.chat.handlers import UNFINISHED_TEXT, ChatCommands, Reply
 from core.errors import SignoffError
-from core.ports import ChatGateway
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
+from core.ports import GatewayRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -73,38 +70,21 @@ _EVERYTHING = re.compile(r".*")
 SEEN_EVENTS = 4096
 
 
-@dataclass(frozen=True)
-class SlackConfig:
-    bot_token: str
+class SlackConfig(BaseModel):
+    """What the Slack adapter needs to know, and nothing else (bot/chats/slack.py builds it from settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bot_token: str = Field(repr=False)
     api_url: str = "https://slack.com/api/"
-    signing_secret: str | None = None
-    app_token: str | None = None
+    signing_secret: str | None = Field(default=None, repr=False)
+    app_token: str | None = Field(default=None, repr=False)
     channel: str | None = None
     timeout_s: int = 10
 
     @property
     def socket_mode(self) -> bool:
         return self.app_token is not None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SlackConfig:
-        if settings.slack_bot_token is None:
-            raise SignoffError("Slack needs SLACK_BOT_TOKEN.")
-        problem = settings.slack_problem()
-        if problem:
-            raise SignoffError(problem)
-
-        def secret(value: Any) -> str | None:
-            return value.get_secret_value() if value is not None else None
-
-        return cls(
-            bot_token=settings.slack_bot_token.get_secret_value(),
-            api_url=settings.slack_api_url,
-            signing_secret=secret(settings.slack_signing_secret),
-            app_token=secret(settings.slack_app_token),
-            channel=settings.slack_channel,
-            timeout_s=max(1, round(settings.chat_timeout_s)),
-        )
 
 
 class SlackAdapter:
@@ -137,6 +117,18 @@ class SlackAdapter:
         self._register()
 
     # ------------------------------------------------------------------ lifetime
+
+    def attach(self, gateways: GatewayRegistry, http: web.Application | None = None) -> None:
+        """Plug into the process: the outbox gateway (with the configured channel as the place for API and
+        alert requests) and, in HTTP mode, POST /slack/events on the one aiohttp application.
+
+        Enter `running()` to authenticate and start receiving.
+        """
+        if not self.config.socket_mode:
+            if http is None:
+                raise ValueError("Slack HTTP mode needs the aiohttp application to mount /slack/events on")
+            http.router.add_post(EVENTS_PATH, self.handle_http)
+        gateways.register(self.gateway, self.config.channel)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -394,33 +386,4 @@ class SlackAdapter:
         return True
 
 
-class Host(Protocol):
-    """What Slack needs from the composition root (bot.bootstrap.App), without depending on it."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def chat(self) -> ChatCommands: ...
-
-    def add_gateway(self, gateway: ChatGateway, default_channel: str | None) -> None: ...
-
-
-def attach_slack(app: Host, http: web.Application | None = None) -> SlackAdapter:
-    """Wire Slack into a bootstrapped App, as `signoff run` does (tests call this very function).
-
-    Registers the outbox gateway with SLACK_CHANNEL as the channel for API and alert requests,
-    and in HTTP mode (no SLACK_APP_TOKEN) mounts POST /slack/events on the one aiohttp app.
-    Enter `adapter.running()` to authenticate and start receiving.
-    """
-    config = SlackConfig.from_settings(app.settings)
-    adapter = SlackAdapter(app.chat, config)
-    app.add_gateway(adapter.gateway, config.channel)
-    if not config.socket_mode:
-        if http is None:
-            raise ValueError("Slack HTTP mode needs the aiohttp application to mount /slack/events on")
-        http.router.add_post(EVENTS_PATH, adapter.handle_http)
-    return adapter
-
-
-__all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig", "attach_slack"]
+__all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig"]

@@ -103,11 +103,11 @@ class IncidentService:
         self._signals = signals
         self._approvals = approvals
         self._decisions = decisions
-        approvals.on_created.append(self._on_request_created)
 
     # --- hooks that run inside other services' transactions -------------------------------
 
-    def _on_request_created(self, uow: UnitOfWork, request: ApprovalRequest) -> None:
+    def on_request_created(self, uow: UnitOfWork, request: ApprovalRequest) -> None:
+        """Called in the transaction that creates a request (see ApprovalService.on_created)."""
         now = request.created_at
         if request.incident_id:
             incident = uow.incidents.get(request.incident_id, lock=True)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from adapters.db import tables
 from adapters.db.database import SqlUnitOfWork
 from bot.bootstrap import App
-from bot.cli import audit_verify
+from bot.database import audit_verify
 from core.domain import approvals
 from core.domain.approvals import Place, RequestStatus
 from core.domain.events import EventType

@@ -18,9 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.discord.runtime import start_discord
-from adapters.slack import EVENTS_PATH, attach_slack
+from adapters.slack import EVENTS_PATH
 from bot.bootstrap import App
+from bot.chats.discord import start_discord
+from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
 from core.domain.approvals import RequestStatus
 from core.domain.events import EventType

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from adapters.discord.runtime import start_discord
 from bot.bootstrap import App
+from bot.chats.discord import start_discord
 from core.domain.approvals import RequestStatus
 from core.domain.events import EventType
 from core.domain.policy import Person

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.discord.runtime import start_discord
+from bot.chats.discord import start_discord
 from bot.service import run_service
 from core.errors import SignoffError
 from tests.fakes.discord import FakeDiscord

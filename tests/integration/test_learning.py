@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.bootstrap import App
-from bot.console import attach_console
+from bot.chats.console import attach_console
 from bot.http import build_http_app
 from core.chat.handlers import ChatContext
 from core.domain.approvals import Place, RequestStatus

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from io import StringIO
 
-from bot.console import attach_console
+from bot.chats.console import attach_console
 from core.app.outbox import MessageKind
 from core.domain.approvals import Place
 from core.domain.policy import Person

@@ -17,8 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from adapters.slack import EVENTS_PATH, SlackAdapter, attach_slack
+from adapters.slack import EVENTS_PATH, SlackAdapter
 from bot.bootstrap import App
+from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
 from tests.fakes.slack import (
     FakeSlack,

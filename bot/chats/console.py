@@ -11,8 +11,9 @@ from bot.settings import Settings
 
 
 def attach_console(app: App, stream: TextIO | None = None, person: str = "alice") -> Console:
+    """The console on a bootstrapped App: its output is the console's outbox gateway, delivering at once."""
     output = ConsoleOutput(stream)
-    app.add_gateway(output, CHANNEL)
+    app.gateways.register(output, CHANNEL)
     return Console(app.chat, output, person=person, alerts=app.incidents.ingest_alerts)
 
 
