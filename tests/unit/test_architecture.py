@@ -1,34 +1,194 @@
-"""core/ is pure: it never imports an SDK, a database driver or an HTTP library."""
+"""The layering, enforced: core/ is pure, adapters/ stand beside it, bot/ composes them.
+
+- core/ imports no SDK, database driver or HTTP library, and nothing from adapters/ or bot/.
+- adapters/ import nothing from bot/ (the composition root hands them their config and the core services).
+- No product module imports tests/, and core/, adapters/ and bot/ hold no import cycle.
+
+Every import counts, wherever it is written: at the top, inside a function (a lazy import) or under
+`if TYPE_CHECKING:` (ast.walk sees them all).
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-FORBIDDEN = {"slack_bolt", "slack_sdk", "discord", "kubernetes", "sqlalchemy", "aiohttp", "aiosqlite", "asyncpg",
-             "alembic", "yarl", "urllib3", "adapters", "bot"}
-CORE = Path(__file__).resolve().parents[2] / "core"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SDKS = {"slack_bolt", "slack_sdk", "discord", "kubernetes", "sqlalchemy", "aiohttp", "aiosqlite", "asyncpg",
+        "alembic", "yarl", "urllib3", "openai", "httpx"}
+FORBIDDEN = {
+    "core": SDKS | {"adapters", "bot", "tests"},
+    "adapters": {"bot", "tests"},
+    "bot": {"tests"},
+}
+# Kept for the original check's name: what core/ may not import.
+CORE_FORBIDDEN = FORBIDDEN["core"]
 
 
-def imported_roots(path: Path) -> set[str]:
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path, module: str | None = None) -> set[str]:
+    """The dotted names of every import in `path`: `import a.b` gives a.b; `from a import b` gives a and a.b.
+
+    Relative imports are resolved when the file's own `module` name is given, else skipped.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    roots: set[str] = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and module is None:
+                continue
+            base = _absolute(node, path, module or "")
+            if base:
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def imported_roots(path: Path, module: str | None = None) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path, module)}
+
+
+def product_files(layer: str) -> list[Path]:
+    return sorted(p for p in (ROOT / layer).rglob("*.py") if "migrations" not in p.parts)
+
+
+def violations(layer: str) -> dict[str, list[str]]:
+    found = {}
+    for path in product_files(layer):
+        bad = sorted(imported_roots(path, module_name(path)) & FORBIDDEN[layer])
+        if bad:
+            found[str(path.relative_to(ROOT))] = bad
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_what_it_may(layer: str) -> None:
+    assert len(product_files(layer)) > 5
+    assert violations(layer) == {}
 
 
 def test_core_imports_no_sdk() -> None:
-    files = sorted(CORE.rglob("*.py"))
+    files = product_files("core")
     assert len(files) > 10
-    offenders = {str(f.relative_to(CORE)): sorted(imported_roots(f) & FORBIDDEN) for f in files}
+    offenders = {str(f.relative_to(ROOT)): sorted(imported_roots(f) & CORE_FORBIDDEN) for f in files}
     assert {f: mods for f, mods in offenders.items() if mods} == {}
 
 
 def test_the_check_itself_catches_an_sdk_import(tmp_path: Path) -> None:
     sample = tmp_path / "x.py"
     sample.write_text("import json\nfrom slack_sdk.web import WebClient\nfrom . import sibling\n")
-    assert imported_roots(sample) & FORBIDDEN == {"slack_sdk"}
+    assert imported_roots(sample) & CORE_FORBIDDEN == {"slack_sdk"}
+
+
+def test_the_check_itself_catches_hidden_imports(tmp_path: Path) -> None:
+    """A lazy import inside a function and one under TYPE_CHECKING count like any other."""
+    sample = tmp_path / "x.py"
+    sample.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from bot.settings import Settings\n"
+        "def start() -> None:\n    import discord.http\n"
+        "class A:\n    def m(self) -> None:\n        from tests.fakes import slack\n"
+    )
+    assert imported_roots(sample) & FORBIDDEN["adapters"] == {"bot", "tests"}
+    assert imported_roots(sample) & CORE_FORBIDDEN == {"bot", "discord", "tests"}
+
+
+# ------------------------------------------------------------------------------------------- cycles
+
+
+def import_graph(root: Path, layers: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module → the product modules it imports. `from a import b` depends on a.b when that is a module, else
+    on a; a module's own parent packages are left out (Python imports them first in any case)."""
+    files = {module_name(p, root): p for layer in layers for p in (root / layer).rglob("*.py")
+             if "migrations" not in p.parts}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(node, path, name)
+                for alias in node.names:
+                    submodule = f"{base}.{alias.name}"
+                    targets.add(submodule if submodule in files else base)
+        ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        graph[name] = {t for t in targets if t in files} - ancestors - {name}
+    return graph
+
+
+def _absolute(node: ast.ImportFrom, path: Path, module: str) -> str:
+    if node.level == 0:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    package = package[: len(package) - (node.level - 1)]
+    return ".".join([*package, *([node.module] if node.module else [])])
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(start, sorted(graph[start]))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(graph.get(nxt, ()))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph(ROOT, ("core", "adapters", "bot"))
+    assert "bot.cli" in graph
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_catches_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
+    package = tmp_path / "bot"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cli.py").write_text("def run() -> None:\n    from bot.demo import demo\n")
+    (package / "demo.py").write_text("def demo() -> None:\n    from bot import cli\n")
+    (package / "settings.py").write_text("from bot import cli\n")
+    graph = import_graph(tmp_path, ("bot",))
+    assert cycles(graph) == [["bot.cli", "bot.demo"]]
