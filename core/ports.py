@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -67,7 +67,10 @@ class TimelineRepository(Protocol):
 class OutboxRepository(Protocol):
     def add(self, messages: Sequence[NewMessage]) -> None: ...
 
-    def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]: ...
+    def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
+            per_lane: int | None = None) -> list[OutboxMessage]:
+        """The oldest due messages, only for `platforms` when given, at most `per_lane` per (platform, key)."""
+        ...
 
     def lease(self, message_id: int, *, owner: str, until: datetime, now: datetime) -> bool: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -268,15 +268,27 @@ class SqlOutbox(_Repo):
             for m in messages
         ])
 
-    def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+    def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
+            per_lane: int | None = None) -> list[OutboxMessage]:
         at = format_at(now)
         c = t.outbox.c
-        rows = self._conn.execute(
-            sa.select(t.outbox)
-            .where(c.status == "pending", c.next_attempt_at <= at,
-                   sa.or_(c.leased_until.is_(None), c.leased_until <= at))
-            .order_by(c.id).limit(limit)
-        )
+        conditions = [c.status == "pending", c.next_attempt_at <= at,
+                      sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
+        if platforms is not None:
+            # Messages for a platform this process cannot reach stay for a process that can; they must not
+            # take the window from the platforms it can.
+            conditions.append(c.platform.in_(sorted(platforms)))
+        if per_lane is None:
+            query = sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+        else:
+            # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
+            lane = sa.func.row_number().over(
+                partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
+            ).label("lane_position")
+            ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
+            query = (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
+                     .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
+        rows = self._conn.execute(query)
         messages = []
         for row in rows:
             m = row._mapping

@@ -55,8 +55,13 @@ class ExecutionService:
 
         async def run(request_id: str) -> None:
             async with gate:
-                if await self.execute(request_id):
-                    ran[0] += 1
+                try:
+                    if await self.execute(request_id):
+                        ran[0] += 1
+                except Exception:
+                    # Each request fails alone: a sibling cancelled mid dry run would later be reported as
+                    # interrupted although its real call never happened.
+                    log.exception("execution.crashed", request_id=request_id)
 
         # Different requests run side by side (each is claimed alone, so none runs twice).
         async with asyncio.TaskGroup() as group:
@@ -83,17 +88,17 @@ class ExecutionService:
                                     reason=None, dry_run=dry_summary or "target missing")
         except ClusterUnavailable as exc:
             api_error = exc.reason
-            stage = "the real call" if dry_summary else "the dry run"
-            unknown = "the outcome is unknown, check the cluster before asking again" if dry_summary else (
-                "nothing was changed")
-            outcome = self._outcome(RequestStatus.failed, started, f"{stage} failed: {exc.message}",
-                                    reason=f"{exc.reason}: {unknown}", dry_run=dry_summary or "failed")
+            outcome = self._no_answer(started, dry_summary, exc.message, exc.reason)
         except ClusterError as exc:
             api_error = exc.reason
             stage = "the API server refused the real call" if dry_summary else "the dry run was refused"
             outcome = self._outcome(RequestStatus.failed, started, f"{stage}: {exc.message}",
                                     reason=f"{exc.reason}; nothing was changed" if not dry_summary else exc.reason,
                                     dry_run=dry_summary or f"refused ({exc.reason})")
+        except Exception as exc:  # an adapter bug must end this request clearly, not leave it executing
+            log.exception("execution.unexpected_error", request_id=request_id, real_call=dry_summary is not None)
+            api_error = "InternalError"
+            outcome = self._no_answer(started, dry_summary, "signoff hit an internal error", type(exc).__name__)
         else:
             outcome = self._outcome(RequestStatus.succeeded, started, result.summary, reason=None,
                                     dry_run=dry_summary)
@@ -104,6 +109,14 @@ class ExecutionService:
                               outcome=outcome.status.value)
         await self._finish(request, outcome)
         return True
+
+    def _no_answer(self, started: float, dry_summary: str | None, message: str, reason: str) -> Outcome:
+        """The call got no usable answer: nothing changed before the real call, unknown after it."""
+        stage = "the real call" if dry_summary else "the dry run"
+        unknown = "the outcome is unknown, check the cluster before asking again" if dry_summary else (
+            "nothing was changed")
+        return self._outcome(RequestStatus.failed, started, f"{stage} failed: {message}",
+                             reason=f"{reason}: {unknown}", dry_run=dry_summary or "failed")
 
     def _outcome(self, status: RequestStatus, started: float, summary: str, *, reason: str | None,
                  dry_run: str | None) -> Outcome:
