@@ -51,6 +51,14 @@ class RequestRepository(Protocol):
 
     def counts(self) -> dict[str, int]: ...
 
+    def signers(self, request_id: str) -> list[str]:
+        """The people the signatures table holds for the request (one row per person)."""
+        ...
+
+    def scan(self, batch: int = 500) -> Iterator[ApprovalRequest]:
+        """Every request, oldest first, read in batches."""
+        ...
+
 
 class TimelineRepository(Protocol):
     def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]: ...

@@ -23,6 +23,7 @@ from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
 from core.domain.events import EventType, NewEvent
+from core.domain.integrity import binding_problem
 from core.ports import Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -34,9 +35,10 @@ class ExecutionService:
     def __init__(
         self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
-        concurrency: int = 8,
+        concurrency: int = 8, audit_key: bytes | None = None,
     ) -> None:
         self._store = store
+        self._audit_key = audit_key
         self._concurrency = concurrency
         self._metrics = metrics or Metrics()
         self._cluster = cluster
@@ -70,10 +72,20 @@ class ExecutionService:
         return ran[0]
 
     async def execute(self, request_id: str) -> bool:
-        request = await self._claim(request_id)
-        if request is None:
+        claimed = await self._claim(request_id)
+        if claimed is None:
             return False
+        request, tampered = claimed
         started = time.perf_counter()
+        if tampered is not None:
+            log.error("execution.not_as_signed", request_id=request_id, problem=tampered)
+            outcome = self._outcome(
+                RequestStatus.blocked, started, "blocked: what is stored is not what was signed; nothing was run",
+                reason=f"{tampered}. Someone changed the database; run `signoff audit verify` and ask again.",
+                dry_run="not run")
+            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+            await self._finish(request, outcome)
+            return True
         operation = request.operation
         dry_summary: str | None = None
         api_error: str | None = None
@@ -125,10 +137,11 @@ class ExecutionService:
             duration_ms=max(1, int((time.perf_counter() - started) * 1000)), finished_at=self._clock.now(),
         )
 
-    async def _claim(self, request_id: str) -> ApprovalRequest | None:
+    async def _claim(self, request_id: str) -> tuple[ApprovalRequest, str | None] | None:
+        """The claimed request and, when the stored request is not what was signed, why not."""
         now = self._clock.now()
 
-        def claim(uow: UnitOfWork) -> ApprovalRequest | None:
+        def claim(uow: UnitOfWork) -> tuple[ApprovalRequest, str | None] | None:
             request = uow.requests.get(request_id, lock=True)
             if request is None or request.status is not RequestStatus.approved:
                 return None
@@ -139,9 +152,10 @@ class ExecutionService:
                                      lease_until=now + self._lease)
             if not won:
                 return None
+            problem = binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
-            return changed.request
+            return changed.request, problem
 
         claimed = await self._store.write(claim)
         if claimed is not None:
