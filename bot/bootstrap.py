@@ -159,7 +159,7 @@ async def bootstrap(
         execution = ExecutionService(
             store=db, cluster=cluster, clock=clock, signals=signals,
             lease=timedelta(seconds=settings.execution_lease_s), metrics=metrics,
-            audit_key=settings.audit_key_bytes,
+            audit_key=settings.audit_key_bytes, policy=policy,
         )
         advisor = build_advisor(settings, closers)
         incidents = IncidentService(

@@ -18,12 +18,13 @@ import structlog
 from core.app.metrics import Metrics
 from core.app.notify import card_updates, thread_replies
 from core.app.signals import Signals
-from core.chat.cards import result_text
+from core.chat.cards import result_text, risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
+from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import binding_problem
+from core.domain.policy import Policy
 from core.ports import Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -35,9 +36,10 @@ class ExecutionService:
     def __init__(
         self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
-        concurrency: int = 8, audit_key: bytes | None = None,
+        concurrency: int = 8, audit_key: bytes | None = None, policy: Policy | None = None,
     ) -> None:
         self._store = store
+        self._policy = policy
         self._audit_key = audit_key
         self._concurrency = concurrency
         self._metrics = metrics or Metrics()
@@ -72,6 +74,8 @@ class ExecutionService:
         return ran[0]
 
     async def execute(self, request_id: str) -> bool:
+        if not await self._floor_holds(request_id):
+            return False
         claimed = await self._claim(request_id)
         if claimed is None:
             return False
@@ -136,6 +140,44 @@ class ExecutionService:
             status=status, summary=summary, reason=reason, dry_run=dry_run,
             duration_ms=max(1, int((time.perf_counter() - started) * 1000)), finished_at=self._clock.now(),
         )
+
+    async def _floor_holds(self, request_id: str) -> bool:
+        """Re-evaluate the risk floor with fresh facts; when it rose above what was signed, send it back."""
+        if self._policy is None:
+            return True
+        request = await self._store.read(lambda uow: uow.requests.get(request_id))
+        if request is None or request.status is not RequestStatus.approved:
+            return True  # the claim decides
+        if not self._policy.floor_reads_facts(request.operation):
+            return True
+        try:
+            facts: TargetFacts | None = await self._cluster.inspect(request.operation, fresh=True)
+        except ClusterError as exc:
+            log.warning("execution.facts_unavailable", request_id=request_id, error=exc.message)
+            facts = None
+        risk = self._policy.effective_risk(request.operation, request.stated_risk, facts)
+        if risk.rank <= request.risk.rank:
+            return True
+        why = (f"the cluster now has {facts.replicas} replica(s) for {request.operation.target_ref}"
+               if facts is not None and facts.replicas is not None else "the cluster could not be read")
+        rule = self._policy.rule_for(risk)
+        now = self._clock.now()
+
+        def send_back(uow: UnitOfWork) -> bool:
+            current = uow.requests.get(request_id, lock=True)
+            if current is None or current.version != request.version:
+                return False  # someone else acted on it meanwhile
+            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why)
+            uow.requests.update(changed.request, expected_version=current.version)
+            uow.timeline.append(changed.events)
+            uow.outbox.add(card_updates(changed.request))
+            uow.outbox.add(thread_replies(changed.request, risk_raised_text(changed.request, why)))
+            return True
+
+        if await self._store.write(send_back):
+            self._signals.outbox.set()
+            log.warning("execution.risk_raised", request_id=request_id, risk=str(risk), quorum=rule.quorum)
+        return False
 
     async def _claim(self, request_id: str) -> tuple[ApprovalRequest, str | None] | None:
         """The claimed request and, when the stored request is not what was signed, why not."""

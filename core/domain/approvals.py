@@ -277,6 +277,26 @@ def expire(request: ApprovalRequest, *, at: datetime) -> Transition:
     return Transition(updated, (_event(updated, at, EventType.expired, why),))
 
 
+def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: datetime, why: str) -> Transition:
+    """Fresh facts put the floor above what was signed: back to pending for the missing signatures.
+
+    The signatures given so far still count; the new quorum and approvers apply, with a fresh expiry window.
+    """
+    if request.status is not RequestStatus.approved:
+        raise NotPending(f"{request.id} is {request.status}, not approved.", request.id)
+    updated = request.model_copy(update={
+        "status": RequestStatus.pending, "version": request.version + 1, "risk": risk, "quorum": rule.quorum,
+        "approvers": rule.approvers, "approved_at": None, "decided_at": None,
+        "expires_at": at + timedelta(seconds=request.expire_after_s),
+    })
+    detail = (f"{why}; risk {request.risk} → {risk}: needs {rule.quorum} signature(s) from "
+              f"{rule.describe_approvers()}, {updated.signed} given")
+    return Transition(updated, (_event(
+        updated, at, EventType.risk_raised, "risk floor raised before execution: more signatures needed",
+        detail=detail, digest=signed_digest(updated),
+    ),))
+
+
 def is_overdue(request: ApprovalRequest, now: datetime) -> bool:
     if request.status is RequestStatus.pending:
         return now >= request.expires_at

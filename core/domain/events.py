@@ -35,6 +35,7 @@ class EventType(StrEnum):
     failed = "failed"
     blocked = "blocked"
     interrupted = "interrupted"
+    risk_raised = "risk_raised"
     incident_opened = "incident_opened"
     incident_updated = "incident_updated"
     incident_linked = "incident_linked"

@@ -19,16 +19,17 @@ def binding_problem(request: ApprovalRequest, events: Sequence[TimelineEvent], k
         if not authentic(event, key):
             return f"timeline event {event.seq} of {request.id} does not match its hash"
     digest = signed_digest(request)
-    requested = [e for e in events if e.type is EventType.requested]
-    if not requested:
+    # What signoff itself stated the request to be: when requested, and after each raise of its risk floor.
+    stated = [e.digest for e in events if e.type in (EventType.requested, EventType.risk_raised)]
+    if not stated:
         return f"{request.id} has no `requested` event"
-    if requested[0].digest != digest:
+    if stated[-1] != digest:
         return (f"{request.id}'s stored operation, risk or quorum (`{request.operation.command()}`, "
                 f"{request.risk}, {request.quorum}) is not what was requested")
     signed_by = {e.actor: e.digest for e in events if e.type is EventType.signed}
     for signature in request.signatures:
         if signature.person not in signed_by:
             return f"{request.id} lists a signature by {signature.person} that no `signed` event records"
-        if signed_by[signature.person] != digest:
+        if signed_by[signature.person] not in stated:
             return f"{request.id}'s stored operation is not what {signature.person} signed"
     return None

@@ -33,8 +33,8 @@ class BuggyTarget:
     async def check(self) -> str:
         return await self._real.check()
 
-    async def inspect(self, op: Operation) -> TargetFacts:
-        return await self._real.inspect(op)
+    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
+        return await self._real.inspect(op, fresh=fresh)
 
     async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
         if getattr(op, "name", None) == self._broken:

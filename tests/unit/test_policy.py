@@ -141,3 +141,21 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(("action", "facts", "floor"), [
+    ("scale deployment/api --replicas=2 -n prod", TargetFacts(exists=True, replicas=3), Risk.low),
+    ("scale deployment/api --replicas=1 -n prod", TargetFacts(exists=True, replicas=3), Risk.high),
+    # The cluster could not be read, or did not tell the replica count: the worst case.
+    ("scale deployment/api --replicas=2 -n prod", None, Risk.high),
+    ("scale deployment/api --replicas=2 -n prod", TargetFacts(exists=True), Risk.high),
+    # A target the cluster says is missing ends blocked at execution; its floor is the ordinary one.
+    ("scale deployment/api --replicas=2 -n prod", TargetFacts(exists=False), Risk.low),
+    # Floors that do not depend on the cluster do not change when it cannot be read.
+    ("rollout restart deployment/api -n prod", None, Risk.low),
+    ("cordon node-1", None, Risk.high),
+])
+def test_unknown_facts_count_as_the_worst_case(action: str, facts: TargetFacts | None, floor: Risk) -> None:
+    op = parse_operation(action)
+    assert Policy().risk_floor(op, facts) is floor
+    assert Policy.floor_reads_facts(op) is (op.kind == "scale")
