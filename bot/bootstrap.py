@@ -136,7 +136,7 @@ async def bootstrap(
     # GIL switch interval, a click's acknowledgement can wait that long at every hand-off between them.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     closers: list[Callable[[], Any]] = []
-    db = Database(settings.database_url, clock=clock)
+    db = Database(settings.database_url, clock=clock, audit_key=settings.audit_key_bytes)
     closers.append(db.dispose)
     try:
         if upgrade:
@@ -156,6 +156,7 @@ async def bootstrap(
         execution = ExecutionService(
             store=db, cluster=cluster, clock=clock, signals=signals,
             lease=timedelta(seconds=settings.execution_lease_s), metrics=metrics,
+            audit_key=settings.audit_key_bytes, policy=policy,
         )
         advisor = build_advisor(settings, closers)
         incidents = IncidentService(

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     llm_url: str | None = Field(default=None, alias="SIGNOFF_LLM_URL")
     llm_model: str | None = Field(default=None, alias="SIGNOFF_LLM_MODEL")
     llm_api_key: SecretStr | None = Field(default=None, alias="SIGNOFF_LLM_API_KEY")
+    audit_key: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_KEY")
 
     log_format: Literal["console", "json"] | None = Field(default=None, alias="SIGNOFF_LOG_FORMAT")
     log_level: str = Field(default="info", alias="SIGNOFF_LOG_LEVEL")
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "api_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", "discord_bot_token",
-        "llm_api_key", "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
+        "llm_api_key", "audit_key", "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
         mode="before",
     )
     @classmethod
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so tests and log filters can make sure none leaks."""
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  self.discord_bot_token, self.llm_api_key]
+                  self.discord_bot_token, self.llm_api_key, self.audit_key]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         from sqlalchemy.engine import make_url
 
@@ -110,6 +111,11 @@ class Settings(BaseSettings):
         if password:
             found.append(str(password))
         return found
+
+    @property
+    def audit_key_bytes(self) -> bytes | None:
+        """The key that makes the timeline chain an HMAC (None: plain SHA-256)."""
+        return self.audit_key.get_secret_value().encode("utf-8") if self.audit_key is not None else None
 
     def missing_for_run(self) -> str | None:
         if self.slack_enabled or self.discord_enabled or self.api_token is not None:

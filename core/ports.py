@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -51,6 +51,14 @@ class RequestRepository(Protocol):
 
     def counts(self) -> dict[str, int]: ...
 
+    def signers(self, request_id: str) -> list[str]:
+        """The people the signatures table holds for the request (one row per person)."""
+        ...
+
+    def scan(self, batch: int = 500) -> Iterator[ApprovalRequest]:
+        """Every request, oldest first, read in batches."""
+        ...
+
 
 class TimelineRepository(Protocol):
     def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]: ...
@@ -67,7 +75,10 @@ class TimelineRepository(Protocol):
 class OutboxRepository(Protocol):
     def add(self, messages: Sequence[NewMessage]) -> None: ...
 
-    def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]: ...
+    def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
+            per_lane: int | None = None) -> list[OutboxMessage]:
+        """The oldest due messages, only for `platforms` when given, at most `per_lane` per (platform, key)."""
+        ...
 
     def lease(self, message_id: int, *, owner: str, until: datetime, now: datetime) -> bool: ...
 

@@ -52,18 +52,19 @@ class DatabaseUnavailable(SignoffError):
 class SqlUnitOfWork:
     """The repositories over one open transaction."""
 
-    def __init__(self, conn: sa.Connection, dialect: str, clock: Clock) -> None:
+    def __init__(self, conn: sa.Connection, dialect: str, clock: Clock, audit_key: bytes | None = None) -> None:
         self.connection = conn
         self.requests = SqlRequests(conn, dialect)
-        self.timeline = SqlTimeline(conn, dialect)
+        self.timeline = SqlTimeline(conn, dialect, audit_key)
         self.outbox = SqlOutbox(conn, dialect, clock.now())
         self.incidents = SqlIncidents(conn, dialect)
         self.playbooks = SqlPlaybooks(conn, dialect)
 
 
 class Database:
-    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+    def __init__(self, url: str, *, clock: Clock | None = None, audit_key: bytes | None = None) -> None:
         self.url = url
+        self.audit_key = audit_key
         self.clock = clock or SystemClock()
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -124,7 +125,7 @@ class Database:
 
     def _in_transaction(self, conn: sa.Connection, work: Callable[[SqlUnitOfWork], T]) -> T:
         with conn.begin():
-            uow = SqlUnitOfWork(conn, self.dialect, self.clock)
+            uow = SqlUnitOfWork(conn, self.dialect, self.clock, self.audit_key)
             result = work(uow)
             uow.timeline.flush()
             return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -159,6 +159,23 @@ class SqlRequests(_Repo):
         )
         return [row[0] for row in rows]
 
+    def signers(self, request_id: str) -> list[str]:
+        c = t.signatures.c
+        rows = self._conn.execute(sa.select(c.person).where(c.request_id == request_id).order_by(c.person))
+        return [row[0] for row in rows]
+
+    def scan(self, batch: int = 500) -> Iterator[ApprovalRequest]:
+        last = 0
+        c = t.requests.c
+        while True:
+            rows = self._conn.execute(sa.select(c.number, c.data).where(c.number > last).order_by(c.number)
+                                      .limit(batch)).all()
+            if not rows:
+                return
+            for number, data in rows:
+                last = number
+                yield ApprovalRequest.model_validate_json(data)
+
     def counts(self) -> dict[str, int]:
         rows = self._conn.execute(
             sa.select(t.requests.c.status, sa.func.count()).group_by(t.requests.c.status)
@@ -171,8 +188,9 @@ class SqlTimeline(_Repo):
     head are written together at `flush`, when the transaction's work is done (a request's creation
     appends several times). Reads of the timeline inside that same transaction do not see them."""
 
-    def __init__(self, conn: sa.Connection, dialect: str) -> None:
+    def __init__(self, conn: sa.Connection, dialect: str, key: bytes | None = None) -> None:
         super().__init__(conn, dialect)
+        self._key = key
         self._head: tuple[int, str] | None = None
         self._head_stored = False
         self._pending: list[dict[str, object]] = []
@@ -190,7 +208,7 @@ class SqlTimeline(_Repo):
         linked: list[TimelineEvent] = []
         for event in events:
             seq += 1
-            item = link(event, seq, prev)
+            item = link(event, seq, prev, self._key)
             prev = item.hash
             linked.append(item)
         self._pending.extend(_event_row(e) for e in linked)
@@ -236,6 +254,7 @@ class SqlTimeline(_Repo):
 def _event_row(event: TimelineEvent) -> dict[str, object]:
     row = event.body()
     row["hash"] = event.hash
+    row["digest"] = event.digest  # one shape for every row of an executemany
     return row
 
 
@@ -243,7 +262,7 @@ def _event_from(row: sa.RowMapping) -> TimelineEvent:
     return TimelineEvent(
         seq=row["seq"], at=parse_at(row["at"]), type=row["type"], status=row["status"], title=row["title"],
         detail=row["detail"], actor=row["actor"], actor_role=row["actor_role"], request_id=row["request_id"],
-        incident_id=row["incident_id"], prev_hash=row["prev_hash"], hash=row["hash"],
+        incident_id=row["incident_id"], prev_hash=row["prev_hash"], hash=row["hash"], digest=row["digest"],
     )
 
 
@@ -268,15 +287,27 @@ class SqlOutbox(_Repo):
             for m in messages
         ])
 
-    def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+    def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
+            per_lane: int | None = None) -> list[OutboxMessage]:
         at = format_at(now)
         c = t.outbox.c
-        rows = self._conn.execute(
-            sa.select(t.outbox)
-            .where(c.status == "pending", c.next_attempt_at <= at,
-                   sa.or_(c.leased_until.is_(None), c.leased_until <= at))
-            .order_by(c.id).limit(limit)
-        )
+        conditions = [c.status == "pending", c.next_attempt_at <= at,
+                      sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
+        if platforms is not None:
+            # Messages for a platform this process cannot reach stay for a process that can; they must not
+            # take the window from the platforms it can.
+            conditions.append(c.platform.in_(sorted(platforms)))
+        if per_lane is None:
+            query = sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+        else:
+            # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
+            lane = sa.func.row_number().over(
+                partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
+            ).label("lane_position")
+            ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
+            query = (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
+                     .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
+        rows = self._conn.execute(query)
         messages = []
         for row in rows:
             m = row._mapping

@@ -57,6 +57,7 @@ timeline = sa.Table(
     sa.Column("incident_id", sa.String(64), nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=True),
     sa.Index("ix_timeline_request", "request_id", "seq"),
     sa.Index("ix_timeline_incident", "incident_id", "seq"),
 )

@@ -213,13 +213,13 @@ class KubernetesCluster:
             raise ClusterUnavailable(mapped.message, reason=mapped.reason, status=mapped.status) from error
         return str(info.git_version)
 
-    async def inspect(self, op: Operation) -> TargetFacts:
+    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
         # An alert's decision and the request it proposes read the same target within milliseconds;
         # a short-lived cache halves the API calls. Any write through `apply` empties it.
         key = (op.kind, op.target_ref, op.namespace)
         now = time.monotonic()
         cached = self._facts_cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and not fresh:
             return cached[1]
         reader = FactReader(self._apps, self._core, self._call)
         try:

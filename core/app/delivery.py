@@ -26,6 +26,8 @@ log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
+# At most this many of one card's messages per pass, so that cards waiting for their post leave room for others.
+PER_LANE = 20
 
 
 class _CardNotYet(Exception):
@@ -58,7 +60,9 @@ class OutboxDispatcher:
         API call is mostly waiting), at most `concurrency` at a time.
         """
         now = self._clock.now()
-        due = await self._store.read(lambda uow: uow.outbox.due(now, limit))
+        platforms = tuple(self.gateways)
+        due = await self._store.read(
+            lambda uow: uow.outbox.due(now, limit, platforms=platforms, per_lane=PER_LANE))
         lanes: dict[tuple[str, str], list[OutboxMessage]] = {}
         for message in due:
             lanes.setdefault((message.platform, message.key or f"#{message.id}"), []).append(message)
@@ -67,12 +71,17 @@ class OutboxDispatcher:
 
         async def lane(messages: list[OutboxMessage]) -> None:
             async with gate:
-                for message in messages:
-                    outcome = await self._one(message, now)
-                    if outcome == "blocked":
-                        return  # later messages of this card wait for this one
-                    if outcome == "delivered":
-                        counts[0] += 1
+                try:
+                    for message in messages:
+                        outcome = await self._one(message, now)
+                        if outcome == "blocked":
+                            return  # later messages of this card wait for this one
+                        if outcome == "delivered":
+                            counts[0] += 1
+                except Exception:
+                    # One lane fails alone (a database error while booking it): cancelling the others mid-call
+                    # would re-send what they had delivered but not yet booked.
+                    log.exception("outbox.lane_crashed", platform=messages[0].platform, key=messages[0].key)
 
         async with asyncio.TaskGroup() as group:
             for messages in lanes.values():

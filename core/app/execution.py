@@ -18,11 +18,13 @@ import structlog
 from core.app.metrics import Metrics
 from core.app.notify import card_updates, thread_replies
 from core.app.signals import Signals
-from core.chat.cards import result_text
+from core.chat.cards import result_text, risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetMissing
+from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
+from core.domain.integrity import binding_problem
+from core.domain.policy import Policy
 from core.ports import Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -34,9 +36,11 @@ class ExecutionService:
     def __init__(
         self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
-        concurrency: int = 8,
+        concurrency: int = 8, audit_key: bytes | None = None, policy: Policy | None = None,
     ) -> None:
         self._store = store
+        self._policy = policy
+        self._audit_key = audit_key
         self._concurrency = concurrency
         self._metrics = metrics or Metrics()
         self._cluster = cluster
@@ -55,8 +59,13 @@ class ExecutionService:
 
         async def run(request_id: str) -> None:
             async with gate:
-                if await self.execute(request_id):
-                    ran[0] += 1
+                try:
+                    if await self.execute(request_id):
+                        ran[0] += 1
+                except Exception:
+                    # Each request fails alone: a sibling cancelled mid dry run would later be reported as
+                    # interrupted although its real call never happened.
+                    log.exception("execution.crashed", request_id=request_id)
 
         # Different requests run side by side (each is claimed alone, so none runs twice).
         async with asyncio.TaskGroup() as group:
@@ -65,10 +74,22 @@ class ExecutionService:
         return ran[0]
 
     async def execute(self, request_id: str) -> bool:
-        request = await self._claim(request_id)
-        if request is None:
+        if not await self._floor_holds(request_id):
             return False
+        claimed = await self._claim(request_id)
+        if claimed is None:
+            return False
+        request, tampered = claimed
         started = time.perf_counter()
+        if tampered is not None:
+            log.error("execution.not_as_signed", request_id=request_id, problem=tampered)
+            outcome = self._outcome(
+                RequestStatus.blocked, started, "blocked: what is stored is not what was signed; nothing was run",
+                reason=f"{tampered}. Someone changed the database; run `signoff audit verify` and ask again.",
+                dry_run="not run")
+            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+            await self._finish(request, outcome)
+            return True
         operation = request.operation
         dry_summary: str | None = None
         api_error: str | None = None
@@ -83,17 +104,17 @@ class ExecutionService:
                                     reason=None, dry_run=dry_summary or "target missing")
         except ClusterUnavailable as exc:
             api_error = exc.reason
-            stage = "the real call" if dry_summary else "the dry run"
-            unknown = "the outcome is unknown, check the cluster before asking again" if dry_summary else (
-                "nothing was changed")
-            outcome = self._outcome(RequestStatus.failed, started, f"{stage} failed: {exc.message}",
-                                    reason=f"{exc.reason}: {unknown}", dry_run=dry_summary or "failed")
+            outcome = self._no_answer(started, dry_summary, exc.message, exc.reason)
         except ClusterError as exc:
             api_error = exc.reason
             stage = "the API server refused the real call" if dry_summary else "the dry run was refused"
             outcome = self._outcome(RequestStatus.failed, started, f"{stage}: {exc.message}",
                                     reason=f"{exc.reason}; nothing was changed" if not dry_summary else exc.reason,
                                     dry_run=dry_summary or f"refused ({exc.reason})")
+        except Exception as exc:  # an adapter bug must end this request clearly, not leave it executing
+            log.exception("execution.unexpected_error", request_id=request_id, real_call=dry_summary is not None)
+            api_error = "InternalError"
+            outcome = self._no_answer(started, dry_summary, "signoff hit an internal error", type(exc).__name__)
         else:
             outcome = self._outcome(RequestStatus.succeeded, started, result.summary, reason=None,
                                     dry_run=dry_summary)
@@ -105,6 +126,14 @@ class ExecutionService:
         await self._finish(request, outcome)
         return True
 
+    def _no_answer(self, started: float, dry_summary: str | None, message: str, reason: str) -> Outcome:
+        """The call got no usable answer: nothing changed before the real call, unknown after it."""
+        stage = "the real call" if dry_summary else "the dry run"
+        unknown = "the outcome is unknown, check the cluster before asking again" if dry_summary else (
+            "nothing was changed")
+        return self._outcome(RequestStatus.failed, started, f"{stage} failed: {message}",
+                             reason=f"{reason}: {unknown}", dry_run=dry_summary or "failed")
+
     def _outcome(self, status: RequestStatus, started: float, summary: str, *, reason: str | None,
                  dry_run: str | None) -> Outcome:
         return Outcome(
@@ -112,10 +141,49 @@ class ExecutionService:
             duration_ms=max(1, int((time.perf_counter() - started) * 1000)), finished_at=self._clock.now(),
         )
 
-    async def _claim(self, request_id: str) -> ApprovalRequest | None:
+    async def _floor_holds(self, request_id: str) -> bool:
+        """Re-evaluate the risk floor with fresh facts; when it rose above what was signed, send it back."""
+        if self._policy is None:
+            return True
+        request = await self._store.read(lambda uow: uow.requests.get(request_id))
+        if request is None or request.status is not RequestStatus.approved:
+            return True  # the claim decides
+        if not self._policy.floor_reads_facts(request.operation):
+            return True
+        try:
+            facts: TargetFacts | None = await self._cluster.inspect(request.operation, fresh=True)
+        except ClusterError as exc:
+            log.warning("execution.facts_unavailable", request_id=request_id, error=exc.message)
+            facts = None
+        risk = self._policy.effective_risk(request.operation, request.stated_risk, facts)
+        if risk.rank <= request.risk.rank:
+            return True
+        why = (f"the cluster now has {facts.replicas} replica(s) for {request.operation.target_ref}"
+               if facts is not None and facts.replicas is not None else "the cluster could not be read")
+        rule = self._policy.rule_for(risk)
         now = self._clock.now()
 
-        def claim(uow: UnitOfWork) -> ApprovalRequest | None:
+        def send_back(uow: UnitOfWork) -> bool:
+            current = uow.requests.get(request_id, lock=True)
+            if current is None or current.version != request.version:
+                return False  # someone else acted on it meanwhile
+            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why)
+            uow.requests.update(changed.request, expected_version=current.version)
+            uow.timeline.append(changed.events)
+            uow.outbox.add(card_updates(changed.request))
+            uow.outbox.add(thread_replies(changed.request, risk_raised_text(changed.request, why)))
+            return True
+
+        if await self._store.write(send_back):
+            self._signals.outbox.set()
+            log.warning("execution.risk_raised", request_id=request_id, risk=str(risk), quorum=rule.quorum)
+        return False
+
+    async def _claim(self, request_id: str) -> tuple[ApprovalRequest, str | None] | None:
+        """The claimed request and, when the stored request is not what was signed, why not."""
+        now = self._clock.now()
+
+        def claim(uow: UnitOfWork) -> tuple[ApprovalRequest, str | None] | None:
             request = uow.requests.get(request_id, lock=True)
             if request is None or request.status is not RequestStatus.approved:
                 return None
@@ -126,9 +194,10 @@ class ExecutionService:
                                      lease_until=now + self._lease)
             if not won:
                 return None
+            problem = binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
-            return changed.request
+            return changed.request, problem
 
         claimed = await self._store.write(claim)
         if claimed is not None:

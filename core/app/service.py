@@ -166,8 +166,8 @@ class ApprovalService:
             facts = await self._cluster.inspect(operation)
         except ClusterError as exc:
             log.warning("request.blast_unavailable", error=exc.message)
-            return None, BlastRadius(target_found=True, note=f"could not read the cluster: {exc.message}",
-                                     downtime="unknown", data_impact="unknown")
+            return None, BlastRadius(target_found=True, note=f"could not read the cluster ({exc.message})",
+                                     downtime="unknown", data_impact="unknown", facts_unknown=True)
         return facts, assess(operation, facts)
 
     async def sign(self, request_id: str, *, by: Person, via: str) -> ApprovalRequest:

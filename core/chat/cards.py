@@ -213,3 +213,9 @@ def timeline_text(subject: str, events: Sequence[TimelineEvent]) -> str:
         lines.append(f"#{event.seq} {event.at:%H:%M:%S} {event.type}{actor}: {event.title}{detail}")
     lines.append(f"last hash {events[-1].hash[:16]}…")
     return "\n".join(lines)
+
+
+def risk_raised_text(request: ApprovalRequest, why: str) -> str:
+    return (f"⚠️ {request.id} did not run: {why}, so its risk is now {request.risk} and it needs "
+            f"{request.quorum} signature(s) ({progress_bar(request.signed, request.quorum)}) from "
+            f"{request.sign_rule.describe_approvers()}. The signatures given still count; sign on the card.")

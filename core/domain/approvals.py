@@ -6,6 +6,7 @@ the timeline events it caused, or raises a typed refusal. Nothing here does I/O.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -13,7 +14,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
-from core.domain.events import EventType, NewEvent
+from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.operations import Operation
 from core.domain.policy import ANYONE, Person, Risk, SignRule
 from core.errors import AlreadySigned, NotAuthorized, NotPending, RequestExpired, SelfApprovalForbidden
@@ -122,6 +123,19 @@ class ApprovalRequest(BaseModel):
         return now <= self.approved_at + timedelta(seconds=self.expire_after_s)
 
 
+def signed_digest(request: ApprovalRequest) -> str:
+    """What a signature stands for: the request, its exact operation, and the risk and quorum it was signed at.
+
+    Carried by the `requested` and every `signed` event and recomputed before anything runs, so an operation
+    edited in the database after it was signed is never executed.
+    """
+    body = {
+        "request_id": request.id, "operation": request.operation.model_dump(mode="json"),
+        "risk": str(request.risk), "quorum": request.quorum, "approvers": list(request.approvers),
+    }
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
 class Transition(NamedTuple):
     request: ApprovalRequest
     events: tuple[NewEvent, ...]
@@ -130,10 +144,11 @@ class Transition(NamedTuple):
 def _event(
     request: ApprovalRequest, at: datetime, type_: EventType, title: str, *,
     actor: str = "signoff", role: str = "system", detail: str = "", status: RequestStatus | None = None,
+    digest: str | None = None,
 ) -> NewEvent:
     return NewEvent(
         at=at, type=type_, status=str(status or request.status), title=title, detail=detail,
-        actor=actor, actor_role=role, request_id=request.id, incident_id=request.incident_id,
+        actor=actor, actor_role=role, request_id=request.id, incident_id=request.incident_id, digest=digest,
     )
 
 
@@ -156,7 +171,7 @@ def new_request(
         detail += f"; proposed by the {proposal.track} track"
     event = _event(
         request, at, EventType.requested, f"{requested_by.name} requested {operation.command()}",
-        actor=requested_by.name, role="requester", detail=detail,
+        actor=requested_by.name, role="requester", detail=detail, digest=signed_digest(request),
     )
     return Transition(request, (event,))
 
@@ -206,7 +221,7 @@ def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "cons
     })
     events = [_event(
         updated, at, EventType.signed, f"{by.name} signed ({len(signatures)}/{request.quorum})",
-        actor=by.name, role="approver", detail=f"via {via}",
+        actor=by.name, role="approver", detail=f"via {via}", digest=signed_digest(request),
     )]
     if reached:
         events.append(_event(
@@ -260,6 +275,26 @@ def expire(request: ApprovalRequest, *, at: datetime) -> Transition:
         "status": RequestStatus.expired, "version": request.version + 1, "decided_at": at,
     })
     return Transition(updated, (_event(updated, at, EventType.expired, why),))
+
+
+def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: datetime, why: str) -> Transition:
+    """Fresh facts put the floor above what was signed: back to pending for the missing signatures.
+
+    The signatures given so far still count; the new quorum and approvers apply, with a fresh expiry window.
+    """
+    if request.status is not RequestStatus.approved:
+        raise NotPending(f"{request.id} is {request.status}, not approved.", request.id)
+    updated = request.model_copy(update={
+        "status": RequestStatus.pending, "version": request.version + 1, "risk": risk, "quorum": rule.quorum,
+        "approvers": rule.approvers, "approved_at": None, "decided_at": None,
+        "expires_at": at + timedelta(seconds=request.expire_after_s),
+    })
+    detail = (f"{why}; risk {request.risk} → {risk}: needs {rule.quorum} signature(s) from "
+              f"{rule.describe_approvers()}, {updated.signed} given")
+    return Transition(updated, (_event(
+        updated, at, EventType.risk_raised, "risk floor raised before execution: more signatures needed",
+        detail=detail, digest=signed_digest(updated),
+    ),))
 
 
 def is_overdue(request: ApprovalRequest, now: datetime) -> bool:

@@ -20,8 +20,12 @@ class BlastRadius(BaseModel):
     downtime: str = "none expected"
     current_replicas: int | None = None
     note: str | None = None
+    # The cluster could not be read when the request was made: the risk floor assumed the worst case.
+    facts_unknown: bool = False
 
     def summary(self) -> str:
+        if self.facts_unknown:
+            return f"⚠️ {self.note or 'could not read the cluster'}: the risk counts the worst case"
         if not self.target_found:
             return self.note or "target not found in the cluster: the request would end as blocked"
         services = ", ".join(self.services) if self.services else "none"

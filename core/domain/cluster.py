@@ -72,8 +72,8 @@ class Cluster(Protocol):
         """Reach the API server; return its version string or raise ClusterUnavailable."""
         ...
 
-    async def inspect(self, op: Operation) -> TargetFacts:
-        """Read the target and what depends on it. Never writes."""
+    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
+        """Read the target and what depends on it. Never writes. `fresh`: no cached facts."""
         ...
 
     async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:

@@ -1,13 +1,15 @@
 """The timeline: an append-only, hash-chained record of everything that happened.
 
 `hash = sha256(prev_hash + canonical_json(event))`, where the event is every field but
-`hash` itself. The chain is global (one sequence across requests and incidents), so a
+`hash` itself; with an audit key (`SIGNOFF_AUDIT_KEY`) it is `HMAC-SHA256(key, …)` of the same text, so
+that rewriting the whole chain needs the key. The chain is global (one sequence across requests and incidents), so a
 deleted, inserted, altered or reordered event breaks it at that point.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -33,6 +35,7 @@ class EventType(StrEnum):
     failed = "failed"
     blocked = "blocked"
     interrupted = "interrupted"
+    risk_raised = "risk_raised"
     incident_opened = "incident_opened"
     incident_updated = "incident_updated"
     incident_linked = "incident_linked"
@@ -59,6 +62,8 @@ class NewEvent(BaseModel):
     actor_role: str = "system"
     request_id: str | None = None
     incident_id: str | None = None
+    # On `requested` and `signed` events: the digest of what was asked for and signed (`approvals.signed_digest`).
+    digest: str | None = None
 
 
 class TimelineEvent(NewEvent):
@@ -94,6 +99,8 @@ def event_body(seq: int, event: NewEvent, prev_hash: str) -> dict[str, Any]:
         "request_id": event.request_id,
         "incident_id": event.incident_id,
         "prev_hash": prev_hash,
+        # Only where present, so events written before digests existed keep their hashes.
+        **({"digest": event.digest} if event.digest is not None else {}),
     }
 
 
@@ -101,14 +108,22 @@ def canonical_json(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
+def chain_hash(prev_hash: str, body: dict[str, Any], key: bytes | None = None) -> str:
+    text = (prev_hash + canonical_json(body)).encode("utf-8")
+    if key:
+        return hmac.new(key, text, hashlib.sha256).hexdigest()
+    return hashlib.sha256(text).hexdigest()
 
 
-def link(event: NewEvent, seq: int, prev_hash: str) -> TimelineEvent:
+def authentic(event: TimelineEvent, key: bytes | None = None) -> bool:
+    """The event's content still matches its hash (with the key, only the key's holder could have made it)."""
+    return hmac.compare_digest(chain_hash(event.prev_hash, event.body(), key), event.hash)
+
+
+def link(event: NewEvent, seq: int, prev_hash: str, key: bytes | None = None) -> TimelineEvent:
     body = event_body(seq, event, prev_hash)
     return TimelineEvent(
-        **event.model_dump(), seq=seq, prev_hash=prev_hash, hash=chain_hash(prev_hash, body)
+        **event.model_dump(), seq=seq, prev_hash=prev_hash, hash=chain_hash(prev_hash, body, key)
     )
 
 
@@ -127,7 +142,7 @@ class ChainReport(BaseModel):
 
 
 def verify_chain(
-    events: Iterable[TimelineEvent], head: tuple[int, str] | None = None
+    events: Iterable[TimelineEvent], head: tuple[int, str] | None = None, key: bytes | None = None,
 ) -> ChainReport:
     """Walk the chain in seq order. Names the first event that does not fit.
 
@@ -149,11 +164,11 @@ def verify_chain(
                 intact=False, checked=checked, bad_seq=event.seq,
                 problem="its prev_hash does not match the event before it (deleted, inserted or reordered)",
             )
-        recomputed = chain_hash(event.prev_hash, event.body())
-        if recomputed != event.hash:
+        if not authentic(event, key):
             return ChainReport(
                 intact=False, checked=checked, bad_seq=event.seq,
-                problem="its content does not match its hash (altered)",
+                problem="its content does not match its hash (altered"
+                        + (", or hashed without this audit key)" if key else ")"),
             )
         expected_prev = event.hash
         expected_seq += 1

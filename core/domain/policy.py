@@ -179,12 +179,20 @@ class Policy(BaseModel):
         if isinstance(op, CordonOp | RollbackOp):
             return Risk.high
         if isinstance(op, ScaleOp):
-            current = facts.replicas if facts is not None else None
             if op.replicas == 0:
                 return Risk.high
-            if current is not None and op.replicas < current / 2:
+            # A replica count the cluster could not tell counts as the worst case: a drop by more than half.
+            # (A target the cluster says is missing is blocked at execution whatever its risk.)
+            if facts is None or (facts.exists and facts.replicas is None):
+                return Risk.high
+            if facts.replicas is not None and op.replicas < facts.replicas / 2:
                 return Risk.high
         return Risk.low
+
+    @staticmethod
+    def floor_reads_facts(op: Operation) -> bool:
+        """Whether the floor depends on the cluster's state, and so must be checked again before execution."""
+        return isinstance(op, ScaleOp)
 
     def effective_risk(self, op: Operation, stated: Risk | None, facts: TargetFacts | None = None) -> Risk:
         return max_risk(stated or Risk.medium, self.risk_floor(op, facts))

@@ -65,12 +65,18 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
             )
         risk[Risk(level)] = _model(SignRule, entry, ["risk", level], text, source)
     requests = _model(RequestRules, _table(data, "requests", text, source), ["requests"], text, source)
-    playbooks = _model(PlaybookRules, _table(data, "playbooks", text, source), ["playbooks"], text, source)
+    playbook_table = dict(_table(data, "playbooks", text, source))
+    risk = _complete(risk)
+    if people and "approvers" not in playbook_table:
+        # Left out, playbook approval must not open to everyone on the roster (a 5 rating approves one):
+        # it takes the approvers of the highest risk level.
+        playbook_table["approvers"] = list(risk[max(Risk, key=lambda r: r.rank)].approvers)
+    playbooks = _model(PlaybookRules, playbook_table, ["playbooks"], text, source)
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
-    return Policy(people=people, risk=_complete(risk), requests=requests, playbooks=playbooks, rules=rules,
+    return Policy(people=people, risk=risk, requests=requests, playbooks=playbooks, rules=rules,
                   source=source)
 
 

@@ -141,3 +141,54 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(("action", "facts", "floor"), [
+    ("scale deployment/api --replicas=2 -n prod", TargetFacts(exists=True, replicas=3), Risk.low),
+    ("scale deployment/api --replicas=1 -n prod", TargetFacts(exists=True, replicas=3), Risk.high),
+    # The cluster could not be read, or did not tell the replica count: the worst case.
+    ("scale deployment/api --replicas=2 -n prod", None, Risk.high),
+    ("scale deployment/api --replicas=2 -n prod", TargetFacts(exists=True), Risk.high),
+    # A target the cluster says is missing ends blocked at execution; its floor is the ordinary one.
+    ("scale deployment/api --replicas=2 -n prod", TargetFacts(exists=False), Risk.low),
+    # Floors that do not depend on the cluster do not change when it cannot be read.
+    ("rollout restart deployment/api -n prod", None, Risk.low),
+    ("cordon node-1", None, Risk.high),
+])
+def test_unknown_facts_count_as_the_worst_case(action: str, facts: TargetFacts | None, floor: Risk) -> None:
+    op = parse_operation(action)
+    assert Policy().risk_floor(op, facts) is floor
+    assert Policy.floor_reads_facts(op) is (op.kind == "scale")
+
+
+ROSTER_WITHOUT_PLAYBOOKS = """
+[people.alice]
+groups = ["sre"]
+[people.bob]
+groups = ["leads"]
+[people.guest]
+groups = []
+
+[risk.medium]
+quorum = 1
+approvers = ["sre"]
+[risk.critical]
+quorum = 2
+approvers = ["leads"]
+"""
+
+
+def test_a_left_out_playbooks_section_never_widens_who_may_act() -> None:
+    policy = parse_policy(ROSTER_WITHOUT_PLAYBOOKS, "team.toml")
+    # The approvers of the highest risk level, not everyone.
+    assert policy.playbooks.approvers == ("leads",)
+    assert not policy.playbooks.sign_rule.admits(policy.people["guest"])
+    assert not policy.playbooks.sign_rule.admits(policy.people["alice"])
+    assert policy.playbooks.sign_rule.admits(policy.people["bob"])
+    # A person with no groups may neither approve a playbook nor rate an incident (a 5 approves one).
+    assert not policy.is_responder(policy.people["guest"])
+    # Said explicitly, it is honoured.
+    explicit = parse_policy(ROSTER_WITHOUT_PLAYBOOKS + '[playbooks]\napprovers = ["sre"]\n', "team.toml")
+    assert explicit.playbooks.approvers == ("sre",)
+    # Without a roster the policy is open: anyone may act, as before.
+    assert parse_policy("[risk.high]\nquorum = 2\n", "open.toml").playbooks.approvers == ("*",)
