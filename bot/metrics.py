@@ -7,7 +7,7 @@ families at scrape time, so the core never imports a client library.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -80,7 +80,7 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         yield family
 
 
-def _label_names(series: dict[tuple[tuple[str, str], ...], object]) -> list[str]:
+def _label_names(series: Iterable[tuple[tuple[str, str], ...]]) -> list[str]:
     return sorted({name for key in series for name, _ in key})
 
 
