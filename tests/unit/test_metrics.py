@@ -48,3 +48,35 @@ def test_label_values_are_escaped_and_parse_back() -> None:
 
 def test_duration_buckets_are_prometheus_client_defaults() -> None:
     assert (*DURATION_BUCKETS, float("inf")) == Histogram.DEFAULT_BUCKETS
+
+
+def _exported_sample_names() -> set[str]:
+    """Every sample name /metrics can carry, found by recording each core metric once and rendering."""
+    from bot.metrics import _Scrape
+    from core.app.metrics import HELP, QUORUM_BUCKETS
+    metrics = Metrics()
+    for name in HELP:
+        if name.endswith("_seconds"):
+            metrics.observe(name, 1.0, QUORUM_BUCKETS, outcome="succeeded")
+        else:
+            metrics.inc(name, reason="x")
+    text = render_snapshot(_Scrape({}, 0, 0, 0, 0, metrics.snapshot()))
+    return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_every_metric_the_grafana_dashboard_queries_is_exported() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from bot.metrics import EXPORTED
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queried = {name for expr in exprs for name in re.findall(r"\bsignoff_[a-z0-9_]+", expr)}
+    assert queried, "the dashboard queries nothing"
+    samples = _exported_sample_names()
+    assert queried - samples == set(), "the dashboard queries metrics /metrics does not export"
+    # EXPORTED (documented in docs/metrics.md) names exactly the families /metrics renders.
+    families_seen = {re.sub(r"_(bucket|sum|count)$", "", s) if s not in EXPORTED else s for s in samples}
+    assert families_seen == set(EXPORTED)
