@@ -35,7 +35,6 @@ _AUTH_ERRORS = {
     "401": _json(_ref("Error"), "No or wrong `Authorization: Bearer <SIGNOFF_API_TOKEN>`."),
     "404": _json(_ref("Error"), "The API is off (no SIGNOFF_API_TOKEN), or the request does not exist."),
     "422": _ERROR,
-    "429": {"description": "Rate-limited; retry after the `Retry-After` header's seconds."},
 }
 
 

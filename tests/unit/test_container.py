@@ -115,7 +115,7 @@ def test_the_install_step_is_the_quick_starts() -> None:
     image = runs[0]
 
     def normal(command: str) -> list[str]:
-        words = shlex.split(command.split(" && .venv/bin/signoff")[0])
+        words = shlex.split(command.split(" && .venv/bin/signoff", maxsplit=1)[0])
         # The image installs without the test extra, editable mode or pip's cache.
         return [w for w in words if w not in ("-e", "--no-cache-dir")]
 

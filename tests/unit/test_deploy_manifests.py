@@ -1,4 +1,4 @@
-"""The manifests in deploy/: they parse, run signoff the way DESIGN.md §4 says, and the
+"""The manifests in deploy/: they parse, run signoff the way docs/design.md §4 says, and the
 ClusterRole grants exactly the API calls the executor can make, nothing missing, nothing extra.
 
 The RBAC check reads adapters/kubernetes/executor.py and blast.py with `ast` (nothing is run):
@@ -713,7 +713,7 @@ def test_the_service_account_is_wired_to_the_cluster_role() -> None:
     ]
 
 
-# DESIGN.md §4: the settings a cluster deployment sets (the rest keep their defaults).
+# docs/design.md §4: the settings a cluster deployment sets (the rest keep their defaults).
 CONTRACT_ENV = {
     "SIGNOFF_DATABASE_URL",
     "SIGNOFF_POLICY",
