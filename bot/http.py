@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.bootstrap import App
 from bot.metrics import render_metrics
+from bot.openapi import OPENAPI_PATH, openapi_document
 from core.domain.approvals import ApprovalRequest
 from core.domain.policy import Person, Risk
 from core.errors import NotFound, SignoffError
@@ -129,6 +130,10 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
 
 
+async def openapi(request: web.Request) -> web.StreamResponse:
+    return web.json_response(openapi_document())
+
+
 async def metrics(request: web.Request) -> web.StreamResponse:
     body = await render_metrics(request.app[APP_KEY])
     return web.Response(text=body, content_type="text/plain", charset="utf-8",
@@ -143,6 +148,7 @@ def build_http_app(app: App) -> web.Application:
     http.router.add_post("/api/v1/requests", _api(create_request))
     http.router.add_get("/api/v1/requests/{request_id}", _api(get_request))
     http.router.add_post("/api/v1/alerts", _api(receive_alerts))
+    http.router.add_get(OPENAPI_PATH, openapi)
     return http
 
 

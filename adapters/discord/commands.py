@@ -1,4 +1,4 @@
-"""The `/signoff` application-command group: every chat command of DESIGN.md §4 as a subcommand.
+"""The `/signoff` application-command group: every chat command of docs/design.md §4 as a subcommand.
 
 Each subcommand only builds the command text the core parses and hands it to `run`, which
 answers the interaction (defer, then follow up) in the client's supervised task group.

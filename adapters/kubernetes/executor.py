@@ -2,7 +2,7 @@
 
 The client is synchronous (urllib3), so every call runs in a worker thread with a request
 timeout; nothing here blocks the event loop. Each operation is the API call `kubectl`
-would make (see DESIGN.md §2), and every failure becomes one of the core's typed errors
+would make (see docs/design.md §2), and every failure becomes one of the core's typed errors
 with a sentence a person can act on:
 
 - 404 → TargetMissing;

@@ -65,7 +65,7 @@ def escaped(text: str, limit: int) -> str:
 
 
 def action_id(action: str, index: int | None = None) -> str:
-    """`approve` → `signoff_approve` (DESIGN.md §4: the ids Slack sends back on a click).
+    """`approve` → `signoff_approve` (docs/design.md §4: the ids Slack sends back on a click).
 
     Slack rejects a message whose buttons share an action_id (`invalid_blocks`), so when one
     action has several buttons (the 1-5 rating) each gets `.<n>` appended; the value tells

@@ -1,7 +1,8 @@
-"""In-process counters and histograms, rendered in the Prometheus text format by bot/metrics.py.
+"""In-process counters and histograms: what the services record, exported by bot/metrics.py.
 
 Kept here (pure, no client library) so services can record what happened without knowing
-who scrapes it. Each replica exposes its own; Prometheus sums them.
+who scrapes it; bot/metrics.py maps a snapshot onto prometheus-client at scrape time. Each
+replica exposes its own; Prometheus sums them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 
-DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# prometheus-client's default buckets (Histogram.DEFAULT_BUCKETS without +Inf), repeated here so
+# the core needs no client library; tests/unit/test_metrics.py keeps the two equal.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+# Time to quorum is people's time (minutes), far beyond the default buckets' 10 s.
 QUORUM_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 Labels = tuple[tuple[str, str], ...]
@@ -27,6 +32,20 @@ class Histogram:
         self.counts[bisect.bisect_left(self.buckets, value)] += 1
         self.total += value
         self.count += 1
+
+
+@dataclass(frozen=True)
+class HistogramSnapshot:
+    buckets: tuple[float, ...]
+    counts: tuple[int, ...]  # per bucket, the last one for +Inf; not cumulative
+    total: float
+    count: int
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    counters: dict[str, dict[Labels, float]]
+    histograms: dict[str, dict[Labels, HistogramSnapshot]]
 
 
 HELP: dict[str, str] = {
@@ -58,31 +77,14 @@ class Metrics:
                 histogram = self.histograms[name][key] = Histogram(buckets)
             histogram.observe(value)
 
-    def render(self) -> list[str]:
-        lines: list[str] = []
+    def snapshot(self) -> MetricsSnapshot:
+        """A consistent copy, taken under the lock, for an exporter to render."""
         with self._lock:
-            for name, series in sorted(self.counters.items()):
-                lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} counter"]
-                lines += [f"{name}{_labels(key)} {value:g}" for key, value in sorted(series.items())]
-            for name, histograms in sorted(self.histograms.items()):
-                lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} histogram"]
-                for key, histogram in sorted(histograms.items()):
-                    cumulative = 0
-                    for bound, count in zip((*histogram.buckets, float("inf")), histogram.counts, strict=True):
-                        cumulative += count
-                        le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                        lines.append(f"{name}_bucket{_labels((*key, ('le', le)))} {cumulative}")
-                    lines.append(f"{name}_sum{_labels(key)} {histogram.total:g}")
-                    lines.append(f"{name}_count{_labels(key)} {histogram.count}")
-        return lines
-
-
-def _labels(key: Labels) -> str:
-    if not key:
-        return ""
-    inner = ",".join(f'{name}="{_escape(value)}"' for name, value in key)
-    return "{" + inner + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            return MetricsSnapshot(
+                counters={name: dict(series) for name, series in self.counters.items()},
+                histograms={
+                    name: {key: HistogramSnapshot(h.buckets, tuple(h.counts), h.total, h.count)
+                           for key, h in series.items()}
+                    for name, series in self.histograms.items()
+                },
+            )

@@ -1,4 +1,4 @@
-"""What the optional LLM advisor answers (DESIGN.md §1 step 9, track b).
+"""What the optional LLM advisor answers (docs/design.md §1 step 9, track b).
 
 Kept in the core, free of any HTTP library, so the decision manager can take an answer from any
 advisor adapter. An answer is untrusted text: the decision manager runs `parse_operation` on

@@ -1,4 +1,4 @@
-"""Expert rules: the last proposal track, for common kube-prometheus alerts (DESIGN.md §1 step 9).
+"""Expert rules: the last proposal track, for common kube-prometheus alerts (docs/design.md §1 step 9).
 
 A rule turns an alert (name, labels, and the few facts the caller looked up in the cluster) into
 one action text on the allow-list. Rules from the policy file (`[[rules]]`) come first, in file

@@ -1,7 +1,7 @@
 """How similar a new alert is to a playbook's trigger: a score in [0, 1] the decision manager compares
 with the policy's `[playbooks] similarity` threshold (default 0.85).
 
-The formula (documented for people in README.md, "Playbook similarity"; keep both in step):
+The formula (docs/similarity.md renders this docstring and explains it for people; keep both in step):
 
     score = round(0.5·A + 0.4·W + 0.1·S, 4)
 

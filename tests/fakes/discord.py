@@ -1,6 +1,6 @@
 """A loopback fake of Discord (REST API v10 + gateway websocket) that drives a real discord.py client.
 
-Why: signoff's Discord adapter must be tested through Discord's real wire protocol (DESIGN.md §5) with
+Why: signoff's Discord adapter must be tested through Discord's real wire protocol (docs/design.md §5) with
 an unmodified discord.py on the other end. The fake answers the way Discord does (payload shapes that
 discord.py 2.7 parses, Discord's JSON error bodies and codes, rate-limit headers, intents and the
 message-content rule on the gateway) and keeps the state tests assert on: messages after edits,

@@ -1,6 +1,6 @@
 """A loopback fake of an OpenAI-compatible chat-completions server, for the LLM advisor's tests.
 
-Why: the advisor must be tested over real HTTP (DESIGN.md §5), including the ways a real endpoint
+Why: the advisor must be tested over real HTTP (docs/design.md §5), including the ways a real endpoint
 fails: slow answers, 5xx, bodies that are not JSON. The fake records every request so tests can
 check the model, the bearer key and what the prompt carried.
 

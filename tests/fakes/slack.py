@@ -1,6 +1,6 @@
 """A loopback fake of Slack: Web API, response_url, Socket Mode, plus signed request builders.
 
-Why: signoff's Slack adapter must be tested through Slack's real wire protocol (DESIGN.md §5), with
+Why: signoff's Slack adapter must be tested through Slack's real wire protocol (docs/design.md §5), with
 unmodified slack_sdk / slack_bolt clients on the other end, so the fake answers the way Slack does
 (HTTP 200 with ``ok: false`` for API errors, 429 + ``Retry-After`` for rate limits, ...) and keeps the
 state a test needs to assert on (messages after updates, threads, reactions, ephemerals).
