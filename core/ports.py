@@ -135,6 +135,26 @@ class PlaybookRepository(Protocol):
     def all(self) -> list[Playbook]: ...
 
 
+class LeaseRepository(Protocol):
+    def acquire(self, name: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        """Take or renew the named lease; False while another owner holds it."""
+        ...
+
+    def release(self, name: str, *, owner: str) -> None: ...
+
+    def holder(self, name: str, now: datetime) -> str | None: ...
+
+
+class RateEventRepository(Protocol):
+    def count_since(self, person: str, kind: str, since: datetime) -> int: ...
+
+    def oldest_since(self, person: str, kind: str, since: datetime) -> str | None: ...
+
+    def record(self, person: str, kind: str, at: datetime) -> None: ...
+
+    def prune(self, before: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories inside one transaction. Synchronous: a transaction is one function."""
 
@@ -143,6 +163,8 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     incidents: IncidentRepository
     playbooks: PlaybookRepository
+    leases: LeaseRepository
+    rate_events: RateEventRepository
 
 
 T = TypeVar("T")

@@ -34,6 +34,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.db.bookkeeping import SqlLeases, SqlRateEvents
 from adapters.db.repositories import SqlIncidents, SqlOutbox, SqlPlaybooks, SqlRequests, SqlTimeline
 from core.errors import ConcurrentUpdate, SignoffError
 from core.ports import Clock, SystemClock
@@ -59,6 +60,8 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(conn, dialect, clock.now())
         self.incidents = SqlIncidents(conn, dialect)
         self.playbooks = SqlPlaybooks(conn, dialect)
+        self.leases = SqlLeases(conn)
+        self.rate_events = SqlRateEvents(conn)
 
 
 class Database:

@@ -130,3 +130,21 @@ playbook_votes = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
     sa.UniqueConstraint("playbook_id", "person", name="uq_playbook_vote_per_person"),
 )
+
+# Named leases shared by replicas: e.g. which process holds the Discord gateway session.
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("until", sa.String(32), nullable=False),
+)
+
+# What a person did recently, for rate limits that hold across replicas (pruned as it ages).
+rate_events = sa.Table(
+    "rate_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Index("ix_rate_events_person", "person", "kind", "at"),
+)
