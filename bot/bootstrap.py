@@ -26,7 +26,8 @@ from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
 from core.app.service import ApprovalService
 from core.app.signals import Signals
-from core.chat.handlers import ChatCommands, install_learning
+from core.chat.handlers import ChatCommands
+from core.chat.learning import learning_handlers
 from core.domain.cluster import Cluster
 from core.domain.policy import Policy
 from core.ports import Advisor, ChatGateway, Clock, SystemClock
@@ -166,8 +167,7 @@ async def bootstrap(
             decisions=DecisionManager(policy=policy, cluster=cluster, advisor=advisor),
         )
         execution.on_finished.append(incidents.on_request_finished)
-        chat = ChatCommands(service=service, policy=policy, clock=clock)
-        install_learning(chat, incidents)
+        chat = ChatCommands(service=service, policy=policy, clock=clock, more=learning_handlers(incidents))
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,

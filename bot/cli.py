@@ -17,9 +17,9 @@ from adapters.db.database import Database, SqlUnitOfWork
 from bot.logs import configure_logging
 from bot.settings import Settings
 from core.app.learning import playbooks_text
-from core.app.service import normalize_request_id
 from core.chat.cards import timeline_text
 from core.domain.events import TimelineEvent, verify_chain
+from core.domain.ids import IncidentId, parse_subject
 from core.errors import NotFound, SignoffError
 
 log = structlog.get_logger(__name__)
@@ -107,10 +107,10 @@ async def _database(settings: Settings) -> Any:
 
 
 async def _timeline(settings: Settings, subject: str) -> int:
-    subject = subject.strip()
-    key = subject.upper() if subject.upper().startswith("INC-") else normalize_request_id(subject)
+    key = parse_subject(subject)
+
     def read(uow: SqlUnitOfWork) -> list[TimelineEvent]:
-        if key.startswith("INC-"):
+        if isinstance(key, IncidentId):
             return uow.timeline.for_incident(key)
         if uow.requests.get(key) is None:
             raise NotFound(f"no request {key}")
