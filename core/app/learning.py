@@ -24,7 +24,7 @@ from core.app.notify import thread_replies
 from core.app.outbox import MessageKind, NewMessage
 from core.app.service import SYSTEM, ApprovalService, RequestDraft
 from core.app.signals import Signals
-from core.chat.cards import Button, Card
+from core.chat.cards import Button, ButtonAction, Card, CardState
 from core.domain import incidents as inc
 from core.domain import playbooks as pb
 from core.domain.approvals import ApprovalRequest, RequestStatus
@@ -161,10 +161,10 @@ class IncidentService:
             text=(f"Rate it 1 (no effect) to 5 (fixed it). The rating resolves {incident.id}; "
                   "a 4 or 5 turns the fix into a playbook for the next similar alert."),
             colour="grey",
-            buttons=tuple(Button(action="rate", label=str(score), value=f"{incident.id}:{score}",
+            buttons=tuple(Button(action=ButtonAction.rate, label=str(score), value=f"{incident.id}:{score}",
                                  style="primary" if score >= 4 else "secondary") for score in range(1, 6)),
             footer=f"or type `resolve {incident.id} score=<1-5>`",
-            state="rating",
+            state=CardState.rating,
         )
         return [
             NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, card=card,

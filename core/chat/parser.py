@@ -11,6 +11,7 @@ import re
 import shlex
 from collections.abc import Callable
 
+from core.chat.cards import ButtonAction
 from core.chat.commands import (
     Cancel,
     Command,
@@ -139,17 +140,18 @@ def _rating(value: str) -> Command:
     return resolution(incident, score, Rate)
 
 
-# The card buttons (`core.chat.cards.ButtonAction`): each maps its value straight to a command.
-BUTTONS: dict[str, Callable[[str], Command]] = {
-    "approve": lambda value: Sign(request=_one_id(value, "approve")),
-    "reject": lambda value: Reject(request=_one_id(value, "reject")),
-    "rate": _rating,
+# The card buttons: each maps its value straight to a command (a new button: one line here).
+BUTTONS: dict[ButtonAction, Callable[[str], Command]] = {
+    ButtonAction.approve: lambda value: Sign(request=_one_id(value, "approve")),
+    ButtonAction.reject: lambda value: Reject(request=_one_id(value, "reject")),
+    ButtonAction.rate: _rating,
 }
 
 
 def from_button(action: str, value: str) -> Command:
     """A click on a card's button: `approve`/`reject` with a request id, `rate` with `INC-7:4`."""
-    read = BUTTONS.get(action)
+    known = action in ButtonAction.__members__.values()
+    read = BUTTONS.get(ButtonAction(action)) if known else None
     if read is None:
         return Unreadable(message=f"That button ({action[:30]}) is not one signoff knows.")
     return _reading(lambda: read(value))

@@ -64,7 +64,7 @@ class PlaybookId(_Id):
 AnyId = RequestId | IncidentId | PlaybookId
 Subject = RequestId | IncidentId  # what has a status or a timeline
 
-REQUEST_FORMS = "request ids look like R-42 (or just 42)"
+REQUEST_FORMS = "request ids look like R-42"
 INCIDENT_FORMS = "incident ids look like INC-7"
 PLAYBOOK_FORMS = "playbook ids look like PB-3"
 _ID_TYPES: tuple[type[RequestId] | type[IncidentId] | type[PlaybookId], ...] = (RequestId, IncidentId, PlaybookId)
