@@ -27,7 +27,8 @@ from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
 from core.app.service import ApprovalService
 from core.app.signals import Signals
-from core.chat.handlers import ChatCommands, install_learning
+from core.chat.handlers import ChatCommands
+from core.chat.learning import learning_handlers
 from core.domain.cluster import Cluster
 from core.domain.policy import Policy
 from core.ports import Advisor, Clock, GatewayRegistry, SystemClock
@@ -166,8 +167,7 @@ async def bootstrap(
         # The hooks between services, all in one place: each runs inside the other service's transaction.
         service.on_created.append(incidents.on_request_created)
         execution.on_finished.append(incidents.on_request_finished)
-        chat = ChatCommands(service=service, policy=policy, clock=clock)
-        install_learning(chat, incidents)
+        chat = ChatCommands(service=service, policy=policy, clock=clock, more=learning_handlers(incidents))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                       min_update_interval=min_update_interval, metrics=metrics)
         app = App(

@@ -15,9 +15,9 @@ from bot.database import audit_verify, open_database
 from bot.logs import configure_logging
 from bot.settings import Settings
 from core.app.learning import playbooks_text
-from core.app.service import normalize_request_id
 from core.chat.cards import timeline_text
 from core.domain.events import TimelineEvent
+from core.domain.ids import IncidentId, parse_subject
 from core.errors import NotFound, SignoffError
 
 log = structlog.get_logger(__name__)
@@ -97,10 +97,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _timeline(settings: Settings, subject: str) -> int:
-    subject = subject.strip()
-    key = subject.upper() if subject.upper().startswith("INC-") else normalize_request_id(subject)
+    key = parse_subject(subject)
+
     def read(uow: SqlUnitOfWork) -> list[TimelineEvent]:
-        if key.startswith("INC-"):
+        if isinstance(key, IncidentId):
             return uow.timeline.for_incident(key)
         if uow.requests.get(key) is None:
             raise NotFound(f"no request {key}")

@@ -14,6 +14,7 @@ from bot.bootstrap import App
 from bot.metrics import render_metrics
 from bot.openapi import OPENAPI_PATH, openapi_document
 from core.domain.approvals import ApprovalRequest
+from core.domain.ids import RequestId, parse_incident_id, parse_request_id
 from core.domain.policy import Person, Risk
 from core.errors import NotFound, SignoffError
 
@@ -107,16 +108,17 @@ async def create_request(app: App, request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise SignoffError(f"`risk` must be low, medium, high or critical, not `{risk_text}`.") from None
     person = app.policy.identify("api", requested_by) or Person(name=requested_by)
+    incident = _string(data, "incident_id", limit=64)
     created = await app.service.request(
         action, by=person, via="api", risk=risk, reason=_string(data, "reason"),
-        incident_id=_string(data, "incident_id", limit=64),
+        incident_id=parse_incident_id(incident) if incident is not None else None,  # INC-… as chat has it
     )
     return web.json_response(request_json(created), status=201)
 
 
 async def get_request(app: App, request: web.Request) -> web.StreamResponse:
-    found = await app.service.get(request.match_info["request_id"])
-    timeline = await app.service.timeline(found.id)
+    found = await app.service.get(parse_request_id(request.match_info["request_id"]))
+    timeline = await app.service.timeline(RequestId(found.id))
     return web.json_response(request_json(found, timeline))
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from core.chat.cards import Card
-
-TERMINAL_STATES = {"succeeded", "failed", "blocked", "rejected", "expired", "cancelled", "interrupted"}
+from core.chat.cards import ButtonAction, Card
 
 
 def card_text(card: Card) -> str:
@@ -20,7 +18,7 @@ def card_text(card: Card) -> str:
 
 
 def card_update_text(card: Card) -> str:
-    if card.state in TERMINAL_STATES:
+    if card.state.final:
         return "↻ card updated:\n" + card_text(card)
     progress = f" · {card.progress.bar}" if card.progress is not None else ""
     return f"↻ {card.key} card: {card.state}{progress}"
@@ -41,7 +39,7 @@ def private_text(person: str, text: str) -> str:
 
 def _button_hint(card: Card) -> str:
     actions = {b.action for b in card.buttons}
-    if actions == {"rate"}:
+    if actions == {ButtonAction.rate}:
         incident = card.buttons[0].value.partition(":")[0]
         return f"`rate {incident} <1-5>`"
     return f"`approve {card.key}` / `reject {card.key}`"

@@ -20,8 +20,11 @@ from typing import Any, TextIO
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.app.outbox import MessageRef
 from core.chat.cards import Card
-from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands, ChatContext
+from core.chat.commands import ChatContext, Vote
+from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
 from core.domain.approvals import Place
+from core.domain.ids import parse_playbook_id, parse_request_id
+from core.errors import SignoffError
 
 PLATFORM = "console"
 CHANNEL = "console"
@@ -143,15 +146,20 @@ class Console:
             if not playbook_id or emoji not in APPROVE_REACTIONS | REJECT_REACTIONS:
                 self._out.write(private_text(self.person, "Use `react PB-1 ✅` (✅ or 👍 approve, ❌ or 👎 reject)."))
                 return True
-            self._out.write(thread_text(playbook_id.upper(), f"{self.person} reacted {emoji}"))
-            reply = await self._chat.vote(playbook_id.upper(), emoji in APPROVE_REACTIONS, self.context())
+            try:
+                playbook = parse_playbook_id(playbook_id)
+            except SignoffError as exc:
+                self._out.write(private_text(self.person, exc.message))
+                return True
+            self._out.write(thread_text(playbook, f"{self.person} reacted {emoji}"))
+            reply = await self._chat.run(Vote(playbook=playbook, approve=emoji in APPROVE_REACTIONS), self.context())
             self._out.write(private_text(self.person, reply.text))
             return True
         if word == "thread":
             request_id, _, said = rest.strip().partition(" ")
             self._out.write(thread_text(request_id.upper() or "?", f"{self.person}: {said}"))
             try:
-                answered = await self._chat.thread_message(said, request_id.upper(), self.context())
+                answered = await self._chat.thread_message(said, parse_request_id(request_id), self.context())
             except Exception as exc:
                 self._out.write(private_text(self.person, str(exc)))
                 return True

@@ -20,7 +20,10 @@ from adapters.discord.commands import SignoffGroup, canonical_commands
 from adapters.discord.render import split_text
 from adapters.discord.translate import context, without_bot_mention
 from adapters.discord.views import SignoffButton
-from core.chat.handlers import UNFINISHED_TEXT, ChatCommands, ChatContext, Reply
+from core.chat.commands import ChatContext, Command, Reply
+from core.chat.handlers import ChatCommands
+from core.chat.parser import from_button
+from core.chat.sentences import UNFINISHED_TEXT
 
 log = structlog.get_logger(__name__)
 
@@ -140,17 +143,17 @@ class SignoffClient(discord.Client):
 
     # ------------------------------------------------------------------ interactions
 
-    def on_command(self, interaction: discord.Interaction[Any], text: str) -> None:
-        self._spawn("command", self._command(interaction, text))
+    def on_command(self, interaction: discord.Interaction[Any], command: Command) -> None:
+        self._spawn("command", self._command(interaction, command))
 
     def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
         self._spawn("button", self._button(interaction, action, value))
 
-    async def _command(self, interaction: discord.Interaction[Any], text: str) -> None:
+    async def _command(self, interaction: discord.Interaction[Any], command: Command) -> None:
         if not await self._defer(interaction):
             return
-        name = text.split(" ", 1)[0]
-        reply = await self._core(self.chat.handle(text, self._interaction_context(interaction)), "command", name)
+        name = interaction.command.name if interaction.command is not None else type(command).__name__.lower()
+        reply = await self._core(self.chat.run(command, self._interaction_context(interaction)), "command", name)
         log.info("discord.command", command=name, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
@@ -158,7 +161,7 @@ class SignoffClient(discord.Client):
         if not await self._defer(interaction):
             return
         ctx = self._interaction_context(interaction)
-        reply = await self._core(self.chat.click(action, value, ctx), "button", action)
+        reply = await self._core(self.chat.run(from_button(action, value), ctx), "button", action)
         log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
@@ -204,8 +207,7 @@ class SignoffClient(discord.Client):
             log.warning("discord.followup_failed", interaction_id=interaction.id, status=exc.status, code=exc.code)
 
     def _interaction_context(self, interaction: discord.Interaction[Any]) -> ChatContext:
-        return context(interaction.user.id, self._card_channel(interaction.channel_id, interaction.channel),
-                       interaction.user.display_name)
+        return context(interaction.user.id, self._card_channel(interaction.channel_id, interaction.channel))
 
     @staticmethod
     def _card_channel(channel_id: int | None, channel: object) -> int | None:
@@ -230,7 +232,7 @@ class SignoffClient(discord.Client):
         if not text.strip():
             return
         parent = channel.parent_id or channel.id
-        ctx = context(message.author.id, parent, message.author.display_name)
+        ctx = context(message.author.id, parent)
         self._spawn("thread_message", self._thread_message(str(channel.id), text, ctx))
 
     async def _thread_message(self, thread_id: str, text: str, ctx: ChatContext) -> None:
@@ -245,7 +247,7 @@ class SignoffClient(discord.Client):
             return
         channel = self.get_channel(payload.channel_id)
         place = self._card_channel(payload.channel_id, channel)
-        ctx = context(payload.user_id, place, payload.member.display_name if payload.member else None)
+        ctx = context(payload.user_id, place)
         self._spawn("reaction", self._reaction(payload.channel_id, payload.message_id, str(payload.emoji),
                                                payload.user_id, ctx))
 

@@ -1,7 +1,8 @@
 """The `/signoff` application-command group: every chat command of docs/design.md §4 as a subcommand.
 
-Each subcommand only builds the command text the core parses and hands it to `run`, which
-answers the interaction (defer, then follow up) in the client's supervised task group.
+Each subcommand maps its typed options straight to a core command (never to text) and hands
+it to `run`, which answers the interaction (defer, then follow up) in the client's supervised
+task group.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any, Literal
 import discord
 from discord import app_commands
 
-from adapters.discord.translate import id_command, request_text, resolve_text
+from core.chat import parser
+from core.chat.commands import Cancel, Command, Help, List, Playbooks, Resolve, Show
 
-Runner = Callable[[discord.Interaction[Any], str], None]
+Runner = Callable[[discord.Interaction[Any], Command], None]
 
 
 class SignoffGroup(app_commands.Group):
@@ -36,44 +38,44 @@ class SignoffGroup(app_commands.Group):
         risk: Literal["low", "medium", "high", "critical"] | None = None,
         incident: str | None = None, reason: str | None = None,
     ) -> None:
-        self._signoff_run(interaction, request_text(action, risk, incident, reason))
+        self._signoff_run(interaction, parser.from_options(action, risk, incident, reason))
 
     @app_commands.command(name="status", description="Show a request's state")
     @app_commands.rename(subject="id")
     @app_commands.describe(subject="A request id such as R-42")
     async def status(self, interaction: discord.Interaction[Any], subject: str) -> None:
-        self._signoff_run(interaction, id_command("status", subject))
+        self._signoff_run(interaction, parser.for_request(Show, subject))
 
     @app_commands.command(name="timeline", description="The hash-chained history of a request or incident")
     @app_commands.rename(subject="id")
     @app_commands.describe(subject="A request id (R-42) or an incident id (INC-7)")
     async def timeline(self, interaction: discord.Interaction[Any], subject: str) -> None:
-        self._signoff_run(interaction, id_command("timeline", subject))
+        self._signoff_run(interaction, parser.for_subject(subject))
 
     @app_commands.command(name="list", description="Pending requests")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
-        self._signoff_run(interaction, "list")
+        self._signoff_run(interaction, List())
 
     @app_commands.command(name="cancel", description="Cancel your own pending request")
     @app_commands.rename(subject="id")
     @app_commands.describe(subject="A request id such as R-42")
     async def cancel(self, interaction: discord.Interaction[Any], subject: str) -> None:
-        self._signoff_run(interaction, id_command("cancel", subject))
+        self._signoff_run(interaction, parser.for_request(Cancel, subject))
 
     @app_commands.command(name="resolve", description="Resolve an incident and rate how well the fix worked")
     @app_commands.describe(incident="An incident id such as INC-7", score="Effectiveness, 1 (none) to 5 (fixed it)")
     async def resolve(
         self, interaction: discord.Interaction[Any], incident: str, score: app_commands.Range[int, 1, 5],
     ) -> None:
-        self._signoff_run(interaction, resolve_text(incident, score))
+        self._signoff_run(interaction, parser.for_incident(Resolve, incident, score))
 
     @app_commands.command(name="playbooks", description="Playbooks learned from resolved incidents")
     async def playbooks(self, interaction: discord.Interaction[Any]) -> None:
-        self._signoff_run(interaction, "playbooks")
+        self._signoff_run(interaction, Playbooks())
 
     @app_commands.command(name="help", description="How signoff works")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
-        self._signoff_run(interaction, "help")
+        self._signoff_run(interaction, Help())
 
 
 def canonical_commands(payloads: list[dict[str, Any]]) -> list[Any]:

@@ -10,6 +10,7 @@ import discord
 
 from adapters.discord.views import SignoffButton
 from core.chat.cards import Button, Card
+from core.chat.text import clip
 
 MESSAGE_LIMIT = 2000  # characters of message content
 TITLE_LIMIT = 256
@@ -41,11 +42,6 @@ BUTTON_STYLES: dict[str, discord.ButtonStyle] = {
     "danger": discord.ButtonStyle.danger,
     "secondary": discord.ButtonStyle.secondary,
 }
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, marked with an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def colour_of(card: Card) -> discord.Colour:

@@ -1,7 +1,7 @@
 """Slack: a slack_bolt AsyncApp whose listeners acknowledge at once and hand the work on.
 
 How a click travels: Bolt verifies the signature (HTTP mode) → our listener calls
-`ChatCommands.click(...)` (one short database transaction in the core: the signature is
+`ChatCommands.run(from_button(...))` (one short database transaction in the core: the signature is
 stored) → `ack()` → Bolt answers Slack → a job tells the person the core's reply privately
 (the payload's response_url, else chat.postEphemeral) → the card update and thread notes go
 out through the outbox. Slash commands (which may read the cluster) are acknowledged first
@@ -50,7 +50,10 @@ from adapters.slack.gateway import SlackGateway, build_web_client, retry_handler
 from adapters.slack.jobs import Jobs
 from adapters.slack.render import message_text
 from adapters.slack.translate import ReactionVote, Responder, SlashCommand, ThreadMessage
-from core.chat.handlers import UNFINISHED_TEXT, ChatCommands, Reply
+from core.chat.commands import Reply
+from core.chat.handlers import ChatCommands
+from core.chat.parser import from_button
+from core.chat.sentences import UNFINISHED_TEXT
 from core.errors import SignoffError
 from core.ports import GatewayRegistry
 
@@ -272,7 +275,7 @@ class SlackAdapter:
             # if signoff dies in between, the person sees the click fail and clicks again, instead
             # of a signature being acknowledged and lost. Only the private reply runs after the ack.
             try:
-                reply = await self.chat.click(click.action, click.value, click.ctx)
+                reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
             except Exception:
                 log.exception("slack.click_failed", user=click.ctx.account, action=click.action)
                 await ack()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.chat.cards import Button, Card, CardField
+from core.chat.text import clip
 
 Block = dict[str, Any]
 
@@ -46,10 +47,6 @@ _STYLES = {"primary": "primary", "danger": "danger"}  # Slack's default button s
 def escape(text: str) -> str:
     """Slack's mrkdwn control characters; `&` first so the others are not escaped twice."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def escaped(text: str, limit: int) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack.render import action_name
-from core.chat.handlers import ChatContext
+from core.chat.commands import ChatContext
 from core.domain.approvals import Place
 
 PLATFORM = "slack"
@@ -68,9 +68,9 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _context(user: str, channel: str | None, display_name: str | None = None) -> ChatContext:
+def _context(user: str, channel: str | None) -> ChatContext:
     place = Place(platform=PLATFORM, channel=channel) if channel else None
-    return ChatContext(platform=PLATFORM, account=user, place=place, display_name=display_name)
+    return ChatContext(platform=PLATFORM, account=user, place=place)
 
 
 def slash_command(body: dict[str, Any]) -> SlashCommand | None:
@@ -81,7 +81,7 @@ def slash_command(body: dict[str, Any]) -> SlashCommand | None:
     channel = _str(body.get("channel_id"))
     return SlashCommand(
         text=str(body.get("text") or ""),
-        ctx=_context(user, channel, _str(body.get("user_name"))),
+        ctx=_context(user, channel),
         reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
     )
 
@@ -103,11 +103,10 @@ def click(body: dict[str, Any]) -> Click | None:
     channel_info = _dict(body.get("channel"))
     container = _dict(body.get("container"))
     channel = _str(channel_info.get("id")) or _str(container.get("channel_id"))
-    name = _str(user_info.get("username")) or _str(user_info.get("name"))
     return Click(
         action=action,
         value=str(actions[0].get("value") or ""),
-        ctx=_context(user, channel, name),
+        ctx=_context(user, channel),
         reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
     )
 

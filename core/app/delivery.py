@@ -20,6 +20,7 @@ from core.app.metrics import Metrics
 from core.app.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
+from core.domain.ids import RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -173,9 +174,10 @@ class OutboxDispatcher:
         await self._done([message.id], anchors=anchors)
 
     async def _render(self, key: str | None) -> Card | None:
-        if key is None or not key.startswith("R-"):
-            return None
-        request = await self._store.read(lambda uow: uow.requests.get(key))
+        request_id = stored_key(key)
+        if not isinstance(request_id, RequestId):
+            return None  # only a request has a card to re-render
+        request = await self._store.read(lambda uow: uow.requests.get(request_id))
         return request_card(request, self._clock.now()) if request is not None else None
 
     async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:

@@ -24,11 +24,12 @@ from core.app.notify import thread_replies
 from core.app.outbox import MessageKind, NewMessage
 from core.app.service import SYSTEM, ApprovalService, RequestDraft
 from core.app.signals import Signals
-from core.chat.cards import Button, Card
+from core.chat.cards import Button, ButtonAction, Card, CardState
 from core.domain import incidents as inc
 from core.domain import playbooks as pb
 from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.events import EventType, NewEvent
+from core.domain.ids import IncidentId, PlaybookId, as_incident_id, as_playbook_id
 from core.domain.incidents import Incident
 from core.domain.playbooks import Playbook, PlaybookStatus
 from core.domain.policy import Person, Policy
@@ -160,10 +161,10 @@ class IncidentService:
             text=(f"Rate it 1 (no effect) to 5 (fixed it). The rating resolves {incident.id}; "
                   "a 4 or 5 turns the fix into a playbook for the next similar alert."),
             colour="grey",
-            buttons=tuple(Button(action="rate", label=str(score), value=f"{incident.id}:{score}",
+            buttons=tuple(Button(action=ButtonAction.rate, label=str(score), value=f"{incident.id}:{score}",
                                  style="primary" if score >= 4 else "secondary") for score in range(1, 6)),
             footer=f"or type `resolve {incident.id} score=<1-5>`",
-            state="rating",
+            state=CardState.rating,
         )
         return [
             NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, card=card,
@@ -227,7 +228,7 @@ class IncidentService:
             if draft is None:
                 self._ask_humans(uow, opened.incident, decision, now)
                 return opened.incident, None, True
-            request = self._approvals.create(uow, replace(draft, incident_id=opened.incident.id))
+            request = self._approvals.create(uow, replace(draft, incident_id=IncidentId(opened.incident.id)))
             return opened.incident, request, True
 
         incident, request, created = await self._store.write(open_and_propose)
@@ -305,11 +306,11 @@ class IncidentService:
 
     # --- people ------------------------------------------------------------------------------
 
-    async def resolve(self, incident_id: str, *, by: Person, score: int, via: str) -> Incident:
+    async def resolve(self, incident_id: IncidentId, *, by: Person, score: int, via: str) -> Incident:
         if not self._policy.is_responder(by):
             raise NotAuthorized(f"Only approvers may resolve incidents; {by.name} is not one of them.", None)
         now = self._clock.now()
-        incident_id = incident_id.upper()
+        incident_id = as_incident_id(incident_id)
 
         def resolve(uow: UnitOfWork) -> Incident:
             incident = uow.incidents.get(incident_id, lock=True)
@@ -378,9 +379,9 @@ class IncidentService:
         log.info("playbook.extracted", playbook_id=playbook.id, incident_id=incident.id,
                  status=str(playbook.status))
 
-    async def vote(self, playbook_id: str, *, approve: bool, by: Person, via: str) -> Playbook:
+    async def vote(self, playbook_id: PlaybookId, *, approve: bool, by: Person, via: str) -> Playbook:
         now = self._clock.now()
-        playbook_id = playbook_id.upper()
+        playbook_id = as_playbook_id(playbook_id)
 
         def vote(uow: UnitOfWork) -> Playbook:
             playbook = uow.playbooks.get(playbook_id, lock=True)
@@ -408,10 +409,11 @@ class IncidentService:
     async def playbooks(self) -> list[Playbook]:
         return await self._store.read(lambda uow: uow.playbooks.all())
 
-    async def incident(self, incident_id: str) -> Incident:
-        found = await self._store.read(lambda uow: uow.incidents.get(incident_id.upper()))
+    async def incident(self, incident_id: IncidentId) -> Incident:
+        incident_id = as_incident_id(incident_id)
+        found = await self._store.read(lambda uow: uow.incidents.get(incident_id))
         if found is None:
-            raise NotFound(f"There is no incident {incident_id.upper()}.")
+            raise NotFound(f"There is no incident {incident_id}.")
         return found
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +29,6 @@ class NewMessage(BaseModel):
     anchor_as: str | None = Field(
         default=None, description="remember the delivered message as the anchor of this key (e.g. PB-3)",
     )
-    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 class OutboxMessage(NewMessage):

@@ -7,7 +7,6 @@ can exist without the others.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +21,16 @@ from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatu
 from core.domain.blast import BlastRadius, assess
 from core.domain.cluster import Cluster, ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent
+from core.domain.ids import (
+    AnyId,
+    IncidentId,
+    RequestId,
+    Subject,
+    as_incident_id,
+    as_request_id,
+    as_subject,
+    stored_key,
+)
 from core.domain.operations import Operation, parse_operation
 from core.domain.policy import Person, Policy, Risk, SignRule
 from core.errors import (
@@ -38,8 +47,6 @@ from core.ports import Clock, Store, UnitOfWork
 log = structlog.get_logger(__name__)
 
 MAX_REASON = 500
-INCIDENT_ID = re.compile(r"^INC-[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-REQUEST_ID = re.compile(r"^R-\d{1,9}$")
 SYSTEM = Person(name="signoff")
 
 # Refusals everyone in the thread should see (attempts to get around the rules), not just the clicker.
@@ -65,16 +72,6 @@ class RateLimit:
         self._seen[person] = recent
 
 
-def normalize_request_id(text: str) -> str:
-    """`r-42`, `42` and `R-42` all mean R-42; anything else is named back to the person."""
-    cleaned = text.strip().upper()
-    if cleaned.isdigit():
-        cleaned = f"R-{cleaned}"
-    if not REQUEST_ID.match(cleaned):
-        raise NotFound(f"`{text[:40]}` is not a request id; request ids look like R-42.")
-    return cleaned
-
-
 @dataclass(frozen=True)
 class RequestDraft:
     operation: Operation
@@ -85,7 +82,7 @@ class RequestDraft:
     stated_risk: Risk | None
     rule: SignRule
     reason: str | None
-    incident_id: str | None
+    incident_id: IncidentId | None
     blast: BlastRadius
     proposal: Proposal | None
     places: tuple[Place, ...]
@@ -110,7 +107,7 @@ class ApprovalService:
 
     async def request(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
-        reason: str | None = None, incident_id: str | None = None, proposal: Proposal | None = None,
+        reason: str | None = None, incident_id: IncidentId | None = None, proposal: Proposal | None = None,
     ) -> ApprovalRequest:
         draft = await self.draft(action, by=by, via=via, origin=origin, risk=risk, reason=reason,
                                  incident_id=incident_id, proposal=proposal)
@@ -120,15 +117,15 @@ class ApprovalService:
 
     async def draft(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
-        reason: str | None = None, incident_id: str | None = None, proposal: Proposal | None = None,
+        reason: str | None = None, incident_id: IncidentId | None = None, proposal: Proposal | None = None,
     ) -> RequestDraft:
         """Everything a request needs before it is stored: parsing, policy, the blast radius."""
         operation = parse_operation(action)
         self.policy.check_operation(operation)
         if reason is not None and len(reason) > MAX_REASON:
             raise ParseError(f"The reason is {len(reason)} characters long; keep it under {MAX_REASON}.")
-        if incident_id is not None and not INCIDENT_ID.match(incident_id):
-            raise ParseError(f"`{incident_id[:50]}` is not an incident id; incident ids look like INC-7.")
+        if incident_id is not None:
+            incident_id = as_incident_id(incident_id)
         if by is not SYSTEM:
             self._rate_limit.check(by.name, self._clock.now().timestamp())
         facts, blast = await self._inspect(operation)
@@ -170,26 +167,28 @@ class ApprovalService:
                                      downtime="unknown", data_impact="unknown", facts_unknown=True)
         return facts, assess(operation, facts)
 
-    async def sign(self, request_id: str, *, by: Person, via: str) -> ApprovalRequest:
+    async def sign(self, request_id: RequestId, *, by: Person, via: str) -> ApprovalRequest:
         def transition(request: ApprovalRequest, now: datetime) -> Transition:
             return approvals.sign(request, by=by, at=now, via=via)
         return await self._act(request_id, by, via, "sign", transition)
 
-    async def reject(self, request_id: str, *, by: Person, via: str, reason: str | None = None) -> ApprovalRequest:
+    async def reject(
+        self, request_id: RequestId, *, by: Person, via: str, reason: str | None = None,
+    ) -> ApprovalRequest:
         def transition(request: ApprovalRequest, now: datetime) -> Transition:
             return approvals.reject(request, by=by, at=now, via=via, reason=reason)
         return await self._act(request_id, by, via, "reject", transition)
 
-    async def cancel(self, request_id: str, *, by: Person, via: str) -> ApprovalRequest:
+    async def cancel(self, request_id: RequestId, *, by: Person, via: str) -> ApprovalRequest:
         def transition(request: ApprovalRequest, now: datetime) -> Transition:
             return approvals.cancel(request, by=by, at=now)
         return await self._act(request_id, by, via, "cancel", transition)
 
     async def _act(
-        self, request_id: str, by: Person, via: str, verb: str,
+        self, request_id: RequestId, by: Person, via: str, verb: str,
         transition: Callable[[ApprovalRequest, datetime], Transition],
     ) -> ApprovalRequest:
-        request_id = normalize_request_id(request_id)
+        request_id = as_request_id(request_id)
 
         def act(uow: UnitOfWork) -> tuple[ApprovalRequest, bool]:
             """Returns the request and whether it turned out to have expired before this action."""
@@ -254,8 +253,8 @@ class ApprovalService:
         self._metrics.inc("signoff_refusals_total", reason=refusal.code)
         log.info("request.refused", request_id=request_id, person=by.name, action=verb, code=refusal.code)
 
-    async def get(self, request_id: str) -> ApprovalRequest:
-        request_id = normalize_request_id(request_id)
+    async def get(self, request_id: RequestId) -> ApprovalRequest:
+        request_id = as_request_id(request_id)
         request = await self._store.read(lambda uow: uow.requests.get(request_id))
         if request is None:
             raise NotFound(f"There is no request {request_id}; `list` shows the pending ones.")
@@ -265,18 +264,20 @@ class ApprovalService:
         open_states = [RequestStatus.pending, RequestStatus.approved, RequestStatus.executing]
         return await self._store.read(lambda uow: uow.requests.with_status(open_states))
 
-    async def timeline(self, subject_id: str) -> list[TimelineEvent]:
-        if subject_id.upper().startswith("INC-"):
-            incident_id = subject_id.upper()
+    async def timeline(self, subject: Subject) -> list[TimelineEvent]:
+        subject = as_subject(subject)
+        if isinstance(subject, IncidentId):
+            incident_id = subject
             return await self._store.read(lambda uow: uow.timeline.for_incident(incident_id))
-        request_id = normalize_request_id(subject_id)
+        request_id = subject
         return await self._store.read(lambda uow: uow.timeline.for_request(request_id))
 
-    async def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
-        """Which request (R-…) or playbook (PB-…) a chat message or thread belongs to."""
-        return await self._store.read(lambda uow: uow.outbox.key_for_message(platform, message_or_thread_id))
+    async def key_for_message(self, platform: str, message_or_thread_id: str) -> AnyId | None:
+        """Which request (R-…) or playbook (PB-…) a chat message or thread belongs to, as its typed id."""
+        key = await self._store.read(lambda uow: uow.outbox.key_for_message(platform, message_or_thread_id))
+        return stored_key(key)
 
-    async def request_thread(self, request_id: str, text: str, place: Place | None = None) -> None:
+    async def request_thread(self, request_id: RequestId, text: str, place: Place | None = None) -> None:
         """Post `text` into a request's thread (on one platform, or on all of them)."""
         def post(uow: UnitOfWork) -> None:
             request = uow.requests.get(request_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -12,7 +13,39 @@ from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.events import TimelineEvent
 from core.domain.policy import format_duration
 
-ButtonAction = Literal["approve", "reject", "rate"]
+
+class ButtonAction(StrEnum):
+    """What a card's button does; `core.chat.parser.BUTTONS` maps each one to a command."""
+
+    approve = "approve"  # value: the request id
+    reject = "reject"    # value: the request id
+    rate = "rate"        # value: `INC-7:4`
+
+
+class CardState(StrEnum):
+    """What a card shows: a request's status, or the rating prompt under a finished fix."""
+
+    none = ""
+    pending = "pending"
+    approved = "approved"
+    executing = "executing"
+    succeeded = "succeeded"
+    failed = "failed"
+    blocked = "blocked"
+    rejected = "rejected"
+    expired = "expired"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+    rating = "rating"
+
+    @property
+    def final(self) -> bool:
+        """A request's card that will not change again (shown whole when it is updated)."""
+        return self in _FINAL
+
+
+_FINAL = frozenset(CardState(status.value) for status in RequestStatus if status.terminal)
+
 
 STATUS_ICON = {
     RequestStatus.pending: "⏳",
@@ -80,7 +113,7 @@ class Card(BaseModel):
     progress: Progress | None = None
     buttons: tuple[Button, ...] = ()
     footer: str = ""
-    state: str = ""
+    state: CardState = CardState.none
 
 
 def progress_bar(current: int, required: int) -> str:
@@ -117,8 +150,8 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
     buttons: tuple[Button, ...] = ()
     if status is RequestStatus.pending:
         buttons = (
-            Button(action="approve", label="Approve", value=request.id, style="primary"),
-            Button(action="reject", label="Reject", value=request.id, style="danger"),
+            Button(action=ButtonAction.approve, label="Approve", value=request.id, style="primary"),
+            Button(action=ButtonAction.reject, label="Reject", value=request.id, style="danger"),
         )
     colour = STATE_COLOUR.get(status, RISK_COLOUR[str(request.risk)])
     return Card(
@@ -130,7 +163,7 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
         progress=Progress(current=request.signed, required=request.quorum),
         buttons=buttons,
         footer=f"signoff · {request.id} · reply `timeline` in the thread for the history",
-        state=status.value,
+        state=CardState(status.value),
     )
 
 

@@ -97,6 +97,15 @@ def test_api_creates_and_reads_requests(service: tuple[str, subprocess.Popen[str
 
     status, metrics = call(base, "GET", "/metrics", token=None)
     assert status == 200 and 'signoff_requests{state="pending"} 1' in metrics
+
+    # The API and chat share one canonical id: `inc-db1` is INC-DB1 either way; `r-1` is R-1.
+    status, body = call(base, "POST", "/api/v1/requests",
+                        {"action": "cordon node-1", "requested_by": "assistant", "incident_id": "inc-db1"})
+    assert status == 201 and body["incident_id"] == "INC-DB1", body
+    assert call(base, "GET", "/api/v1/requests/r-1")[1]["id"] == "R-1"
+    status, body = call(base, "POST", "/api/v1/requests",
+                        {"action": "cordon node-1", "requested_by": "assistant", "incident_id": "INC 7"})
+    assert status == 422 and "incident ids look like INC-7" in body["message"]
     process.terminate()
     process.wait(timeout=20)
     assert process.returncode == 0

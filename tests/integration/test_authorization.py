@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from bot.bootstrap import App
-from core.chat.handlers import ChatContext, Reply
+from core.chat.commands import ChatContext, Reply, Vote
+from core.chat.parser import from_button
 from core.domain.approvals import Place
+from core.domain.ids import parse_playbook_id
 from tests.support import make_settings, running_app
 
 POLICY = """
@@ -58,13 +60,13 @@ def command(text: str) -> Action:
 
 def button(action: str, value: str) -> Action:
     async def run(app: App, role: str) -> Reply:
-        return await app.chat.click(action, value, ctx(role))
+        return await app.chat.run(from_button(action, value), ctx(role))
     return run
 
 
 def vote(playbook_id: str) -> Action:
     async def run(app: App, role: str) -> Reply:
-        return await app.chat.vote(playbook_id, True, ctx(role))
+        return await app.chat.run(Vote(playbook=parse_playbook_id(playbook_id), approve=True), ctx(role))
     return run
 
 

@@ -21,10 +21,11 @@ from adapters.discord.render import (
     split_text,
     thread_name,
 )
-from adapters.discord.translate import request_text, without_bot_mention
+from adapters.discord.translate import without_bot_mention
 from adapters.discord.views import SignoffButton, custom_id
 from core.chat.cards import Button, Card, CardField, Progress
-from core.chat.handlers import split_request_args
+from core.chat.commands import Request
+from core.chat.parser import from_options
 
 
 def card(**changes: object) -> Card:
@@ -74,12 +75,10 @@ def test_a_reason_reaches_the_core_unchanged(reason: str) -> None:
     reason = reason.strip()
     smart: dict[str, str | int | None] = {"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"}
     plain = reason.translate(str.maketrans(smart))
-    text = request_text("rollout restart deployment/api -n prod", "high", "INC-7", reason)
-    name, rest = text.split(" ", 1)
-    action, risk, incident, parsed = split_request_args(rest)
-    assert name == "request" and action == "rollout restart deployment/api -n prod"
-    assert (str(risk), incident) == ("high", "INC-7")
-    assert parsed == (plain or None)
+    command = from_options("rollout restart deployment/api -n prod", "high", "INC-7", reason)
+    assert isinstance(command, Request) and command.action == "rollout restart deployment/api -n prod"
+    assert (str(command.risk), command.incident) == ("high", "INC-7")
+    assert command.reason == (plain or None)
 
 
 def test_long_text_is_split_at_line_ends() -> None:

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from bot.bootstrap import App
 from bot.chats.console import attach_console
 from bot.http import build_http_app
-from core.chat.handlers import ChatContext
+from core.chat.commands import ChatContext
 from core.domain.approvals import Place, RequestStatus
 from core.domain.playbooks import PlaybookStatus
 from core.domain.policy import Person

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from core.chat.handlers import ChatContext, Reply
-from core.domain.policy import Person
+from core.chat.commands import Command, Reply
+from core.chat.handlers import Caller
+from core.chat.parser import WORDS
 from core.errors import NotFound
 from tests.fakes.slack import (
     FakeSlack,
@@ -316,12 +317,26 @@ async def test_slack_url_verification_is_answered(sqlite_database_url: str) -> N
         assert status == 200 and challenge in text
 
 
-async def test_a_crash_inside_signoff_is_told_to_the_person(sqlite_database_url: str) -> None:
+class Broken(Command):
+    """A later feature's command whose handler has a bug."""
+
+
+class Slow(Command):
+    pass
+
+
+class Hang(Command):
+    pass
+
+
+async def test_a_crash_inside_signoff_is_told_to_the_person(sqlite_database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     async with slack_world(sqlite_database_url, policy=TEAM_POLICY) as world:
-        async def broken(rest: str, person: Person, ctx: ChatContext) -> Reply:
+        async def broken(command: Broken, caller: Caller) -> Reply:
             raise RuntimeError("a bug in a later feature")
 
-        world.app.chat.extend("broken", broken)
+        world.app.chat.handlers.add(Broken, broken)
+        monkeypatch.setitem(WORDS, "broken", lambda rest: Broken())
         assert await world.command(ALICE, "broken") == 200
         await world.settle()
         assert world.slack.jobs.failed == 1
@@ -345,21 +360,23 @@ async def test_an_event_slack_redelivers_is_answered_once(sqlite_database_url: s
         assert len([t for t in world.thread_texts("R-1") if t.startswith("⏳ R-1 is pending")]) == 1
 
 
-async def test_work_still_running_at_shutdown_is_finished_or_told(sqlite_database_url: str) -> None:
+async def test_work_still_running_at_shutdown_is_finished_or_told(sqlite_database_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     release, never = asyncio.Event(), asyncio.Event()
 
-    async def quick_enough(rest: str, person: Person, ctx: ChatContext) -> Reply:
+    async def quick_enough(command: Slow, caller: Caller) -> Reply:
         await release.wait()
         return Reply(text="finished")
 
-    async def hangs(rest: str, person: Person, ctx: ChatContext) -> Reply:
+    async def hangs(command: Hang, caller: Caller) -> Reply:
         await never.wait()
         return Reply(text="never")
 
     async with FakeSlack() as fake:
         async with slack_world(sqlite_database_url, fake=fake, policy=TEAM_POLICY) as world:
-            world.app.chat.extend("slow", quick_enough)
-            world.app.chat.extend("hang", hangs)
+            world.app.chat.handlers.add(Slow, quick_enough).add(Hang, hangs)
+            monkeypatch.setitem(WORDS, "slow", lambda rest: Slow())
+            monkeypatch.setitem(WORDS, "hang", lambda rest: Hang())
             world.slack.jobs.drain_s = 0.5
             await world.command(ALICE, "slow")
             await world.command(BOB, "hang")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.app.service import normalize_request_id
 from core.chat.cards import progress_bar
-from core.chat.handlers import split_request_args
+from core.chat.parser import split_request_args
+from core.domain.ids import parse_request_id
 from core.domain.policy import Risk
 from core.errors import NotFound, ParseError
 
@@ -35,13 +35,13 @@ def test_bad_request_arguments(text: str, message: str) -> None:
 @pytest.mark.parametrize(("text", "expected"), [("R-42", "R-42"), ("r-42", "R-42"), ("42", "R-42"),
                                                 (" R-1 ", "R-1")])
 def test_request_ids(text: str, expected: str) -> None:
-    assert normalize_request_id(text) == expected
+    assert parse_request_id(text) == expected
 
 
 @pytest.mark.parametrize("text", ["R-", "R-x", "INC-1", "R-1; drop", "R-12345678901"])
 def test_bad_request_ids(text: str) -> None:
     with pytest.raises(NotFound, match="R-42"):
-        normalize_request_id(text)
+        parse_request_id(text)
 
 
 @pytest.mark.parametrize(("current", "required", "bar"), [(0, 2, "▱▱ 0/2"), (2, 3, "▰▰▱ 2/3"), (3, 3, "▰▰▰ 3/3"),

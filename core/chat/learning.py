@@ -1,0 +1,33 @@
+"""The incident and playbook commands' handlers: `resolve` (and the rating buttons), `playbooks`, votes.
+
+They live apart from the approval commands because they need the `IncidentService`; the
+composition root hands them to `ChatCommands(more=learning_handlers(incidents))`.
+"""
+
+from __future__ import annotations
+
+from core.app.learning import IncidentService, playbooks_text
+from core.chat.commands import Playbooks, Rate, Reply, Resolve, Vote
+from core.chat.handlers import Caller, Handlers
+from core.chat.sentences import resolved_text, voted_text
+
+
+def learning_handlers(incidents: IncidentService) -> Handlers:
+    async def resolve(command: Resolve, caller: Caller) -> Reply:
+        incident = await incidents.resolve(command.incident, by=caller.person, score=command.score, via=caller.via)
+        return Reply(text=resolved_text(incident, command.score))
+
+    async def list_playbooks(command: Playbooks, caller: Caller) -> Reply:
+        return Reply(text=playbooks_text(await incidents.playbooks()))
+
+    async def vote(command: Vote, caller: Caller) -> Reply:
+        playbook = await incidents.vote(command.playbook, approve=command.approve, by=caller.person, via=caller.via)
+        return Reply(text=voted_text(playbook))
+
+    return (
+        Handlers()
+        .add(Resolve, resolve)
+        .add(Rate, resolve)  # a rating button says the same as `resolve INC-7 score=4`
+        .add(Playbooks, list_playbooks)
+        .add(Vote, vote)
+    )
