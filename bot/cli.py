@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from adapters.db.database import Database, SqlUnitOfWork
 from bot.logs import configure_logging
 from bot.settings import Settings
-from core.app.learning import playbooks_text
 from core.app.service import normalize_request_id
 from core.chat.cards import timeline_text
+from core.chat.learning_texts import playbooks_text
 from core.domain.events import TimelineEvent, verify_chain
 from core.errors import NotFound, SignoffError
 
@@ -91,7 +91,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return check_config(settings)
     if command == "playbooks":
         async with _database(settings) as db:
-            print(playbooks_text(await db.read(lambda uow: uow.playbooks.all())))
+            rules = settings.load_policy().playbooks
+            print(playbooks_text(await db.read(lambda uow: uow.playbooks.all()), rules))
         return 0
     raise SignoffError(f"unknown command {command}")
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from core.chat.cards import Card
-
-TERMINAL_STATES = {"succeeded", "failed", "blocked", "rejected", "expired", "cancelled", "interrupted"}
+from core.domain.approvals import TERMINAL_STATUSES
 
 
 def card_text(card: Card) -> str:
@@ -20,7 +19,8 @@ def card_text(card: Card) -> str:
 
 
 def card_update_text(card: Card) -> str:
-    if card.state in TERMINAL_STATES:
+    # A finished request's card is shown whole; a changing one as a one-line progress update.
+    if card.state in TERMINAL_STATUSES:
         return "↻ card updated:\n" + card_text(card)
     progress = f" · {card.progress.bar}" if card.progress is not None else ""
     return f"↻ {card.key} card: {card.state}{progress}"

@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from core.app.learning import IncidentService, playbooks_text
+from core.app.learning import IncidentService
 from core.app.service import ApprovalService, normalize_request_id
+from core.chat import learning_texts
 from core.chat.cards import progress_bar, status_text, timeline_text
 from core.domain.approvals import Place, RequestStatus
 from core.domain.operations import ACCEPTED_FORMS_TEXT
 from core.domain.policy import Person, Policy, Risk, format_duration
-from core.errors import ParseError, SignoffError, UnknownPerson
+from core.errors import ParseError, SignoffError
 from core.ports import Clock
 
 MAX_COMMAND_LENGTH = 2000
@@ -103,14 +104,7 @@ class ChatCommands:
         self._vote = handler
 
     def identify(self, ctx: ChatContext) -> Person:
-        person = self._policy.identify(ctx.platform, ctx.account)
-        if person is None:
-            raise UnknownPerson(
-                f"I don't know who you are: your {ctx.platform} account {ctx.account} is not in the policy "
-                f"({self._policy.source}). Ask an admin to add `{ctx.platform} = \"{ctx.account}\"` to your "
-                "entry under [people.<name>]."
-            )
-        return person
+        return self._policy.person(ctx.platform, ctx.account)
 
     async def handle(self, text: str, ctx: ChatContext) -> Reply:
         """A command typed after `/signoff` (or at the console prompt)."""
@@ -313,19 +307,18 @@ def install_learning(chat: ChatCommands, incidents: IncidentService) -> None:
             raise ParseError("Use `resolve INC-7 score=4`: the incident and how well the fix worked, 1 to 5.")
         score = int(_SCORE.match(words[1].lower()).group(1))  # type: ignore[union-attr]
         incident = await incidents.resolve(words[0], by=person, score=score, via=ctx.platform)
-        learned = " A score of 4 or 5 turns the fix into a playbook." if score >= 4 else ""
-        return Reply(text=f"🏁 {incident.id} resolved; the fix rated {score}/5.{learned}")
+        return Reply(text=learning_texts.resolved_reply(incident.id, score, incidents.rules))
 
     async def rate_button(value: str, person: Person, ctx: ChatContext) -> Reply:
         incident_id, _, score = value.partition(":")
         return await resolve(f"{incident_id} {score}", person, ctx)
 
     async def list_playbooks(rest: str, person: Person, ctx: ChatContext) -> Reply:
-        return Reply(text=playbooks_text(await incidents.playbooks()))
+        return Reply(text=learning_texts.playbooks_text(await incidents.playbooks(), incidents.rules))
 
     async def vote(playbook_id: str, approve: bool, person: Person, ctx: ChatContext) -> Reply:
         playbook = await incidents.vote(playbook_id, approve=approve, by=person, via=ctx.platform)
-        return Reply(text=f"🗳️ Your vote on {playbook.id} is counted; it is {playbook.status}.")
+        return Reply(text=learning_texts.vote_counted(playbook))
 
     chat.extend("resolve", resolve)
     chat.extend("rate", resolve)
