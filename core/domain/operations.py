@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal, TypeVar, get_args
+from typing import Annotated, Literal, TypeAlias, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -139,13 +139,15 @@ Operation = Annotated[
     Field(discriminator="kind"),
 ]
 OPERATION: TypeAdapter[Operation] = TypeAdapter(Operation)
+# A dispatch table's key: one concrete operation class.
+OperationType: TypeAlias = type[_Op]
 # Every concrete operation type, read off the union above so the two never disagree.
-OPERATION_TYPES: tuple[type[_Op], ...] = get_args(get_args(Operation)[0])
+OPERATION_TYPES: tuple[OperationType, ...] = get_args(get_args(Operation)[0])
 
 _V = TypeVar("_V")
 
 
-def by_operation(handlers: Mapping[type[_Op], _V]) -> dict[type[_Op], _V]:
+def by_operation(handlers: Mapping[OperationType, _V]) -> dict[OperationType, _V]:
     """A dispatch table keyed by operation type, refused at import when it misses a kind.
 
     Code that does something different per operation (the risk floor, the blast radius, the

@@ -15,6 +15,7 @@ from core.domain.operations import (
     CordonOp,
     DeletePodOp,
     Operation,
+    OperationType,
     RestartOp,
     RollbackOp,
     ScaleOp,
@@ -268,7 +269,7 @@ def _floor(risk: Risk) -> Callable[[Any, TargetFacts | None], Risk]:
 
 # The lowest risk of each kind of operation outside protected namespaces: taking a node out of
 # scheduling and going back a revision always need the high quorum; so does scaling to zero or by more than half.
-_FLOORS = by_operation({
+_FLOORS: dict[OperationType, Callable[[Any, TargetFacts | None], Risk]] = by_operation({
     RestartOp: _floor(Risk.low),
     ScaleOp: _scale_floor,
     RollbackOp: _floor(Risk.high),
