@@ -19,7 +19,7 @@ MAX_ALERTS = 1000
 MAX_KEY = 128
 
 
-def alert_key(alert: Mapping[str, Any]) -> str:
+def _alert_key(alert: Mapping[str, Any]) -> str:
     """Alertmanager re-sends a firing alert with the same fingerprint and startsAt; a re-fire has a new startsAt."""
     fingerprint = str(alert.get("fingerprint") or "")
     if not fingerprint:
@@ -53,6 +53,6 @@ def _alert(alert: object) -> Alert:
         status=AlertStatus.resolved if alert.get("status") == "resolved" else AlertStatus.firing,
         labels=labels,
         annotations=clean_labels(annotations or {}),
-        key=alert_key(alert),
+        key=_alert_key(alert),
         fingerprint=str(alert.get("fingerprint") or ""),
     )

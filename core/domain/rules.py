@@ -27,7 +27,6 @@ __all__ = [
     "BUILTIN_RULES",
     "AlertFacts",
     "RuleProposal",
-    "fill_template",
     "proposal_grammar",
     "propose_by_rules",
     "scale_up_target",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["PLACEHOLDER", "fill_template", "fill_text", "placeholder", "placeholders", "plain_name"]
+__all__ = ["PLACEHOLDER", "fill_template", "fill_text", "placeholder", "plain_name"]
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # One RFC 1123 name: no spaces (`api -n kube-system`), no slashes, no upper case, no shell characters.
@@ -31,11 +31,6 @@ def plain_name(value: str | None) -> str | None:
 def placeholder(label: str) -> str:
     """How a label is written in a template: `{deployment}`."""
     return "{" + label + "}"
-
-
-def placeholders(template: str) -> list[str]:
-    """The labels a template needs, in order of appearance."""
-    return PLACEHOLDER.findall(template)
 
 
 def fill_template(template: str, labels: Mapping[str, str]) -> str | None:

@@ -6,7 +6,7 @@ import pytest
 
 from core.domain.operations import CordonOp, RestartOp
 from core.domain.playbooks import fill, template_from
-from core.domain.templates import fill_template, fill_text, placeholder, placeholders, plain_name
+from core.domain.templates import fill_template, fill_text, placeholder, plain_name
 
 PROD_API = {"namespace": "prod", "deployment": "api", "node": "node-1"}
 
@@ -65,9 +65,9 @@ def test_plain_name(value: str | None, expected: str | None) -> None:
     assert plain_name(value) == expected
 
 
-def test_placeholders_in_order() -> None:
-    assert placeholders("scale {kind}/{deployment} -n {namespace} {0}") == ["kind", "deployment", "namespace"]
+def test_placeholder() -> None:
     assert placeholder("node") == "{node}"
+    assert fill_template(placeholder("node"), {"node": "n1"}) == "n1"
 
 
 # The playbook side: a command made into a template and filled again for another alert.
