@@ -14,8 +14,8 @@ from adapters.db.database import SqlUnitOfWork
 from bot.database import audit_verify, open_database
 from bot.logs import configure_logging
 from bot.settings import Settings
-from core.app.learning import playbooks_text
 from core.chat.cards import timeline_text
+from core.chat.learning_texts import playbooks_text
 from core.domain.events import TimelineEvent
 from core.domain.ids import IncidentId, parse_subject
 from core.errors import NotFound, SignoffError
@@ -91,7 +91,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return check_config(settings)
     if command == "playbooks":
         async with open_database(settings) as db:
-            print(playbooks_text(await db.read(lambda uow: uow.playbooks.all())))
+            rules = settings.load_policy().playbooks
+            print(playbooks_text(await db.read(lambda uow: uow.playbooks.all()), rules))
         return 0
     raise SignoffError(f"unknown command {command}")
 

@@ -10,13 +10,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from adapters.alertmanager import parse_alertmanager
 from bot.bootstrap import App
 from bot.metrics import render_metrics
 from bot.openapi import OPENAPI_PATH, openapi_document
 from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, parse_incident_id, parse_request_id
-from core.domain.policy import Person, Risk
-from core.errors import NotFound, SignoffError
+from core.domain.policy import Risk
+from core.errors import NotFound, SignoffError, UnknownPerson
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,8 @@ def _api(handler: Callable[[App, web.Request], Awaitable[web.StreamResponse]]) -
             return await handler(app, request)
         except NotFound as exc:
             return _error(404, exc.code, exc.message)
+        except UnknownPerson as exc:
+            return _error(403, exc.code, exc.message)
         except SignoffError as exc:
             return _error(422, exc.code, exc.message)
     return wrapped
@@ -107,7 +110,7 @@ async def create_request(app: App, request: web.Request) -> web.StreamResponse:
         risk = Risk(risk_text.lower()) if risk_text else None
     except ValueError:
         raise SignoffError(f"`risk` must be low, medium, high or critical, not `{risk_text}`.") from None
-    person = app.policy.identify("api", requested_by) or Person(name=requested_by)
+    person = app.policy.person("api", requested_by)
     incident = _string(data, "incident_id", limit=64)
     created = await app.service.request(
         action, by=person, via="api", risk=risk, reason=_string(data, "reason"),
@@ -124,7 +127,7 @@ async def get_request(app: App, request: web.Request) -> web.StreamResponse:
 
 async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
     payload = await _read_json(request, MAX_ALERT_BODY, "Alertmanager's version 4 webhook payload")
-    outcomes = await app.incidents.ingest_alerts(payload)
+    outcomes = await app.incidents.ingest_alerts(parse_alertmanager(payload))
     return web.json_response({"alerts": [o.model_dump(mode="json") for o in outcomes]})
 
 

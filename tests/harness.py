@@ -55,6 +55,16 @@ approvers = ["sre"]
 TERMINAL_WORDS = ("succeeded", "failed", "blocked", "interrupted", "expired")
 
 
+def requester(target: str) -> str:
+    """One requester per target: the per-person rate limit (20 a minute) is not what these harnesses test."""
+    return f"assistant-{target}"
+
+
+def requesters(deployments: int) -> str:
+    """The requesters on the roster: with a roster, the API refuses a person it does not list (as chat does)."""
+    return "".join(f'\n[people.{requester(f"app-{i:04d}")}]\ngroups = ["bots"]\n' for i in range(deployments))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -187,7 +197,7 @@ class Deployment:
         self.sandbox = SandboxProcess(workdir, deployments)
         self._stack.callback(self.sandbox.stop)
         self.slack: FakeSlack = self._stack.enter_context(FakeSlack.running_in_thread())
-        (workdir / "signoff.toml").write_text(POLICY)
+        (workdir / "signoff.toml").write_text(POLICY + requesters(deployments))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "SLACK_", "DISCORD_"))}
         env.update({
             "PYTHONPATH": str(ROOT), "KUBECONFIG": str(self.sandbox.kubeconfig), "SIGNOFF_CLUSTER": "kubeconfig",
@@ -217,8 +227,7 @@ class Deployment:
     async def create_request(self, session: aiohttp.ClientSession, replica: SignoffProcess, target: str,
                              ) -> str | None:
         """POST /api/v1/requests; None when the process did not answer (it may or may not have stored it)."""
-        # One requester per target: the per-person rate limit (20 a minute) is not what these harnesses test.
-        body = {"action": f"rollout restart deployment/{target} -n crash", "requested_by": f"assistant-{target}",
+        body = {"action": f"rollout restart deployment/{target} -n crash", "requested_by": requester(target),
                 "risk": "high", "reason": "harness"}
         try:
             async with session.post(replica.base + "/api/v1/requests", json=body,

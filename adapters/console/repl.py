@@ -17,11 +17,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from adapters.alertmanager import parse_alertmanager
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.app.outbox import MessageRef
 from core.chat.cards import Card
 from core.chat.commands import ChatContext, Vote
 from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
+from core.domain.alerts import Alert
 from core.domain.approvals import Place
 from core.domain.ids import parse_playbook_id, parse_request_id
 from core.errors import SignoffError
@@ -75,7 +77,7 @@ class ConsoleOutput:
         return MessageRef(platform=PLATFORM, channel=channel, message_id=message_id, thread=message_id)
 
 
-AlertSink = Callable[[dict[str, Any]], Awaitable[Sequence[Any]]]
+AlertSink = Callable[[Sequence[Alert]], Awaitable[Sequence[Any]]]
 
 
 def alert_payload(text: str, *, at: datetime | None = None) -> dict[str, Any]:
@@ -138,7 +140,7 @@ class Console:
             alert = payload["alerts"][0]
             self._out.write(f"🚨 Alertmanager: {alert['labels']['alertname']} firing "
                             + " ".join(f"{k}={v}" for k, v in alert["labels"].items() if k != "alertname"))
-            await self._alerts(payload)
+            await self._alerts(parse_alertmanager(payload))
             return True
         if word == "react":
             playbook_id, _, emoji = rest.strip().partition(" ")

@@ -15,7 +15,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from core.domain.cluster import TargetFacts
-from core.domain.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp
+from core.domain.operations import (
+    CordonOp,
+    DeletePodOp,
+    Operation,
+    OperationType,
+    RestartOp,
+    RollbackOp,
+    ScaleOp,
+    UncordonOp,
+    by_operation,
+)
 
 _T = TypeVar("_T")
 
@@ -80,11 +90,19 @@ class FactReader:
         self._call = call
 
     async def read(self, op: Operation) -> TargetFacts:
-        if isinstance(op, RestartOp | ScaleOp | RollbackOp):
-            return await self._workload(op.target, op.name, op.namespace)
-        if isinstance(op, DeletePodOp):
-            return await self._pod(op.name, op.namespace)
-        return await self._node(op.name, cordon=isinstance(op, CordonOp))
+        return await _READERS[type(op)](self, op)
+
+    async def _workload_of(self, op: RestartOp | ScaleOp | RollbackOp) -> TargetFacts:
+        return await self._workload(op.target, op.name, op.namespace)
+
+    async def _pod_of(self, op: DeletePodOp) -> TargetFacts:
+        return await self._pod(op.name, op.namespace)
+
+    async def _node_to_cordon(self, op: CordonOp) -> TargetFacts:
+        return await self._node(op.name, cordon=True)
+
+    async def _node_to_uncordon(self, op: UncordonOp) -> TargetFacts:
+        return await self._node(op.name, cordon=False)
 
     async def _read_or_none(self, fn: Callable[..., _T], *args: Any) -> _T | None:
         try:
@@ -216,6 +234,17 @@ class FactReader:
             return ()
         services = await self._call(self._core.list_namespaced_service, namespace)
         return tuple(sorted(_name(s) for s in services.items if _any_selected(s, label_sets)))
+
+
+# What is read for each kind of operation: its workload, its pod, or its node.
+_READERS: dict[OperationType, Callable[[FactReader, Any], Awaitable[TargetFacts]]] = by_operation({
+    RestartOp: FactReader._workload_of,
+    ScaleOp: FactReader._workload_of,
+    RollbackOp: FactReader._workload_of,
+    DeletePodOp: FactReader._pod_of,
+    CordonOp: FactReader._node_to_cordon,
+    UncordonOp: FactReader._node_to_uncordon,
+})
 
 
 def _any_selected(service: client.V1Service, label_sets: Iterable[dict[str, str]]) -> bool:

@@ -2,13 +2,8 @@
 
 The client is synchronous (urllib3), so every call runs in a worker thread with a request
 timeout; nothing here blocks the event loop. Each operation is the API call `kubectl`
-would make (see docs/design.md §2), and every failure becomes one of the core's typed errors
-with a sentence a person can act on:
-
-- 404 → TargetMissing;
-- 400/401/403/409/422 and other definite refusals → ClusterRejected with the API's reason;
-- 5xx, 429, timeouts and connection failures → ClusterUnavailable, saying whether the
-  change may have happened (a write whose answer never came has an unknown outcome).
+would make (see docs/design.md §2), dispatched by operation type; every failure becomes one of
+the core's typed errors with a sentence a person can act on (see failures.py).
 """
 
 from __future__ import annotations
@@ -18,8 +13,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,25 +22,21 @@ import structlog
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from adapters.kubernetes.blast import FactReader, selector_string
-from core.domain.cluster import (
-    ClusterError,
-    ClusterRejected,
-    ClusterResult,
-    ClusterUnavailable,
-    TargetFacts,
-    TargetMissing,
-)
+from adapters.kubernetes.failures import Attempt, api_error, translate
+from adapters.kubernetes.rollback import RollbackPlan, plan_rollback, refuse_if_paused
+from core.domain.cluster import ClusterError, ClusterRejected, ClusterResult, ClusterUnavailable, TargetFacts
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
     Operation,
+    OperationType,
     RestartOp,
     RollbackOp,
     ScaleOp,
     UncordonOp,
+    by_operation,
 )
 
 log = structlog.get_logger(__name__)
@@ -56,63 +46,12 @@ _T = TypeVar("_T")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 FACTS_TTL_S = 2.0
 FACTS_CACHE_SIZE = 512
-REVISION = "deployment.kubernetes.io/revision"
-POD_TEMPLATE_HASH = "pod-template-hash"
 MERGE_PATCH = "application/merge-patch+json"
-
-# Annotations `kubectl rollout undo` keeps from the deployment instead of taking the old ReplicaSet's.
-_ROLLBACK_KEEPS = frozenset(
-    {
-        "kubectl.kubernetes.io/last-applied-configuration",
-        REVISION,
-        "deployment.kubernetes.io/revision-history",
-        "deployment.kubernetes.io/desired-replicas",
-        "deployment.kubernetes.io/max-replicas",
-        "deprecated.deployment.rollback.to",
-    }
-)
-
 
 def _retries() -> urllib3.Retry:
     # Retry only connection failures (the request never left); a write whose answer timed out
     # must not be sent again behind our back, and a retried GET would multiply the timeout.
     return urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.1)
-
-
-@dataclass
-class _Attempt:
-    """What is being done, so a failure can say what it means for the cluster."""
-
-    op: Operation | None
-    dry_run: bool = False
-    sent_write: bool = False
-    inspecting: bool = False
-
-    @property
-    def action(self) -> str:
-        op = self.op
-        if op is None:
-            return "answer a version request"
-        where = f" in {op.namespace}" if op.namespace else ""
-        if self.inspecting:
-            return f"read {op.target_ref}{where} and what depends on it"
-        if isinstance(op, RestartOp):
-            text = f"restart {op.target_ref}{where}"
-        elif isinstance(op, ScaleOp):
-            text = f"scale {op.target_ref}{where} to {op.replicas} replicas"
-        elif isinstance(op, RollbackOp):
-            text = f"roll back {op.target_ref}{where}"
-        elif isinstance(op, DeletePodOp):
-            text = f"delete {op.target_ref}{where}"
-        else:
-            text = f"{op.kind} {op.target_ref}"
-        return f"dry-run {text}" if self.dry_run else text
-
-    @property
-    def outcome(self) -> str:
-        if self.dry_run or not self.sent_write:
-            return "Nothing was changed."
-        return "Whether the change took effect is unknown: check the cluster before trying again."
 
 
 class KubernetesCluster:
@@ -202,7 +141,7 @@ class KubernetesCluster:
     # ---- the port
 
     async def check(self) -> str:
-        attempt = _Attempt(op=None)
+        attempt = Attempt(op=None)
         try:
             info = await self._call(self._version.get_code)
         except Exception as error:
@@ -225,7 +164,7 @@ class KubernetesCluster:
         try:
             facts = await reader.read(op)
         except Exception as error:
-            mapped = self._translate(error, _Attempt(op=op, inspecting=True))
+            mapped = self._translate(error, Attempt(op=op, inspecting=True))
             if mapped is None:
                 raise
             log.warning("kubernetes.inspect_failed", target=op.target_ref, namespace=op.namespace, error=mapped.code)
@@ -238,7 +177,7 @@ class KubernetesCluster:
     async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
         if not dry_run:
             self._facts_cache.clear()
-        attempt = _Attempt(op=op, dry_run=dry_run)
+        attempt = Attempt(op=op, dry_run=dry_run)
         try:
             result = await self._apply(attempt)
         except Exception as error:
@@ -271,21 +210,13 @@ class KubernetesCluster:
 
     # ---- operations
 
-    async def _apply(self, attempt: _Attempt) -> ClusterResult:
+    async def _apply(self, attempt: Attempt) -> ClusterResult:
         op = attempt.op
-        if isinstance(op, RestartOp):
-            return await self._restart(op, attempt)
-        if isinstance(op, ScaleOp):
-            return await self._scale(op, attempt)
-        if isinstance(op, RollbackOp):
-            return await self._rollback(op, attempt)
-        if isinstance(op, DeletePodOp):
-            return await self._delete(op, attempt)
-        if isinstance(op, CordonOp | UncordonOp):
-            return await self._cordon(op, attempt, unschedulable=isinstance(op, CordonOp))
-        raise TypeError(f"not an operation: {op!r}")
+        if op is None:
+            raise TypeError("an apply attempt needs an operation")
+        return await _APPLY[type(op)](self, op, attempt)
 
-    async def _restart(self, op: RestartOp, attempt: _Attempt) -> ClusterResult:
+    async def _restart(self, op: RestartOp, attempt: Attempt) -> ClusterResult:
         patchers: dict[str, Callable[..., Any]] = {
             "deployment": self._apps.patch_namespaced_deployment,
             "statefulset": self._apps.patch_namespaced_stateful_set,
@@ -303,7 +234,7 @@ class KubernetesCluster:
             summary = f"{op.target_ref} restarted (generation {generation})"
         return _result(summary, obj, generation)
 
-    async def _scale(self, op: ScaleOp, attempt: _Attempt) -> ClusterResult:
+    async def _scale(self, op: ScaleOp, attempt: Attempt) -> ClusterResult:
         patchers: dict[str, Callable[..., Any]] = {
             "deployment": self._apps.patch_namespaced_deployment_scale,
             "statefulset": self._apps.patch_namespaced_stateful_set_scale,
@@ -317,7 +248,7 @@ class KubernetesCluster:
             summary = f"{op.target_ref} scaled to {op.replicas} replicas ({running} running before)"
         return _result(summary, scale, None)
 
-    async def _rollback(self, op: RollbackOp, attempt: _Attempt) -> ClusterResult:
+    async def _rollback(self, op: RollbackOp, attempt: Attempt) -> ClusterResult:
         """`kubectl rollout undo`, guarded by the resourceVersion it read: a concurrent change
         answers 409, and the whole decision (which revision is previous) is taken again."""
         for try_number in range(1, self._conflict_retries + 2):
@@ -325,7 +256,7 @@ class KubernetesCluster:
             plan = await self._rollback_plan(op, deployment)
             if isinstance(plan, ClusterResult):
                 return plan
-            patch, revision, images = plan
+            patch, revision, images = plan.patch, plan.revision, plan.images
             try:
                 obj = await self._write(
                     attempt,
@@ -360,74 +291,17 @@ class KubernetesCluster:
             status=409,
         )
 
-    async def _rollback_plan(
-        self, op: RollbackOp, deployment: dict[str, Any]
-    ) -> ClusterResult | tuple[dict[str, Any], int, str]:
-        """The merge patch restoring the previous revision, or a result when there is nothing to do."""
-        meta = deployment.get("metadata") or {}
+    async def _rollback_plan(self, op: RollbackOp, deployment: dict[str, Any]) -> ClusterResult | RollbackPlan:
+        """The deployment's ReplicaSets read, then the pure plan (see rollback.py)."""
+        refuse_if_paused(op, deployment)
         spec = deployment.get("spec") or {}
-        if spec.get("paused"):
-            # kubectl refuses too: a paused deployment would not roll the restored template out.
-            raise ClusterRejected(
-                f"{op.target_ref} in {op.namespace} is paused; resume it (kubectl rollout resume) before rolling back.",
-                reason="DeploymentPaused",
-            )
         selector = client.V1LabelSelector.from_dict(spec.get("selector") or {})
         listed = await self._read_json(
             self._apps.list_namespaced_replica_set, op.namespace, label_selector=selector_string(selector)
         )
-        owned = [
-            rs
-            for rs in listed.get("items") or []
-            if any(
-                ref.get("controller") and ref.get("uid") == meta.get("uid")
-                for ref in (rs.get("metadata") or {}).get("ownerReferences") or []
-            )
-        ]
-        revisions = {_revision(rs): rs for rs in owned if _revision(rs) > 0}
-        current = _revision(deployment) or max(revisions, default=0)
-        previous = max((r for r in revisions if r < current), default=None)
-        if previous is None:
-            raise ClusterRejected(
-                f"{op.target_ref} in {op.namespace} has no previous revision to roll back to "
-                f"(revision {current} is the only one its ReplicaSets record).",
-                reason="NoPreviousRevision",
-            )
-        old = revisions[previous]
-        template = json.loads(json.dumps((old.get("spec") or {}).get("template") or {}))
-        labels = (template.get("metadata") or {}).get("labels")
-        if isinstance(labels, dict):
-            labels.pop(POD_TEMPLATE_HASH, None)
-        images = (
-            ", ".join(str(c.get("image")) for c in (template.get("spec") or {}).get("containers") or [])
-            or "no containers"
-        )
-        current_template = spec.get("template") or {}
-        if _pruned(current_template) == _pruned(template):
-            return ClusterResult(
-                summary=f"{op.target_ref} already runs the template of revision {previous}; nothing changed",
-                resource_version=meta.get("resourceVersion"),
-                generation=meta.get("generation"),
-            )
-        annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in _ROLLBACK_KEEPS}
-        annotations.update(
-            {
-                k: v
-                for k, v in ((old.get("metadata") or {}).get("annotations") or {}).items()
-                if k not in _ROLLBACK_KEEPS
-            }
-        )
-        patch: dict[str, Any] = {
-            # The precondition: the API server answers 409 if the deployment changed since we read it.
-            "metadata": {"resourceVersion": meta.get("resourceVersion")},
-            "spec": {"template": _merge_diff(current_template, template)},
-        }
-        annotation_diff = _merge_diff(meta.get("annotations") or {}, annotations)
-        if annotation_diff:
-            patch["metadata"]["annotations"] = annotation_diff
-        return patch, previous, images
+        return plan_rollback(op, deployment, listed.get("items") or [])
 
-    async def _delete(self, op: DeletePodOp, attempt: _Attempt) -> ClusterResult:
+    async def _delete(self, op: DeletePodOp, attempt: Attempt) -> ClusterResult:
         pod = await self._write(attempt, self._core.delete_namespaced_pod, op.name, op.namespace)
         meta = pod.metadata
         grace = meta.deletion_grace_period_seconds if meta else None
@@ -438,7 +312,13 @@ class KubernetesCluster:
             summary = f"{op.target_ref} deleted ({when})"
         return _result(summary, pod, None)
 
-    async def _cordon(self, op: CordonOp | UncordonOp, attempt: _Attempt, *, unschedulable: bool) -> ClusterResult:
+    async def _cordon(self, op: CordonOp, attempt: Attempt) -> ClusterResult:
+        return await self._schedulable(op, attempt, unschedulable=True)
+
+    async def _uncordon(self, op: UncordonOp, attempt: Attempt) -> ClusterResult:
+        return await self._schedulable(op, attempt, unschedulable=False)
+
+    async def _schedulable(self, op: CordonOp | UncordonOp, attempt: Attempt, *, unschedulable: bool) -> ClusterResult:
         word = "cordoned" if unschedulable else "uncordoned"
         node = await self._call(self._core.read_node, op.name)
         if bool(node.spec.unschedulable if node.spec else False) == unschedulable:
@@ -457,7 +337,7 @@ class KubernetesCluster:
 
     async def _write(
         self,
-        attempt: _Attempt,
+        attempt: Attempt,
         fn: Callable[..., _T],
         /,
         *args: Any,
@@ -487,87 +367,10 @@ class KubernetesCluster:
 
     # ---- errors
 
-    def _translate(self, error: BaseException, attempt: _Attempt) -> ClusterError | None:
-        """The core's error for a client failure, or None for an exception that is our own bug."""
-        if isinstance(error, ClusterError):
-            return error
+    def _translate(self, error: BaseException, attempt: Attempt) -> ClusterError | None:
         if isinstance(error, ApiException):
-            return self._api_error(error, attempt)
-        if isinstance(error, ValidationError):
-            return ClusterUnavailable(
-                f"Could not {attempt.action}: the API server's answer did not parse ({error.error_count()} "
-                f"invalid fields). {attempt.outcome}",
-                reason="InvalidResponse",
-            )
-        if isinstance(error, urllib3.exceptions.HTTPError | OSError):
-            return self._transport_error(error, attempt)
-        return None
-
-    def _api_error(self, error: ApiException, attempt: _Attempt) -> ClusterError:
-        status = int(error.status or 0)
-        body = _status_body(error)
-        reason = str(body.get("reason") or error.reason or "Unknown")
-        message = str(body.get("message") or error.reason or "no message")
-        op = attempt.op
-        if status == 404 and op is not None:
-            where = f" in namespace {op.namespace}" if op.namespace else ""
-            return TargetMissing(f"{op.target_ref} not found{where}", reason="NotFound", status=404)
-        if status in (0, 429) or status >= 500:
-            return ClusterUnavailable(
-                f"The Kubernetes API server failed to {attempt.action} ({status} {reason}): {message}. "
-                f"{attempt.outcome}",
-                reason=reason,
-                status=status or None,
-            )
-        if status == 422:
-            causes = [c for c in (body.get("details") or {}).get("causes") or [] if isinstance(c, dict)]
-            extra = [
-                f"{c.get('field')}: {c.get('message')}" for c in causes if str(c.get("message") or "") not in message
-            ]
-            if extra:
-                message = f"{message} ({'; '.join(extra)})"
-        return ClusterRejected(
-            f"The Kubernetes API server refused to {attempt.action} ({status} {reason}): {message}",
-            reason=reason,
-            status=status,
-        )
-
-    def _transport_error(self, error: BaseException, attempt: _Attempt) -> ClusterUnavailable:
-        cause: BaseException = error
-        if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
-            cause = error.reason
-        host = self._api_client.configuration.host
-        if isinstance(cause, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-            return ClusterUnavailable(
-                f"Could not connect to the Kubernetes API server at {host} to {attempt.action}. Nothing was changed.",
-                reason="ConnectionFailed",
-            )
-        if isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
-            return ClusterUnavailable(
-                f"Connecting to the Kubernetes API server at {host} timed out after {self._timeout:g} s "
-                f"while trying to {attempt.action}. Nothing was changed.",
-                reason="Timeout",
-            )
-        if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
-            return ClusterUnavailable(
-                f"The Kubernetes API server at {host} did not answer within {self._timeout:g} s "
-                f"while trying to {attempt.action}. {attempt.outcome}",
-                reason="Timeout",
-            )
-        return ClusterUnavailable(
-            f"The connection to the Kubernetes API server at {host} failed while trying to "
-            f"{attempt.action} ({type(cause).__name__}: {cause}). {attempt.outcome}",
-            reason="ConnectionFailed",
-        )
-
-
-def _status_body(error: ApiException) -> dict[str, Any]:
-    """The `Status` object an API server sends with an error, or {}."""
-    try:
-        body = json.loads(error.body) if error.body else {}
-    except (TypeError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}
+            return api_error(int(error.status or 0), error.reason, error.body, attempt)
+        return translate(error, attempt, host=self._api_client.configuration.host, timeout=self._timeout)
 
 
 def _result(summary: str, obj: Any, generation: int | None) -> ClusterResult:
@@ -579,37 +382,12 @@ def _result(summary: str, obj: Any, generation: int | None) -> ClusterResult:
     )
 
 
-def _revision(obj: dict[str, Any]) -> int:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION)
-    try:
-        return int(value) if value is not None else 0
-    except (TypeError, ValueError):
-        return 0
-
-
-def _pruned(value: Any) -> Any:
-    """Nulls and empty maps/lists removed: the API server treats them as absent."""
-    if isinstance(value, dict):
-        pruned = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_pruned(v) for v in value]
-    return value
-
-
-def _merge_diff(current: Any, target: Any) -> Any:
-    """The RFC 7386 merge patch that turns `current` into `target` (lists are replaced whole)."""
-    if not isinstance(current, dict) or not isinstance(target, dict):
-        return target
-    patch: dict[str, Any] = {}
-    for key in current.keys() - target.keys():
-        patch[key] = None
-    for key, value in target.items():
-        if key not in current:
-            patch[key] = value
-        elif current[key] != value:
-            if isinstance(current[key], dict) and isinstance(value, dict):
-                patch[key] = _merge_diff(current[key], value)
-            else:
-                patch[key] = value
-    return patch
+# What `apply` does for each kind of operation.
+_APPLY: dict[OperationType, Callable[[KubernetesCluster, Any, Attempt], Awaitable[ClusterResult]]] = by_operation({
+    RestartOp: KubernetesCluster._restart,
+    ScaleOp: KubernetesCluster._scale,
+    RollbackOp: KubernetesCluster._rollback,
+    DeletePodOp: KubernetesCluster._delete,
+    CordonOp: KubernetesCluster._cordon,
+    UncordonOp: KubernetesCluster._uncordon,
+})

@@ -1,20 +1,18 @@
 """Incidents in, playbooks out: the part of signoff that learns.
 
 An Alertmanager alert opens an incident and gets a proposal from the decision manager; a
-person rates the fix; a good fix on a resolved incident becomes a playbook (score 5:
-approved at once; score 4: offered in the thread for reaction votes); the next similar
+person rates the fix; a good fix on a resolved incident becomes a playbook (at the policy's
+`auto_approve_score`: approved at once; from its `extract_min_score`: offered in the thread for
+reaction votes; see `PlaybookRules`); the next similar
 alert is met with the playbook's proposal. Every step is in the timeline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict
@@ -24,22 +22,22 @@ from core.app.notify import thread_replies
 from core.app.outbox import MessageKind, NewMessage
 from core.app.service import SYSTEM, ApprovalService, RequestDraft
 from core.app.signals import Signals
-from core.chat.cards import Button, ButtonAction, Card, CardState
+from core.chat import learning_texts as texts
 from core.domain import incidents as inc
 from core.domain import playbooks as pb
+from core.domain.alerts import Alert, AlertStatus
 from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.events import EventType, NewEvent
 from core.domain.ids import IncidentId, PlaybookId, as_incident_id, as_playbook_id
 from core.domain.incidents import Incident
 from core.domain.playbooks import Playbook, PlaybookStatus
-from core.domain.policy import Person, Policy
+from core.domain.policy import Person, PlaybookRules, Policy
 from core.domain.similarity import workload_labels
-from core.errors import AlreadySigned, NotAuthorized, NotFound, ParseError, SignoffError
+from core.errors import AlreadySigned, NotAuthorized, NotFound, SignoffError
 from core.ports import Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-MAX_ALERTS = 1000
 ALERT_CONCURRENCY = 8
 ALERTMANAGER = "alertmanager"
 
@@ -48,49 +46,11 @@ class AlertOutcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     fingerprint: str
-    status: str
+    status: AlertStatus
     incident_id: str | None = None
     request_id: str | None = None
     track: str | None = None
     duplicate: bool = False
-
-
-def _alert_key(alert: Mapping[str, Any]) -> str:
-    """Alertmanager re-sends a firing alert with the same fingerprint and startsAt; a re-fire has a new startsAt."""
-    fingerprint = str(alert.get("fingerprint") or "")
-    if not fingerprint:
-        canonical = json.dumps(alert.get("labels", {}), sort_keys=True)
-        fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return f"{fingerprint}@{alert.get('startsAt', '')}"[:128]
-
-
-def parse_alertmanager(payload: object) -> list[dict[str, Any]]:
-    """The alerts of a version-4 webhook payload, validated enough to be stored safely."""
-    if not isinstance(payload, dict):
-        raise ParseError("The body must be an Alertmanager webhook payload (a JSON object with `alerts`).")
-    if str(payload.get("version", "4")) != "4":
-        raise ParseError(f"Alertmanager payload version {payload.get('version')} is not supported; send version 4.")
-    alerts = payload.get("alerts")
-    if not isinstance(alerts, list):
-        raise ParseError("The payload has no `alerts` list.")
-    if len(alerts) > MAX_ALERTS:
-        raise ParseError(f"The payload carries {len(alerts)} alerts; at most {MAX_ALERTS} per notification.")
-    parsed = []
-    for alert in alerts:
-        if not isinstance(alert, dict) or not isinstance(alert.get("labels"), dict):
-            raise ParseError("Every alert needs a `labels` object.")
-        labels = inc.clean_labels(alert["labels"])
-        if not labels.get("alertname"):
-            raise ParseError("Every alert needs an `alertname` label.")
-        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
-        parsed.append({
-            "status": "resolved" if alert.get("status") == "resolved" else "firing",
-            "labels": labels,
-            "annotations": inc.clean_labels(annotations or {}),
-            "key": _alert_key(alert),
-            "fingerprint": str(alert.get("fingerprint") or ""),
-        })
-    return parsed
 
 
 class IncidentService:
@@ -155,17 +115,7 @@ class IncidentService:
             uow.playbooks.update(pb.counted(playbook, **counts))
 
     def _rating_prompt(self, request: ApprovalRequest, incident: Incident) -> list[NewMessage]:
-        card = Card(
-            key=f"rate-{incident.id}",
-            title=f"How well did {request.id} fix {incident.id}?",
-            text=(f"Rate it 1 (no effect) to 5 (fixed it). The rating resolves {incident.id}; "
-                  "a 4 or 5 turns the fix into a playbook for the next similar alert."),
-            colour="grey",
-            buttons=tuple(Button(action=ButtonAction.rate, label=str(score), value=f"{incident.id}:{score}",
-                                 style="primary" if score >= 4 else "secondary") for score in range(1, 6)),
-            footer=f"or type `resolve {incident.id} score=<1-5>`",
-            state=CardState.rating,
-        )
+        card = texts.rating_card(request.id, incident.id, self._policy.playbooks)
         return [
             NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, card=card,
                        text=card.title)
@@ -174,15 +124,14 @@ class IncidentService:
 
     # --- alerts ------------------------------------------------------------------------------
 
-    async def ingest_alerts(self, payload: object) -> list[AlertOutcome]:
+    async def ingest_alerts(self, alerts: Sequence[Alert]) -> list[AlertOutcome]:
         """Every alert of a notification, several at a time (most of the time goes to cluster reads)."""
-        alerts = parse_alertmanager(payload)
         outcomes: list[AlertOutcome | None] = [None] * len(alerts)
         gate = asyncio.Semaphore(ALERT_CONCURRENCY)
 
-        async def one(index: int, alert: dict[str, Any]) -> None:
+        async def one(index: int, alert: Alert) -> None:
             async with gate:
-                if alert["status"] == "resolved":
+                if alert.status is AlertStatus.resolved:
                     outcomes[index] = await self._alert_resolved(alert)
                 else:
                     outcomes[index] = await self._alert_firing(alert)
@@ -192,35 +141,33 @@ class IncidentService:
                 group.create_task(one(index, alert))
         return [outcome for outcome in outcomes if outcome is not None]
 
-    async def _alert_firing(self, alert: dict[str, Any]) -> AlertOutcome:
-        labels: dict[str, str] = alert["labels"]
-        annotations: dict[str, str] = alert["annotations"]
-        alert_name = labels["alertname"]
-        fingerprint = alert["fingerprint"]
+    async def _alert_firing(self, alert: Alert) -> AlertOutcome:
+        labels, annotations, alert_name, fingerprint = alert.labels, alert.annotations, alert.name, alert.fingerprint
         # Alertmanager repeats a firing group every repeat_interval: a cheap read settles those.
         known, playbooks = await self._store.read(
-            lambda uow: (uow.incidents.by_fingerprint(alert["key"]), uow.playbooks.all()))
+            lambda uow: (uow.incidents.by_fingerprint(alert.key), uow.playbooks.all()))
         if known is not None:
-            return AlertOutcome(fingerprint=fingerprint, status="firing", incident_id=known.id, duplicate=True)
+            return AlertOutcome(fingerprint=fingerprint, status=AlertStatus.firing, incident_id=known.id,
+                                duplicate=True)
         now = self._clock.now()
         where = inc.subject_of(labels) or "the cluster"
         summary = annotations.get("summary")
         draft_incident = inc.open_incident(
             incident_id="INC-?", title=f"{alert_name} on {where}" + (f": {summary}" if summary else ""), at=now,
             source=ALERTMANAGER, alert_name=alert_name, labels=labels,
-            symptom=annotations.get("description") or summary or "", fingerprint=alert["key"], actor=ALERTMANAGER,
+            symptom=annotations.get("description") or summary or "", fingerprint=alert.key, actor=ALERTMANAGER,
         ).incident
         decision = await self._decisions.decide(draft_incident, playbooks)
         draft = await self._draft_request(draft_incident, decision)
 
         def open_and_propose(uow: UnitOfWork) -> tuple[Incident, ApprovalRequest | None, bool]:
             """The incident, its proposal (or the question to the humans) and their events: one transaction."""
-            existing = uow.incidents.by_fingerprint(alert["key"])
+            existing = uow.incidents.by_fingerprint(alert.key)
             if existing is not None:
                 return existing, None, False
             opened = inc.open_incident(
                 incident_id=uow.incidents.next_id(), title=draft_incident.title, at=now, source=ALERTMANAGER,
-                alert_name=alert_name, labels=labels, symptom=draft_incident.symptom, fingerprint=alert["key"],
+                alert_name=alert_name, labels=labels, symptom=draft_incident.symptom, fingerprint=alert.key,
                 actor=ALERTMANAGER,
             )
             uow.incidents.add(opened.incident)
@@ -233,14 +180,15 @@ class IncidentService:
 
         incident, request, created = await self._store.write(open_and_propose)
         if not created:
-            return AlertOutcome(fingerprint=fingerprint, status="firing", incident_id=incident.id, duplicate=True)
+            return AlertOutcome(fingerprint=fingerprint, status=AlertStatus.firing, incident_id=incident.id,
+                                duplicate=True)
         if request is not None:
             self._approvals.created(request)
         else:
             self._signals.outbox.set()
         log.info("alert.incident_opened", incident_id=incident.id, alert=alert_name, track=decision.proposal.track,
                  request_id=request.id if request else None)
-        return AlertOutcome(fingerprint=fingerprint, status="firing", incident_id=incident.id,
+        return AlertOutcome(fingerprint=fingerprint, status=AlertStatus.firing, incident_id=incident.id,
                             request_id=request.id if request else None,
                             track=decision.proposal.track if request else "none")
 
@@ -258,9 +206,7 @@ class IncidentService:
             return None
 
     def _ask_humans(self, uow: UnitOfWork, incident: Incident, decision: Decision, now: datetime) -> None:
-        text = (f"🔔 {incident.id}: {incident.alert_name} on {incident.subject}. {incident.symptom}\n"
-                f"No proposal ({decision.proposal.rationale}). What should we do? "
-                f"`request <action> incident={incident.id}` asks for an operation.")
+        text = texts.no_proposal(incident, decision.proposal.rationale)
         uow.timeline.append([NewEvent(
             at=now, type=EventType.proposed, status=incident.status.value,
             title="no proposal: asking the humans", detail=decision.proposal.rationale, incident_id=incident.id,
@@ -270,24 +216,23 @@ class IncidentService:
             for platform, channel in self._approvals.default_places.items()
         ])
 
-    async def _alert_resolved(self, alert: dict[str, Any]) -> AlertOutcome:
+    async def _alert_resolved(self, alert: Alert) -> AlertOutcome:
         now = self._clock.now()
 
         def resolved(uow: UnitOfWork) -> Incident | None:
-            incident = uow.incidents.by_fingerprint(alert["key"])
+            incident = uow.incidents.by_fingerprint(alert.key)
             if incident is None:
                 return None
             change = inc.alert_resolved(incident, at=now)
             if change.events:
                 uow.incidents.update(change.incident)
                 uow.timeline.append(change.events)
-                self._announce(uow, change.incident, f"🟢 {incident.id}: the alert {incident.alert_name} resolved. "
-                               f"Rate the fix with `resolve {incident.id} score=<1-5>`.")
+                self._announce(uow, change.incident, texts.alert_resolved(incident))
             return change.incident
 
         incident = await self._store.write(resolved)
         self._signals.outbox.set()
-        return AlertOutcome(fingerprint=alert["fingerprint"], status="resolved",
+        return AlertOutcome(fingerprint=alert.fingerprint, status=AlertStatus.resolved,
                             incident_id=incident.id if incident else None)
 
     def _announce(self, uow: UnitOfWork, incident: Incident, text: str, *, anchor_as: str | None = None) -> None:
@@ -319,7 +264,7 @@ class IncidentService:
             change = inc.resolve(incident, by=by.name, score=score, at=now, via=via)
             uow.incidents.update(change.incident)
             uow.timeline.append(change.events)
-            self._announce(uow, change.incident, f"🏁 {incident_id} resolved by {by.name}: the fix rated {score}/5.")
+            self._announce(uow, change.incident, texts.incident_resolved(incident_id, by.name, score))
             self._maybe_extract(uow, change.incident, now)
             return change.incident
 
@@ -330,54 +275,47 @@ class IncidentService:
 
     def _maybe_extract(self, uow: UnitOfWork, incident: Incident, now: datetime) -> None:
         """A good fix on a finished incident becomes a playbook, unless an identical one exists."""
-        if not incident.status.done or (incident.effectiveness or 0) < 4:
+        rules = self._policy.playbooks
+        if not pb.worth_extracting(incident, rules):
             return
-        source = None
-        for request_id in reversed(incident.request_ids):
-            request = uow.requests.get(request_id)
-            if request is not None and request.status is RequestStatus.succeeded:
-                source = request
-                break
+        source = self._last_fix(uow, incident)
         if source is None:
             return
-        alert_name = incident.alert_name or incident.title
-        candidate = pb.extract(
-            playbook_id="PB-?", incident_id=incident.id, alert_name=alert_name,
-            trigger_labels=workload_labels(incident.labels), symptom=incident.symptom,
-            command=source.operation.command(), alert_labels=incident.labels, request_id=source.id,
-            effectiveness=incident.effectiveness or 0, risk=source.stated_risk.value if source.stated_risk else None,
-            at=now,
-        )
-        twin = uow.playbooks.find_identical(candidate.playbook)
+
+        def extract_as(playbook_id: str) -> pb.PlaybookChange:
+            return pb.extract(
+                playbook_id=playbook_id, incident_id=incident.id, alert_name=incident.alert_name or incident.title,
+                trigger_labels=workload_labels(incident.labels), symptom=incident.symptom,
+                command=source.operation.command(), alert_labels=incident.labels, request_id=source.id,
+                effectiveness=incident.effectiveness or 0,
+                risk=source.stated_risk.value if source.stated_risk else None, at=now, rules=rules,
+            )
+
+        twin = uow.playbooks.find_identical(extract_as("PB-?").playbook)
         if twin is not None:
             uow.timeline.append([NewEvent(
                 at=now, type=EventType.playbook_extracted, status=twin.status.value,
                 title=f"not extracted again: identical to {twin.id}", incident_id=incident.id, request_id=source.id,
             )])
             return
-        playbook_id = uow.playbooks.next_id()
-        change = pb.extract(
-            playbook_id=playbook_id, incident_id=incident.id, alert_name=alert_name,
-            trigger_labels=candidate.playbook.trigger.labels, symptom=incident.symptom,
-            command=source.operation.command(), alert_labels=incident.labels, request_id=source.id,
-            effectiveness=incident.effectiveness or 0, risk=candidate.playbook.risk, at=now,
-        )
+        change = extract_as(uow.playbooks.next_id())
         uow.playbooks.add(change.playbook)
         uow.timeline.append(change.events)
         playbook = change.playbook
-        if playbook.status is PlaybookStatus.approved:
-            text = (f"📘 Playbook {playbook.id} learned from {incident.id} and approved automatically "
-                    f"(effectiveness 5/5): {playbook.describe()}")
-            self._announce(uow, incident, text)
-        else:
-            rule = self._policy.playbooks.sign_rule
-            text = (f"📘 Playbook {playbook.id} proposed from {incident.id} (effectiveness "
-                    f"{playbook.effectiveness}/5): {playbook.describe()}\n"
-                    f"React ✅ or 👍 to approve, ❌ or 👎 to reject; {rule.quorum} vote(s) from "
-                    f"{rule.describe_approvers()} decide.")
-            self._announce(uow, incident, text, anchor_as=playbook.id)
+        # A proposed playbook's announcement is the message people react to, so it is anchored as the playbook.
+        anchor = None if playbook.status is PlaybookStatus.approved else playbook.id
+        self._announce(uow, incident, texts.playbook_learned(playbook, incident.id, rules), anchor_as=anchor)
         log.info("playbook.extracted", playbook_id=playbook.id, incident_id=incident.id,
                  status=str(playbook.status))
+
+    @staticmethod
+    def _last_fix(uow: UnitOfWork, incident: Incident) -> ApprovalRequest | None:
+        """The incident's latest request that succeeded: the fix a playbook is learned from."""
+        for request_id in reversed(incident.request_ids):
+            request = uow.requests.get(request_id)
+            if request is not None and request.status is RequestStatus.succeeded:
+                return request
+        return None
 
     async def vote(self, playbook_id: PlaybookId, *, approve: bool, by: Person, via: str) -> Playbook:
         now = self._clock.now()
@@ -394,10 +332,8 @@ class IncidentService:
             uow.timeline.append(change.events)
             if change.playbook.status is not PlaybookStatus.proposed:
                 incident = uow.incidents.get(playbook.source_incident)
-                verdict = "approved: the next similar alert gets its proposal" \
-                    if change.playbook.status is PlaybookStatus.approved else "rejected: it will not be proposed"
                 if incident is not None:
-                    self._announce(uow, incident, f"📘 Playbook {playbook.id} {verdict}.")
+                    self._announce(uow, incident, texts.playbook_decided(change.playbook))
             return change.playbook
 
         playbook = await self._store.write(vote)
@@ -405,6 +341,10 @@ class IncidentService:
         log.info("playbook.voted", playbook_id=playbook_id, person=by.name, approve=approve,
                  status=str(playbook.status))
         return playbook
+
+    @property
+    def rules(self) -> PlaybookRules:
+        return self._policy.playbooks
 
     async def playbooks(self) -> list[Playbook]:
         return await self._store.read(lambda uow: uow.playbooks.all())
@@ -415,18 +355,4 @@ class IncidentService:
         if found is None:
             raise NotFound(f"There is no incident {incident_id}.")
         return found
-
-
-def playbooks_text(playbooks: Sequence[Playbook]) -> str:
-    if not playbooks:
-        return ("No playbooks yet. They are learned when an incident is resolved with a score of 4 or 5 "
-                "after a successful fix.")
-    lines = [f"{len(playbooks)} playbook(s):"]
-    for playbook in playbooks:
-        lines.append(
-            f"{playbook.id} [{playbook.status}] effectiveness {playbook.effectiveness}/5 · used: "
-            f"{playbook.times_proposed} proposed, {playbook.times_executed} executed, "
-            f"{playbook.times_succeeded} succeeded · {playbook.describe()} (from {playbook.source_incident})"
-        )
-    return "\n".join(lines)
 

@@ -37,12 +37,11 @@ from core.chat.sentences import (
     open_requests_text,
     requested_text,
     signed_text,
-    unknown_person,
     vetoed_text,
 )
 from core.domain.ids import IncidentId, PlaybookId, RequestId
 from core.domain.policy import Person, Policy
-from core.errors import ParseError, SignoffError, UnknownPerson
+from core.errors import ParseError, SignoffError
 from core.ports import Clock
 
 # Reaction names as Slack sends them and emoji as Discord sends them.
@@ -63,10 +62,7 @@ class Caller:
 
     @property
     def person(self) -> Person:
-        person = self.policy.identify(self.ctx.platform, self.ctx.account)
-        if person is None:
-            raise UnknownPerson(unknown_person(self.ctx.platform, self.ctx.account, self.policy.source))
-        return person
+        return self.policy.person(self.ctx.platform, self.ctx.account)
 
 
 C = TypeVar("C", bound=Command)

@@ -6,23 +6,23 @@ composition root hands them to `ChatCommands(more=learning_handlers(incidents))`
 
 from __future__ import annotations
 
-from core.app.learning import IncidentService, playbooks_text
+from core.app.learning import IncidentService
+from core.chat import learning_texts as texts
 from core.chat.commands import Playbooks, Rate, Reply, Resolve, Vote
 from core.chat.handlers import Caller, Handlers
-from core.chat.sentences import resolved_text, voted_text
 
 
 def learning_handlers(incidents: IncidentService) -> Handlers:
     async def resolve(command: Resolve, caller: Caller) -> Reply:
         incident = await incidents.resolve(command.incident, by=caller.person, score=command.score, via=caller.via)
-        return Reply(text=resolved_text(incident, command.score))
+        return Reply(text=texts.resolved_reply(incident.id, command.score, incidents.rules))
 
     async def list_playbooks(command: Playbooks, caller: Caller) -> Reply:
-        return Reply(text=playbooks_text(await incidents.playbooks()))
+        return Reply(text=texts.playbooks_text(await incidents.playbooks(), incidents.rules))
 
     async def vote(command: Vote, caller: Caller) -> Reply:
         playbook = await incidents.vote(command.playbook, approve=command.approve, by=caller.person, via=caller.via)
-        return Reply(text=voted_text(playbook))
+        return Reply(text=texts.vote_counted(playbook))
 
     return (
         Handlers()

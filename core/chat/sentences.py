@@ -7,9 +7,7 @@ from datetime import datetime
 
 from core.chat.cards import progress_bar
 from core.domain.approvals import ApprovalRequest, RequestStatus
-from core.domain.incidents import Incident
 from core.domain.operations import ACCEPTED_FORMS_TEXT
-from core.domain.playbooks import Playbook
 from core.domain.policy import format_duration
 
 HELP_TEXT = (
@@ -35,11 +33,6 @@ ACTION_NEEDED_TEXT = ("`request` needs an action, like `request rollout restart 
                       + ACCEPTED_FORMS_TEXT)
 RESOLVE_USAGE = "Use `resolve INC-7 score=4`: the incident and how well the fix worked, 1 to 5."
 NOT_ENABLED_TEXT = "`{command}` is not enabled here."
-
-
-def unknown_person(platform: str, account: str, source: str) -> str:
-    return (f"I don't know who you are: your {platform} account {account} is not in the policy "
-            f"({source}). Ask an admin to add `{platform} = \"{account}\"` to your entry under [people.<name>].")
 
 
 def requested_text(request: ApprovalRequest) -> str:
@@ -78,10 +71,3 @@ def open_requests_text(requests: Sequence[ApprovalRequest], now: datetime) -> st
     return "\n".join(lines)
 
 
-def resolved_text(incident: Incident, score: int) -> str:
-    learned = " A score of 4 or 5 turns the fix into a playbook." if score >= 4 else ""
-    return f"🏁 {incident.id} resolved; the fix rated {score}/5.{learned}"
-
-
-def voted_text(playbook: Playbook) -> str:
-    return f"🗳️ Your vote on {playbook.id} is counted; it is {playbook.status}."

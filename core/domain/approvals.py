@@ -34,7 +34,13 @@ class RequestStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self not in (RequestStatus.pending, RequestStatus.approved, RequestStatus.executing)
+        return self in TERMINAL_STATUSES
+
+
+# Where a request ends: nothing moves it any further.
+TERMINAL_STATUSES = frozenset(
+    s for s in RequestStatus if s not in (RequestStatus.pending, RequestStatus.approved, RequestStatus.executing)
+)
 
 
 class Place(BaseModel):

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.cluster import TargetFacts
-from core.domain.operations import CordonOp, DeletePodOp, Operation, RestartOp, RollbackOp, ScaleOp, UncordonOp
+from core.domain.operations import (
+    CordonOp,
+    DeletePodOp,
+    Operation,
+    OperationType,
+    RestartOp,
+    RollbackOp,
+    ScaleOp,
+    UncordonOp,
+    by_operation,
+)
 
 
 class BlastRadius(BaseModel):
@@ -65,25 +78,41 @@ def _data_impact(facts: TargetFacts) -> str:
 
 
 def _downtime(op: Operation, facts: TargetFacts) -> str:
+    return _DOWNTIME[type(op)](op, facts)
+
+
+def _rolling_downtime(op: RestartOp | RollbackOp, facts: TargetFacts) -> str:
+    if op.target == "daemonset":
+        return "one node at a time (rolling)"
+    if facts.replicas is not None and facts.replicas > 1:
+        return "none expected (rolling, more than one replica)"
+    return "outage while the single replica restarts"
+
+
+def _scale_downtime(op: ScaleOp, facts: TargetFacts) -> str:
     replicas = facts.replicas
-    if isinstance(op, RestartOp | RollbackOp):
-        if op.target == "daemonset":
-            return "one node at a time (rolling)"
-        if replicas is not None and replicas > 1:
-            return "none expected (rolling, more than one replica)"
-        return "outage while the single replica restarts"
-    if isinstance(op, ScaleOp):
-        if op.replicas == 0:
-            return "outage: every pod stops"
-        if replicas is not None and op.replicas < replicas:
-            return f"capacity drops from {replicas} to {op.replicas} replicas"
-        return "none expected (adds capacity)"
-    if isinstance(op, DeletePodOp):
-        if facts.controller:
-            return f"brief: {facts.controller} recreates the pod"
-        return "the pod is gone for good: no controller recreates it"
-    if isinstance(op, CordonOp):
-        return "none: running pods stay; new pods will not schedule on this node"
-    if isinstance(op, UncordonOp):
-        return "none: the node accepts new pods again"
-    return "unknown"
+    if op.replicas == 0:
+        return "outage: every pod stops"
+    if replicas is not None and op.replicas < replicas:
+        return f"capacity drops from {replicas} to {op.replicas} replicas"
+    return "none expected (adds capacity)"
+
+
+def _delete_downtime(op: DeletePodOp, facts: TargetFacts) -> str:
+    if facts.controller:
+        return f"brief: {facts.controller} recreates the pod"
+    return "the pod is gone for good: no controller recreates it"
+
+
+def _said(text: str) -> Callable[[Any, TargetFacts], str]:
+    return lambda _op, _facts: text
+
+
+_DOWNTIME: dict[OperationType, Callable[[Any, TargetFacts], str]] = by_operation({
+    RestartOp: _rolling_downtime,
+    ScaleOp: _scale_downtime,
+    RollbackOp: _rolling_downtime,
+    DeletePodOp: _delete_downtime,
+    CordonOp: _said("none: running pods stay; new pods will not schedule on this node"),
+    UncordonOp: _said("none: the node accepts new pods again"),
+})

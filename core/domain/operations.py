@@ -7,7 +7,8 @@ there is no fallback that passes text through to a cluster.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Literal, TypeAlias, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -138,6 +139,26 @@ Operation = Annotated[
     Field(discriminator="kind"),
 ]
 OPERATION: TypeAdapter[Operation] = TypeAdapter(Operation)
+# A dispatch table's key: one concrete operation class.
+OperationType: TypeAlias = type[_Op]
+# Every concrete operation type, read off the union above so the two never disagree.
+OPERATION_TYPES: tuple[OperationType, ...] = get_args(get_args(Operation)[0])
+
+_V = TypeVar("_V")
+
+
+def by_operation(handlers: Mapping[OperationType, _V]) -> dict[OperationType, _V]:
+    """A dispatch table keyed by operation type, refused at import when it misses a kind.
+
+    Code that does something different per operation (the risk floor, the blast radius, the
+    executor) looks its handler up here with `table[type(op)]` instead of a chain of
+    isinstance checks, so a new operation kind fails loudly until every table handles it.
+    """
+    missing = [t.__name__ for t in OPERATION_TYPES if t not in handlers]
+    unknown = [t.__name__ for t in handlers if t not in OPERATION_TYPES]
+    if missing or unknown:
+        raise TypeError(f"dispatch table: missing {missing or 'nothing'}, not operations {unknown or 'none'}")
+    return dict(handlers)
 
 _VERBS = ("rollout", "restart", "rollback", "scale", "delete", "cordon", "uncordon")
 

@@ -6,7 +6,6 @@ template from a new alert's labels, and votes until the playbook quorum.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -15,13 +14,14 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.domain.events import EventType, NewEvent
+from core.domain.incidents import Incident
 from core.domain.operations import Operation, parse_operation
-from core.domain.policy import Person, SignRule
+from core.domain.policy import Person, PlaybookRules, SignRule
+from core.domain.templates import fill_template, placeholder
 from core.errors import AlreadySigned, NotAuthorized, NotPending, ParseError
 
 # Labels whose values may become placeholders in a template, most specific first.
 TEMPLATE_LABELS = ("deployment", "statefulset", "daemonset", "node", "namespace")
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 class PlaybookStatus(StrEnum):
@@ -92,31 +92,35 @@ def template_from(command: str, labels: Mapping[str, str]) -> str:
         for index, word in enumerate(words):
             kind, slash, name = word.partition("/")
             if slash and name == value and label != "namespace":
-                words[index] = f"{kind}/{{{label}}}"
+                words[index] = f"{kind}/{placeholder(label)}"
             elif word == value and (label != "namespace" or (index and words[index - 1] in ("-n", "in"))):
-                words[index] = f"{{{label}}}"
+                words[index] = placeholder(label)
     return " ".join(words)
 
 
 def fill(template: str, labels: Mapping[str, str]) -> Operation | None:
     """The operation a template means for these labels, or None if a label is missing or invalid."""
-    missing = [name for name in _PLACEHOLDER.findall(template) if not labels.get(name)]
-    if missing:
+    text = fill_template(template, labels)
+    if text is None:
         return None
-    text = _PLACEHOLDER.sub(lambda m: labels[m.group(1)], template)
     try:
         return parse_operation(text)
     except ParseError:
         return None
 
 
+def worth_extracting(incident: Incident, rules: PlaybookRules) -> bool:
+    """A finished incident whose fix was rated high enough to learn from."""
+    return incident.status.done and rules.extracts(incident.effectiveness or 0)
+
+
 def extract(
     *, playbook_id: str, incident_id: str, alert_name: str, trigger_labels: dict[str, str], symptom: str,
     command: str, alert_labels: Mapping[str, str], request_id: str, effectiveness: int, risk: str | None,
-    at: datetime,
+    at: datetime, rules: PlaybookRules,
 ) -> PlaybookChange:
     template = template_from(command, alert_labels)
-    auto = effectiveness >= 5
+    auto = rules.approves_at_once(effectiveness)
     playbook = Playbook(
         id=playbook_id, name=f"{alert_name}: {template}"[:200],
         trigger=Trigger(alert_name=alert_name, labels=trigger_labels, symptom=symptom[:500]), template=template,
@@ -132,7 +136,8 @@ def extract(
     if auto:
         events.append(NewEvent(
             at=at, type=EventType.playbook_approved, status=playbook.status.value,
-            title=f"playbook {playbook_id} approved automatically (effectiveness 5)", incident_id=incident_id,
+            title=f"playbook {playbook_id} approved automatically (effectiveness {effectiveness})",
+            incident_id=incident_id,
         ))
     return PlaybookChange(playbook, tuple(events))
 

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.domain.cluster import TargetFacts
-from core.domain.operations import CordonOp, Operation, RollbackOp, ScaleOp
-from core.errors import PolicyViolation
+from core.domain.operations import (
+    CordonOp,
+    DeletePodOp,
+    Operation,
+    OperationType,
+    RestartOp,
+    RollbackOp,
+    ScaleOp,
+    UncordonOp,
+    by_operation,
+)
+from core.errors import PolicyViolation, UnknownPerson
 
 ANYONE = "*"
+# Platforms whose "account" is the person's name in the policy rather than a chat user id.
+NAMED_BY_PERSON = frozenset({"console", "api"})
 
 
 class Risk(StrEnum):
@@ -108,16 +122,42 @@ class RequestRules(BaseModel):
         return value
 
 
+# Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).
+MAX_SCORE = 5
+
+
 class PlaybookRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     quorum: int = Field(default=1, ge=1, le=25)
     approvers: tuple[str, ...] = (ANYONE,)
     similarity: float = Field(default=0.85, ge=0.0, le=1.0)
+    # A fix rated at least `extract_min_score` becomes a playbook; at `auto_approve_score` it needs no votes.
+    extract_min_score: int = Field(default=4, ge=1, le=MAX_SCORE)
+    auto_approve_score: int = Field(default=5, ge=1, le=MAX_SCORE)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlaybookRules:
+        if self.auto_approve_score < self.extract_min_score:
+            raise ValueError("auto_approve_score must be at least extract_min_score")
+        return self
 
     @property
     def sign_rule(self) -> SignRule:
         return SignRule(quorum=self.quorum, approvers=self.approvers)
+
+    def extracts(self, score: int) -> bool:
+        return score >= self.extract_min_score
+
+    def approves_at_once(self, score: int) -> bool:
+        return score >= self.auto_approve_score
+
+    def describe_extracting(self) -> str:
+        """`4 or 5`, `5`, `3 to 5`: the scores that turn a fix into a playbook."""
+        low, high = self.extract_min_score, MAX_SCORE
+        if low == high:
+            return str(high)
+        return f"{low} or {high}" if high - low == 1 else f"{low} to {high}"
 
 
 class RuleSpec(BaseModel):
@@ -154,15 +194,28 @@ class Policy(BaseModel):
         """Without a roster of people, any account may act and is known by its account id."""
         return not self.people
 
+    def person(self, platform: str, account: str) -> Person:
+        """The person behind an account; refused, saying how to be added, when the roster lacks them."""
+        person = self.identify(platform, account)
+        if person is None:
+            # The console and the API name the person directly; chat accounts are listed per platform.
+            fix = (f"add an entry [people.{account}]" if platform in NAMED_BY_PERSON
+                   else f"add `{platform} = \"{account}\"` to your entry under [people.<name>]")
+            raise UnknownPerson(
+                f"I don't know who you are: your {platform} account {account} is not in the policy "
+                f"({self.source}). Ask an admin to {fix}."
+            )
+        return person
+
     def identify(self, platform: str, account: str) -> Person | None:
         """Map a platform account to a person; None when the policy does not know them."""
         for person in self.people.values():
             if person.account(platform) == account:
                 return person
-        if platform in ("console", "api") and account in self.people:
+        if platform in NAMED_BY_PERSON and account in self.people:
             return self.people[account]
         if self.open:
-            name = account if platform in ("console", "api") else f"{platform}:{account}"
+            name = account if platform in NAMED_BY_PERSON else f"{platform}:{account}"
             return Person(name=name)
         return None
 
@@ -176,33 +229,18 @@ class Policy(BaseModel):
         namespace = op.namespace
         if namespace is not None and namespace in self.requests.protected_namespaces:
             return Risk.critical
-        if isinstance(op, CordonOp | RollbackOp):
-            return Risk.high
-        if isinstance(op, ScaleOp):
-            if op.replicas == 0:
-                return Risk.high
-            # A replica count the cluster could not tell counts as the worst case: a drop by more than half.
-            # (A target the cluster says is missing is blocked at execution whatever its risk.)
-            if facts is None or (facts.exists and facts.replicas is None):
-                return Risk.high
-            if facts.replicas is not None and op.replicas < facts.replicas / 2:
-                return Risk.high
-        return Risk.low
+        return _FLOORS[type(op)](op, facts)
 
     @staticmethod
     def floor_reads_facts(op: Operation) -> bool:
         """Whether the floor depends on the cluster's state, and so must be checked again before execution."""
-        return isinstance(op, ScaleOp)
+        return type(op) in _FLOORS_READING_FACTS
 
     def effective_risk(self, op: Operation, stated: Risk | None, facts: TargetFacts | None = None) -> Risk:
         return max_risk(stated or Risk.medium, self.risk_floor(op, facts))
 
     def check_operation(self, op: Operation) -> None:
-        if isinstance(op, ScaleOp) and op.replicas > self.requests.max_replicas:
-            raise PolicyViolation(
-                f"Scaling {op.target_ref} to {op.replicas} replicas is above the policy's limit of "
-                f"{self.requests.max_replicas}; ask for {self.requests.max_replicas} or fewer."
-            )
+        check_replicas(op, self.requests.max_replicas)
 
     def is_responder(self, person: Person) -> bool:
         """May resolve and rate incidents: anyone who may sign something."""
@@ -212,3 +250,43 @@ class Policy(BaseModel):
             return False
         rules = [*(self.rule_for(r) for r in Risk), self.playbooks.sign_rule]
         return any(rule.admits(person) for rule in rules)
+
+
+def check_replicas(op: Operation, max_replicas: int) -> None:
+    """The one place the replica cap is enforced: for requests and for the rules' proposals alike."""
+    if isinstance(op, ScaleOp) and op.replicas > max_replicas:
+        raise PolicyViolation(
+            f"Scaling {op.target_ref} to {op.replicas} replicas is above the policy's limit of "
+            f"{max_replicas}; ask for {max_replicas} or fewer."
+        )
+
+
+def _scale_floor(op: ScaleOp, facts: TargetFacts | None) -> Risk:
+    if op.replicas == 0:
+        return Risk.high
+    # A replica count the cluster could not tell counts as the worst case: a drop by more than half.
+    # (A target the cluster says is missing is blocked at execution whatever its risk.)
+    if facts is None or (facts.exists and facts.replicas is None):
+        return Risk.high
+    if facts.replicas is not None and op.replicas < facts.replicas / 2:
+        return Risk.high
+    return Risk.low
+
+
+_FLOORS_READING_FACTS = frozenset({ScaleOp})
+
+
+def _floor(risk: Risk) -> Callable[[Any, TargetFacts | None], Risk]:
+    return lambda _op, _facts: risk
+
+
+# The lowest risk of each kind of operation outside protected namespaces: taking a node out of
+# scheduling and going back a revision always need the high quorum; so does scaling to zero or by more than half.
+_FLOORS: dict[OperationType, Callable[[Any, TargetFacts | None], Risk]] = by_operation({
+    RestartOp: _floor(Risk.low),
+    ScaleOp: _scale_floor,
+    RollbackOp: _floor(Risk.high),
+    DeletePodOp: _floor(Risk.low),
+    CordonOp: _floor(Risk.high),
+    UncordonOp: _floor(Risk.low),
+})

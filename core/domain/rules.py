@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.domain.operations import ACCEPTED_FORMS_TEXT, ScaleOp, parse_operation
-from core.domain.policy import Risk, RuleSpec
-from core.errors import ParseError
+from core.domain.operations import ACCEPTED_FORMS_TEXT, parse_operation
+from core.domain.policy import Risk, RuleSpec, check_replicas
+from core.domain.templates import fill_template, fill_text, plain_name
+from core.errors import ParseError, PolicyViolation
 
 __all__ = [
     "BUILTIN_RULES",
@@ -53,20 +54,15 @@ class AlertFacts(BaseModel):
     current_replicas: int | None = Field(default=None, ge=0)
 
 
-# A value put into an action must be one RFC 1123 name: no spaces (`api -n kube-system`), no
-# slashes, no upper case, no shell characters. The parser checks the whole text again afterwards.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# A value put into an action must be one plain name (see core.domain.templates); a namespace
+# is one DNS label. The parser checks the whole text again afterwards.
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RESTARTABLE = ("deployment", "statefulset", "daemonset")
 _SCALABLE = ("deployment", "statefulset")
 
 
 def _name(labels: Mapping[str, str], key: str) -> str | None:
-    value = labels.get(key)
-    if value is None or len(value) > 253 or not _NAME.match(value):
-        return None
-    return value
+    return plain_name(labels.get(key))
 
 
 def _namespace(labels: Mapping[str, str]) -> str | None:
@@ -82,7 +78,7 @@ def _owner(facts: AlertFacts, kinds: tuple[str, ...]) -> tuple[str, str] | None:
         return None
     kind, _, name = facts.owner.strip().partition("/")
     kind = kind.lower()
-    if kind not in kinds or not name or len(name) > 253 or not _NAME.match(name):
+    if kind not in kinds or plain_name(name) is None:
         return None
     return kind, name
 
@@ -190,36 +186,12 @@ BUILTIN_RULES: dict[str, _Builtin] = {
 }
 
 
-def fill_template(template: str, labels: Mapping[str, str]) -> str | None:
-    """`{label}` placeholders filled from the labels; None when one is missing or not a plain name.
-
-    Deliberately not `str.format`, which would also evaluate `{0.__class__}`-style fields.
-    """
-    missing = False
-
-    def value(match: re.Match[str]) -> str:
-        nonlocal missing
-        found = _name(labels, match[1])
-        if found is None:
-            missing = True
-            return ""
-        return found
-
-    filled = _PLACEHOLDER.sub(value, template)
-    return None if missing else filled
-
-
-def _fill_text(text: str, labels: Mapping[str, str]) -> str:
-    """Like `fill_template` for the human reason: unknown placeholders are simply left as written."""
-    return _PLACEHOLDER.sub(lambda m: _name(labels, m[1]) or m[0], text)
-
-
 def _valid(action: str, max_replicas: int) -> bool:
     try:
-        op = parse_operation(action)
-    except ParseError:
+        check_replicas(parse_operation(action), max_replicas)
+    except (ParseError, PolicyViolation):
         return False
-    return not (isinstance(op, ScaleOp) and op.replicas > max_replicas)
+    return True
 
 
 def propose_by_rules(
@@ -239,7 +211,7 @@ def propose_by_rules(
         # above the replica cap), does not match: the next rule, or a built-in, gets its chance.
         if action is None or not _valid(action, max_replicas):
             continue
-        reason = _fill_text(spec.reason, labels) if spec.reason else f"{alert_name} on {_where(labels)}: {action}"
+        reason = fill_text(spec.reason, labels) if spec.reason else f"{alert_name} on {_where(labels)}: {action}"
         return RuleProposal(action=action, risk=spec.risk, rationale=reason, rule=f"policy:{spec.alert}")
     builtin = BUILTIN_RULES.get(alert_name)
     if builtin is None:

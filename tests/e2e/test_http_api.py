@@ -47,13 +47,17 @@ def call(base: str, method: str, path: str, body: Any = None, token: str | None 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    yield from _service(tmp_path)
+
+
+def _service(tmp_path: Path, **extra_env: str) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     port = _free_port()
     log = tmp_path / "signoff.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "SLACK_", "DISCORD_"))}
     env.update({
         "PYTHONPATH": str(ROOT), "SIGNOFF_API_TOKEN": TOKEN, "SIGNOFF_CLUSTER": "sandbox",
         "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_HTTP_PORT": str(port), "SIGNOFF_LOG_FORMAT": "json",
-        "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/api.db",
+        "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/api.db", **extra_env,
     })
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=out,
@@ -110,3 +114,36 @@ def test_api_creates_and_reads_requests(service: tuple[str, subprocess.Popen[str
     process.wait(timeout=20)
     assert process.returncode == 0
     assert TOKEN not in log.read_text()
+
+
+ROSTER = """
+[people.assistant]
+groups = ["bots"]
+
+[people.alice]
+slack = "U0ALICE"
+groups = ["sre"]
+"""
+
+
+@pytest.fixture
+def service_with_roster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    policy = tmp_path / "signoff.toml"
+    policy.write_text(ROSTER)
+    yield from _service(tmp_path, SIGNOFF_POLICY=str(policy))
+
+
+def test_api_refuses_a_person_the_roster_does_not_know(
+    service_with_roster: tuple[str, subprocess.Popen[str], Path],
+) -> None:
+    """As in chat: with a roster of people, only people on it may ask; the sentence says how to be added."""
+    base, _, _ = service_with_roster
+    action = "rollout restart deployment/web -n prod"
+    status, body = call(base, "POST", "/api/v1/requests", {"action": action, "requested_by": "mallory"})
+    assert status == 403, body
+    assert body["error"] == "unknown_person"
+    assert "I don't know who you are" in body["message"] and "[people.mallory]" in body["message"]
+    assert call(base, "GET", "/api/v1/requests/R-1")[0] == 404  # nothing was created
+
+    status, body = call(base, "POST", "/api/v1/requests", {"action": action, "requested_by": "assistant"})
+    assert status == 201 and body["requested_by"] == "assistant"

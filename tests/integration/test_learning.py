@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from adapters.alertmanager import parse_alertmanager
 from bot.bootstrap import App
 from bot.chats.console import attach_console
 from bot.http import build_http_app
@@ -308,13 +309,15 @@ async def test_llm_track_answers_when_no_playbook_and_is_checked_by_the_parser(d
         settings = make_settings(database_url, SIGNOFF_LLM_URL=str(server.make_url("/v1")), SIGNOFF_LLM_API_KEY="k-1")
         async with running_app(settings) as app:
             labels = {"alertname": "CPUThrottlingHigh", "namespace": "prod", "deployment": "web"}
-            outcomes = await app.incidents.ingest_alerts(payload(alert("HighLatency", labels, fingerprint="l1")))
+            outcomes = await app.incidents.ingest_alerts(
+                parse_alertmanager(payload(alert("HighLatency", labels, fingerprint="l1"))))
             assert outcomes[0].track == "llm"
             request = await app.service.get(outcomes[0].request_id or "")
             assert request.operation.command() == "kubectl scale deployment/web --replicas=4 -n prod"
             assert request.proposal is not None and "traffic doubled" in request.proposal.rationale
             # An answer outside the allow-list is discarded; the rules track (or the humans) take over.
-            outcomes = await app.incidents.ingest_alerts(payload(alert("HighLatency", labels, fingerprint="l2")))
+            outcomes = await app.incidents.ingest_alerts(
+                parse_alertmanager(payload(alert("HighLatency", labels, fingerprint="l2"))))
             assert outcomes[0].track in ("rules", "none")
     finally:
         await server.close()

@@ -295,9 +295,15 @@ async def test_restart_between_two_signatures_executes_once(database_url: str) -
 
 async def test_requests_from_the_http_api_go_to_slack_channel(database_url: str) -> None:
     async with slack_world(database_url, policy=TEAM_POLICY, api_token="api-token-for-tests") as world:
+        # With a roster, the API (like chat) refuses a person the policy does not list.
         async with world.session.post(
             f"{world.base_url}/api/v1/requests", headers={"Authorization": "Bearer api-token-for-tests"},
             json={"action": "rollout restart deployment/web -n prod", "requested_by": "alertmanager"},
+        ) as response:
+            assert response.status == 403
+        async with world.session.post(
+            f"{world.base_url}/api/v1/requests", headers={"Authorization": "Bearer api-token-for-tests"},
+            json={"action": "rollout restart deployment/web -n prod", "requested_by": "alice"},
         ) as response:
             assert response.status == 201
         await world.settle()

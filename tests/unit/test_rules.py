@@ -20,7 +20,6 @@ from core.domain.rules import (
     BUILTIN_RULES,
     AlertFacts,
     RuleProposal,
-    fill_template,
     proposal_grammar,
     propose_by_rules,
     scale_up_target,
@@ -210,24 +209,6 @@ def test_policy_rule_off_the_allow_list_never_matches(action: str) -> None:
     labels = {"namespace": "prod", "deployment": "api", "pod": "api-1"}
     proposal = propose_by_rules("KubeDeploymentReplicasMismatch", labels, NO_FACTS, policy_rules=rules)
     assert proposal is not None and proposal.rule == "builtin:KubeDeploymentReplicasMismatch"
-
-
-@pytest.mark.parametrize(
-    ("template", "labels", "expected"),
-    [
-        ("cordon {node}", {"node": "node-1"}, "cordon node-1"),
-        ("rollout restart deployment/{app} -n {namespace}", {"app": "api", "namespace": "prod"},
-         "rollout restart deployment/api -n prod"),
-        ("cordon {node}", {}, None),
-        ("cordon {node}", {"node": ""}, None),
-        ("cordon {node}", {"node": "Node-1"}, None),
-        ("cordon {node}", {"node": "node-1 -n x"}, None),
-        ("restart deployment {0.__class__}", {}, "restart deployment {0.__class__}"),  # not a placeholder: left alone
-        ("cordon node-1", {"node": "x"}, "cordon node-1"),
-    ],
-)
-def test_fill_template(template: str, labels: dict[str, str], expected: str | None) -> None:
-    assert fill_template(template, labels) == expected
 
 
 _label_values = st.one_of(
