@@ -55,8 +55,9 @@ class AlertFacts(BaseModel):
 
 # A value put into an action must be one RFC 1123 name: no spaces (`api -n kube-system`), no
 # slashes, no upper case, no shell characters. The parser checks the whole text again afterwards.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Used with fullmatch: `$` would also match before a trailing newline.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RESTARTABLE = ("deployment", "statefulset", "daemonset")
 _SCALABLE = ("deployment", "statefulset")
@@ -64,14 +65,14 @@ _SCALABLE = ("deployment", "statefulset")
 
 def _name(labels: Mapping[str, str], key: str) -> str | None:
     value = labels.get(key)
-    if value is None or len(value) > 253 or not _NAME.match(value):
+    if value is None or len(value) > 253 or not _NAME.fullmatch(value):
         return None
     return value
 
 
 def _namespace(labels: Mapping[str, str]) -> str | None:
     value = labels.get("namespace")
-    if value is None or len(value) > 63 or not _NAMESPACE.match(value):
+    if value is None or len(value) > 63 or not _NAMESPACE.fullmatch(value):
         return None
     return value
 
@@ -82,7 +83,7 @@ def _owner(facts: AlertFacts, kinds: tuple[str, ...]) -> tuple[str, str] | None:
         return None
     kind, _, name = facts.owner.strip().partition("/")
     kind = kind.lower()
-    if kind not in kinds or not name or len(name) > 253 or not _NAME.match(name):
+    if kind not in kinds or not name or len(name) > 253 or not _NAME.fullmatch(name):
         return None
     return kind, name
 
