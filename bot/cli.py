@@ -114,10 +114,10 @@ async def _timeline(settings: Settings, subject: str) -> int:
 
 
 def check_config(settings: Settings) -> int:
-    policy = settings.load_policy()
-    from sqlalchemy.engine import make_url
+    from adapters.db.urls import mask_url
 
-    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    policy = settings.load_policy()
+    url = mask_url(settings.database_url, settings.secrets())
     lines = [
         f"database: {url}",
         f"policy: {policy.source}"

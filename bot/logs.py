@@ -38,15 +38,15 @@ class SecretMasker:
         return value
 
 
-class _StdlibMasker(logging.Filter):
-    def __init__(self, masker: SecretMasker) -> None:
-        super().__init__()
+class _MaskingFormatter(logging.Formatter):
+    """Masks the whole formatted record: the message, and the traceback and stack the formatter appends."""
+
+    def __init__(self, masker: SecretMasker, fmt: str) -> None:
+        super().__init__(fmt)
         self._masker = masker
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._masker._mask(record.getMessage())
-        record.args = None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return str(self._masker._mask(super().format(record)))
 
 
 def configure_logging(fmt: str = "console", level: str = "info", secrets: Iterable[str] = (),
@@ -75,8 +75,7 @@ def configure_logging(fmt: str = "console", level: str = "info", secrets: Iterab
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(out)
-    handler.addFilter(_StdlibMasker(masker))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_MaskingFormatter(masker, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(numeric)
     for name in _NOISY:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.db.urls import url_passwords
 from core.domain.policy import Policy
 from core.domain.policy_file import parse_policy
 from core.errors import SignoffError
@@ -102,15 +103,7 @@ class Settings(BaseSettings):
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
                   self.discord_bot_token, self.llm_api_key, self.audit_key]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        from sqlalchemy.engine import make_url
-
-        try:
-            password = make_url(self.database_url).password
-        except Exception:  # an unparsable URL is reported where it is used
-            password = None
-        if password:
-            found.append(str(password))
-        return found
+        return found + url_passwords(self.database_url)
 
     @property
     def audit_key_bytes(self) -> bytes | None:

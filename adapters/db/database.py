@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.db.bookkeeping import SqlLeases, SqlRateEvents
 from adapters.db.repositories import SqlIncidents, SqlOutbox, SqlPlaybooks, SqlRequests, SqlTimeline
+from adapters.db.urls import mask_url
 from core.errors import ConcurrentUpdate, SignoffError
 from core.ports import Clock, SystemClock
 
@@ -90,7 +91,7 @@ class Database:
         return self.dialect == "sqlite"
 
     def describe(self) -> str:
-        return make_url(self.url).render_as_string(hide_password=True)
+        return mask_url(self.url)
 
     # `Any`: callers pass functions over the core's UnitOfWork or over SqlUnitOfWork (tests, the CLI).
     async def write(self, work: Callable[[Any], T], *, urgent: bool = False) -> T:

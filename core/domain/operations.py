@@ -37,9 +37,10 @@ ACCEPTED_FORMS_TEXT = (
     + "\n".join(f"  • {form}" for form in ACCEPTED_FORMS)
 )
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ALLOWED_CHARS = re.compile(r"^[A-Za-z0-9 ._/=\-]*$")
+# Always used with fullmatch: `$` would also match before a trailing newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ALLOWED_CHARS = re.compile(r"[A-Za-z0-9 ._/=\-]*")
 
 WorkloadKind = Literal["deployment", "statefulset", "daemonset"]
 ScalableKind = Literal["deployment", "statefulset"]
@@ -186,8 +187,9 @@ def parse_operation(text: str) -> Operation:
 def _tokenize(text: str) -> list[str]:
     if len(text) > MAX_ACTION_LENGTH:
         raise _refuse(f"the action is longer than {MAX_ACTION_LENGTH} characters")
-    if not _ALLOWED_CHARS.match(text):
-        bad = sorted({c for c in text if not _ALLOWED_CHARS.match(c)})
+    text = text.strip()  # surrounding white space (a pasted newline) is not part of the action
+    if not _ALLOWED_CHARS.fullmatch(text):
+        bad = sorted({c for c in text if not _ALLOWED_CHARS.fullmatch(c)})
         shown = " ".join(repr(c) for c in bad[:5])
         raise _refuse(f"it contains characters signoff never accepts ({shown})")
     return text.split()
@@ -305,7 +307,7 @@ def _replicas(value: str | None) -> int:
 
 
 def _check_name(name: str, kind: str) -> None:
-    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
         raise _refuse(
             f"`{_show(name)}` is not a valid {kind} name (lower-case letters, digits, `-` and `.`, "
             "starting and ending with a letter or digit, at most 253 characters)"
@@ -313,7 +315,7 @@ def _check_name(name: str, kind: str) -> None:
 
 
 def _check_namespace(namespace: str) -> None:
-    if len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+    if len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
         raise _refuse(
             f"`{_show(namespace)}` is not a valid namespace (lower-case letters, digits and `-`, "
             "at most 63 characters)"

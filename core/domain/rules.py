@@ -56,7 +56,8 @@ class AlertFacts(BaseModel):
 
 # A value put into an action must be one plain name (see core.domain.templates); a namespace
 # is one DNS label. The parser checks the whole text again afterwards.
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Used with fullmatch: `$` would also match before a trailing newline.
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _RESTARTABLE = ("deployment", "statefulset", "daemonset")
 _SCALABLE = ("deployment", "statefulset")
 
@@ -67,7 +68,7 @@ def _name(labels: Mapping[str, str], key: str) -> str | None:
 
 def _namespace(labels: Mapping[str, str]) -> str | None:
     value = labels.get("namespace")
-    if value is None or len(value) > 63 or not _NAMESPACE.match(value):
+    if value is None or len(value) > 63 or not _NAMESPACE.fullmatch(value):
         return None
     return value
 

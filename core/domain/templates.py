@@ -17,13 +17,14 @@ __all__ = ["PLACEHOLDER", "fill_template", "fill_text", "placeholder", "plain_na
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # One RFC 1123 name: no spaces (`api -n kube-system`), no slashes, no upper case, no shell characters.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# Used with fullmatch: `$` would also match before a trailing newline.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 MAX_NAME = 253
 
 
 def plain_name(value: str | None) -> str | None:
     """The value when it is one plain Kubernetes name, else None."""
-    if value is None or len(value) > MAX_NAME or not _NAME.match(value):
+    if value is None or len(value) > MAX_NAME or not _NAME.fullmatch(value):
         return None
     return value
 

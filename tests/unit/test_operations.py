@@ -171,3 +171,11 @@ WORDS = st.sampled_from([
 @given(st.lists(WORDS, max_size=8).map(" ".join))
 def test_fuzz_word_salad_from_the_grammar(text: str) -> None:
     _check(text)
+
+
+def test_a_trailing_newline_is_white_space_not_part_of_a_name() -> None:
+    # Pasted text: the newline around the action is dropped, never kept in (or refused as) a name.
+    assert parse_operation("rollout restart deployment/api -n prod\n") == parse_operation(
+        "rollout restart deployment/api -n prod")
+    with pytest.raises(ParseError, match="characters signoff never accepts"):
+        parse_operation("rollout restart deployment/api\n-n prod")

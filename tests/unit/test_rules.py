@@ -124,6 +124,10 @@ def test_unknown_alert_has_no_rule() -> None:
         ("KubeDeploymentReplicasMismatch", {"namespace": "Prod", "deployment": "api"}, NO_FACTS),
         ("KubeDeploymentReplicasMismatch", {"namespace": "a.b", "deployment": "api"}, NO_FACTS),
         ("KubeNodeNotReady", {"node": "node-1; rm -rf /"}, NO_FACTS),
+        # A trailing newline is not part of a valid name (`$` would have let it through).
+        ("KubeDeploymentReplicasMismatch", {"namespace": "prod", "deployment": "api\n"}, NO_FACTS),
+        ("KubeDeploymentReplicasMismatch", {"namespace": "prod\n", "deployment": "api"}, NO_FACTS),
+        ("KubeNodeNotReady", {"node": "node-1\n"}, NO_FACTS),
         ("KubePodCrashLooping", {"namespace": "prod"}, AlertFacts(owner="deployment/api --all")),
         ("KubeHpaMaxedOut", {"namespace": "prod", "horizontalpodautoscaler": "api", "deployment": "Bad"},
          AlertFacts(current_replicas=3)),
