@@ -31,6 +31,8 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from adapters.kubernetes.blast import FactReader, selector_string
+from adapters.kubernetes.objects import POD_TEMPLATE_HASH, REVISION, pruned
+from adapters.kubernetes.objects import revision as revision_of
 from core.domain.cluster import (
     ClusterError,
     ClusterRejected,
@@ -56,8 +58,6 @@ _T = TypeVar("_T")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 FACTS_TTL_S = 2.0
 FACTS_CACHE_SIZE = 512
-REVISION = "deployment.kubernetes.io/revision"
-POD_TEMPLATE_HASH = "pod-template-hash"
 MERGE_PATCH = "application/merge-patch+json"
 
 # Annotations `kubectl rollout undo` keeps from the deployment instead of taking the old ReplicaSet's.
@@ -384,8 +384,8 @@ class KubernetesCluster:
                 for ref in (rs.get("metadata") or {}).get("ownerReferences") or []
             )
         ]
-        revisions = {_revision(rs): rs for rs in owned if _revision(rs) > 0}
-        current = _revision(deployment) or max(revisions, default=0)
+        revisions = {revision_of(rs): rs for rs in owned if revision_of(rs) > 0}
+        current = revision_of(deployment) or max(revisions, default=0)
         previous = max((r for r in revisions if r < current), default=None)
         if previous is None:
             raise ClusterRejected(
@@ -403,7 +403,7 @@ class KubernetesCluster:
             or "no containers"
         )
         current_template = spec.get("template") or {}
-        if _pruned(current_template) == _pruned(template):
+        if pruned(current_template) == pruned(template):
             return ClusterResult(
                 summary=f"{op.target_ref} already runs the template of revision {previous}; nothing changed",
                 resource_version=meta.get("resourceVersion"),
@@ -577,24 +577,6 @@ def _result(summary: str, obj: Any, generation: int | None) -> ClusterResult:
         resource_version=meta.resource_version if meta is not None else None,
         generation=generation,
     )
-
-
-def _revision(obj: dict[str, Any]) -> int:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION)
-    try:
-        return int(value) if value is not None else 0
-    except (TypeError, ValueError):
-        return 0
-
-
-def _pruned(value: Any) -> Any:
-    """Nulls and empty maps/lists removed: the API server treats them as absent."""
-    if isinstance(value, dict):
-        pruned = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_pruned(v) for v in value]
-    return value
 
 
 def _merge_diff(current: Any, target: Any) -> Any:
