@@ -27,9 +27,7 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,34 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import discord
 import structlog
 
-from bot.bootstrap import bootstrap
+from adapters.loopthread import LoopThread
 from bot.chats.discord import start_discord
 from bot.settings import Settings
 from core.domain.policy import Person
 from tests.fakes.discord import FakeDiscord, point_discord_py_at
+from tests.support import hooked_app
 
 T = TypeVar("T")
 ACTION = "rollout restart deployment/api -n prod"
 FIRST_CLICKER = 700_000_000_000_000_000
-
-
-class LoopThread:
-    """An event loop on its own thread, so its work never shares a loop with what it measures."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(self.submit(coro))
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
 
 
 class BareButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"bare:(?P<n>\d+)"):
@@ -158,7 +138,7 @@ async def run(clicks: int, warmup: int, slow: float) -> int:
         serving = bare_thread.submit(bare.serve())
         await asyncio.wrap_future(bare.ready)
         bare_message = await bare_thread.run(bare.post_button(fake.channel_id))
-        async with bootstrap(settings) as app, start_discord(app, settings, guild_ready_timeout=0.05):
+        async with hooked_app(settings) as app, start_discord(app, settings, guild_ready_timeout=0.05):
             # One request per click (the built-in policy: anyone but the requester signs, quorum 1),
             # so every click signs something and sets off an execution.
             for i in range(total):

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import logging
 import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,36 +37,18 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.bootstrap import bootstrap
+from adapters.loopthread import LoopThread
 from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
 from bot.settings import Settings
 from core.domain.policy import Person
 from tests.fakes.slack import FakeSlack, block_actions_body, sign
+from tests.support import hooked_app
 
 T = TypeVar("T")
 SECRET = "bench-signing-secret"
 CHANNEL = "C0BENCH"
 ACTION = "rollout restart deployment/api -n prod"
-
-
-class LoopThread:
-    """An event loop on its own thread, so its work never shares a loop with what it measures."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(self.submit(coro))
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
 
 
 async def start_bare_bolt(api_url: str, bot_token: str, *, inline: bool = False) -> tuple[web.AppRunner, str]:
@@ -140,7 +119,7 @@ async def run(clicks: int, warmup: int, slow: float) -> int:
         )
         bare_runner, bare_url = await bare_thread.run(start_bare_bolt(fake.api_url, fake.bot_token))
         inline_runner, inline_url = await bare_thread.run(start_bare_bolt(fake.api_url, fake.bot_token, inline=True))
-        async with bootstrap(settings) as app:
+        async with hooked_app(settings) as app:
             http = build_http_app(app)
             slack = attach_slack(app, http)
             server = HttpServer(http, "127.0.0.1", 0)

@@ -14,7 +14,8 @@ import pytest
 from kubernetes import client
 
 from adapters.kubernetes.executor import KubernetesCluster
-from adapters.kubernetes.sandbox import SandboxCluster
+from adapters.kubernetes.sandbox.server import THREAD_NAME
+from tests.fakes.sandbox import HookedSandbox
 
 ALL_KINDS = (
     "Namespace",
@@ -30,19 +31,19 @@ ALL_KINDS = (
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxCluster]:
-    cluster = SandboxCluster()
+def sandbox() -> Iterator[HookedSandbox]:
+    cluster = HookedSandbox()  # the product's sandbox plus the hooks tests use
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()
     assert not cluster.running
-    assert not [t for t in threading.enumerate() if t.name == "signoff-sandbox"], "a sandbox thread leaked"
+    assert not [t for t in threading.enumerate() if t.name == THREAD_NAME], "a sandbox thread leaked"
 
 
 @pytest.fixture
-def api_client(sandbox: SandboxCluster) -> Iterator[client.ApiClient]:
+def api_client(sandbox: HookedSandbox) -> Iterator[client.ApiClient]:
     configuration = client.Configuration(host=sandbox.url, api_key={"authorization": f"Bearer {sandbox.token}"})
     configuration.retries = False  # every request reaches the sandbox exactly once
     api = client.ApiClient(configuration)
@@ -63,7 +64,7 @@ def core(api_client: client.ApiClient) -> client.CoreV1Api:
 
 
 @pytest.fixture
-def cluster(sandbox: SandboxCluster) -> Iterator[KubernetesCluster]:
+def cluster(sandbox: HookedSandbox) -> Iterator[KubernetesCluster]:
     executor = KubernetesCluster.for_url(sandbox.url, sandbox.token, request_timeout=2.0)
     try:
         yield executor
@@ -72,7 +73,7 @@ def cluster(sandbox: SandboxCluster) -> Iterator[KubernetesCluster]:
 
 
 @pytest.fixture
-def snapshot(sandbox: SandboxCluster) -> Callable[[], dict[str, list[dict[str, Any]]]]:
+def snapshot(sandbox: HookedSandbox) -> Callable[[], dict[str, list[dict[str, Any]]]]:
     """`snapshot()`: every stored object of every kind, to show that something changed nothing."""
 
     def take() -> dict[str, list[dict[str, Any]]]:

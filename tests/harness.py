@@ -72,7 +72,8 @@ def free_port() -> int:
 
 
 class SandboxProcess:
-    """`python -m adapters.kubernetes.sandbox` with one deployment per lifecycle in namespace `crash`."""
+    """`python -m tests.fakes.sandbox` (the sandbox with its test hooks) with one deployment per lifecycle in
+    namespace `crash`."""
 
     def __init__(self, workdir: Path, deployments: int) -> None:
         self.port = free_port()
@@ -87,7 +88,7 @@ class SandboxProcess:
         )
         self._log = (workdir / "sandbox.log").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.kubernetes.sandbox", "--port", str(self.port), "--token", SANDBOX_TOKEN,
+            [sys.executable, "-m", "tests.fakes.sandbox", "--port", str(self.port), "--token", SANDBOX_TOKEN,
              "--deployments", str(deployments)],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=self._log, stderr=subprocess.STDOUT,
         )

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from adapters.kubernetes.objects import selector_query
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
     CordonOp,
@@ -40,19 +41,8 @@ def selector_string(selector: client.V1LabelSelector | None) -> str:
     """A LabelSelector as the query form the API takes: `app=api,tier in (a,b),!canary`."""
     if selector is None:
         return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.match_labels or {}).items())]
-    for expression in selector.match_expressions or []:
-        values = ",".join(sorted(expression.values or []))
-        if expression.operator == "In":
-            parts.append(f"{expression.key} in ({values})")
-        elif expression.operator == "NotIn":
-            parts.append(f"{expression.key} notin ({values})")
-        elif expression.operator == "Exists":
-            parts.append(expression.key)
-        elif expression.operator == "DoesNotExist":
-            parts.append(f"!{expression.key}")
-    return ",".join(parts)
-
+    expressions = ((e.key, e.operator, e.values) for e in selector.match_expressions or [])
+    return selector_query(selector.match_labels, expressions)
 
 def _claims(pod: client.V1Pod) -> list[str]:
     spec = pod.spec

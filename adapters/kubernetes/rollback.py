@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
+from adapters.kubernetes.objects import POD_TEMPLATE_HASH, REVISION, pruned, revision
 from core.domain.cluster import ClusterRejected, ClusterResult
 from core.domain.operations import RollbackOp
-
-REVISION = "deployment.kubernetes.io/revision"
-POD_TEMPLATE_HASH = "pod-template-hash"
 
 # Annotations `kubectl rollout undo` keeps from the deployment instead of taking the old ReplicaSet's.
 _ROLLBACK_KEEPS = frozenset(
@@ -76,7 +74,7 @@ def plan_rollback(
         or "no containers"
     )
     current_template = spec.get("template") or {}
-    if _pruned(current_template) == _pruned(template):
+    if pruned(current_template) == pruned(template):
         return ClusterResult(
             summary=f"{op.target_ref} already runs the template of revision {previous}; nothing changed",
             resource_version=meta.get("resourceVersion"),
@@ -99,24 +97,6 @@ def plan_rollback(
     if annotation_diff:
         patch["metadata"]["annotations"] = annotation_diff
     return RollbackPlan(patch, previous, images)
-
-
-def revision(obj: dict[str, Any]) -> int:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION)
-    try:
-        return int(value) if value is not None else 0
-    except (TypeError, ValueError):
-        return 0
-
-
-def _pruned(value: Any) -> Any:
-    """Nulls and empty maps/lists removed: the API server treats them as absent."""
-    if isinstance(value, dict):
-        pruned = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_pruned(v) for v in value]
-    return value
 
 
 def _merge_diff(current: Any, target: Any) -> Any:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from tests.fakes.slack import reaction_added_event
-from tests.integration.test_slack_support import BOB, CAROL, CHANNEL, TEAM_POLICY, buttons, card_text, slack_world
+from tests.support.slack import BOB, CAROL, CHANNEL, TEAM_POLICY, buttons, card_text, slack_world
 
 TOKEN = "e2e-api-token-0123456789"
 

@@ -82,10 +82,8 @@ import functools
 import hashlib
 import json
 import math
-import random
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +92,8 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import yarl
 from aiohttp import WSMsgType, web
+
+from tests.support.loopback import Fault, LoopbackServer, full_path
 
 __all__ = [
     "INTENT_GUILDS",
@@ -166,6 +166,7 @@ _STATUS_TEXT = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+_DELAY = "delay"
 _MENTION_RE = re.compile(r"<@!?(\d+)>")
 
 
@@ -248,32 +249,6 @@ class _Pointing:
 
 
 @dataclass
-class _Fault:
-    method: str  # upper-case method or "*"
-    pattern: re.Pattern[str]
-    kind: Literal["status", "429", "timeout", "delay"]
-    remaining: int | None  # None: forever
-    status: int = 500
-    retry_after: float = 0.5
-    global_: bool = False
-    seconds: float = 0.0
-    commit: bool = False
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.method in ("*", method) and self.pattern.fullmatch(path) is not None
-
-
-@dataclass
-class _RandomFaults:
-    fraction: float
-    rng: random.Random
-    kinds: tuple[FaultKind, ...]
-    pattern: re.Pattern[str]
-    retry_after: float
-    hang_seconds: float
-
-
-@dataclass
 class _Session:
     session_id: str
     intents: int
@@ -349,10 +324,7 @@ def _on_fake_loop(
 
     @functools.wraps(fn)
     async def wrapper(self: FakeDiscord, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = self._loop
-        if loop is None or loop is asyncio.get_running_loop():
-            return await fn(self, *args, **kwargs)
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(self, *args, **kwargs), loop))
+        return await self._on_own_loop(fn(self, *args, **kwargs))
 
     return wrapper
 
@@ -370,8 +342,11 @@ def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = N
     return web.Response(status=status, body=json.dumps(body, ensure_ascii=False).encode(), headers=out)
 
 
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     """Discord on 127.0.0.1: REST under ``/api/v10`` and the gateway at ``/gateway``, one seeded guild."""
+
+    thread_name = "fake-discord"
+    poll_interval = 0.05  # a wait's predicate may look at the client's state, which the fake does not see change
 
     def __init__(
         self,
@@ -386,9 +361,8 @@ class FakeDiscord:
         guild_name: str = "signoff-test",
         channel_name: str = "ops",
     ) -> None:
+        super().__init__(host, port)
         self.token = token
-        self.host = host
-        self.port = port
         self.heartbeat_interval_ms = heartbeat_interval_ms
         # Discord drops interactions not answered within 3 s; None disables the check.
         self.interaction_deadline = interaction_deadline
@@ -397,7 +371,6 @@ class FakeDiscord:
         # How long a "timeout" fault holds a request before answering 504.
         self.hang_seconds = hang_seconds
 
-        self._lock = threading.RLock()
         self._last_snowflake = 0
         self.calls: list[DiscordCall] = []
         self.gateway_received: list[GatewayFrame] = []
@@ -440,91 +413,22 @@ class FakeDiscord:
         self._by_token: dict[str, _Interaction] = {}
         self._sessions: dict[str, _Session] = {}
         self._conns: list[_Conn] = []
-        self._faults: list[_Fault] = []
-        self._random: _RandomFaults | None = None
         self._members[self.bot_user_id] = self._member_payload(self.bot_user_id, [self.bot_role_id])
         self.channel_id = self.add_channel(channel_name)
-
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self._stopping: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> FakeDiscord:
-        """Bind an ephemeral port and serve; the URLs are known only after this returns."""
-        if self._runner is not None:
-            raise RuntimeError("FakeDiscord already started")
-        self._loop = asyncio.get_running_loop()
-        self._changed = asyncio.Event()
-        self._stopping = asyncio.Event()
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/gateway", self._handle_gateway)
         app.router.add_get("/gateway/", self._handle_gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle_rest)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        return self
 
-    async def stop(self) -> None:
-        """Close gateway connections (1001), wake hanging handlers and free the port."""
-        if self._runner is None:
-            return
-        assert self._stopping is not None
-        self._stopping.set()
+    async def _closing(self) -> None:
         await self.disconnect_clients(code=1001)
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
 
-    async def __aenter__(self) -> FakeDiscord:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @classmethod
-    @contextlib.contextmanager
-    def running_in_thread(cls, start_timeout: float = 10.0, **kwargs: Any) -> Iterator[FakeDiscord]:
-        """Serve from a background thread with its own loop, for tests whose bot is a subprocess."""
-        fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_forever()
-            finally:  # torn down on its own thread: the caller may be running another loop
-                pending = asyncio.all_tasks(loop)
-                for task in pending:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        thread = threading.Thread(target=serve, name="fake-discord", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(start_timeout)
-            yield fake
-        finally:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(start_timeout)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(start_timeout)
-
-    def run_sync(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        """Run one of the fake's coroutines from a thread other than the fake's (threaded mode)."""
-        return asyncio.run_coroutine_threadsafe(coro, self._require_loop()).result(timeout)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _recent(self) -> list[str]:
+        return [f"{c.method} {c.path} -> {c.status}" for c in self.calls[-15:]]
 
     @property
     def api_url(self) -> str:
@@ -860,9 +764,7 @@ class FakeDiscord:
     ) -> None:
         """Answer matching calls with ``status`` (Discord's error JSON). ``commit=True`` applies the
         request first, so the change lands although the client sees a failure."""
-        self._add_fault(
-            _Fault(method.upper(), re.compile(path_regex), "status", times, status=status, commit=commit)
-        )
+        self.faults.add(Fault(method.upper(), full_path(path_regex), "status", times, status=status, commit=commit))
 
     def rate_limit(
         self,
@@ -873,24 +775,19 @@ class FakeDiscord:
         global_: bool = False,
     ) -> None:
         """Answer matching calls with Discord's 429 (body, ``Retry-After``, ``X-RateLimit-*``, ``Via``)."""
-        fault = _Fault(
-            method.upper(), re.compile(path_regex), "429", times, status=429, retry_after=retry_after
-        )
-        fault.global_ = global_
-        self._add_fault(fault)
+        self.faults.add(Fault(method.upper(), full_path(path_regex), "429", times, status=429,
+                              retry_after=retry_after, global_=global_))
 
     def timeout(
         self, method: str, path_regex: str, seconds: float | None = None, times: int | None = 1
     ) -> None:
         """Hold matching calls ``seconds`` (default ``hang_seconds``), then answer 504 like Cloudflare."""
         hold = self.hang_seconds if seconds is None else seconds
-        self._add_fault(
-            _Fault(method.upper(), re.compile(path_regex), "timeout", times, status=504, seconds=hold)
-        )
+        self.faults.add(Fault(method.upper(), full_path(path_regex), "timeout", times, status=504, seconds=hold))
 
     def delay(self, method: str, path_regex: str, seconds: float, times: int | None = None) -> None:
         """Hold matching calls ``seconds`` before handling them normally."""
-        self._add_fault(_Fault(method.upper(), re.compile(path_regex), "delay", times, seconds=seconds))
+        self.faults.add(Fault(method.upper(), full_path(path_regex), "delay", times, seconds=seconds))
 
     def fail_randomly(
         self,
@@ -903,99 +800,25 @@ class FakeDiscord:
         hang_seconds: float | None = None,
     ) -> None:
         """Fail ``fraction`` of the matching calls, choosing among ``kinds`` with a seeded RNG."""
-        with self._lock:
-            self._random = _RandomFaults(
-                fraction,
-                random.Random(seed),
-                tuple(kinds),
-                re.compile(path_regex),
-                retry_after,
-                self.hang_seconds if hang_seconds is None else hang_seconds,
-            )
+        pattern = full_path(path_regex)
+        hang = self.hang_seconds if hang_seconds is None else hang_seconds
+        outcomes = {
+            "429": Fault("*", pattern, "429", 1, status=429, retry_after=retry_after),
+            "timeout": Fault("*", pattern, "timeout", 1, status=504, seconds=hang),
+            "500": Fault("*", pattern, "status", 1, status=500),
+        }
+        self.faults.randomly(fraction, seed, [outcomes[kind] for kind in kinds],
+                             lambda method, path: pattern.search(path) is not None)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self._random = None
-
-    # ------------------------------------------------------------------ internals: waiting
-
-    def _require_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise RuntimeError("FakeDiscord is not started")
-        return self._loop
-
-    def _bump(self) -> None:
-        """Wake every waiter so it re-checks its condition (called on the fake's loop)."""
-        old, self._changed = self._changed, asyncio.Event()
-        if old is not None:
-            old.set()
-
-    async def _wait_until(self, check: Callable[[], T | None], within: float, what: str) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            with self._lock:
-                result = check()
-            if result is not None and result is not False:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                with self._lock:
-                    seen = [f"{c.method} {c.path} -> {c.status}" for c in self.calls[-15:]]
-                raise TimeoutError(f"FakeDiscord: no {what} within {within}s (recent calls: {seen})")
-            changed = self._changed
-            assert changed is not None
-            # Also poll: a predicate may look at the client's state, which the fake does not see change.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but end early when the fake stops so held handlers never delay shutdown."""
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        self.faults.clear()
 
     # ------------------------------------------------------------------ internals: faults
 
-    def _add_fault(self, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def _take(self, fault: _Fault) -> _Fault:
-        if fault.remaining is not None:
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._faults.remove(fault)
-        return fault
-
-    def _take_delay(self, method: str, path: str) -> float:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind == "delay" and fault.matches(method, path):
-                    return self._take(fault).seconds
-        return 0.0
-
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind != "delay" and fault.matches(method, path):
-                    return self._take(fault)
-            rnd = self._random
-            if rnd is None or not rnd.kinds or rnd.pattern.fullmatch(path) is None:
-                return None
-            if rnd.rng.random() >= rnd.fraction:
-                return None
-            kind = rnd.rng.choice(rnd.kinds)
-        if kind == "429":
-            return _Fault(method, rnd.pattern, "429", 1, status=429, retry_after=rnd.retry_after)
-        if kind == "timeout":
-            return _Fault(method, rnd.pattern, "timeout", 1, status=504, seconds=rnd.hang_seconds)
-        return _Fault(method, rnd.pattern, "status", 1, status=500)
-
-    async def _answer_fault(self, call: DiscordCall, fault: _Fault, bucket: str) -> web.Response:
+    async def _answer_fault(self, call: DiscordCall, fault: Fault, bucket: str) -> web.Response:
         call.failed = True
-        call.status = fault.status
+        status = fault.status or 500
+        call.status = status
         if fault.kind == "429":
             call.fault = "429"
             retry = fault.retry_after
@@ -1031,11 +854,11 @@ class FakeDiscord:
                 text="<html><body><h1>504 Gateway Time-out</h1></body></html>",
                 content_type="text/html",
             )
-        call.fault = str(fault.status)
-        body = {"message": f"{fault.status}: {_STATUS_TEXT.get(fault.status, 'Error')}", "code": 0}
+        call.fault = str(status)
+        body = {"message": f"{status}: {_STATUS_TEXT.get(status, 'Error')}", "code": 0}
         call.response = body
         self._record(call)
-        return _json_response(fault.status, body, {"Via": "1.1 google"})
+        return _json_response(status, body, {"Via": "1.1 google"})
 
     # ------------------------------------------------------------------ internals: REST plumbing
 
@@ -1120,10 +943,10 @@ class FakeDiscord:
         route_key = f"{method} {re.sub(r'[0-9]+', '{id}', path)}"
         bucket = hashlib.sha1(route_key.encode()).hexdigest()[:32]
 
-        delay = self._take_delay(method, path)
-        if delay > 0:
-            await self._sleep(delay)
-        fault = self._take_fault(method, path)
+        delay = self.faults.take(method, path, kinds=_DELAY.__eq__, chance=False)
+        if delay is not None:
+            await self._sleep(delay.seconds)
+        fault = self.faults.take(method, path, kinds=_DELAY.__ne__)
         if fault is not None and not fault.commit:
             return await self._answer_fault(call, fault, bucket)
 

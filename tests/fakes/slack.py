@@ -35,16 +35,17 @@ import itertools
 import json
 import random
 import re
-import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 from aiohttp import web
+
+from tests.support.loopback import Fault, LoopbackServer
 
 __all__ = [
     "FakeSlack",
@@ -81,6 +82,7 @@ _HTTP_ERROR_NAMES = {
     503: "service_unavailable",
     504: "request_timeout",
 }
+_DELAY = "delay"
 _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]+$")
 
 
@@ -98,28 +100,6 @@ class SlackCall:
     error: str | None = None
     fault: str | None = None  # injected fault that answered it: "500", "429", "timeout", "error"
     response: JSONDict | None = None
-
-
-@dataclass
-class _Fault:
-    method: str  # exact method name or "*"
-    kind: Literal["status", "429", "timeout"]
-    remaining: int
-    status: int = 500
-    error: str = "internal_error"
-    retry_after: int = 1
-    seconds: float = 0.0
-    commit: bool = False
-
-
-@dataclass
-class _RandomFaults:
-    fraction: float
-    rng: random.Random
-    kinds: tuple[FaultKind, ...]
-    methods: frozenset[str] | None
-    hang_seconds: float
-    retry_after: int
 
 
 @dataclass
@@ -148,8 +128,10 @@ class _ApiError(Exception):
         self.extra = extra
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Slack on 127.0.0.1: real HTTP and websocket endpoints so the real SDKs can be pointed at it."""
+
+    thread_name = "fake-slack"
 
     def __init__(
         self,
@@ -173,8 +155,7 @@ class FakeSlack:
         self.team_id = team_id
         self.team_domain = team_domain
         self.app_id = app_id
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         # A "timeout" fault sleeps this long: longer than slack_sdk's default 30 s client timeout.
         self.hang_seconds = hang_seconds
 
@@ -183,100 +164,28 @@ class FakeSlack:
         self.users: dict[str, JSONDict] = {}
         self._messages: dict[str, list[JSONDict]] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
-        self._faults: list[_Fault] = []
-        self._delays: dict[str, float] = {}
-        self._random: _RandomFaults | None = None
         self._socket = _SocketState()
         self._ts_base = ts_base
         self._ts_counter = itertools.count(1)
-
-        # State is mutated on the fake's loop but may be read from a test thread (running_in_thread).
-        self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self._stopping: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
         self.add_user(bot_user_id, "signoff", is_bot=True)
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> FakeSlack:
-        """Bind an ephemeral port and serve; the port is known only after this returns."""
-        if self._runner is not None:
-            raise RuntimeError("FakeSlack already started")
-        self._loop = asyncio.get_running_loop()
-        self._changed = asyncio.Event()
-        self._stopping = asyncio.Event()
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_get("/api/{method}", self._handle_api)
         app.router.add_post("/response/{rid}", self._handle_response_url)
         app.router.add_get("/socket-mode", self._handle_socket)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        return self
 
-    async def stop(self) -> None:
-        """Close websockets, wake hanging "timeout" handlers and free the port."""
-        if self._runner is None:
-            return
-        assert self._stopping is not None
-        self._stopping.set()
+    async def _closing(self) -> None:
         with self._lock:
             sockets = list(self._socket.connections)
         for ws in sockets:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY), 1.0)
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
 
-    async def __aenter__(self) -> FakeSlack:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @classmethod
-    @contextlib.contextmanager
-    def running_in_thread(cls, start_timeout: float = 10.0, **kwargs: Any) -> Iterator[FakeSlack]:
-        """Serve from a background thread with its own loop, for tests whose bot is a subprocess."""
-        fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_forever()
-            finally:  # the loop is torn down on its own thread: the caller may be running another loop
-                pending = asyncio.all_tasks(loop)
-                for task in pending:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        thread = threading.Thread(target=serve, name="fake-slack", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(start_timeout)
-            yield fake
-        finally:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(start_timeout)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(start_timeout)
-
-    def run_sync(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        """Run one of the fake's coroutines from a thread other than the fake's (threaded mode)."""
-        return asyncio.run_coroutine_threadsafe(coro, self._require_loop()).result(timeout)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _recent(self) -> list[str]:
+        return [c.method for c in self.calls]
 
     @property
     def api_url(self) -> str:
@@ -398,23 +307,20 @@ class FakeSlack:
         where the write landed but the client saw an error. ``method`` may be ``"*"``.
         """
         name = error or (_HTTP_ERROR_NAMES.get(status, f"http_{status}") if status != 200 else "fatal_error")
-        self._add_fault(_Fault(method, "status", times, status=status, error=name, commit=commit))
+        self.faults.add(Fault(method, None, "status", times, status=status, error=name, commit=commit))
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """Answer 429 + ``Retry-After`` (slack_sdk sleeps ``retry_after`` + up to 1 s before retrying)."""
-        self._add_fault(
-            _Fault(method, "429", times, status=429, error="ratelimited", retry_after=retry_after)
-        )
+        self.faults.add(Fault(method, None, "429", times, status=429, error="ratelimited", retry_after=retry_after))
 
     def timeout(self, method: str, seconds: float | None = None, times: int = 1) -> None:
         """Hold the next ``times`` calls for ``seconds`` (default ``hang_seconds``) without applying them."""
         hang = self.hang_seconds if seconds is None else seconds
-        self._add_fault(_Fault(method, "timeout", times, status=504, error="request_timeout", seconds=hang))
+        self.faults.add(Fault(method, None, "timeout", times, status=504, error="request_timeout", seconds=hang))
 
     def delay(self, method: str, seconds: float) -> None:
         """Slow every call to ``method`` (or ``"*"``) by ``seconds`` until ``clear_faults()``."""
-        with self._lock:
-            self._delays[method] = seconds
+        self.faults.add(Fault(method, None, "delay", None, seconds=seconds))
 
     def fail_randomly(
         self,
@@ -427,21 +333,18 @@ class FakeSlack:
         retry_after: int = 1,
     ) -> None:
         """Fail about ``fraction`` of calls (reproducibly with ``seed``) with one of ``kinds``."""
-        with self._lock:
-            self._random = _RandomFaults(
-                fraction=fraction,
-                rng=random.Random(seed),
-                kinds=tuple(kinds),
-                methods=frozenset(methods) if methods is not None else None,
-                hang_seconds=self.hang_seconds if hang_seconds is None else hang_seconds,
-                retry_after=retry_after,
-            )
+        hang = self.hang_seconds if hang_seconds is None else hang_seconds
+        outcomes = {
+            "429": Fault("*", None, "429", 1, status=429, error="ratelimited", retry_after=retry_after),
+            "timeout": Fault("*", None, "timeout", 1, status=504, error="request_timeout", seconds=hang),
+            "500": Fault("*", None, "status", 1, status=500, error="internal_error"),
+        }
+        only = frozenset(methods) if methods is not None else None
+        self.faults.randomly(fraction, seed, [outcomes[kind] for kind in kinds],
+                             lambda method, path: only is None or method in only)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self._delays.clear()
-            self._random = None
+        self.faults.clear()
 
     # ------------------------------------------------------------------ response_url
 
@@ -513,96 +416,11 @@ class FakeSlack:
         message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
         return await self._on_own_loop(self._socket_broadcast(message))
 
-    # ------------------------------------------------------------------ internals: waiting
-
-    def _require_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise RuntimeError("FakeSlack is not started")
-        return self._loop
-
-    async def _on_own_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await ``coro`` on the fake's loop, even when the caller runs another loop (threaded mode)."""
-        loop = self._require_loop()
-        if asyncio.get_running_loop() is loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
-    def _bump(self) -> None:
-        """Wake every waiter so it re-checks its condition; safe from any thread."""
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._set_changed()
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(self._set_changed)
-
-    def _set_changed(self) -> None:
-        old, self._changed = self._changed, asyncio.Event()
-        if old is not None:
-            old.set()
-
-    async def _wait_until(self, check: Callable[[], T | None], within: float, what: str) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            with self._lock:
-                result = check()
-            if result is not None:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                with self._lock:
-                    seen = [c.method for c in self.calls]
-                raise TimeoutError(f"FakeSlack: no {what} within {within}s (calls so far: {seen})")
-            changed = self._changed
-            assert changed is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but end early when the fake stops so hung handlers never delay shutdown."""
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-
     # ------------------------------------------------------------------ internals: faults
 
-    def _add_fault(self, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def _delay_for(self, method: str) -> float:
-        with self._lock:
-            return self._delays.get(method, self._delays.get("*", 0.0))
-
-    def _take_fault(self, method: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.method in (method, "*") and fault.remaining > 0:
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                    return fault
-            rnd = self._random
-            if rnd is None or (rnd.methods is not None and method not in rnd.methods):
-                return None
-            if not rnd.kinds or rnd.rng.random() >= rnd.fraction:
-                return None
-            kind = rnd.rng.choice(rnd.kinds)
-        if kind == "429":
-            return _Fault(method, "429", 1, status=429, error="ratelimited", retry_after=rnd.retry_after)
-        if kind == "timeout":
-            return _Fault(method, "timeout", 1, status=504, error="request_timeout", seconds=rnd.hang_seconds)
-        return _Fault(method, "status", 1, status=500, error="internal_error")
-
-    async def _answer_fault(self, call: SlackCall, fault: _Fault) -> web.Response:
+    async def _answer_fault(self, call: SlackCall, fault: Fault) -> web.Response:
         body: JSONDict = {"ok": False, "error": fault.error}
-        call.status, call.failed, call.error, call.response = fault.status, True, fault.error, body
+        call.status, call.failed, call.error, call.response = fault.status or 500, True, fault.error, body
         if fault.kind == "status":
             call.fault = str(fault.status) if fault.status != 200 else "error"
         else:
@@ -610,8 +428,8 @@ class FakeSlack:
         self._record(call)
         if fault.kind == "timeout":
             await self._sleep(fault.seconds)
-        headers = {"Retry-After": str(fault.retry_after)} if fault.kind == "429" else None
-        return web.json_response(body, status=fault.status, headers=headers)
+        headers = {"Retry-After": str(int(fault.retry_after))} if fault.kind == "429" else None
+        return web.json_response(body, status=fault.status or 500, headers=headers)
 
     # ------------------------------------------------------------------ internals: HTTP handlers
 
@@ -628,10 +446,10 @@ class FakeSlack:
         args.pop("token", None)
         call.args = args
 
-        delay = self._delay_for(method)
-        if delay > 0:
-            await self._sleep(delay)
-        fault = self._take_fault(method)
+        delay = self.faults.take(method, kinds=_DELAY.__eq__, chance=False)
+        if delay is not None:
+            await self._sleep(delay.seconds)
+        fault = self.faults.take(method, kinds=_DELAY.__ne__)
         if fault is not None and not fault.commit:
             return await self._answer_fault(call, fault)
 
@@ -694,10 +512,10 @@ class FakeSlack:
             parsed = None
         call.args = parsed if isinstance(parsed, dict) else {"_raw": raw}
 
-        delay = self._delay_for("response_url")
-        if delay > 0:
-            await self._sleep(delay)
-        fault = self._take_fault("response_url")
+        delay = self.faults.take("response_url", kinds=_DELAY.__eq__, chance=False)
+        if delay is not None:
+            await self._sleep(delay.seconds)
+        fault = self.faults.take("response_url", kinds=_DELAY.__ne__)
         if fault is not None and not fault.commit:
             return await self._answer_fault(call, fault)
 

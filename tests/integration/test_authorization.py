@@ -13,32 +13,10 @@ from core.chat.parser import from_button
 from core.domain.approvals import Place
 from core.domain.ids import parse_playbook_id
 from tests.support import make_settings, running_app
+from tests.support.policy import team_policy
 
-POLICY = """
-[people.alice]
-slack = "U0ALICE"
-groups = ["sre"]
-[people.bob]
-slack = "U0BOB"
-groups = ["sre"]
-[people.carol]
-slack = "U0CAROL"
-groups = ["sre", "leads"]
-[people.dave]
-slack = "U0DAVE"
-groups = ["dev"]
-
-[risk.medium]
-quorum = 2
-approvers = ["sre"]
-[risk.high]
-quorum = 2
-approvers = ["sre"]
-
-[playbooks]
-quorum = 1
-approvers = ["leads"]
-"""
+POLICY = team_policy(slack={"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL", "dave": "U0DAVE"},
+                     medium_quorum=2)
 
 ACCOUNTS = {"requester": "U0ALICE", "approver": "U0BOB", "other approver": "U0CAROL", "outsider": "U0DAVE",
             "unmapped": "U0NOBODY"}

@@ -27,33 +27,18 @@ from core.domain.approvals import RequestStatus
 from core.domain.events import EventType
 from tests.fakes.discord import FakeDiscord, InteractionReply
 from tests.fakes.slack import FakeSlack
-from tests.integration.test_slack_support import SECRET, SlackWorld, buttons, card_text
 from tests.support import make_settings, running_app
+from tests.support.policy import team_policy
+from tests.support.slack import SECRET, SlackWorld, buttons, card_text
 
 SLACK_CHANNEL = "C0OPS"
 ALICE_SLACK, BOB_SLACK, CAROL_SLACK = "U0ALICE", "U0BOB", "U0CAROL"
 ALICE_DISCORD, BOB_DISCORD, CAROL_DISCORD = "111111111111111111", "222222222222222222", "333333333333333333"
 
-POLICY = f"""
-[people.alice]
-slack = "{ALICE_SLACK}"
-discord = "{ALICE_DISCORD}"
-groups = ["sre"]
-
-[people.bob]
-slack = "{BOB_SLACK}"
-discord = "{BOB_DISCORD}"
-groups = ["sre"]
-
-[people.carol]
-slack = "{CAROL_SLACK}"
-discord = "{CAROL_DISCORD}"
-groups = ["sre"]
-
-[risk.high]
-quorum = 2
-approvers = ["sre"]
-"""
+POLICY = team_policy(
+    slack={"alice": ALICE_SLACK, "bob": BOB_SLACK, "carol": CAROL_SLACK},
+    discord={"alice": ALICE_DISCORD, "bob": BOB_DISCORD, "carol": CAROL_DISCORD},
+    groups={"carol": ["sre"]}, rules='[risk.high]\nquorum = 2\napprovers = ["sre"]\n')
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes.executor import KubernetesCluster
-from adapters.kubernetes.sandbox import SandboxCluster
 from core.domain.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
 from core.domain.operations import parse_operation
+from tests.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 
@@ -28,7 +28,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 REVISION = "deployment.kubernetes.io/revision"
 
 
-def _pods(sandbox: SandboxCluster, namespace: str, selector: str) -> list[dict[str, Any]]:
+def _pods(sandbox: HookedSandbox, namespace: str, selector: str) -> list[dict[str, Any]]:
     return sandbox.objects("pod", namespace, selector)
 
 
@@ -41,10 +41,10 @@ def _image(obj: dict[str, Any] | None) -> str:
     return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
-def _touch(name: str, namespace: str = "prod") -> Callable[[SandboxCluster], None]:
+def _touch(name: str, namespace: str = "prod") -> Callable[[HookedSandbox], None]:
     """A concurrent writer: changes the deployment's metadata, so its resourceVersion moves on."""
 
-    def touch(sandbox: SandboxCluster) -> None:
+    def touch(sandbox: HookedSandbox) -> None:
         deployment = sandbox.get("deployment", namespace, name)
         assert deployment is not None
         deployment["metadata"].setdefault("labels", {})["touched"] = str(sandbox.resource_version)
@@ -60,7 +60,7 @@ async def test_check_returns_the_server_version(cluster: KubernetesCluster) -> N
     assert await cluster.check() == "v1.31.0"
 
 
-async def test_check_on_a_stopped_server_is_unavailable(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_check_on_a_stopped_server_is_unavailable(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     sandbox.stop()
     with pytest.raises(ClusterUnavailable) as caught:
         await cluster.check()
@@ -68,7 +68,7 @@ async def test_check_on_a_stopped_server_is_unavailable(sandbox: SandboxCluster,
     assert "Could not connect" in caught.value.message
 
 
-async def test_from_kubeconfig_reaches_the_sandbox(sandbox: SandboxCluster, tmp_path: Path) -> None:
+async def test_from_kubeconfig_reaches_the_sandbox(sandbox: HookedSandbox, tmp_path: Path) -> None:
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(
         f"""
@@ -110,7 +110,7 @@ def test_without_any_configuration_the_error_says_what_to_do(monkeypatch: pytest
 
 
 async def test_restart_deployment_bumps_generation_and_replaces_pods(
-    sandbox: SandboxCluster, cluster: KubernetesCluster
+    sandbox: HookedSandbox, cluster: KubernetesCluster
 ) -> None:
     before = sandbox.get("deployment", "prod", "api")
     assert before is not None
@@ -144,7 +144,7 @@ async def test_restart_deployment_bumps_generation_and_replaces_pods(
     ],
 )
 async def test_restart_statefulset_and_daemonset(
-    sandbox: SandboxCluster,
+    sandbox: HookedSandbox,
     cluster: KubernetesCluster,
     text: str,
     kind: str,
@@ -163,7 +163,7 @@ async def test_restart_statefulset_and_daemonset(
     assert not old_uids & {p["metadata"]["uid"] for p in pods}, "every pod was replaced"
 
 
-async def test_scale_changes_replicas_and_pods(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_scale_changes_replicas_and_pods(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     result = await cluster.apply(parse_operation("scale deployment/web --replicas=5 -n prod"), dry_run=False)
     assert result.summary == "deployment/web scaled to 5 replicas (2 running before)"
     web = sandbox.get("deployment", "prod", "web")
@@ -177,7 +177,7 @@ async def test_scale_changes_replicas_and_pods(sandbox: SandboxCluster, cluster:
     assert sandbox.get("persistentvolumeclaim", "prod", "data-postgres-1") is not None
 
 
-async def test_rollback_restores_the_previous_template(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_rollback_restores_the_previous_template(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     replica_sets = _names(sandbox.objects("replicaset", "prod", "app=api"))
     result = await cluster.apply(parse_operation("rollout undo deployment/api -n prod"), dry_run=False)
     api = sandbox.get("deployment", "prod", "api")
@@ -197,14 +197,14 @@ async def test_rollback_restores_the_previous_template(sandbox: SandboxCluster, 
     assert _image(sandbox.get("deployment", "prod", "api")) == "ghcr.io/acme/api:1.4.2"
 
 
-async def test_rollback_without_history_is_rejected(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_rollback_without_history_is_rejected(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     with pytest.raises(ClusterRejected) as caught:
         await cluster.apply(parse_operation("rollout undo deployment/worker -n prod"), dry_run=False)
     assert caught.value.reason == "NoPreviousRevision"
     assert "no previous revision" in caught.value.message
 
 
-async def test_rollback_of_a_paused_deployment_is_rejected(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_rollback_of_a_paused_deployment_is_rejected(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     api = sandbox.get("deployment", "prod", "api")
     assert api is not None
     api["spec"]["paused"] = True
@@ -214,7 +214,7 @@ async def test_rollback_of_a_paused_deployment_is_rejected(sandbox: SandboxClust
     assert caught.value.reason == "DeploymentPaused"
 
 
-async def test_delete_pod_and_a_replacement_appears(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_delete_pod_and_a_replacement_appears(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     victim = sorted(_names(_pods(sandbox, "prod", "app=web")))[0]
     sandbox.clear_requests()
     result = await cluster.apply(parse_operation(f"delete pod {victim} -n prod"), dry_run=False)
@@ -224,7 +224,7 @@ async def test_delete_pod_and_a_replacement_appears(sandbox: SandboxCluster, clu
     assert victim not in pods and len(pods) == 2
 
 
-async def test_cordon_and_uncordon(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_cordon_and_uncordon(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     result = await cluster.apply(parse_operation("cordon node-2"), dry_run=False)
     assert result.summary == "node/node-2 cordoned"
     node = sandbox.get("node", None, "node-2")
@@ -253,7 +253,7 @@ EVERY_OPERATION = [
 
 @pytest.mark.parametrize("text", EVERY_OPERATION)
 async def test_dry_run_persists_nothing(
-    sandbox: SandboxCluster, cluster: KubernetesCluster, snapshot: Snapshot, text: str
+    sandbox: HookedSandbox, cluster: KubernetesCluster, snapshot: Snapshot, text: str
 ) -> None:
     before = snapshot()
     version = sandbox.resource_version
@@ -267,7 +267,7 @@ async def test_dry_run_persists_nothing(
 
 
 async def test_uncordon_dry_run_persists_nothing(
-    sandbox: SandboxCluster, cluster: KubernetesCluster, snapshot: Snapshot
+    sandbox: HookedSandbox, cluster: KubernetesCluster, snapshot: Snapshot
 ) -> None:
     await cluster.apply(parse_operation("cordon node-3"), dry_run=False)
     before = snapshot()
@@ -323,7 +323,7 @@ def test_a_stale_resource_version_gets_409_from_the_api(apps: client.AppsV1Api) 
     assert '"reason": "Conflict"' in (caught.value.body or "")
 
 
-async def test_rollback_retries_after_a_concurrent_change(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_rollback_retries_after_a_concurrent_change(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     sandbox.on_request("PATCH", r"/deployments/api$", _touch("api"), times=1)
     sandbox.clear_requests()
     result = await cluster.apply(parse_operation("rollout undo deployment/api -n prod"), dry_run=False)
@@ -336,7 +336,7 @@ async def test_rollback_retries_after_a_concurrent_change(sandbox: SandboxCluste
 
 
 async def test_persistent_conflicts_end_as_rejected_conflict(
-    sandbox: SandboxCluster, cluster: KubernetesCluster
+    sandbox: HookedSandbox, cluster: KubernetesCluster
 ) -> None:
     sandbox.on_request("PATCH", r"/deployments/api$", _touch("api"), times=None)
     sandbox.clear_requests()
@@ -348,7 +348,7 @@ async def test_persistent_conflicts_end_as_rejected_conflict(
     assert len([r for r in sandbox.requests if r.method == "PATCH"]) == 4, "the first try and 3 retries"
 
 
-async def test_a_conflict_on_another_operation_is_rejected(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_a_conflict_on_another_operation_is_rejected(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     sandbox.inject("PATCH", r"/deployments/web/scale$", status=409, reason="Conflict", message="busy")
     with pytest.raises(ClusterRejected) as caught:
         await cluster.apply(parse_operation("scale deployment/web --replicas=3 -n prod"), dry_run=False)
@@ -359,7 +359,7 @@ async def test_a_conflict_on_another_operation_is_rejected(sandbox: SandboxClust
 
 
 async def test_injected_500_is_unavailable_with_an_unknown_outcome(
-    sandbox: SandboxCluster, cluster: KubernetesCluster
+    sandbox: HookedSandbox, cluster: KubernetesCluster
 ) -> None:
     sandbox.inject("PATCH", r"/deployments/api$", status=500, reason="InternalError", message="etcd is sad")
     with pytest.raises(ClusterUnavailable) as caught:
@@ -372,7 +372,7 @@ async def test_injected_500_is_unavailable_with_an_unknown_outcome(
 
 
 async def test_a_failed_read_before_the_write_says_nothing_changed(
-    sandbox: SandboxCluster, cluster: KubernetesCluster
+    sandbox: HookedSandbox, cluster: KubernetesCluster
 ) -> None:
     sandbox.inject("GET", r"/deployments/api$", status=503, reason="ServiceUnavailable")
     with pytest.raises(ClusterUnavailable) as caught:
@@ -381,7 +381,7 @@ async def test_a_failed_read_before_the_write_says_nothing_changed(
     assert "Nothing was changed" in caught.value.message
 
 
-async def test_a_timeout_is_unavailable(sandbox: SandboxCluster) -> None:
+async def test_a_timeout_is_unavailable(sandbox: HookedSandbox) -> None:
     executor = KubernetesCluster.for_url(sandbox.url, sandbox.token, request_timeout=0.3)
     try:
         sandbox.inject("PATCH", r"/deployments/api$", status=None, delay=3.0)
@@ -400,7 +400,7 @@ async def test_a_timeout_is_unavailable(sandbox: SandboxCluster) -> None:
         executor.close()
 
 
-async def test_forbidden_is_rejected(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_forbidden_is_rejected(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     message = 'nodes "node-1" is forbidden: User "system:serviceaccount:ops:signoff" cannot patch resource "nodes"'
     sandbox.inject("PATCH", r"/nodes/node-1$", status=403, reason="Forbidden", message=message)
     with pytest.raises(ClusterRejected) as caught:
@@ -409,7 +409,7 @@ async def test_forbidden_is_rejected(sandbox: SandboxCluster, cluster: Kubernete
     assert message in caught.value.message
 
 
-async def test_invalid_is_rejected_with_its_causes(sandbox: SandboxCluster, cluster: KubernetesCluster) -> None:
+async def test_invalid_is_rejected_with_its_causes(sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
     # Corrupt revision 2's template so restoring it breaks the deployment's selector: a real 422.
     old = next(
         rs for rs in sandbox.objects("replicaset", "prod", "app=api") if rs["metadata"]["annotations"][REVISION] == "2"
@@ -426,7 +426,7 @@ async def test_invalid_is_rejected_with_its_causes(sandbox: SandboxCluster, clus
 # ---- inspect: the facts behind the blast radius
 
 
-async def test_inspect_a_deployment(cluster: KubernetesCluster, sandbox: SandboxCluster) -> None:
+async def test_inspect_a_deployment(cluster: KubernetesCluster, sandbox: HookedSandbox) -> None:
     facts = await cluster.inspect(parse_operation("rollout restart deployment/api -n prod"))
     assert facts.exists
     assert (facts.replicas, facts.ready_replicas) == (3, 3)
@@ -458,7 +458,7 @@ async def test_inspect_a_daemonset(cluster: KubernetesCluster) -> None:
     assert facts.services == ()
 
 
-async def test_inspect_a_pod_names_its_controller(cluster: KubernetesCluster, sandbox: SandboxCluster) -> None:
+async def test_inspect_a_pod_names_its_controller(cluster: KubernetesCluster, sandbox: HookedSandbox) -> None:
     web_pod = sorted(_names(_pods(sandbox, "prod", "app=web")))[0]
     facts = await cluster.inspect(parse_operation(f"delete pod {web_pod} -n prod"))
     assert facts.controller == "deployment/web"
@@ -474,7 +474,7 @@ async def test_inspect_a_pod_names_its_controller(cluster: KubernetesCluster, sa
     assert daemon.controller == "daemonset/node-exporter"
 
 
-async def test_inspect_a_bare_pod(cluster: KubernetesCluster, sandbox: SandboxCluster) -> None:
+async def test_inspect_a_bare_pod(cluster: KubernetesCluster, sandbox: HookedSandbox) -> None:
     sandbox.put(
         {
             "kind": "Pod",
@@ -488,7 +488,7 @@ async def test_inspect_a_bare_pod(cluster: KubernetesCluster, sandbox: SandboxCl
     assert facts.note == "pod/debug has no controller: once deleted, nothing recreates it"
 
 
-async def test_inspect_a_node_lists_the_pods_on_it(cluster: KubernetesCluster, sandbox: SandboxCluster) -> None:
+async def test_inspect_a_node_lists_the_pods_on_it(cluster: KubernetesCluster, sandbox: HookedSandbox) -> None:
     facts = await cluster.inspect(parse_operation("cordon node-1"))
     on_node = {
         f"{p['metadata']['namespace']}/{p['metadata']['name']}"
@@ -505,14 +505,14 @@ async def test_inspect_a_node_lists_the_pods_on_it(cluster: KubernetesCluster, s
     assert (await cluster.inspect(parse_operation("cordon node-1"))).note == "node/node-1 is already cordoned"
 
 
-async def test_inspect_never_writes(cluster: KubernetesCluster, sandbox: SandboxCluster) -> None:
+async def test_inspect_never_writes(cluster: KubernetesCluster, sandbox: HookedSandbox) -> None:
     sandbox.clear_requests()
     for text in EVERY_OPERATION:
         await cluster.inspect(parse_operation(text))
     assert {r.method for r in sandbox.requests} == {"GET"}
 
 
-async def test_calls_run_off_the_event_loop(cluster: KubernetesCluster, sandbox: SandboxCluster) -> None:
+async def test_calls_run_off_the_event_loop(cluster: KubernetesCluster, sandbox: HookedSandbox) -> None:
     # While the sandbox holds an answer back, the caller's loop keeps running other work.
     sandbox.inject("GET", r"^/version/?$", status=None, delay=0.3)
     ticks = 0

@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from adapters.kubernetes.sandbox import SandboxCluster
+from tests.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 
@@ -34,7 +34,7 @@ def status_body(error: ApiException) -> dict[str, Any]:
     return body
 
 
-def _raw(sandbox: SandboxCluster, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+def _raw(sandbox: HookedSandbox, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(sandbox.url + path)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -65,7 +65,7 @@ def test_discovery_endpoints_parse(api_client: client.ApiClient) -> None:
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
-def test_requests_without_the_bearer_token_get_401(sandbox: SandboxCluster, token: str | None) -> None:
+def test_requests_without_the_bearer_token_get_401(sandbox: HookedSandbox, token: str | None) -> None:
     code, body = _raw(sandbox, "/api/v1/nodes", token)
     assert code == 401
     assert body["kind"] == "Status"
@@ -91,7 +91,7 @@ def test_not_found_is_a_status_object(apps: client.AppsV1Api) -> None:
     }
 
 
-def test_unknown_paths_are_404_status(sandbox: SandboxCluster) -> None:
+def test_unknown_paths_are_404_status(sandbox: HookedSandbox) -> None:
     code, body = _raw(sandbox, "/apis/batch/v1/jobs", sandbox.token)
     assert code == 404
     assert body["reason"] == "NotFound"
@@ -144,7 +144,7 @@ def test_client_parses_every_list_and_get(apps: client.AppsV1Api, core: client.C
     assert apps.read_namespaced_stateful_set_scale("postgres", "prod").status.replicas == 1
 
 
-def test_seeded_cluster(sandbox: SandboxCluster, apps: client.AppsV1Api, core: client.CoreV1Api) -> None:
+def test_seeded_cluster(sandbox: HookedSandbox, apps: client.AppsV1Api, core: client.CoreV1Api) -> None:
     namespaces = {n.metadata.name for n in core.list_namespace().items}
     assert {"default", "prod", "staging", "monitoring", "kube-system"} <= namespaces
     nodes = core.list_node().items
@@ -230,7 +230,7 @@ def _restart_patch(when: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
 
 
 def test_dry_run_processes_fully_and_persists_nothing(
-    sandbox: SandboxCluster, apps: client.AppsV1Api, snapshot: Snapshot
+    sandbox: HookedSandbox, apps: client.AppsV1Api, snapshot: Snapshot
 ) -> None:
     before = snapshot()
     version_before = sandbox.resource_version
@@ -255,7 +255,7 @@ def test_dry_run_processes_fully_and_persists_nothing(
     assert snapshot() == before
 
 
-def test_any_other_dry_run_value_is_400(sandbox: SandboxCluster, apps: client.AppsV1Api, snapshot: Snapshot) -> None:
+def test_any_other_dry_run_value_is_400(sandbox: HookedSandbox, apps: client.AppsV1Api, snapshot: Snapshot) -> None:
     before = snapshot()
     with pytest.raises(ApiException) as caught:
         apps.patch_namespaced_deployment("api", "prod", _restart_patch(), dry_run="Server")
@@ -264,7 +264,7 @@ def test_any_other_dry_run_value_is_400(sandbox: SandboxCluster, apps: client.Ap
     assert snapshot() == before
 
 
-def test_stale_resource_version_is_409_conflict(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
+def test_stale_resource_version_is_409_conflict(sandbox: HookedSandbox, apps: client.AppsV1Api) -> None:
     read = apps.read_namespaced_deployment("api", "prod")
     apps.patch_namespaced_deployment("api", "prod", {"metadata": {"labels": {"touched": "yes"}}})
     stale = {"metadata": {"resourceVersion": read.metadata.resource_version}, **_restart_patch()}
@@ -347,7 +347,7 @@ def test_server_side_apply_is_refused_clearly(apps: client.AppsV1Api) -> None:
 
 
 def test_invalid_objects_are_422_with_causes(
-    sandbox: SandboxCluster, apps: client.AppsV1Api, snapshot: Snapshot
+    sandbox: HookedSandbox, apps: client.AppsV1Api, snapshot: Snapshot
 ) -> None:
     before = snapshot()
     patch = {"spec": {"template": {"metadata": {"labels": {"app": "other"}}}}}
@@ -378,7 +378,7 @@ def test_put_with_a_different_name_is_400(apps: client.AppsV1Api) -> None:
 # ---- the scale subresource
 
 
-def test_scale_subresource(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
+def test_scale_subresource(sandbox: HookedSandbox, apps: client.AppsV1Api) -> None:
     scale = apps.patch_namespaced_deployment_scale("web", "prod", {"spec": {"replicas": 4}})
     assert (scale.kind, scale.api_version, scale.spec.replicas) == ("Scale", "autoscaling/v1", 4)
     assert scale.status.replicas == 2, "the answer precedes the controllers"
@@ -409,7 +409,7 @@ def test_scale_subresource(sandbox: SandboxCluster, apps: client.AppsV1Api) -> N
 
 
 def test_deleting_a_pod_returns_it_terminating_and_it_is_replaced(
-    sandbox: SandboxCluster, core: client.CoreV1Api
+    sandbox: HookedSandbox, core: client.CoreV1Api
 ) -> None:
     victim = sandbox.objects("pod", "prod", "app=web")[0]["metadata"]["name"]
     deleted = core.delete_namespaced_pod(victim, "prod")
@@ -425,7 +425,7 @@ def test_deleting_a_pod_returns_it_terminating_and_it_is_replaced(
 
 
 def test_pod_delete_honours_dry_run_and_preconditions(
-    sandbox: SandboxCluster, core: client.CoreV1Api, snapshot: Snapshot
+    sandbox: HookedSandbox, core: client.CoreV1Api, snapshot: Snapshot
 ) -> None:
     before = snapshot()
     answer = core.delete_namespaced_pod("postgres-0", "prod", dry_run="All")
@@ -441,7 +441,7 @@ def test_pod_delete_honours_dry_run_and_preconditions(
     assert recreated is not None and recreated["metadata"]["uid"] != old_uid, "a StatefulSet keeps pod names"
 
 
-def test_a_bare_pod_is_not_replaced(sandbox: SandboxCluster, core: client.CoreV1Api) -> None:
+def test_a_bare_pod_is_not_replaced(sandbox: HookedSandbox, core: client.CoreV1Api) -> None:
     sandbox.put(
         {
             "kind": "Pod",
@@ -458,7 +458,7 @@ def test_a_bare_pod_is_not_replaced(sandbox: SandboxCluster, core: client.CoreV1
 # ---- controllers
 
 
-def test_a_template_change_rolls_out_a_new_replica_set(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
+def test_a_template_change_rolls_out_a_new_replica_set(sandbox: HookedSandbox, apps: client.AppsV1Api) -> None:
     old_pods = {p["metadata"]["name"] for p in sandbox.objects("pod", "prod", "app=api")}
     apps.patch_namespaced_deployment("api", "prod", _restart_patch())
     deployment = apps.read_namespaced_deployment("api", "prod")
@@ -477,7 +477,7 @@ def test_a_template_change_rolls_out_a_new_replica_set(sandbox: SandboxCluster, 
     assert deployment.status.updated_replicas == 3 and deployment.status.ready_replicas == 3
 
 
-def test_restoring_an_old_template_reuses_its_replica_set(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
+def test_restoring_an_old_template_reuses_its_replica_set(sandbox: HookedSandbox, apps: client.AppsV1Api) -> None:
     rs_names = {rs["metadata"]["name"] for rs in sandbox.objects("replicaset", "prod", "app=api")}
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "ghcr.io/acme/api:1.4.1"}]}}}}
     apps.patch_namespaced_deployment("api", "prod", patch)
@@ -490,7 +490,7 @@ def test_restoring_an_old_template_reuses_its_replica_set(sandbox: SandboxCluste
 
 
 def test_cordon_taints_the_node_and_new_pods_avoid_it(
-    sandbox: SandboxCluster, apps: client.AppsV1Api, core: client.CoreV1Api
+    sandbox: HookedSandbox, apps: client.AppsV1Api, core: client.CoreV1Api
 ) -> None:
     node = core.patch_node("node-1", {"spec": {"unschedulable": True}})
     assert node.spec.unschedulable is True
@@ -507,7 +507,7 @@ def test_cordon_taints_the_node_and_new_pods_avoid_it(
 # ---- test hooks, faults, threads
 
 
-def test_hooks_return_copies_and_put_runs_the_controllers(sandbox: SandboxCluster) -> None:
+def test_hooks_return_copies_and_put_runs_the_controllers(sandbox: HookedSandbox) -> None:
     copy = sandbox.get("Deployment", "prod", "api")
     assert copy is not None
     copy["spec"]["replicas"] = 99
@@ -534,7 +534,7 @@ def test_hooks_return_copies_and_put_runs_the_controllers(sandbox: SandboxCluste
     assert sandbox.delete_object("deploy", "staging", "batch") is False
 
 
-def test_injected_faults_and_the_request_log(sandbox: SandboxCluster, core: client.CoreV1Api) -> None:
+def test_injected_faults_and_the_request_log(sandbox: HookedSandbox, core: client.CoreV1Api) -> None:
     sandbox.clear_requests()
     sandbox.inject("GET", r"/nodes$", status=503, reason="ServiceUnavailable", times=2)
     for _ in range(2):
@@ -548,7 +548,7 @@ def test_injected_faults_and_the_request_log(sandbox: SandboxCluster, core: clie
     assert sandbox.requests[-1] == ("GET", "/api/v1/namespaces/prod/pods", {"labelSelector": "app=api"})
 
 
-def test_a_delayed_answer_times_the_client_out(sandbox: SandboxCluster, core: client.CoreV1Api) -> None:
+def test_a_delayed_answer_times_the_client_out(sandbox: HookedSandbox, core: client.CoreV1Api) -> None:
     sandbox.inject("GET", r"/nodes/node-1$", status=None, delay=5.0)
     started = time.monotonic()
     with pytest.raises(Exception) as caught:
@@ -557,7 +557,7 @@ def test_a_delayed_answer_times_the_client_out(sandbox: SandboxCluster, core: cl
     assert time.monotonic() - started < 3
 
 
-def test_random_faults_are_deterministic(sandbox: SandboxCluster, core: client.CoreV1Api) -> None:
+def test_random_faults_are_deterministic(sandbox: HookedSandbox, core: client.CoreV1Api) -> None:
     def outcomes() -> list[int]:
         sandbox.inject_random(0.5, seed=7, statuses=(500, 503))
         codes = []
@@ -575,7 +575,7 @@ def test_random_faults_are_deterministic(sandbox: SandboxCluster, core: client.C
     assert {200, 500, 503} <= set(first)
 
 
-def test_on_request_hook_runs_before_the_request(sandbox: SandboxCluster, apps: client.AppsV1Api) -> None:
+def test_on_request_hook_runs_before_the_request(sandbox: HookedSandbox, apps: client.AppsV1Api) -> None:
     seen: list[int] = []
     sandbox.on_request("PATCH", r"/deployments/web$", lambda sb: seen.append(sb.resource_version), times=1)
     apps.patch_namespaced_deployment("web", "prod", _restart_patch())
@@ -589,7 +589,7 @@ async def test_serves_while_the_callers_loop_blocks(core: client.CoreV1Api) -> N
 
 
 def test_stop_ends_the_thread_and_start_stop_are_idempotent() -> None:
-    sandbox = SandboxCluster(seed=False)
+    sandbox = HookedSandbox(seed=False)
     with sandbox:
         assert sandbox.start() == sandbox.url
         assert sandbox.objects("node") == []

@@ -27,7 +27,8 @@ from tests.fakes.slack import (
     slash_command_body,
     thread_message_event,
 )
-from tests.integration.test_slack_support import (
+from tests.support import MovableClock
+from tests.support.slack import (
     ALICE,
     BOB,
     CAROL,
@@ -40,7 +41,6 @@ from tests.integration.test_slack_support import (
     card_text,
     slack_world,
 )
-from tests.support import MovableClock
 
 
 async def test_quorum_flow_executes_once_and_reports_in_the_thread(database_url: str) -> None:

@@ -5,7 +5,7 @@ with chat.postEphemeral, and the verdict in the thread."""
 from __future__ import annotations
 
 from tests.fakes.slack import reaction_added_event
-from tests.integration.test_slack_support import (
+from tests.support.slack import (
     ALICE,
     BOB,
     CAROL,

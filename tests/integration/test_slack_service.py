@@ -13,8 +13,8 @@ import pytest
 from bot.service import run_service
 from core.errors import SignoffError
 from tests.fakes.slack import FakeSlack, post_signed, slash_command_body, slash_command_payload
-from tests.integration.test_slack_support import ALICE, CHANNEL, SECRET
 from tests.support import make_settings
+from tests.support.slack import ALICE, CHANNEL, SECRET
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import ClientSession
 
 from tests.fakes.slack import thread_message_event
-from tests.integration.test_slack_support import (
+from tests.support.slack import (
     ALICE,
     BOB,
     CAROL,

@@ -1,4 +1,4 @@
-"""Shared set-up for the Slack tests (this module holds no tests).
+"""Shared set-up for the Slack tests.
 
 `slack_world()` builds the App with `running_app`, attaches Slack with the same
 `attach_slack` that `run_service` uses, serves the real aiohttp application on an
@@ -30,41 +30,14 @@ from tests.fakes.slack import (
     slash_command_body,
     slash_command_payload,
 )
-from tests.support import make_settings, running_app
+from tests.support.app import make_settings, running_app
+from tests.support.policy import team_policy
 
 SECRET = "test-signing-secret"
 CHANNEL = "C0OPS"
 ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
 
-TEAM_POLICY = f"""
-[people.alice]
-slack = "{ALICE}"
-groups = ["sre"]
-
-[people.bob]
-slack = "{BOB}"
-groups = ["sre"]
-
-[people.carol]
-slack = "{CAROL}"
-groups = ["sre", "leads"]
-
-[people.mallory]
-slack = "{MALLORY}"
-groups = ["dev"]
-
-[risk.medium]
-quorum = 1
-approvers = ["sre"]
-
-[risk.high]
-quorum = 2
-approvers = ["sre"]
-
-[playbooks]
-quorum = 1
-approvers = ["leads"]
-"""
+TEAM_POLICY = team_policy(slack={"alice": ALICE, "bob": BOB, "carol": CAROL, "mallory": MALLORY})
 
 RESTART_API = 'request rollout restart deployment/api -n prod risk=high reason="api is slow"'
 

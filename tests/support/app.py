@@ -1,4 +1,4 @@
-"""Shared test helpers: a clock tests can move, and the app graph on a temporary SQLite file."""
+"""A clock tests can move, and the app graph on a temporary database with the hooked sandbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.bootstrap import App, bootstrap
 from bot.settings import Settings
 from core.domain.policy import Policy
 from core.domain.policy_file import parse_policy
+from tests.fakes.sandbox import hooked_cluster
 
 
 class MovableClock:
@@ -39,6 +40,20 @@ async def running_app(settings: Settings, *, policy: Policy | str | None = None,
                       **kwargs: Any) -> AsyncIterator[App]:
     if isinstance(policy, str):
         policy = parse_policy(policy, "test-policy.toml")
-    async with bootstrap(settings, policy=policy or Policy(), clock=clock, min_update_interval=0.0,
-                         **kwargs) as app:
+    async with hooked_app(settings, policy=policy or Policy(), clock=clock, min_update_interval=0.0,
+                          **kwargs) as app:
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def hooked_app(settings: Settings, **kwargs: Any) -> AsyncIterator[App]:
+    """`bootstrap`, but with SIGNOFF_CLUSTER=sandbox the sandbox is a `HookedSandbox` (request
+    recording, faults), at `app.sandbox` as usual."""
+    if settings.cluster != "sandbox" or "cluster" in kwargs:
+        async with bootstrap(settings, **kwargs) as app:
+            yield app
+        return
+    async with hooked_cluster(settings.kube_timeout_s) as (sandbox, cluster), \
+            bootstrap(settings, cluster=cluster, **kwargs) as app:
+        app.sandbox = sandbox
         yield app

@@ -1,0 +1,17 @@
+"""The sandbox: an in-memory Kubernetes API server on loopback, for the demo, the console and every test.
+
+By responsibility:
+- `server`: `SandboxCluster`, the loopback HTTP server, its thread and the direct accessors;
+- `api`: the HTTP semantics (discovery, routes, list/get/patch/update/delete, scale), with
+  `errors` (the `Status` objects) and `resources` (what is served where);
+- `store`: objects, resourceVersion, uids; `validation`: defaulting and validation;
+- `patch`: strategic merge, merge and JSON patches; `selectors`: label and field selectors;
+- `controllers` and `status`: Deployment → ReplicaSet → Pod, StatefulSet, DaemonSet, nodes;
+- `world`: the seeded demo cluster; `__main__`: the standalone server.
+"""
+
+from __future__ import annotations
+
+from adapters.kubernetes.sandbox.server import SandboxCluster
+
+__all__ = ["SandboxCluster"]

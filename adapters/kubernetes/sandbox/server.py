@@ -1,0 +1,248 @@
+"""An in-memory Kubernetes API server on loopback, for the demo, the console and every test.
+
+It speaks enough of the real API (paths, `Status` errors, `dryRun=All`, resourceVersion
+preconditions, strategic-merge / merge / JSON patches, the `scale` subresource) that the
+production executor runs against it unchanged, and it simulates just enough of the
+controllers (Deployment → ReplicaSet → Pod, StatefulSet, DaemonSet, the scheduler, node
+taints, garbage collection) that the cluster stays plausible after each operation.
+
+Controllers converge synchronously right after each persisted write, so tests never wait;
+the write's own response is built before they run, as a real API server's is (a PATCH that
+changes a Deployment's template answers with the old status, not the finished rollout).
+
+The server runs in its own thread with its own event loop, so it keeps answering while the
+caller's loop or thread blocks in the synchronous Kubernetes client. All state lives in
+`ApiServer`, which is plain synchronous code guarded by one re-entrant lock shared by the
+HTTP handler and the direct accessors (`get`, `objects`, `put`).
+The hooks only tests use (request recording, fault injection) live in `tests/fakes/sandbox.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import threading
+from types import TracebackType
+
+import structlog
+from aiohttp import web
+
+from adapters.kubernetes.sandbox.api import ApiServer
+from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
+from adapters.kubernetes.sandbox.errors import _status_object
+from adapters.kubernetes.sandbox.resources import _resource_for
+from adapters.kubernetes.sandbox.selectors import _parse_label_selector
+from adapters.kubernetes.sandbox.world import _container, _deployment
+from adapters.kubernetes.sandbox.world import seed as seed_world
+from adapters.loopthread import LoopThread
+
+log = structlog.get_logger(__name__)
+
+THREAD_NAME = "signoff-sandbox"
+
+
+class SandboxCluster:
+    """A loopback Kubernetes API server with a seeded cluster.
+
+    `start()` serves it from a background thread and returns the base URL; `stop()` (or the
+    context manager) shuts it down. Every request needs `Authorization: Bearer <token>`.
+    """
+
+    def __init__(
+        self,
+        seed: bool = True,
+        token: str = "sandbox-token",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._token = token
+        self._host = host
+        self._port = port
+        self._lock = threading.RLock()
+        self._server = ApiServer()
+        self._thread: LoopThread | None = None
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        if seed:
+            seed_world(self._server)
+
+    # ---- lifetime
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the sandbox is not started; call start() first")
+        return self._url
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.alive
+
+    def start(self) -> str:
+        if self._url is not None:
+            return self._url
+        thread = LoopThread(THREAD_NAME)
+        try:
+            thread.call(self._open(), timeout=10)
+        except TimeoutError as error:
+            thread.stop()
+            raise RuntimeError("the sandbox API server did not start within 10 s") from error
+        except Exception as error:
+            thread.stop()
+            raise RuntimeError(f"the sandbox API server could not start: {error}") from error
+        self._thread = thread
+        log.info("sandbox.started", url=self._url)
+        return self.url
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        try:
+            thread.call(self._shutdown(), timeout=10)
+        finally:
+            thread.stop()
+            self._thread = None
+            self._url = None
+        log.info("sandbox.stopped")
+
+    def __enter__(self) -> SandboxCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def _open(self) -> None:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # Requests held back (by a test's delay) end at once on stop, so a short shutdown timeout
+        # never cuts a real answer.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((self._host, self._port))
+        sock.setblocking(False)
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        host, port = sock.getsockname()[:2]
+        self._server.address = f"{host}:{port}"
+        self._url = f"http://{host}:{port}"
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ---- HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self._token}":
+            return respond(401, _status_object(401, "Unauthorized", "Unauthorized"))
+        return await self._answer(request)
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        """An authenticated request, answered by the API server."""
+        method, path = request.method, request.path
+        body = await request.read()
+        # aiohttp reports a missing Content-Type as octet-stream; the API server reads it as JSON.
+        content_type = request.content_type if "Content-Type" in request.headers else ""
+        with self._lock:
+            code, payload = self._call(method, path, dict(request.query), content_type, body)
+            text = json.dumps(payload)
+        log.debug("sandbox.request", method=method, path=path, status=code)
+        return web.Response(status=code, text=text, content_type="application/json")
+
+    def _call(self, method: str, path: str, query: dict[str, str], content_type: str,
+              body: bytes) -> tuple[int, JSON]:
+        """The API server's answer (called under the lock)."""
+        try:
+            return self._server.handle(method, path, query, content_type, body)
+        except Exception as error:  # a sandbox bug must surface as a 500 Status, not a hang
+            log.exception("sandbox.internal_error", method=method, path=path)
+            return 500, _status_object(500, "InternalError", f"sandbox error: {error!r}")
+
+    # ---- direct access (the demo, the console, tests)
+
+    def get(self, kind: str, namespace: str | None, name: str) -> JSON | None:
+        """A deep copy of the stored object, or None."""
+        resource = _resource_for(kind)
+        with self._lock:
+            obj = self._server.find(resource.kind, namespace if resource.namespaced else None, name)
+            return _clone(obj) if obj is not None else None
+
+    def objects(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[JSON]:
+        """Deep copies of the stored objects of a kind (all namespaces when namespace is None)."""
+        resource = _resource_for(kind)
+        requirements = _parse_label_selector(label_selector) if label_selector else []
+        with self._lock:
+            found = self._server.all(resource.kind, namespace)
+            return [_clone(o) for o in found if all(r.matches(_labels(o)) for r in requirements)]
+
+    def put(self, obj: JSON) -> JSON:
+        """Add or replace an object as a write would (new resourceVersion), then run the controllers."""
+        with self._lock:
+            return self._server.put(obj)
+
+    def add_deployments(self, namespace: str, count: int, *, prefix: str = "app", replicas: int = 1) -> list[str]:
+        """A namespace of small one-container deployments: one target per request for harnesses that
+        need to attribute every write to the request that made it."""
+        names = [f"{prefix}-{index:04d}" for index in range(count)]
+        with self._lock:
+            if self._server.find("Namespace", None, namespace) is None:
+                self._server.put({"kind": "Namespace", "metadata": {"name": namespace},
+                                  "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            for name in names:
+                # One controller pass for the lot: reconciling after each put is quadratic.
+                self._server.put(_deployment(namespace, name, replicas,
+                                             _container(name, f"ghcr.io/acme/{prefix}:1.0.0", 8080),
+                                             labels={"app": name}), reconcile=False)
+            self._server.reconcile()
+        return names
+
+    def delete_object(self, kind: str, namespace: str | None, name: str) -> bool:
+        """Remove an object outright (dependents are garbage-collected); False if it was absent."""
+        with self._lock:
+            return self._server.delete_object(kind, namespace, name)
+
+    @property
+    def resource_version(self) -> int:
+        with self._lock:
+            return self._server.resource_version
+
+
+def respond(status: int, payload: JSON) -> web.Response:
+    return web.Response(status=status, text=json.dumps(payload), content_type="application/json")
+
+
+def main(argv: list[str] | None = None, cluster: type[SandboxCluster] | None = None) -> None:
+    """`python -m adapters.kubernetes.sandbox`: serve the sandbox cluster until killed (for harnesses
+    whose signoff processes come and go, e.g. the crash test). `cluster`: a subclass to serve instead."""
+    parser = argparse.ArgumentParser(description="the signoff sandbox Kubernetes API server")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="sandbox-token")
+    parser.add_argument("--deployments", type=int, default=0, help="extra one-replica deployments in `crash`")
+    args = parser.parse_args(argv)
+    sandbox = (cluster or SandboxCluster)(token=args.token, port=args.port)
+    if args.deployments:
+        sandbox.add_deployments("crash", args.deployments)
+    url = sandbox.start()
+    print(url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    sandbox.stop()
+
