@@ -107,6 +107,13 @@ class SandboxProcess:
             rows: list[dict[str, Any]] = json.load(response)["requests"]
         return rows
 
+    def get(self, path: str) -> dict[str, Any]:
+        """An object as the API serves it (faults off while the harness reads)."""
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body: dict[str, Any] = json.load(response)
+        return body
+
     def inject_faults(self, fraction: float, seed: int, statuses: str = "500,409",
                       timeout_delay: float | None = None) -> None:
         query = f"fraction={fraction}&seed={seed}&statuses={statuses}"

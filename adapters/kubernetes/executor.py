@@ -47,6 +47,8 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 FACTS_TTL_S = 2.0
 FACTS_CACHE_SIZE = 512
 MERGE_PATCH = "application/merge-patch+json"
+# Backoff before each retry of a call that failed transiently (5xx, 429, a timeout, a dropped connection).
+RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
 
 def _retries() -> urllib3.Retry:
     # Retry only connection failures (the request never left); a write whose answer timed out
@@ -63,8 +65,10 @@ class KubernetesCluster:
         *,
         request_timeout: float = 10.0,
         conflict_retries: int = 3,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
     ) -> None:
         self._api_client = api_client
+        self._retry_delays = retry_delays
         self._timeout = request_timeout
         self._conflict_retries = conflict_retries
         self._apps = client.AppsV1Api(api_client)
@@ -129,11 +133,12 @@ class KubernetesCluster:
         return cls(client.ApiClient(configuration), request_timeout=request_timeout)
 
     @classmethod
-    def for_url(cls, url: str, token: str, *, request_timeout: float = 10.0) -> KubernetesCluster:
+    def for_url(cls, url: str, token: str, *, request_timeout: float = 10.0,
+                retry_delays: tuple[float, ...] = RETRY_DELAYS_S) -> KubernetesCluster:
         """A bearer token against a base URL: the sandbox, or a plain HTTP proxy."""
         configuration = client.Configuration(host=url.rstrip("/"), api_key={"authorization": f"Bearer {token}"})
         configuration.retries = _retries()
-        return cls(client.ApiClient(configuration), request_timeout=request_timeout)
+        return cls(client.ApiClient(configuration), request_timeout=request_timeout, retry_delays=retry_delays)
 
     def close(self) -> None:
         self._api_client.close()  # type: ignore[no-untyped-call]
@@ -160,7 +165,7 @@ class KubernetesCluster:
         cached = self._facts_cache.get(key)
         if cached is not None and cached[0] > now and not fresh:
             return cached[1]
-        reader = FactReader(self._apps, self._core, self._call)
+        reader = FactReader(self._apps, self._core, self._read)
         try:
             facts = await reader.read(op)
         except Exception as error:
@@ -226,7 +231,8 @@ class KubernetesCluster:
         # restart nothing. RFC 3339 allows fractions, so every approved restart really rolls the pods.
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-        obj = await self._write(attempt, patchers[op.target], op.name, op.namespace, body)
+        # Re-sent after a transient failure, the same body carries the same restartedAt: still one rollout.
+        obj = await self._write(attempt, patchers[op.target], op.name, op.namespace, body, retry_safe=True)
         generation = obj.metadata.generation if obj.metadata else None
         if attempt.dry_run:
             summary = f"dry run: {op.target_ref} would restart (generation {generation})"
@@ -240,7 +246,7 @@ class KubernetesCluster:
             "statefulset": self._apps.patch_namespaced_stateful_set_scale,
         }
         body = {"spec": {"replicas": op.replicas}}
-        scale = await self._write(attempt, patchers[op.target], op.name, op.namespace, body)
+        scale = await self._write(attempt, patchers[op.target], op.name, op.namespace, body, retry_safe=True)
         running = scale.status.replicas if scale.status else None
         if attempt.dry_run:
             summary = f"dry run: {op.target_ref} would scale to {op.replicas} replicas ({running} running now)"
@@ -302,7 +308,13 @@ class KubernetesCluster:
         return plan_rollback(op, deployment, listed.get("items") or [])
 
     async def _delete(self, op: DeletePodOp, attempt: Attempt) -> ClusterResult:
-        pod = await self._write(attempt, self._core.delete_namespaced_pod, op.name, op.namespace)
+        try:
+            pod = await self._write(attempt, self._core.delete_namespaced_pod, op.name, op.namespace, retry_safe=True)
+        except ApiException as error:
+            if error.status != 404 or not attempt.retried:
+                raise
+            # The earlier attempt's answer was lost, but it deleted the pod.
+            return ClusterResult(summary=f"{op.target_ref} deleted (confirmed gone after a retry)")
         meta = pod.metadata
         grace = meta.deletion_grace_period_seconds if meta else None
         when = f"{grace}s grace period" if grace is not None else "terminating"
@@ -320,12 +332,13 @@ class KubernetesCluster:
 
     async def _schedulable(self, op: CordonOp | UncordonOp, attempt: Attempt, *, unschedulable: bool) -> ClusterResult:
         word = "cordoned" if unschedulable else "uncordoned"
-        node = await self._call(self._core.read_node, op.name)
+        node = await self._read(self._core.read_node, op.name)
         if bool(node.spec.unschedulable if node.spec else False) == unschedulable:
             # As kubectl does: nothing to write, and saying so is more useful than a no-op patch.
             state = "cordoned" if unschedulable else "schedulable"
             return _result(f"{op.target_ref} is already {state}; nothing changed", node, None)
-        patched = await self._write(attempt, self._core.patch_node, op.name, {"spec": {"unschedulable": unschedulable}})
+        patched = await self._write(attempt, self._core.patch_node, op.name, {"spec": {"unschedulable": unschedulable}},
+                                    retry_safe=True)
         summary = f"dry run: {op.target_ref} would be {word}" if attempt.dry_run else f"{op.target_ref} {word}"
         return _result(summary, patched, None)
 
@@ -335,6 +348,10 @@ class KubernetesCluster:
         """One client call in a worker thread, always with the request timeout."""
         return await asyncio.to_thread(functools.partial(fn, *args, _request_timeout=self._timeout, **kwargs))
 
+    async def _read(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """A read, retried with backoff when it fails transiently: reading twice changes nothing."""
+        return await self._retrying(lambda: self._call(fn, *args, **kwargs), None, "read")
+
     async def _write(
         self,
         attempt: Attempt,
@@ -342,12 +359,35 @@ class KubernetesCluster:
         /,
         *args: Any,
         content_type: str | None = None,
+        retry_safe: bool = False,
     ) -> _T:
+        """A write. Dry runs persist nothing, so they are always retried; a real call only when sending it
+        twice has the effect of sending it once (`retry_safe`)."""
         kwargs: dict[str, Any] = {"dry_run": "All"} if attempt.dry_run else {}
         if content_type is not None:
             kwargs["_content_type"] = content_type
-        attempt.sent_write = True
-        return await self._call(fn, *args, **kwargs)
+
+        def send() -> Awaitable[_T]:
+            attempt.sent_write = True
+            return self._call(fn, *args, **kwargs)
+
+        if not (attempt.dry_run or retry_safe):
+            return await send()
+        return await self._retrying(send, attempt, "dry_run" if attempt.dry_run else "write")
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]], attempt: Attempt | None, what: str) -> _T:
+        for delay in (*self._retry_delays, None):
+            try:
+                return await call()
+            except Exception as error:
+                if delay is None or not _transient(error):
+                    raise
+                if attempt is not None:
+                    attempt.retried += 1
+                log.warning("kubernetes.retry", call=what, delay_s=delay, error=type(error).__name__,
+                            status=getattr(error, "status", None))
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last try raises or returns")
 
     async def _read_json(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The raw JSON answer: the rollback copies templates verbatim, including fields this
@@ -360,7 +400,7 @@ class KubernetesCluster:
             finally:
                 response.release_conn()
 
-        data = await asyncio.to_thread(run)
+        data = await self._retrying(lambda: asyncio.to_thread(run), None, "read")
         if not isinstance(data, dict):
             raise ClusterUnavailable("The Kubernetes API server answered with something other than a JSON object.")
         return data
@@ -371,6 +411,14 @@ class KubernetesCluster:
         if isinstance(error, ApiException):
             return api_error(int(error.status or 0), error.reason, error.body, attempt)
         return translate(error, attempt, host=self._api_client.configuration.host, timeout=self._timeout)
+
+
+def _transient(error: BaseException) -> bool:
+    """Worth another try: the server was unavailable or overloaded, or the answer never came."""
+    if isinstance(error, ApiException):
+        status = int(error.status or 0)
+        return status in (0, 429) or status >= 500
+    return isinstance(error, urllib3.exceptions.HTTPError | OSError)
 
 
 def _result(summary: str, obj: Any, generation: int | None) -> ClusterResult:

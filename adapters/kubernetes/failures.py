@@ -50,6 +50,7 @@ class Attempt:
     dry_run: bool = False
     sent_write: bool = False
     inspecting: bool = False
+    retried: int = 0  # transient failures retried so far
 
     @property
     def action(self) -> str:

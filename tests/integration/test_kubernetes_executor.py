@@ -358,31 +358,89 @@ async def test_a_conflict_on_another_operation_is_rejected(sandbox: HookedSandbo
 # ---- unavailability and refusals
 
 
-async def test_injected_500_is_unavailable_with_an_unknown_outcome(
-    sandbox: HookedSandbox, cluster: KubernetesCluster
-) -> None:
-    sandbox.inject("PATCH", r"/deployments/api$", status=500, reason="InternalError", message="etcd is sad")
-    with pytest.raises(ClusterUnavailable) as caught:
+def _quick_retries(sandbox: HookedSandbox, retries: int = 4) -> KubernetesCluster:
+    return KubernetesCluster.for_url(sandbox.url, sandbox.token, retry_delays=(0.01,) * retries)
+
+
+async def test_a_500_that_persists_is_unavailable_with_an_unknown_outcome(sandbox: HookedSandbox) -> None:
+    cluster = _quick_retries(sandbox)
+    try:
+        sandbox.inject("PATCH", r"/deployments/api$", status=500, reason="InternalError", message="etcd is sad",
+                       times=None)
+        sandbox.clear_requests()
+        with pytest.raises(ClusterUnavailable) as caught:
+            await cluster.apply(parse_operation("rollout restart deployment/api -n prod"), dry_run=False)
+        assert (caught.value.reason, caught.value.status) == ("InternalError", 500)
+        assert "etcd is sad" in caught.value.message
+        assert "unknown" in caught.value.message
+        assert len([r for r in sandbox.requests if r.method == "PATCH"]) == 5, "the first try and 4 retries"
+        sandbox.clear_faults()
         await cluster.apply(parse_operation("rollout restart deployment/api -n prod"), dry_run=False)
-    assert (caught.value.reason, caught.value.status) == ("InternalError", 500)
-    assert "etcd is sad" in caught.value.message
-    assert "unknown" in caught.value.message
-    # The fault was one-shot: the next call goes through.
-    await cluster.apply(parse_operation("rollout restart deployment/api -n prod"), dry_run=False)
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("action", [
+    "rollout restart deployment/api -n prod", "scale deployment/web --replicas=4 -n prod", "cordon node-1",
+])
+async def test_a_transient_500_on_a_safe_real_call_is_retried_once_applied(
+    sandbox: HookedSandbox, action: str
+) -> None:
+    cluster = _quick_retries(sandbox)
+    try:
+        op = parse_operation(action)
+        path = {"restart": r"/deployments/api$", "scale": r"/deployments/web/scale$", "cordon": r"/nodes/node-1$"}
+        before = sandbox.get("deployment", "prod", "api")
+        sandbox.inject("PATCH", path[op.kind], status=503, reason="ServiceUnavailable", times=2)
+        result = await cluster.apply(op, dry_run=False)
+        assert "dry run" not in result.summary
+        if op.kind == "restart":
+            after = sandbox.get("deployment", "prod", "api")
+            assert before is not None and after is not None
+            assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1, "one rollout"
+    finally:
+        cluster.close()
+
+
+async def test_a_rollback_is_not_retried_after_a_500(sandbox: HookedSandbox) -> None:
+    cluster = _quick_retries(sandbox)
+    try:
+        sandbox.inject("PATCH", r"/deployments/api$", status=500, reason="InternalError", times=1)
+        sandbox.clear_requests()
+        with pytest.raises(ClusterUnavailable):
+            await cluster.apply(parse_operation("rollout undo deployment/api -n prod"), dry_run=False)
+        assert len([r for r in sandbox.requests if r.method == "PATCH"]) == 1
+    finally:
+        cluster.close()
+
+
+async def test_a_delete_retried_after_its_answer_was_lost_is_done(sandbox: HookedSandbox) -> None:
+    cluster = KubernetesCluster.for_url(sandbox.url, sandbox.token, request_timeout=0.3, retry_delays=(0.5,))
+    try:
+        pod = next(p["metadata"]["name"] for p in sandbox.objects("pod", "prod") if
+                   p["metadata"]["name"].startswith("web-"))
+        # The delete is served, but only after the client gave up: the retry then finds the pod gone.
+        sandbox.inject("DELETE", rf"/pods/{pod}$", status=None, delay=1.0, times=1)
+        result = await cluster.apply(parse_operation(f"delete pod {pod} -n prod"), dry_run=False)
+        assert "deleted" in result.summary
+    finally:
+        cluster.close()
 
 
 async def test_a_failed_read_before_the_write_says_nothing_changed(
     sandbox: HookedSandbox, cluster: KubernetesCluster
 ) -> None:
-    sandbox.inject("GET", r"/deployments/api$", status=503, reason="ServiceUnavailable")
+    cluster = _quick_retries(sandbox)
+    sandbox.inject("GET", r"/deployments/api$", status=503, reason="ServiceUnavailable", times=None)
     with pytest.raises(ClusterUnavailable) as caught:
         await cluster.apply(parse_operation("rollout undo deployment/api -n prod"), dry_run=False)
+    cluster.close()
     assert caught.value.status == 503
     assert "Nothing was changed" in caught.value.message
 
 
 async def test_a_timeout_is_unavailable(sandbox: HookedSandbox) -> None:
-    executor = KubernetesCluster.for_url(sandbox.url, sandbox.token, request_timeout=0.3)
+    executor = KubernetesCluster.for_url(sandbox.url, sandbox.token, request_timeout=0.3, retry_delays=())
     try:
         sandbox.inject("PATCH", r"/deployments/api$", status=None, delay=3.0)
         started = time.monotonic()

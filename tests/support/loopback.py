@@ -62,6 +62,7 @@ class FaultBook:
         self._lock = lock
         self._planned: list[Fault] = []
         self._chance: _Chance | None = None
+        self.taken = 0  # how many faults were served: a test can check its faults really fired
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -88,12 +89,14 @@ class FaultBook:
                         fault.remaining -= 1
                         if fault.remaining <= 0:
                             self._planned.remove(fault)
+                    self.taken += 1
                     return fault
             odds = self._chance
             if not chance or odds is None or not odds.outcomes or not odds.applies(method, path):
                 return None
             if odds.rng.random() >= odds.fraction:
                 return None
+            self.taken += 1
             return replace(odds.rng.choice(odds.outcomes), method=method, remaining=1)
 
 
