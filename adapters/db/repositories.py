@@ -159,6 +159,21 @@ class SqlRequests(_Repo):
         )
         return [row[0] for row in rows]
 
+    def renew_lease(self, request_id: str, *, worker: str, until: datetime, now: datetime) -> bool:
+        c = t.requests.c
+        result = self._conn.execute(
+            sa.update(t.requests)
+            .where(c.id == request_id, c.status == RequestStatus.executing.value, c.claimed_by == worker,
+                   c.lease_until > format_at(now))
+            .values(lease_until=format_at(until))
+        )
+        return result.rowcount == 1
+
+    def lease_lapsed(self, request_id: str, now: datetime) -> bool:
+        c = t.requests.c
+        row = self._conn.execute(sa.select(c.lease_until).where(c.id == request_id)).first()
+        return row is None or row[0] is None or row[0] <= format_at(now)
+
     def signers(self, request_id: str) -> list[str]:
         c = t.signatures.c
         rows = self._conn.execute(sa.select(c.person).where(c.request_id == request_id).order_by(c.person))

@@ -8,9 +8,10 @@ after a restart is reported as interrupted and never re-run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import structlog
@@ -30,6 +31,10 @@ from core.ports import Clock, Store, UnitOfWork
 log = structlog.get_logger(__name__)
 
 OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
+
+
+class _LeaseLost(Exception):
+    """This worker no longer holds the request's lease: the real call must not go out."""
 
 
 class ExecutionService:
@@ -94,10 +99,19 @@ class ExecutionService:
         dry_summary: str | None = None
         api_error: str | None = None
         try:
-            dry = await self._cluster.apply(operation, dry_run=True)
-            dry_summary = "passed"
-            await self._note_dry_run(request, dry)
-            result = await self._cluster.apply(operation, dry_run=False)
+            async with self._holding(request_id):
+                dry = await self._cluster.apply(operation, dry_run=True)
+                dry_summary = "passed"
+                await self._note_dry_run(request, dry)
+                if not await self._renew(request_id):
+                    raise _LeaseLost
+                result = await self._cluster.apply(operation, dry_run=False)
+        except _LeaseLost:
+            log.warning("execution.lease_lost", request_id=request_id, worker=self.worker_id)
+            outcome = self._outcome(
+                RequestStatus.failed, started, "stopped before the real call: this worker's lease lapsed",
+                reason="signoff was stalled (a slow database or a paused process); nothing was changed",
+                dry_run=dry_summary)
         except TargetMissing as exc:
             api_error = exc.reason
             outcome = self._outcome(RequestStatus.blocked, started, f"{exc.message}; nothing was changed",
@@ -140,6 +154,36 @@ class ExecutionService:
             status=status, summary=summary, reason=reason, dry_run=dry_run,
             duration_ms=max(1, int((time.perf_counter() - started) * 1000)), finished_at=self._clock.now(),
         )
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, request_id: str) -> AsyncIterator[None]:
+        """Renew the lease on a claimed request while its calls run, so a slow API server never makes the
+        sweep declare it interrupted while its write may still go out."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease.total_seconds() / 3)
+                if not await self._renew(request_id):
+                    return
+
+        # Owned here and always awaited: the renewer lives exactly as long as the calls.
+        renewer = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew(self, request_id: str) -> bool:
+        """Extend this worker's lease; False when it is no longer this worker's (lapsed, or settled)."""
+        now = self._clock.now()
+        try:
+            return await self._store.write(lambda uow: uow.requests.renew_lease(
+                request_id, worker=self.worker_id, until=now + self._lease, now=now))
+        except Exception:
+            log.exception("execution.renew_failed", request_id=request_id)
+            return False
 
     async def _floor_holds(self, request_id: str) -> bool:
         """Re-evaluate the risk floor with fresh facts; when it rose above what was signed, send it back."""

@@ -72,6 +72,8 @@ class Maintenance:
             if force_interrupt:
                 executing = request.status is RequestStatus.executing
                 changed = approvals.interrupted(request, at=now) if executing else None
+            elif request.status is RequestStatus.executing and not uow.requests.lease_lapsed(request_id, now):
+                return None  # renewed since the sweep listed it: the worker is alive
             else:
                 changed = _overdue_transition(request, now)
             if changed is None:
