@@ -17,7 +17,7 @@ from bot.openapi import OPENAPI_PATH, openapi_document
 from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, parse_incident_id, parse_request_id
 from core.domain.policy import Risk
-from core.errors import NotFound, SignoffError, UnknownPerson
+from core.errors import NotFound, RateLimited, SignoffError, UnknownPerson
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +66,10 @@ def _api(handler: Callable[[App, web.Request], Awaitable[web.StreamResponse]]) -
             return _error(404, exc.code, exc.message)
         except UnknownPerson as exc:
             return _error(403, exc.code, exc.message)
+        except RateLimited as exc:
+            response = _error(429, exc.code, exc.message)
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
         except SignoffError as exc:
             return _error(422, exc.code, exc.message)
     return wrapped

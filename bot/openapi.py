@@ -100,7 +100,11 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref("NewRequest")}}},
                 "responses": {"201": _json(_ref("RequestView"), "The request, pending its signatures."),
-                              **_AUTH_ERRORS},
+                              **_AUTH_ERRORS,
+                              "403": _json(_ref("Error"), "A policy with a roster does not list `requested_by`."),
+                              "429": {**_json(_ref("Error"), "Over `[requests] max_per_person_per_minute`."),
+                                      "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                                  "description": "Seconds to wait."}}}},
             }},
             "/api/v1/requests/{request_id}": {"get": {
                 "summary": "A request with its signatures and timeline",

@@ -71,3 +71,7 @@ class ConcurrentUpdate(SignoffError):
 
 class RateLimited(SignoffError):
     code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -8,8 +8,8 @@ can exist without the others.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -20,7 +20,7 @@ from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
 from core.domain.blast import BlastRadius, assess
 from core.domain.cluster import Cluster, ClusterError, TargetFacts
-from core.domain.events import EventType, NewEvent, TimelineEvent
+from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
 from core.domain.ids import (
     AnyId,
     IncidentId,
@@ -48,28 +48,12 @@ log = structlog.get_logger(__name__)
 
 MAX_REASON = 500
 SYSTEM = Person(name="signoff")
+RATE_WINDOW = timedelta(minutes=1)
+MAX_REFUSALS_RECORDED = 5  # per person per minute, in the timeline and the thread
 
 # Refusals everyone in the thread should see (attempts to get around the rules), not just the clicker.
 _THREAD_WORTHY = (SelfApprovalForbidden, NotAuthorized)
 
-
-@dataclass
-class RateLimit:
-    """Requests per person in a sliding window, so one account cannot flood the channel."""
-
-    per_person: int = 20
-    window_s: float = 60.0
-    _seen: dict[str, list[float]] = field(default_factory=dict)
-
-    def check(self, person: str, now: float) -> None:
-        recent = [t for t in self._seen.get(person, []) if now - t < self.window_s]
-        if len(recent) >= self.per_person:
-            raise RateLimited(
-                f"You made {len(recent)} requests in the last {int(self.window_s)} s; "
-                "wait a minute and ask again."
-            )
-        recent.append(now)
-        self._seen[person] = recent
 
 
 @dataclass(frozen=True)
@@ -91,8 +75,7 @@ class RequestDraft:
 class ApprovalService:
     def __init__(
         self, *, store: Store, policy: Policy, cluster: Cluster, clock: Clock, signals: Signals,
-        default_places: dict[str, str] | None = None, rate_limit: RateLimit | None = None,
-        metrics: Metrics | None = None,
+        default_places: dict[str, str] | None = None, metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics or Metrics()
@@ -101,7 +84,6 @@ class ApprovalService:
         self._clock = clock
         self._signals = signals
         self.default_places = dict(default_places or {})
-        self._rate_limit = rate_limit or RateLimit()
         # Later features (incidents) add their own rows to the transaction that creates a request.
         self.on_created: list[Callable[[UnitOfWork, ApprovalRequest], None]] = []
 
@@ -127,7 +109,8 @@ class ApprovalService:
         if incident_id is not None:
             incident_id = as_incident_id(incident_id)
         if by is not SYSTEM:
-            self._rate_limit.check(by.name, self._clock.now().timestamp())
+            # A cheap early answer; `create` counts again inside the transaction that stores the request.
+            await self._store.read(lambda uow: self._check_rate(uow, by.name))
         facts, blast = await self._inspect(operation)
         effective = self.policy.effective_risk(operation, risk, facts)
         return RequestDraft(
@@ -136,8 +119,25 @@ class ApprovalService:
             proposal=proposal, places=routed(self.default_places, origin),
         )
 
+    def _check_rate(self, uow: UnitOfWork, person: str) -> None:
+        limit = self.policy.requests.max_per_person_per_minute
+        now = self._clock.now()
+        since = now - RATE_WINDOW
+        made = uow.rate_events.count_since(person, "request", since)
+        if made >= limit:
+            oldest = uow.rate_events.oldest_since(person, "request", since)
+            wait = RATE_WINDOW - (now - parse_at(oldest)) if oldest else RATE_WINDOW
+            seconds = max(1, min(60, int(wait.total_seconds()) + 1))
+            raise RateLimited(
+                f"You made {made} requests in the last minute (the limit is {limit}); "
+                f"wait {seconds} s and ask again.", retry_after_s=seconds,
+            )
+
     def create(self, uow: UnitOfWork, draft: RequestDraft) -> ApprovalRequest:
         """Store a drafted request inside the caller's transaction (with its events, card and hooks)."""
+        if draft.by is not SYSTEM:
+            self._check_rate(uow, draft.by.name)
+            uow.rate_events.record(draft.by.name, "request", self._clock.now())
         created = approvals.new_request(
             request_id=uow.requests.next_id(), operation=draft.operation, action=draft.action,
             requested_by=draft.by, via=draft.via, at=self._clock.now(), risk=draft.risk,
@@ -237,6 +237,12 @@ class ApprovalService:
             request = uow.requests.get(request_id)
             if request is None:
                 return
+            # The person always gets their answer; a stream of refused clicks stops reaching the timeline
+            # and the thread after a few a minute.
+            if uow.rate_events.count_since(by.name, "refusal", now - RATE_WINDOW) >= MAX_REFUSALS_RECORDED:
+                log.warning("refusal.not_recorded", request_id=request_id, person=by.name, refusal=refusal.code)
+                return
+            uow.rate_events.record(by.name, "refusal", now)
             uow.timeline.append([NewEvent(
                 at=now, type=EventType.refused, status=str(request.status),
                 title=f"refused {verb} by {by.name}: {refusal.code}", detail=refusal.message,

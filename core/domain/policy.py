@@ -104,6 +104,7 @@ class RequestRules(BaseModel):
     expire_after: timedelta = timedelta(minutes=30)
     protected_namespaces: tuple[str, ...] = ("kube-system",)
     max_replicas: int = Field(default=50, ge=0)
+    max_per_person_per_minute: int = Field(default=20, ge=1, le=10_000)
 
     @field_validator("expire_after", mode="before")
     @classmethod

@@ -147,3 +147,24 @@ def test_api_refuses_a_person_the_roster_does_not_know(
 
     status, body = call(base, "POST", "/api/v1/requests", {"action": action, "requested_by": "assistant"})
     assert status == 201 and body["requested_by"] == "assistant"
+
+
+def test_the_api_answers_429_with_retry_after(tmp_path: Path) -> None:
+    policy = tmp_path / "signoff.toml"
+    policy.write_text("[requests]\nmax_per_person_per_minute = 2\n")
+    for base, _process, _log in _service(tmp_path, SIGNOFF_POLICY=str(policy)):
+        body = {"action": "cordon node-1", "requested_by": "assistant"}
+        assert call(base, "POST", "/api/v1/requests", body)[0] == 201
+        assert call(base, "POST", "/api/v1/requests", body)[0] == 201
+        request = urllib.request.Request(base + "/api/v1/requests", data=json.dumps(body).encode(), method="POST")
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        try:
+            urllib.request.urlopen(request, timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 429
+            retry_after = exc.headers.get("Retry-After")
+            assert retry_after is not None and 1 <= int(retry_after) <= 60
+            assert json.loads(exc.read().decode())["error"] == "rate_limited"
+        else:
+            raise AssertionError("the third request was not refused")
