@@ -358,6 +358,14 @@ class SqlOutbox(_Repo):
             values["last_error"] = error[:2000]
         self._conn.execute(sa.update(t.outbox).where(c.id == message_id).values(**values))
 
+    def prune(self, before: datetime) -> int:
+        """Delivered and given-up messages older than `before`; pending ones are never pruned."""
+        c = t.outbox.c
+        return int(self._conn.execute(
+            sa.delete(t.outbox).where(c.status.in_(("delivered", "dead")),
+                                      sa.func.coalesce(c.delivered_at, c.created_at) < format_at(before))
+        ).rowcount)
+
     def give_up(self, message_id: int, *, error: str) -> None:
         self._conn.execute(
             sa.update(t.outbox).where(t.outbox.c.id == message_id)

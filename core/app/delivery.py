@@ -88,7 +88,19 @@ class OutboxDispatcher:
             for messages in lanes.values():
                 group.create_task(lane(messages))
         self.delivered += counts[0]
+        self._forget_paced(now)
         return counts[0]
+
+    @property
+    def pacing_entries(self) -> int:
+        return len(self._last_update)
+
+    def _forget_paced(self, now: datetime) -> None:
+        """A card whose last update is older than the pace no longer holds anything back: forget it, so the
+        map holds only the cards updated in the last moment."""
+        horizon = now - timedelta(seconds=self._min_update_interval)
+        for key in [k for k, at in self._last_update.items() if at <= horizon]:
+            del self._last_update[key]
 
     async def _one(self, message: OutboxMessage, now: datetime) -> str:
         gateway = self.gateways.get(message.platform)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -24,11 +24,21 @@ def _overdue_transition(request: ApprovalRequest, now: datetime) -> Transition |
     return None
 
 
+# Rate counters only matter for a minute; an hour is ample.
+RATE_EVENTS_KEPT = timedelta(hours=1)
+# Pruning is cheap but not free: the sweep runs every few seconds, pruning at most this often.
+PRUNE_EVERY = timedelta(minutes=10)
+DEFAULT_KEEP = timedelta(days=30)
+
+
 class Maintenance:
-    def __init__(self, *, store: Store, clock: Clock, signals: Signals) -> None:
+    def __init__(self, *, store: Store, clock: Clock, signals: Signals,
+                 keep: timedelta = DEFAULT_KEEP) -> None:
         self._store = store
         self._clock = clock
         self._signals = signals
+        self._keep = keep
+        self._pruned_at: datetime | None = None
 
     async def recover(self, *, sole_worker: bool) -> dict[str, int]:
         """On start: mid-flight executions become interrupted; stale approvals expire.
@@ -50,8 +60,24 @@ class Maintenance:
         log.info("recovery.done", **counts)
         return counts
 
+    async def prune(self) -> dict[str, int]:
+        """Delete bookkeeping past its retention. Timeline events are never pruned."""
+        now = self._clock.now()
+        self._pruned_at = now
+
+        def prune(uow: UnitOfWork) -> dict[str, int]:
+            return {"outbox": uow.outbox.prune(now - self._keep),
+                    "rate_events": uow.rate_events.prune(now - RATE_EVENTS_KEPT)}
+
+        counts = await self._store.write(prune)
+        if any(counts.values()):
+            log.info("retention.pruned", **counts)
+        return counts
+
     async def sweep(self) -> dict[str, int]:
         now = self._clock.now()
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            await self.prune()
         overdue = await self._store.read(lambda uow: uow.requests.overdue_ids(now))
         counts: dict[str, int] = {"expired": 0, "interrupted": 0}
         for request_id in overdue:

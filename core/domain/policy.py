@@ -127,6 +127,28 @@ class RequestRules(BaseModel):
 MAX_SCORE = 5
 
 
+class RetentionRules(BaseModel):
+    """How long bookkeeping is kept: delivered chat messages and rate counters. Timeline events are kept forever."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keep: timedelta = timedelta(days=30)
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+    @field_validator("keep")
+    @classmethod
+    def _at_least_a_day(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=1):
+            raise ValueError("keep must be at least 1d: a thread's replies need their card's delivered message")
+        return value
+
+
 class PlaybookRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -186,6 +208,7 @@ class Policy(BaseModel):
     people: dict[str, Person] = Field(default_factory=dict)
     risk: dict[Risk, SignRule] = Field(default_factory=lambda: dict(DEFAULT_SIGN_RULES))
     requests: RequestRules = RequestRules()
+    retention: RetentionRules = RetentionRules()
     playbooks: PlaybookRules = PlaybookRules()
     rules: tuple[RuleSpec, ...] = ()
     source: str = "built-in policy"

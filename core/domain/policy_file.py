@@ -8,10 +8,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.domain.policy import DEFAULT_SIGN_RULES, Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
+from core.domain.policy import (
+    DEFAULT_SIGN_RULES,
+    Person,
+    PlaybookRules,
+    Policy,
+    RequestRules,
+    RetentionRules,
+    Risk,
+    RuleSpec,
+    SignRule,
+)
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "retention"}
 
 
 class PolicyFileError(SignoffError):
@@ -65,6 +75,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
             )
         risk[Risk(level)] = _model(SignRule, entry, ["risk", level], text, source)
     requests = _model(RequestRules, _table(data, "requests", text, source), ["requests"], text, source)
+    retention = _model(RetentionRules, _table(data, "retention", text, source), ["retention"], text, source)
     playbook_table = dict(_table(data, "playbooks", text, source))
     risk = _complete(risk)
     if people and "approvers" not in playbook_table:
@@ -76,7 +87,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
-    return Policy(people=people, risk=risk, requests=requests, playbooks=playbooks, rules=rules,
+    return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks, rules=rules,
                   source=source)
 
 
