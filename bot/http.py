@@ -10,13 +10,16 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from adapters.alertmanager import parse_alertmanager
+from adapters.alertmanager import BadAlert, parse_alertmanager
 from bot.bootstrap import App
 from bot.metrics import render_metrics
 from bot.openapi import OPENAPI_PATH, openapi_document
+from core.app.learning import AlertOutcome
+from core.domain.alerts import Alert, AlertStatus
 from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, parse_incident_id, parse_request_id
 from core.domain.policy import Risk
+from core.domain.text import clean_text
 from core.errors import NotFound, RateLimited, SignoffError, UnknownPerson
 
 log = structlog.get_logger(__name__)
@@ -99,7 +102,7 @@ def _string(data: dict[str, Any], key: str, *, required: bool = False, limit: in
         raise SignoffError(f"`{key}` must be a string.")
     if len(value) > limit:
         raise SignoffError(f"`{key}` is longer than {limit} characters.")
-    return value
+    return clean_text(value)
 
 
 async def create_request(app: App, request: web.Request) -> web.StreamResponse:
@@ -131,8 +134,16 @@ async def get_request(app: App, request: web.Request) -> web.StreamResponse:
 
 async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
     payload = await _read_json(request, MAX_ALERT_BODY, "Alertmanager's version 4 webhook payload")
-    outcomes = await app.incidents.ingest_alerts(parse_alertmanager(payload))
-    return web.json_response({"alerts": [o.model_dump(mode="json") for o in outcomes]})
+    parsed = parse_alertmanager(payload)
+    good = iter(await app.incidents.ingest_alerts([a for a in parsed if isinstance(a, Alert)]))
+    outcomes = [AlertOutcome(fingerprint=a.fingerprint, status=AlertStatus.firing, error=a.error)
+                if isinstance(a, BadAlert) else next(good) for a in parsed]
+    for bad in (a for a in parsed if isinstance(a, BadAlert)):
+        log.warning("alert.refused", fingerprint=bad.fingerprint, error=bad.error)
+    # A bad alert is its own outcome (resending it changes nothing); signoff failing on a good one is worth
+    # Alertmanager's retry, which repeats nothing that was already taken.
+    failed = any(o.error is not None and not isinstance(a, BadAlert) for a, o in zip(parsed, outcomes, strict=True))
+    return web.json_response({"alerts": [o.model_dump(mode="json") for o in outcomes]}, status=503 if failed else 200)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -126,6 +126,9 @@ def openapi_document() -> dict[str, Any]:
                 }}}},
                 "responses": {"200": _json(_ref("AlertOutcomes"),
                                            "One outcome per alert; a bad alert never fails the others."),
+                              "503": _json(_ref("AlertOutcomes"),
+                                           "signoff failed on some alert (see its `error`): Alertmanager sends "
+                                           "the group again, and what was already taken is not repeated."),
                               **_AUTH_ERRORS},
             }},
             OPENAPI_PATH: {"get": {

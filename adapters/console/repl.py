@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from adapters.alertmanager import parse_alertmanager
+from adapters.alertmanager import BadAlert, parse_alertmanager
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.app.outbox import MessageRef
 from core.chat.cards import Card
@@ -140,7 +140,10 @@ class Console:
             alert = payload["alerts"][0]
             self._out.write(f"🚨 Alertmanager: {alert['labels']['alertname']} firing "
                             + " ".join(f"{k}={v}" for k, v in alert["labels"].items() if k != "alertname"))
-            await self._alerts(parse_alertmanager(payload))
+            parsed = parse_alertmanager(payload)
+            for bad in (a for a in parsed if isinstance(a, BadAlert)):
+                self._out.write(private_text(self.person, bad.error))
+            await self._alerts([a for a in parsed if isinstance(a, Alert)])
             return True
         if word == "react":
             playbook_id, _, emoji = rest.strip().partition(" ")

@@ -51,6 +51,7 @@ class AlertOutcome(BaseModel):
     request_id: str | None = None
     track: str | None = None
     duplicate: bool = False
+    error: str | None = None  # this alert was not taken (a bad alert, or signoff failed on it)
 
 
 class IncidentService:
@@ -131,10 +132,16 @@ class IncidentService:
 
         async def one(index: int, alert: Alert) -> None:
             async with gate:
-                if alert.status is AlertStatus.resolved:
-                    outcomes[index] = await self._alert_resolved(alert)
-                else:
-                    outcomes[index] = await self._alert_firing(alert)
+                try:
+                    if alert.status is AlertStatus.resolved:
+                        outcomes[index] = await self._alert_resolved(alert)
+                    else:
+                        outcomes[index] = await self._alert_firing(alert)
+                except Exception:
+                    # One alert fails alone; the caller asks Alertmanager to send the group again.
+                    log.exception("alert.failed", fingerprint=alert.fingerprint)
+                    outcomes[index] = AlertOutcome(fingerprint=alert.fingerprint, status=alert.status,
+                                                   error="signoff failed on this alert and logged it")
 
         async with asyncio.TaskGroup() as group:
             for index, alert in enumerate(alerts):

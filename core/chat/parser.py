@@ -29,7 +29,7 @@ from core.chat.commands import (
     Unreadable,
 )
 from core.chat.sentences import ACTION_NEEDED_TEXT, RESOLVE_USAGE
-from core.chat.text import plain_quotes
+from core.chat.text import clean_text, plain_quotes
 from core.domain.ids import IncidentId, RequestId, parse_incident_id, parse_request_id, parse_subject
 from core.domain.policy import Risk
 from core.errors import ParseError, SignoffError
@@ -102,6 +102,7 @@ _ALIASES = frozenset({"sign", "veto"})
 
 def parse_command(text: str) -> Command:
     """A command typed after `/signoff`, at the console prompt, or sent by the HTTP-mode slash command."""
+    text = clean_text(text)
     if len(text) > MAX_COMMAND_LENGTH:
         return Unreadable(message=f"That command is {len(text)} characters long; keep it under "
                                   f"{MAX_COMMAND_LENGTH}.")
@@ -178,6 +179,7 @@ def request_command(action: str, risk: str | Risk | None = None, incident: str |
 def from_options(action: str, risk: str | None = None, incident: str | None = None,
                  reason: str | None = None) -> Command:
     """Typed options (Discord's `/signoff request`): a command without ever becoming text."""
+    action, reason = clean_text(action), clean_text(reason) if reason is not None else None
     return _reading(lambda: request_command(action, risk, (incident or "").strip() or None, reason))
 
 

@@ -1,6 +1,10 @@
-"""Text helpers every chat surface shares: plain quotes and clipping, in one place."""
+"""Text helpers every chat surface shares: plain quotes, cleaning and clipping, in one place."""
 
 from __future__ import annotations
+
+from core.domain.text import clean_text
+
+__all__ = ["SMART_QUOTES", "clean_text", "clip", "plain_quotes"]
 
 # Phones and chat clients turn "…" into curly quotes; the command syntax means the plain ones.
 SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})

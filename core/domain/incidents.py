@@ -13,6 +13,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.domain.events import EventType, NewEvent
+from core.domain.text import clean_text, truncate
 from core.errors import NotPending, ParseError
 
 MAX_LABELS = 64
@@ -76,17 +77,26 @@ def _event(incident: Incident, at: datetime, type_: EventType, title: str, *, ac
                     actor_role=role, incident_id=incident.id, request_id=request_id)
 
 
+# Kept first when an alert carries more labels than are stored: they say what broke and where.
+_KEY_LABELS = ("alertname", "namespace", "pod", "container", "deployment", "statefulset", "daemonset", "node",
+               "job", "severity", "service")
+MAX_LABEL_NAME = 128
+
+
 def clean_labels(labels: dict[str, object]) -> dict[str, str]:
-    """Alert labels as stored: strings, bounded in number and size, so a payload cannot bloat a row."""
-    if len(labels) > MAX_LABELS:
-        raise ParseError(f"An alert carries {len(labels)} labels; at most {MAX_LABELS} are accepted.")
+    """Alert labels as stored: clean strings, bounded in number and size, so a payload cannot bloat a row.
+
+    Oversize names and values are truncated with a marker; past `MAX_LABELS`, the labels that locate the
+    problem are kept first, then the rest by name.
+    """
     cleaned: dict[str, str] = {}
     for key, value in labels.items():
-        text = str(value)
-        if len(str(key)) > 128 or len(text) > MAX_LABEL_VALUE:
-            raise ParseError(f"The alert label `{str(key)[:40]}` is too long (labels: 128, values: {MAX_LABEL_VALUE}).")
-        cleaned[str(key)] = text
-    return cleaned
+        name = truncate(clean_text(str(key)), MAX_LABEL_NAME)
+        cleaned[name] = truncate(clean_text(str(value)), MAX_LABEL_VALUE)
+    if len(cleaned) <= MAX_LABELS:
+        return cleaned
+    order = [k for k in _KEY_LABELS if k in cleaned] + sorted(k for k in cleaned if k not in _KEY_LABELS)
+    return {k: cleaned[k] for k in order[:MAX_LABELS]}
 
 
 def open_incident(
