@@ -20,8 +20,8 @@ from core.domain.policy import Person, PlaybookRules, SignRule
 from core.domain.templates import fill_template, placeholder
 from core.errors import AlreadySigned, NotAuthorized, NotPending, ParseError
 
-# Labels whose values may become placeholders in a template, most specific first.
-TEMPLATE_LABELS = ("deployment", "statefulset", "daemonset", "node", "namespace")
+# The target kinds whose name may become a placeholder, filled from the label of the same name.
+TEMPLATE_LABELS = ("deployment", "statefulset", "daemonset", "node")
 
 
 class PlaybookStatus(StrEnum):
@@ -78,24 +78,35 @@ class PlaybookChange(NamedTuple):
 
 
 def template_from(command: str, labels: Mapping[str, str]) -> str:
-    """Replace the alert's concrete values in the command by `{label}` placeholders.
+    """Replace the target's name and the namespace in the command by `{label}` placeholders.
 
     `kubectl rollout restart deployment/api -n prod` with labels namespace=prod, deployment=api
     becomes `kubectl rollout restart deployment/{deployment} -n {namespace}`: the next alert
-    for another deployment of the same kind fills in its own values.
+    for another deployment of the same kind fills in its own values. Only those two places are
+    templated, and only from the label of the target's own kind: a word that merely equals some
+    label value (the verb, the replica count, a namespace named like the deployment) stays as it is.
     """
+    try:
+        op = parse_operation(command)
+    except ParseError:
+        return command
+    name_label = op.target if op.target in TEMPLATE_LABELS else None
+    templated_name = name_label is not None and labels.get(name_label) == op.name
+    templated_namespace = op.namespace is not None and labels.get("namespace") == op.namespace
     words = command.split()
-    for label in TEMPLATE_LABELS:
-        value = labels.get(label)
-        if not value:
-            continue
-        for index, word in enumerate(words):
-            kind, slash, name = word.partition("/")
-            if slash and name == value and label != "namespace":
-                words[index] = f"{kind}/{placeholder(label)}"
-            elif word == value and (label != "namespace" or (index and words[index - 1] in ("-n", "in"))):
-                words[index] = placeholder(label)
+    for index, word in enumerate(words):
+        before = words[index - 1].lower() if index else ""
+        if templated_name and word == f"{op.target}/{op.name}":
+            words[index] = f"{op.target}/{placeholder(str(name_label))}"
+        elif templated_name and word == op.name and before in (op.target, *_NAME_FOLLOWS):
+            words[index] = placeholder(str(name_label))
+        elif templated_namespace and word == op.namespace and before in ("-n", "--namespace", "in"):
+            words[index] = placeholder("namespace")
     return " ".join(words)
+
+
+# Words a node's bare name follows in the accepted forms (`cordon node-1`, `kubectl uncordon node-1`).
+_NAME_FOLLOWS = ("cordon", "uncordon", "drain")
 
 
 def fill(template: str, labels: Mapping[str, str]) -> Operation | None:

@@ -85,6 +85,33 @@ ROUND_TRIP = [
 ]
 
 
+# Only the target's name and the namespace become placeholders, never another word that happens to equal a label.
+ONLY_NAME_AND_NAMESPACE = [
+    # The namespace shares the deployment's name: `-n {deployment}` would send the next fix to the wrong place.
+    ("kubectl rollout restart deployment/payments -n payments", {"deployment": "payments", "namespace": "payments"},
+     "kubectl rollout restart deployment/{deployment} -n {namespace}"),
+    # A label equal to the verb or the kind stays a label.
+    ("kubectl rollout restart deployment/api -n prod", {"node": "restart", "job": "rollout", "deployment": "api",
+                                                        "namespace": "prod", "x": "deployment"},
+     "kubectl rollout restart deployment/{deployment} -n {namespace}"),
+    ("kubectl scale deployment/web --replicas=3 -n prod", {"deployment": "web", "namespace": "prod", "n": "3",
+                                                          "replicas": "--replicas=3"},
+     "kubectl scale deployment/{deployment} --replicas=3 -n {namespace}"),
+    # A label of another kind naming the same workload is not the target's label.
+    ("kubectl rollout restart deployment/api -n prod", {"statefulset": "api", "namespace": "prod"},
+     "kubectl rollout restart deployment/api -n {namespace}"),
+    ("kubectl cordon node-1", {"node": "node-1", "namespace": "node-1"}, "kubectl cordon {node}"),
+    ("restart deployment api in prod", {"deployment": "api", "namespace": "prod"},
+     "restart deployment {deployment} in {namespace}"),
+]
+
+
+@pytest.mark.parametrize(("command", "labels", "template"), ONLY_NAME_AND_NAMESPACE)
+def test_only_the_target_name_and_namespace_become_placeholders(command: str, labels: dict[str, str],
+                                                                template: str) -> None:
+    assert template_from(command, labels) == template
+
+
 @pytest.mark.parametrize(("command", "labels", "template", "new_labels", "expected"), ROUND_TRIP)
 def test_playbook_template_round_trip(command: str, labels: dict[str, str], template: str,
                                       new_labels: dict[str, str], expected: object) -> None:
