@@ -60,6 +60,9 @@ class SignoffClient(discord.Client):
         )
         self.chat = chat
         self.guild_id = guild_id
+        if guild_id is not None:
+            # DISCORD_GUILD_ID set: interactions, replies and reactions from any other server (or a DM) are refused.
+            chat.serve_workspace("discord", str(guild_id))
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(SignoffGroup(self.on_command),
                               guild=discord.Object(guild_id) if guild_id is not None else None)
@@ -207,7 +210,8 @@ class SignoffClient(discord.Client):
             log.warning("discord.followup_failed", interaction_id=interaction.id, status=exc.status, code=exc.code)
 
     def _interaction_context(self, interaction: discord.Interaction[Any]) -> ChatContext:
-        return context(interaction.user.id, self._card_channel(interaction.channel_id, interaction.channel))
+        return context(interaction.user.id, self._card_channel(interaction.channel_id, interaction.channel),
+                       interaction.guild_id)
 
     @staticmethod
     def _card_channel(channel_id: int | None, channel: object) -> int | None:
@@ -232,7 +236,7 @@ class SignoffClient(discord.Client):
         if not text.strip():
             return
         parent = channel.parent_id or channel.id
-        ctx = context(message.author.id, parent)
+        ctx = context(message.author.id, parent, message.guild.id if message.guild is not None else None)
         self._spawn("thread_message", self._thread_message(str(channel.id), text, ctx))
 
     async def _thread_message(self, thread_id: str, text: str, ctx: ChatContext) -> None:
@@ -247,7 +251,7 @@ class SignoffClient(discord.Client):
             return
         channel = self.get_channel(payload.channel_id)
         place = self._card_channel(payload.channel_id, channel)
-        ctx = context(payload.user_id, place)
+        ctx = context(payload.user_id, place, payload.guild_id)
         self._spawn("reaction", self._reaction(payload.channel_id, payload.message_id, str(payload.emoji),
                                                payload.user_id, ctx))
 

@@ -10,10 +10,12 @@ from core.domain.approvals import Place
 PLATFORM = "discord"
 
 
-def context(user_id: int, channel_id: int | None) -> ChatContext:
-    """Who acted, by Discord user id (the policy maps it to a person), and in which channel."""
+def context(user_id: int, channel_id: int | None, guild_id: int | None = None) -> ChatContext:
+    """Who acted, by Discord user id (the policy maps it to a person), in which channel and server
+    (`dm` for a direct message, which belongs to no server)."""
     place = Place(platform=PLATFORM, channel=str(channel_id)) if channel_id is not None else None
-    return ChatContext(platform=PLATFORM, account=str(user_id), place=place)
+    workspace = str(guild_id) if guild_id is not None else "dm"
+    return ChatContext(platform=PLATFORM, account=str(user_id), place=place, workspace=workspace)
 
 
 def without_bot_mention(content: str, bot_id: int | None) -> str:

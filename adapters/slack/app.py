@@ -183,6 +183,9 @@ class SlackAdapter:
                 auth_test_response=response, bot_token=self.config.bot_token,
             )
             self.bot_user_id = self._auth.bot_user_id
+            if self._auth.team_id:
+                # Commands, clicks, replies and reactions from any other workspace are refused.
+                self.chat.serve_workspace("slack", self._auth.team_id)
             log.info("slack.authenticated", team_id=self._auth.team_id, bot_user_id=self.bot_user_id,
                      mode="socket" if self.config.socket_mode else "http")
             return self._auth
@@ -288,13 +291,13 @@ class SlackAdapter:
 
         async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
-            message = translate.thread_message(event, self.bot_user_id)
+            message = translate.thread_message(event, self.bot_user_id, _team(body))
             if message is not None and self._first_delivery(body):
                 await self.jobs.submit("thread", partial(self._thread, message))
 
         async def on_reaction(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
-            vote = translate.reaction_vote(event, self.bot_user_id)
+            vote = translate.reaction_vote(event, self.bot_user_id, _team(body))
             if vote is not None and self._first_delivery(body):
                 await self.jobs.submit("reaction", partial(self._reaction, vote))
 
@@ -390,3 +393,9 @@ class SlackAdapter:
 
 
 __all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig"]
+
+
+def _team(body: dict[str, Any]) -> str | None:
+    """The workspace an Events API envelope came from."""
+    team = body.get("team_id")
+    return team if isinstance(team, str) and team else None

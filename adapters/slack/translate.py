@@ -68,9 +68,9 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _context(user: str, channel: str | None) -> ChatContext:
+def _context(user: str, channel: str | None, team: str | None) -> ChatContext:
     place = Place(platform=PLATFORM, channel=channel) if channel else None
-    return ChatContext(platform=PLATFORM, account=user, place=place)
+    return ChatContext(platform=PLATFORM, account=user, place=place, workspace=team)
 
 
 def slash_command(body: dict[str, Any]) -> SlashCommand | None:
@@ -81,7 +81,7 @@ def slash_command(body: dict[str, Any]) -> SlashCommand | None:
     channel = _str(body.get("channel_id"))
     return SlashCommand(
         text=str(body.get("text") or ""),
-        ctx=_context(user, channel),
+        ctx=_context(user, channel, _str(body.get("team_id"))),
         reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
     )
 
@@ -106,12 +106,13 @@ def click(body: dict[str, Any]) -> Click | None:
     return Click(
         action=action,
         value=str(actions[0].get("value") or ""),
-        ctx=_context(user, channel),
+        # The clicker's own workspace: in a channel shared with another organisation it is theirs.
+        ctx=_context(user, channel, _str(user_info.get("team_id")) or _str(_dict(body.get("team")).get("id"))),
         reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
     )
 
 
-def thread_message(event: dict[str, Any], bot_user_id: str | None) -> ThreadMessage | None:
+def thread_message(event: dict[str, Any], bot_user_id: str | None, team: str | None = None) -> ThreadMessage | None:
     """A person's reply inside a thread; None for top-level messages, edits, deletions and bots."""
     if event.get("type") != "message" or event.get("subtype") not in _HUMAN_SUBTYPES:
         return None
@@ -122,11 +123,12 @@ def thread_message(event: dict[str, Any], bot_user_id: str | None) -> ThreadMess
     ts = _str(event.get("ts"))
     if user is None or user == bot_user_id or thread_ts is None or thread_ts == ts:
         return None
+    team = _str(event.get("user_team")) or _str(event.get("team")) or team
     return ThreadMessage(thread_ts=thread_ts, text=str(event.get("text") or ""),
-                         ctx=_context(user, _str(event.get("channel"))))
+                         ctx=_context(user, _str(event.get("channel")), team))
 
 
-def reaction_vote(event: dict[str, Any], bot_user_id: str | None) -> ReactionVote | None:
+def reaction_vote(event: dict[str, Any], bot_user_id: str | None, team: str | None = None) -> ReactionVote | None:
     """`reaction_added` on a message: the core decides whether the message is a playbook offer."""
     if event.get("type") != "reaction_added":
         return None
@@ -139,5 +141,6 @@ def reaction_vote(event: dict[str, Any], bot_user_id: str | None) -> ReactionVot
     channel = _str(item.get("channel"))
     # Skin tones arrive as `+1::skin-tone-3`; the vote is the same.
     name = reaction.split("::", 1)[0]
-    return ReactionVote(message_ts=ts, reaction=name, ctx=_context(user, channel),
+    team = _str(event.get("user_team")) or team
+    return ReactionVote(message_ts=ts, reaction=name, ctx=_context(user, channel, team),
                         reply_to=Responder(user=user, channel=channel))

@@ -25,6 +25,8 @@ class ChatContext(BaseModel):
     platform: str
     account: str
     place: Place | None = None
+    # The Slack workspace (team id) or Discord guild it came from, when the platform says.
+    workspace: str | None = None
 
 
 class Reply(BaseModel):

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
+import structlog
+
 from core.app.service import ApprovalService
 from core.chat.cards import status_text, timeline_text
 from core.chat.commands import (
@@ -35,6 +37,7 @@ from core.chat.sentences import (
     NOT_ENABLED_TEXT,
     cancelled_text,
     open_requests_text,
+    outside_workspace,
     requested_text,
     signed_text,
     vetoed_text,
@@ -43,6 +46,8 @@ from core.domain.ids import IncidentId, PlaybookId, RequestId
 from core.domain.policy import Person, Policy
 from core.errors import ParseError, SignoffError
 from core.ports import Clock
+
+log = structlog.get_logger(__name__)
 
 # Reaction names as Slack sends them and emoji as Discord sends them.
 APPROVE_REACTIONS = frozenset({"white_check_mark", "+1", "thumbsup", "heavy_check_mark", "✅", "👍", "✔️"})
@@ -95,6 +100,7 @@ class ChatCommands:
         self._service = service
         self._policy = policy
         self._clock = clock
+        self._workspaces: dict[str, str] = {}
         self.handlers = (
             Handlers()
             .add(Request, self._request)
@@ -113,12 +119,28 @@ class ChatCommands:
 
     # --- routes in -----------------------------------------------------------------------------
 
+    def serve_workspace(self, platform: str, workspace: str) -> None:
+        """Only this Slack workspace (team id) or Discord guild may act on `platform`. Without a policy
+        file's roster, it is the only boundary of who may sign."""
+        self._workspaces[platform] = workspace
+
+    def _outside(self, ctx: ChatContext) -> str | None:
+        """A refusal when `ctx` comes from a workspace or guild this signoff does not serve."""
+        served = self._workspaces.get(ctx.platform)
+        if served is None or ctx.workspace == served:
+            return None
+        log.warning("chat.outside_workspace", platform=ctx.platform, workspace=ctx.workspace, served=served)
+        return outside_workspace(ctx.platform, ctx.workspace, served)
+
     async def handle(self, text: str, ctx: ChatContext) -> Reply:
         """A command typed after `/signoff` (or at the console prompt)."""
         return await self.run(parse_command(text), ctx)
 
     async def run(self, command: Command, ctx: ChatContext) -> Reply:
         """Any command (typed, clicked, chosen): the person is identified first unless anyone may run it."""
+        refusal = self._outside(ctx)
+        if refusal is not None:
+            return Reply(text=refusal, ok=False)
         try:
             caller = Caller(ctx=ctx, policy=self._policy)
             if not command.anyone:
@@ -141,7 +163,7 @@ class ChatCommands:
 
     async def thread_reply(self, thread_id: str, text: str, ctx: ChatContext) -> bool:
         """A message in some chat thread: answered only when the thread is a request's."""
-        if thread_word(text) is None:
+        if thread_word(text) is None or self._outside(ctx) is not None:
             return False
         key = await self._service.key_for_message(ctx.platform, thread_id)
         if not isinstance(key, RequestId):
@@ -151,7 +173,7 @@ class ChatCommands:
     async def reaction(self, message_id: str, reaction: str, ctx: ChatContext) -> Reply | None:
         """A reaction on a message. Only ✅ 👍 ❌ 👎 on a playbook offer mean anything (a vote)."""
         approve = reaction in APPROVE_REACTIONS
-        if not approve and reaction not in REJECT_REACTIONS:
+        if (not approve and reaction not in REJECT_REACTIONS) or self._outside(ctx) is not None:
             return None
         key = await self._service.key_for_message(ctx.platform, message_id)
         if not isinstance(key, PlaybookId):

@@ -71,3 +71,10 @@ def open_requests_text(requests: Sequence[ApprovalRequest], now: datetime) -> st
     return "\n".join(lines)
 
 
+
+
+def outside_workspace(platform: str, workspace: str | None, served: str) -> str:
+    where = {"slack": "Slack workspace", "discord": "Discord server"}.get(platform, f"{platform} workspace")
+    came = f"`{workspace}`" if workspace else "outside any"
+    return (f"This signoff serves one {where} (`{served}`); this came from {came}, so it was refused. "
+            f"Ask in the {where} signoff serves.")
