@@ -200,13 +200,20 @@ class ChatGateway(Protocol):
 
     platform: str
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef: ...
+    # Every post carries `token`, unique to the outbox message. `retry` says an earlier attempt's outcome is
+    # unknown (it failed, or its process died mid-call): a gateway that can look its messages up finds the
+    # one the earlier attempt may have stored instead of posting a second.
+
+    async def post_card(self, channel: str, card: Card, *, token: str | None = None,
+                        retry: bool = False) -> MessageRef: ...
 
     async def update_card(self, ref: MessageRef, card: Card) -> None: ...
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef: ...
+    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
+                         retry: bool = False) -> MessageRef: ...
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef: ...
+    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
+                           retry: bool = False) -> MessageRef: ...
 
 
 class GatewayRegistry(Protocol):

@@ -53,7 +53,8 @@ class ConsoleOutput:
         self._stream.write(text + "\n")
         self._stream.flush()
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
+    async def post_card(self, channel: str, card: Card, *, token: str | None = None,
+                        retry: bool = False) -> MessageRef:
         message_id = f"m{next(self._ids)}"
         self._keys[message_id] = card.key
         self.write(card_text(card))
@@ -62,7 +63,8 @@ class ConsoleOutput:
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         self.write(card_update_text(card))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
+                         retry: bool = False) -> MessageRef:
         key = self._keys.get(ref.message_id, ref.message_id)
         body = text if card is None else (text + "\n" + card_text(card)).strip()
         self.write(thread_text(key, body))
@@ -70,7 +72,8 @@ class ConsoleOutput:
         self._keys[message_id] = key
         return MessageRef(platform=PLATFORM, channel=ref.channel, message_id=message_id, thread=ref.thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
+    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
+                           retry: bool = False) -> MessageRef:
         body = text if card is None else (text + "\n" + card_text(card)).strip()
         self.write(body)
         message_id = f"m{next(self._ids)}"

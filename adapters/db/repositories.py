@@ -329,7 +329,8 @@ class SqlOutbox(_Repo):
             body = json.loads(m["body"])
             messages.append(OutboxMessage(
                 id=m["id"], platform=m["platform"], channel=m["channel"], kind=MessageKind(m["kind"]), key=m["key"],
-                attempts=m["attempts"], created_at=parse_at(m["created_at"]), **body,
+                attempts=m["attempts"], created_at=parse_at(m["created_at"]),
+                leased_before=m["lease_owner"] is not None, **body,
             ))
         return messages
 

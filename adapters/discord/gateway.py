@@ -98,7 +98,9 @@ class DiscordGateway:
 
     # ------------------------------------------------------------------ ChatGateway
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
+    # `token`/`retry` are not needed here: every post carries a nonce, which Discord deduplicates.
+    async def post_card(self, channel: str, card: Card, *, token: str | None = None,
+                        retry: bool = False) -> MessageRef:
         messageable = self._messageable(channel)
         slot = (channel, card.key)
         message_id = self._cards.get(slot)
@@ -130,12 +132,14 @@ class DiscordGateway:
         # view=None removes every component: terminal cards keep no buttons.
         await self._rest("update_card", lambda: message.edit(embed=embed, view=view))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
+                         retry: bool = False) -> MessageRef:
         target = ref.thread or ref.channel
         message = await self._send("post_reply", target, text, card)
         return MessageRef(platform=PLATFORM, channel=target, message_id=str(message.id), thread=ref.thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
+    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
+                           retry: bool = False) -> MessageRef:
         message = await self._send("post_message", channel, text, card)
         return MessageRef(platform=PLATFORM, channel=channel, message_id=str(message.id))
 

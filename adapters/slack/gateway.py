@@ -12,7 +12,7 @@ dispatcher's pass and hold up every other card.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -68,10 +68,24 @@ class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         return wait is not None and wait <= self.max_wait_s
 
 
+class NoRepostServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    """Retries a 5xx at once, except a post: Slack may have stored the message before failing, and a blind
+    re-post would show it twice. The outbox retries a post later, looking for it first."""
+
+    async def _can_retry_async(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith("chat.postMessage"):
+            return False
+        retry: bool = await super()._can_retry_async(state=state, request=request, response=response, error=error)
+        return retry
+
+
 def retry_handlers(*, rate_limit_wait_s: float = 2.0) -> list[AsyncRetryHandler]:
     return [
         AsyncConnectionErrorRetryHandler(max_retry_count=1),
-        AsyncServerErrorRetryHandler(max_retry_count=1),
+        NoRepostServerErrorRetryHandler(max_retry_count=1),
         ShortRateLimitRetryHandler(max_retry_count=1, max_wait_s=rate_limit_wait_s),
     ]
 
@@ -117,6 +131,21 @@ def delivery_error(method: str, exc: BaseException) -> DeliveryError:
     return DeliveryError(f"{method}: unexpected {type(exc).__name__}: {exc}")
 
 
+# Message metadata (`chat.postMessage` `metadata`) that lets signoff find its own posts again.
+CARD_EVENT = "signoff_card"
+MESSAGE_EVENT = "signoff_message"
+LOOKUP_LIMIT = 100
+
+
+def _metadata(event_type: str, request_id: str | None, token: str | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    if request_id is not None:
+        payload["request_id"] = request_id
+    if token is not None:
+        payload["token"] = token
+    return {"event_type": event_type, "event_payload": payload}
+
+
 class SlackGateway:
     """Posts and updates cards and thread replies. A card's own `ts` is its thread root."""
 
@@ -142,9 +171,18 @@ class SlackGateway:
         return MessageRef(platform=PLATFORM, channel=str(response.get("channel") or channel), message_id=ts,
                           thread=thread or ts)
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
+    async def post_card(self, channel: str, card: Card, *, token: str | None = None,
+                        retry: bool = False) -> MessageRef:
+        metadata = _metadata(CARD_EVENT, card.key, token)
+        if retry:
+            found = await self._find(channel, None, lambda payload: payload.get("request_id") == card.key,
+                                     CARD_EVENT)
+            if found is not None:
+                log.info("slack.found_earlier_post", key=card.key, channel=channel, ts=found)
+                return MessageRef(platform=PLATFORM, channel=channel, message_id=found, thread=found)
         response = await self._call("chat.postMessage", channel=channel, text=card_text(card),
-                                    blocks=card_blocks(card), unfurl_links=False, unfurl_media=False)
+                                    blocks=card_blocks(card), unfurl_links=False, unfurl_media=False,
+                                    metadata=metadata)
         return self._ref(response, channel)
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
@@ -152,15 +190,49 @@ class SlackGateway:
         await self._call("chat.update", channel=ref.channel, ts=ref.message_id, text=card_text(card),
                          blocks=card_blocks(card))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
+                         retry: bool = False) -> MessageRef:
         thread = ref.thread or ref.message_id
+        if retry and token is not None:
+            found = await self._find(ref.channel, thread, lambda payload: payload.get("token") == token)
+            if found is not None:
+                log.info("slack.found_earlier_post", token=token, channel=ref.channel, ts=found)
+                return MessageRef(platform=PLATFORM, channel=ref.channel, message_id=found, thread=thread)
         response = await self._call("chat.postMessage", channel=ref.channel, thread_ts=thread,
-                                    **self._body(text, card))
+                                    metadata=_metadata(MESSAGE_EVENT, None, token), **self._body(text, card))
         return self._ref(response, ref.channel, thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
-        response = await self._call("chat.postMessage", channel=channel, **self._body(text, card))
+    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
+                           retry: bool = False) -> MessageRef:
+        if retry and token is not None:
+            found = await self._find(channel, None, lambda payload: payload.get("token") == token)
+            if found is not None:
+                log.info("slack.found_earlier_post", token=token, channel=channel, ts=found)
+                return MessageRef(platform=PLATFORM, channel=channel, message_id=found)
+        response = await self._call("chat.postMessage", channel=channel, metadata=_metadata(MESSAGE_EVENT, None, token),
+                                    **self._body(text, card))
         return self._ref(response, channel)
+
+    async def _find(self, channel: str, thread: str | None, matches: Callable[[dict[str, Any]], bool],
+                    event_type: str | None = None) -> str | None:
+        """The ts of a recent message of ours whose metadata `matches`: the earlier attempt that Slack stored
+        although its answer was an error. Looked up in the thread, or among the channel's latest messages."""
+        if thread is not None:
+            response = await self._call("conversations.replies", channel=channel, ts=thread,
+                                        include_all_metadata=True, limit=LOOKUP_LIMIT)
+        else:
+            response = await self._call("conversations.history", channel=channel, include_all_metadata=True,
+                                        limit=LOOKUP_LIMIT)
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") if isinstance(message, dict) else None
+            if not isinstance(metadata, dict):
+                continue
+            if event_type is not None and metadata.get("event_type") != event_type:
+                continue
+            payload = metadata.get("event_payload")
+            if isinstance(payload, dict) and matches(payload) and isinstance(message.get("ts"), str):
+                return str(message["ts"])
+        return None
 
     @staticmethod
     def _body(text: str, card: Card | None) -> dict[str, Any]:

@@ -160,7 +160,7 @@ class OutboxDispatcher:
                 if card is None:
                     await self._done([message.id])
                     return
-                ref = await gateway.post_card(message.channel, card)
+                ref = await gateway.post_card(message.channel, card, token=message.token, retry=message.uncertain)
                 await self._done([message.id], anchors={message.key or "": ref})
             else:
                 await self._done([message.id])  # already posted by an earlier attempt
@@ -177,9 +177,11 @@ class OutboxDispatcher:
             await self._done(sorted({*ids, message.id}))
             return
         if kind is MessageKind.thread and anchor is not None:
-            ref = await gateway.post_reply(anchor, message.text, message.card)
+            ref = await gateway.post_reply(anchor, message.text, message.card, token=message.token,
+                                           retry=message.uncertain)
         else:
-            ref = await gateway.post_message(message.channel, message.text, message.card)
+            ref = await gateway.post_message(message.channel, message.text, message.card, token=message.token,
+                                             retry=message.uncertain)
         # A message anchored under its own key (a playbook offer) is found by its id only, so a
         # thread keeps belonging to the request whose card opened it.
         anchors = {message.anchor_as: ref.model_copy(update={"thread": None})} if message.anchor_as else {}

@@ -35,6 +35,16 @@ class OutboxMessage(NewMessage):
     id: int
     attempts: int = 0
     created_at: datetime
+    leased_before: bool = False  # a process took it before and did not finish: its outcome is unknown
+
+    @property
+    def uncertain(self) -> bool:
+        """An earlier attempt may have reached the chat platform."""
+        return self.attempts > 0 or self.leased_before
+
+    @property
+    def token(self) -> str:
+        return f"outbox-{self.id}"
 
 
 class MessageRef(BaseModel):

@@ -602,9 +602,15 @@ class FakeSlack(LoopbackServer):
         if not text and not blocks and not args.get("attachments"):
             raise _ApiError("no_text")
         msg = self._bot_message(text, blocks)
+        metadata = args.get("metadata")
+        if metadata is not None:
+            # Slack keeps `metadata` ({event_type, event_payload}) with the message; reads show it on request.
+            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str):
+                raise _ApiError("invalid_metadata_format")
+            msg["metadata"] = copy.deepcopy(metadata)
         thread_ts = args.get("thread_ts") or None
         self._store_message(channel, msg, thread_ts)
-        return {"ok": True, "channel": channel, "ts": msg["ts"], "message": copy.deepcopy(msg)}
+        return {"ok": True, "channel": channel, "ts": msg["ts"], "message": _shown(msg, False)}
 
     def _chat_update(self, args: JSONDict) -> JSONDict:
         channel = _need_channel(args)
@@ -717,9 +723,10 @@ class FakeSlack(LoopbackServer):
             raise _ApiError("thread_not_found")
         replies = [m for m in self._messages[channel] if m.get("thread_ts") == ts and m["ts"] != ts]
         replies.sort(key=lambda m: _ts_key(m["ts"]))
+        with_metadata = _truthy(args.get("include_all_metadata"))
         return {
             "ok": True,
-            "messages": copy.deepcopy([parent, *replies]),
+            "messages": [_shown(m, with_metadata) for m in [parent, *replies]],
             "has_more": False,
             "response_metadata": {"next_cursor": ""},
         }
@@ -728,9 +735,10 @@ class FakeSlack(LoopbackServer):
         channel = _need_channel(args)
         top = [m for m in self._messages.get(channel, []) if m.get("thread_ts") in (None, m["ts"])]
         top.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+        with_metadata = _truthy(args.get("include_all_metadata"))
         return {
             "ok": True,
-            "messages": copy.deepcopy(top),
+            "messages": [_shown(m, with_metadata) for m in top],
             "has_more": False,
             "response_metadata": {"next_cursor": ""},
         }
@@ -1293,3 +1301,15 @@ async def post_signed(
     finally:
         if own:
             await client.close()
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _shown(message: JSONDict, with_metadata: bool) -> JSONDict:
+    """A stored message as a read returns it: `metadata` only when asked for (`include_all_metadata`)."""
+    shown = copy.deepcopy(message)
+    if not with_metadata:
+        shown.pop("metadata", None)
+    return shown
