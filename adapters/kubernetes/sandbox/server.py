@@ -34,6 +34,7 @@ from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
 from adapters.kubernetes.sandbox.errors import _status_object
 from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
+from adapters.kubernetes.sandbox.tls import TlsMaterial
 from adapters.kubernetes.sandbox.world import _container, _deployment
 from adapters.kubernetes.sandbox.world import seed as seed_world
 from adapters.loopthread import LoopThread
@@ -57,8 +58,10 @@ class SandboxCluster:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: TlsMaterial | None = None,
     ) -> None:
         self._token = token
+        self._tls = tls
         self._host = host
         self._port = port
         self._lock = threading.RLock()
@@ -135,11 +138,13 @@ class SandboxCluster:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((self._host, self._port))
         sock.setblocking(False)
-        site = web.SockSite(self._runner, sock)
+        # HTTPS when asked (`signoff sandbox`): kubectl sends a bearer token only over TLS.
+        ssl_context = self._tls.server_context() if self._tls is not None else None
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
         await site.start()
         host, port = sock.getsockname()[:2]
         self._server.address = f"{host}:{port}"
-        self._url = f"http://{host}:{port}"
+        self._url = f"{'https' if ssl_context is not None else 'http'}://{host}:{port}"
 
     async def _shutdown(self) -> None:
         if self._runner is not None:
