@@ -139,6 +139,7 @@ def test_kubectl_get_and_describe(served: Served) -> None:
 def test_kubectl_rollout_status_and_history(served: Served) -> None:
     status = served.kubectl("rollout", "status", "deployment/api", "-n", "prod", "--timeout=30s")
     assert 'deployment "api" successfully rolled out' in status.stdout
+    assert "Failed to watch" not in status.stderr  # the sandbox serves ?watch=true
     history = served.kubectl("rollout", "history", "deployment/api", "-n", "prod").stdout
     assert "REVISION" in history and "deploy 1.4.2" in history
     served.kubectl("rollout", "restart", "deployment/api", "-n", "prod")

@@ -181,3 +181,4 @@ def test_an_allowed_eviction_deletes_the_pod_and_a_dry_run_does_not(core: client
         core.create_namespaced_pod_eviction(name, "prod", _eviction(name))
     assert caught.value.status == 404
 
+
