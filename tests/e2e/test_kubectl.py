@@ -127,8 +127,11 @@ def test_the_kubeconfig_is_private_and_uses_tls_and_a_token(served: Served) -> N
 def test_kubectl_get_and_describe(served: Served) -> None:
     pods = served.json("get", "pods", "-n", "prod")["items"]
     assert {p["metadata"]["name"].split("-")[0] for p in pods} == {"api", "postgres", "web", "worker"}
-    table = served.kubectl("get", "pods", "-n", "prod").stdout
-    assert "NAME" in table and "postgres-0" in table
+    table = served.kubectl("get", "pods", "-n", "prod").stdout  # the server's Table, as kubectl prints it
+    assert table.split("\n")[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert "postgres-0" in table and "Running" in table
+    wide = served.kubectl("get", "pods", "-A", "-o", "wide").stdout
+    assert wide.split("\n")[0].split() == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
     assert "node-1" in served.kubectl("get", "nodes").stdout
     described = served.kubectl("describe", "deployment", "api", "-n", "prod").stdout
     assert "Replicas:               3 desired | 3 updated | 3 total | 3 available" in described

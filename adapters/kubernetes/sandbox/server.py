@@ -36,6 +36,7 @@ from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
 from adapters.kubernetes.sandbox.errors import _status_object
 from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
+from adapters.kubernetes.sandbox.table import as_table, wants_table
 from adapters.kubernetes.sandbox.tls import TlsMaterial
 from adapters.kubernetes.sandbox.watch import is_watch, stream
 from adapters.kubernetes.sandbox.world import _container, _deployment
@@ -179,6 +180,9 @@ class SandboxCluster:
             return await stream(request, dict(request.query), list_now, self._closing)
         with self._lock:
             code, payload = self._call(method, path, dict(request.query), content_type, body)
+            if code == 200 and method == "GET" and wants_table(request.headers.get("Accept", "")) \
+                    and payload.get("kind") not in (None, "Status", "Scale") and "metadata" in payload:
+                payload = as_table(payload)  # what `kubectl get` prints
             text = json.dumps(payload)
         log.debug("sandbox.request", method=method, path=path, status=code)
         return web.Response(status=code, text=text, content_type="application/json")

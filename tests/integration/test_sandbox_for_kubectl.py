@@ -1,6 +1,9 @@
-"""`?watch=true` on the sandbox: what `kubectl rollout status` and the official client's watch use."""
+"""What kubectl needs of the sandbox beyond the executor's calls: `?watch=true` (`kubectl rollout
+status`, the official client's watch) and the server-side Table that `kubectl get` prints."""
 
 from __future__ import annotations
+
+import json
 
 from kubernetes import client, watch
 
@@ -43,3 +46,14 @@ def test_a_watch_sees_changes_made_while_it_is_open_and_deletions(apps: client.A
             deleted.append(event["object"].metadata.name)
             watcher.stop()
     assert deleted == [pod]
+
+
+def test_kubectl_gets_a_table_when_it_asks_for_one(api_client: client.ApiClient) -> None:
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    response = api_client.call_api("GET", f"{api_client.configuration.host}/api/v1/namespaces/prod/pods",
+                                   header_params={"Accept": accept, "Authorization": "Bearer sandbox-token"})
+    response.read()
+    table = json.loads(response.data)
+    assert table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]][:5] == ["Name", "Ready", "Status", "Restarts", "Age"]
+    assert {r["object"]["metadata"]["namespace"] for r in table["rows"]} == {"prod"}
