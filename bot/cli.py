@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply migrations")
     sub.add_parser("check-config", help="validate settings and the policy file, print what is configured")
     sub.add_parser("playbooks", help="list playbooks with status, effectiveness and use")
+    sandbox = sub.add_parser("sandbox", help="serve the sandbox cluster until stopped; writes a kubeconfig for kubectl")
+    sandbox.add_argument("--port", type=int, default=6443, help="the HTTPS port (0: any free port); default 6443")
+    sandbox.add_argument("--kubeconfig", default=None, help="where to write the kubeconfig (default: in the temp dir)")
     return parser
 
 
@@ -54,9 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = ".".join(str(p) for p in error["loc"])
         print(f"signoff: setting {name}: {error['msg']}", file=sys.stderr)
         return 2
-    quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks")
+    quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks", "sandbox")
     level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "error"
     configure_logging(settings.effective_log_format, level, settings.secrets())
+    if args.command == "sandbox":
+        # The server runs in its own thread and loop; the main thread waits for SIGINT/SIGTERM.
+        from pathlib import Path
+
+        from adapters.kubernetes.sandbox.standalone import serve
+        path = Path(args.kubeconfig) if args.kubeconfig else None
+        return serve(port=args.port, kubeconfig_path=path, out=sys.stdout)
     try:
         return asyncio.run(_dispatch(args, settings))
     except SignoffError as exc:
@@ -81,6 +91,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_service(settings)
     if command == "timeline":
         return await _timeline(settings, args.id)
+
     if command == "audit":
         return await audit_verify(settings)
     if command == "db":

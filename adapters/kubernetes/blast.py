@@ -14,11 +14,13 @@ from typing import Any, Protocol, TypeVar
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from adapters.kubernetes.drain import controller_ref, evictable, pod_key
 from adapters.kubernetes.objects import selector_query
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
+    DrainOp,
     Operation,
     OperationType,
     RestartOp,
@@ -93,6 +95,37 @@ class FactReader:
 
     async def _node_to_uncordon(self, op: UncordonOp) -> TargetFacts:
         return await self._node(op.name, cordon=False)
+
+    async def _node_to_drain(self, op: DrainOp) -> TargetFacts:
+        facts = await self._node(op.name, cordon=True)
+        if not facts.exists:
+            return facts
+        listed = await self._call(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={op.name}")
+        owners: dict[tuple[str, str, str], str] = {}
+        evictions = []
+        for pod in evictable(listed.items):
+            evictions.append(f"{pod_key(pod)} ({await self._owner(pod, owners)})")
+        if facts.note and "already cordoned" in facts.note and evictions:
+            facts = facts.model_copy(update={"note": None})  # cordoned but not drained: the drain still evicts
+        return facts.model_copy(update={"evictions": tuple(evictions)})
+
+    async def _owner(self, pod: client.V1Pod, seen: dict[tuple[str, str, str], str]) -> str:
+        """`deployment/web` for a pod of web's ReplicaSet, `statefulset/db`, or `no controller`."""
+        ref = controller_ref(pod)
+        if ref is None:
+            return "no controller: not recreated"
+        namespace = _namespace(pod)
+        key = (namespace, ref.kind, ref.name)
+        if key not in seen:
+            owner = f"{ref.kind.lower()}/{ref.name}"
+            if ref.kind == "ReplicaSet":
+                replica_set = await self._read_or_none(self._apps.read_namespaced_replica_set, ref.name, namespace)
+                refs = replica_set.metadata.owner_references if replica_set and replica_set.metadata else None
+                top = next((r for r in refs or [] if r.controller), None)
+                if top is not None:
+                    owner = f"{top.kind.lower()}/{top.name}"
+            seen[key] = owner
+        return seen[key]
 
     async def _read_or_none(self, fn: Callable[..., _T], *args: Any) -> _T | None:
         try:
@@ -234,6 +267,7 @@ _READERS: dict[OperationType, Callable[[FactReader, Any], Awaitable[TargetFacts]
     DeletePodOp: FactReader._pod_of,
     CordonOp: FactReader._node_to_cordon,
     UncordonOp: FactReader._node_to_uncordon,
+    DrainOp: FactReader._node_to_drain,
 })
 
 

@@ -24,12 +24,22 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes.blast import FactReader, selector_string
+from adapters.kubernetes.drain import (
+    DRAIN_TIMEOUT_S,
+    RETRY_CAP_S,
+    RETRY_FIRST_S,
+    evictable,
+    listing,
+    pod_key,
+    skip_reason,
+)
 from adapters.kubernetes.failures import Attempt, api_error, translate
 from adapters.kubernetes.rollback import RollbackPlan, plan_rollback, refuse_if_paused
 from core.domain.cluster import ClusterError, ClusterRejected, ClusterResult, ClusterUnavailable, TargetFacts
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
+    DrainOp,
     Operation,
     OperationType,
     RestartOp,
@@ -66,9 +76,13 @@ class KubernetesCluster:
         request_timeout: float = 10.0,
         conflict_retries: int = 3,
         retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        drain_timeout: float = DRAIN_TIMEOUT_S,
+        drain_retry: float = RETRY_FIRST_S,
     ) -> None:
         self._api_client = api_client
         self._retry_delays = retry_delays
+        self._drain_timeout = drain_timeout
+        self._drain_retry = drain_retry
         self._timeout = request_timeout
         self._conflict_retries = conflict_retries
         self._apps = client.AppsV1Api(api_client)
@@ -133,12 +147,21 @@ class KubernetesCluster:
         return cls(client.ApiClient(configuration), request_timeout=request_timeout)
 
     @classmethod
-    def for_url(cls, url: str, token: str, *, request_timeout: float = 10.0,
-                retry_delays: tuple[float, ...] = RETRY_DELAYS_S) -> KubernetesCluster:
+    def for_url(
+        cls,
+        url: str,
+        token: str,
+        *,
+        request_timeout: float = 10.0,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        drain_timeout: float = DRAIN_TIMEOUT_S,
+        drain_retry: float = RETRY_FIRST_S,
+    ) -> KubernetesCluster:
         """A bearer token against a base URL: the sandbox, or a plain HTTP proxy."""
         configuration = client.Configuration(host=url.rstrip("/"), api_key={"authorization": f"Bearer {token}"})
         configuration.retries = _retries()
-        return cls(client.ApiClient(configuration), request_timeout=request_timeout, retry_delays=retry_delays)
+        return cls(client.ApiClient(configuration), request_timeout=request_timeout, retry_delays=retry_delays,
+                   drain_timeout=drain_timeout, drain_retry=drain_retry)
 
     def close(self) -> None:
         self._api_client.close()  # type: ignore[no-untyped-call]
@@ -342,6 +365,97 @@ class KubernetesCluster:
         summary = f"dry run: {op.target_ref} would be {word}" if attempt.dry_run else f"{op.target_ref} {word}"
         return _result(summary, patched, None)
 
+    async def _drain(self, op: DrainOp, attempt: Attempt) -> ClusterResult:
+        """`kubectl drain --ignore-daemonsets`: cordon, then evict every other pod of the node.
+
+        A 429 is a PodDisruptionBudget that allows no disruption right now: asked again, with
+        backoff, until the drain's deadline. Then it waits until the evicted pods are gone."""
+        prefix = "dry run: " if attempt.dry_run else ""
+        node = await self._read(self._core.read_node, op.name)
+        if not (node.spec.unschedulable if node.spec else False):
+            await self._write(attempt, self._core.patch_node, op.name, {"spec": {"unschedulable": True}})
+        listed = await self._read(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={op.name}")
+        pods = evictable(listed.items)
+        skipped = len(listed.items) - len(pods)
+        left_alone = f"; {skipped} DaemonSet or mirror pod(s) stay" if skipped else ""
+        if attempt.dry_run:
+            blocked = [pod_key(p) for p in pods if not await self._evict(attempt, p)]
+            waits = f"; a PodDisruptionBudget holds back {listing(blocked)} for now" if blocked else ""
+            summary = (f"{prefix}{op.target_ref} would be cordoned and {len(pods)} pod(s) evicted"
+                       f"{': ' + listing(pod_key(p) for p in pods) if pods else ''}{waits}{left_alone}")
+            return _result(summary, node, None)
+        deadline = time.monotonic() + self._drain_timeout
+        remaining = {pod_key(p): p for p in pods}
+        evicted: dict[str, str | None] = {}  # key → uid, to tell a pod from its namesake replacement
+        delay = self._drain_retry
+        while True:
+            for key, pod in list(remaining.items()):
+                if await self._evict(attempt, pod):
+                    evicted[key] = pod.metadata.uid if pod.metadata else None
+                    del remaining[key]
+            if not remaining:
+                break
+            if time.monotonic() >= deadline:
+                raise ClusterRejected(
+                    f"{op.target_ref} is cordoned and {len(evicted)} pod(s) were evicted, but after "
+                    f"{self._drain_timeout:g} s a PodDisruptionBudget still refuses to evict "
+                    f"{listing(remaining)} (429 TooManyRequests). Those pods still run on the node.",
+                    reason="TooManyRequests",
+                    status=429,
+                )
+            log.info("kubernetes.drain_waiting", node=op.name, blocked=len(remaining), retry_in=delay)
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 2, RETRY_CAP_S)
+        await self._wait_gone(op, evicted, deadline)
+        summary = f"{op.target_ref} drained: {len(evicted)} pod(s) evicted{left_alone}"
+        return _result(summary, node, None)
+
+    async def _evict(self, attempt: Attempt, pod: Any) -> bool:
+        """POST the pod's eviction: True when accepted (or already gone), False on 429."""
+        meta = pod.metadata
+        body = {"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": meta.name, "namespace": meta.namespace}}
+        try:
+            await self._write(attempt, self._core.create_namespaced_pod_eviction, meta.name, meta.namespace, body)
+        except ApiException as error:
+            if error.status == 429:
+                return False
+            if error.status == 404:
+                return True  # gone already: nothing left to evict
+            raise
+        return True
+
+    async def _wait_gone(self, op: DrainOp, evicted: dict[str, str | None], deadline: float) -> None:
+        """Evicted pods terminate over their grace period; the drain is done when none is left."""
+        delay = self._drain_retry
+        while True:
+            left = [key for key, uid in (await self._evictable_on(op.name)).items() if evicted.get(key, "") == uid]
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                raise ClusterRejected(
+                    f"{op.target_ref}: {len(left)} evicted pod(s) were still terminating after "
+                    f"{self._drain_timeout:g} s: {listing(left)}.",
+                    reason="Timeout",
+                )
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 2, RETRY_CAP_S)
+
+    async def _evictable_on(self, node: str) -> dict[str, str | None]:
+        listed = await self._read(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")
+        return {pod_key(p): (p.metadata.uid if p.metadata else None) for p in listed.items if skip_reason(p) is None}
+
+    async def evictable_pods(self, node: str) -> tuple[str, ...]:
+        """`namespace/name` of the pods a drain of this node would still have to evict: empty
+        once the node is drained (the verification of a drain asks exactly this)."""
+        try:
+            return tuple(sorted(await self._evictable_on(node)))
+        except Exception as error:
+            mapped = self._translate(error, Attempt(op=DrainOp(name=node), inspecting=True))
+            if mapped is None:
+                raise
+            raise mapped from error
+
     # ---- calls
 
     async def _call(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
@@ -438,4 +552,5 @@ _APPLY: dict[OperationType, Callable[[KubernetesCluster, Any, Attempt], Awaitabl
     DeletePodOp: KubernetesCluster._delete,
     CordonOp: KubernetesCluster._cordon,
     UncordonOp: KubernetesCluster._uncordon,
+    DrainOp: KubernetesCluster._drain,
 })

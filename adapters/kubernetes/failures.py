@@ -22,6 +22,7 @@ from core.domain.cluster import ClusterError, ClusterRejected, ClusterUnavailabl
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
+    DrainOp,
     Operation,
     OperationType,
     RestartOp,
@@ -39,6 +40,7 @@ _DOING: dict[OperationType, Callable[[Any, str], str]] = by_operation({
     DeletePodOp: lambda op, where: f"delete {op.target_ref}{where}",
     CordonOp: lambda op, _where: f"cordon {op.target_ref}",
     UncordonOp: lambda op, _where: f"uncordon {op.target_ref}",
+    DrainOp: lambda op, _where: f"drain {op.target_ref}",
 })
 
 

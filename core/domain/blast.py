@@ -11,6 +11,7 @@ from core.domain.cluster import TargetFacts
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
+    DrainOp,
     Operation,
     OperationType,
     RestartOp,
@@ -32,6 +33,8 @@ class BlastRadius(BaseModel):
     data_impact: str = "none"
     downtime: str = "none expected"
     current_replicas: int | None = None
+    # A drain's evictions: `namespace/pod (owner)`, shown on the card.
+    evictions: tuple[str, ...] = ()
     note: str | None = None
     # The cluster could not be read when the request was made: the risk floor assumed the worst case.
     facts_unknown: bool = False
@@ -42,10 +45,15 @@ class BlastRadius(BaseModel):
         if not self.target_found:
             return self.note or "target not found in the cluster: the request would end as blocked"
         services = ", ".join(self.services) if self.services else "none"
-        return (
+        text = (
             f"{self.pods} pod{'s' if self.pods != 1 else ''} · services: {services} · "
             f"data: {self.data_impact} · downtime: {self.downtime}"
         )
+        if self.evictions:
+            shown = ", ".join(self.evictions[:8])
+            more = f" (+{len(self.evictions) - 8} more)" if len(self.evictions) > 8 else ""
+            text += f" · evicts: {shown}{more}"
+        return text
 
 
 def assess(op: Operation, facts: TargetFacts) -> BlastRadius:
@@ -65,6 +73,7 @@ def assess(op: Operation, facts: TargetFacts) -> BlastRadius:
         data_impact=data,
         downtime=_downtime(op, facts),
         current_replicas=facts.replicas,
+        evictions=facts.evictions,
         note=facts.note,
     )
 
@@ -104,6 +113,13 @@ def _delete_downtime(op: DeletePodOp, facts: TargetFacts) -> str:
     return "the pod is gone for good: no controller recreates it"
 
 
+def _drain_downtime(op: DrainOp, facts: TargetFacts) -> str:
+    if not facts.evictions:
+        return "none: no pod to evict (the node is cordoned)"
+    return (f"{len(facts.evictions)} pod(s) evicted and rescheduled elsewhere, "
+            "one at a time as their PodDisruptionBudgets allow")
+
+
 def _said(text: str) -> Callable[[Any, TargetFacts], str]:
     return lambda _op, _facts: text
 
@@ -115,4 +131,5 @@ _DOWNTIME: dict[OperationType, Callable[[Any, TargetFacts], str]] = by_operation
     DeletePodOp: _delete_downtime,
     CordonOp: _said("none: running pods stay; new pods will not schedule on this node"),
     UncordonOp: _said("none: the node accepts new pods again"),
+    DrainOp: _drain_downtime,
 })

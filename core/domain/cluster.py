@@ -27,6 +27,8 @@ class TargetFacts(BaseModel):
     stateful: bool = False
     volumes: tuple[str, ...] = ()
     controller: str | None = None
+    # A drain: the pods it evicts, each `namespace/name (owner)`; DaemonSet and mirror pods are not.
+    evictions: tuple[str, ...] = ()
     note: str | None = None
 
 

@@ -24,11 +24,13 @@ ACCEPTED_FORMS = (
     "delete pod web-7d9f -n prod",
     "cordon node-1",
     "uncordon node-1",
+    "drain node-1 --ignore-daemonsets",
     "restart deployment api in prod",
     "scale deployment web to 3 in staging",
     "rollback deployment api in prod",
     "delete pod web-7d9f in prod",
     "cordon node node-1",
+    "drain node node-1",
 )
 
 ACCEPTED_FORMS_TEXT = (
@@ -135,8 +137,20 @@ class UncordonOp(_Op):
         return f"kubectl uncordon {self.name}"
 
 
+class DrainOp(_Op):
+    """Cordon, then evict every pod of the node through the Eviction API (PodDisruptionBudgets
+    respected), skipping DaemonSet pods and mirror pods as `kubectl drain --ignore-daemonsets` does."""
+
+    kind: Literal["drain"] = "drain"
+    target: Literal["node"] = "node"
+    namespace: None = None
+
+    def command(self) -> str:
+        return f"kubectl drain {self.name} --ignore-daemonsets"
+
+
 Operation = Annotated[
-    RestartOp | ScaleOp | RollbackOp | DeletePodOp | CordonOp | UncordonOp,
+    RestartOp | ScaleOp | RollbackOp | DeletePodOp | CordonOp | UncordonOp | DrainOp,
     Field(discriminator="kind"),
 ]
 OPERATION: TypeAdapter[Operation] = TypeAdapter(Operation)
@@ -161,7 +175,8 @@ def by_operation(handlers: Mapping[OperationType, _V]) -> dict[OperationType, _V
         raise TypeError(f"dispatch table: missing {missing or 'nothing'}, not operations {unknown or 'none'}")
     return dict(handlers)
 
-_VERBS = ("rollout", "restart", "rollback", "scale", "delete", "cordon", "uncordon")
+_VERBS = ("rollout", "restart", "rollback", "scale", "delete", "cordon", "uncordon", "drain")
+_NODE_VERBS = ("cordon", "uncordon", "drain")
 
 
 def parse_operation(text: str) -> Operation:
@@ -234,6 +249,10 @@ class _Args:
                 args.replicas = value
             elif low == "--replicas":
                 raise _refuse("only `scale` takes a number of replicas")
+            elif low == "--ignore-daemonsets" and verb == "drain":
+                # signoff's drain always leaves DaemonSet pods alone; the flag only says so.
+                if value is not None and value.lower() != "true":
+                    raise _refuse("a drain always ignores DaemonSet pods (`--ignore-daemonsets=false` is not accepted)")
             elif token.startswith("-"):
                 raise _refuse(f"the option `{_show(token)}` is not accepted")
             else:
@@ -244,12 +263,14 @@ class _Args:
 
 def _build(verb: str, args: _Args) -> Operation:
     kind, name = _target(verb, args.positional)
-    if verb in ("cordon", "uncordon"):
+    if verb in _NODE_VERBS:
         if kind != "node":
             raise _refuse(f"`{verb}` works on nodes, not on a {kind}")
         if args.namespace is not None:
             raise _refuse("nodes are not namespaced; drop the namespace")
         _check_name(name, "node")
+        if verb == "drain":
+            return DrainOp(name=name)
         return CordonOp(name=name) if verb == "cordon" else UncordonOp(name=name)
     namespace = args.namespace if args.namespace is not None else "default"
     _check_namespace(namespace)
@@ -276,7 +297,7 @@ def _build(verb: str, args: _Args) -> Operation:
 
 def _target(verb: str, words: list[str]) -> tuple[str, str]:
     """`kind/name`, `kind name`, or for node verbs just `name`."""
-    node_verb = verb in ("cordon", "uncordon")
+    node_verb = verb in _NODE_VERBS
     if not words:
         raise _refuse(f"`{verb}` needs a target such as `{'node-1' if node_verb else 'deployment/api'}`")
     if len(words) == 1 and "/" in words[0]:

@@ -14,6 +14,7 @@ from core.domain.cluster import TargetFacts
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
+    DrainOp,
     Operation,
     OperationType,
     RestartOp,
@@ -313,4 +314,5 @@ _FLOORS: dict[OperationType, Callable[[Any, TargetFacts | None], Risk]] = by_ope
     DeletePodOp: _floor(Risk.low),
     CordonOp: _floor(Risk.high),
     UncordonOp: _floor(Risk.low),
+    DrainOp: _floor(Risk.high),
 })

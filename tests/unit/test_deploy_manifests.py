@@ -476,9 +476,10 @@ def test_the_derived_calls_cover_every_operation_of_the_allow_list() -> None:
     rollback = [ResourceAccess("apps", "deployments", "get"), ResourceAccess("apps", "replicasets", "list")]
     delete = [ResourceAccess("", "pods", "delete")]
     cordon = [ResourceAccess("", "nodes", "get"), ResourceAccess("", "nodes", "patch")]
+    drain = [ResourceAccess("", "pods/eviction", "create")]
     blast = [ResourceAccess("", "pods", "list"), ResourceAccess("", "services", "list")]
     check = [UrlAccess("/version/", "get")]
-    assert {*restart, *scale, *rollback, *delete, *cordon, *blast, *check} <= needed
+    assert {*restart, *scale, *rollback, *delete, *cordon, *drain, *blast, *check} <= needed
 
 
 def test_raw_json_reads_are_seen() -> None:

@@ -13,6 +13,7 @@ from core.domain.operations import (
     OPERATION_TYPES,
     CordonOp,
     DeletePodOp,
+    DrainOp,
     Operation,
     RestartOp,
     RollbackOp,
@@ -44,6 +45,7 @@ EVERY_KIND: list[tuple[Operation, Risk, str, str]] = [
     (CordonOp(name="node-1"), Risk.high,
      "none: running pods stay; new pods will not schedule on this node", "cordon node/node-1"),
     (UncordonOp(name="node-1"), Risk.low, "none: the node accepts new pods again", "uncordon node/node-1"),
+    (DrainOp(name="node-1"), Risk.high, "none: no pod to evict (the node is cordoned)", "drain node/node-1"),
 ]
 
 

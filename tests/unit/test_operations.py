@@ -8,6 +8,7 @@ from core.domain.operations import (
     ACCEPTED_FORMS,
     CordonOp,
     DeletePodOp,
+    DrainOp,
     RestartOp,
     RollbackOp,
     ScaleOp,
@@ -53,6 +54,11 @@ ACCEPTED = [
      CordonOp(name="ip-10-0-1-12.eu-west-1.compute.internal")),
     ("uncordon node-1", UncordonOp(name="node-1")),
     ("uncordon node node-1", UncordonOp(name="node-1")),
+    ("drain node-1", DrainOp(name="node-1")),
+    ("drain node node-1", DrainOp(name="node-1")),
+    ("drain node/node-1", DrainOp(name="node-1")),
+    ("kubectl drain node-1 --ignore-daemonsets", DrainOp(name="node-1")),
+    ("kubectl drain --ignore-daemonsets=true node-1", DrainOp(name="node-1")),
     ("  rollout   restart   deployment/api   -n   prod  ", RestartOp(target="deployment", name="api",
                                                                     namespace="prod")),
 ]
@@ -119,7 +125,14 @@ REFUSED = [
     ("delete pod", "needs a name"),
     ("rollout restart deployment -n prod", "needs a name"),
     ("restart configmap api", "exactly one target"),
-    ("drain node-1", "not an operation"),
+    ("drain node-1 --delete-emptydir-data", "not accepted"),
+    ("drain node-1 --force", "not accepted"),
+    ("drain node-1 --ignore-daemonsets=false", "always ignores DaemonSet pods"),
+    ("drain node-1 -n prod", "not namespaced"),
+    ("drain deployment/api", "works on nodes"),
+    ("drain", "needs a target"),
+    ("drain node-1 node-2", "exactly one target"),
+    ("cordon node-1 --ignore-daemonsets", "not accepted"),
     ("restart deployment api in", "needs a namespace"),
     ("patch deployment api -p '{}'", "characters"),
     ("rollout restart deployment/api\n-n prod\x00", "characters"),
@@ -138,7 +151,7 @@ def test_refused_with_reason_and_accepted_forms(text: str, reason: str) -> None:
     assert "rollout restart deployment/api -n prod" in message
 
 
-ALLOWED_KINDS = {"restart", "scale", "rollback", "delete", "cordon", "uncordon"}
+ALLOWED_KINDS = {"restart", "scale", "rollback", "delete", "cordon", "uncordon", "drain"}
 
 
 def _check(text: str) -> None:
@@ -160,7 +173,8 @@ def test_fuzz_arbitrary_text_never_crashes_or_escapes(text: str) -> None:
 
 
 WORDS = st.sampled_from([
-    "kubectl", "rollout", "restart", "undo", "scale", "delete", "cordon", "uncordon", "rollback", "exec",
+    "kubectl", "rollout", "restart", "undo", "scale", "delete", "cordon", "uncordon", "rollback", "exec", "drain",
+    "--ignore-daemonsets",
     "apply", "deployment/api", "deploy", "statefulset", "daemonset", "pod", "node", "node-1", "api", "web-7d9f",
     "-n", "--namespace", "prod", "in", "to", "3", "--replicas=3", "--replicas", "--all", "-l", "app=web",
     "-A", ";", "&&", "$(id)", "deployment/API", "0", "100000", "--force", "--namespace=prod", "kube-system",

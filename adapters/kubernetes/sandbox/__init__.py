@@ -7,7 +7,10 @@ By responsibility:
 - `store`: objects, resourceVersion, uids; `validation`: defaulting and validation;
 - `patch`: strategic merge, merge and JSON patches; `selectors`: label and field selectors;
 - `controllers` and `status`: Deployment → ReplicaSet → Pod, StatefulSet, DaemonSet, nodes;
-- `world`: the seeded demo cluster; `__main__`: the standalone server.
+- `eviction`: the Eviction API and PodDisruptionBudgets (policy/v1);
+- `watch`: `?watch=true` streams; `table`: the Table `kubectl get` prints;
+- `tls` and `standalone`: `signoff sandbox` over HTTPS with a kubeconfig kubectl accepts;
+- `world`: the seeded demo cluster; `__main__`: the standalone server for test harnesses.
 """
 
 from __future__ import annotations

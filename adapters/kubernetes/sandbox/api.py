@@ -23,7 +23,6 @@ from adapters.kubernetes.sandbox.common import (
     _ts,
     _without_item_type,
 )
-from adapters.kubernetes.sandbox.controllers import Controllers
 from adapters.kubernetes.sandbox.errors import (
     _METHOD_NOT_ALLOWED,
     _ApiError,
@@ -34,6 +33,7 @@ from adapters.kubernetes.sandbox.errors import (
     _not_found,
     _path_not_found,
 )
+from adapters.kubernetes.sandbox.eviction import Evictions
 from adapters.kubernetes.sandbox.patch import _json_patch, _merge_patch, _PatchError, _strategic_merge
 from adapters.kubernetes.sandbox.resources import _BY_PATH, _RESOURCES, _Resource
 from adapters.kubernetes.sandbox.selectors import _field_filter, _parse_label_selector
@@ -43,7 +43,7 @@ from adapters.kubernetes.sandbox.validation import check_types, default, validat
 log = structlog.get_logger(__name__)
 
 
-class ApiServer(Controllers):
+class ApiServer(Evictions):
     # ---- HTTP semantics
 
     def handle(
@@ -71,6 +71,8 @@ class ApiServer(Controllers):
         call = _Call(method, resource, namespace, name, query, content_type, body, dry_run)
         if subresource == "scale":
             return 200, self._scale(call)
+        if subresource == "eviction" and resource.kind == "Pod":
+            return self._evict(call)
         if subresource is not None:
             raise _path_not_found()
         if method == "GET":
@@ -94,19 +96,19 @@ class ApiServer(Controllers):
                 "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}],
             }
+        groups = sorted({r.group for r in _RESOURCES if r.group})
         if path == "/apis":
-            version = {"groupVersion": "apps/v1", "version": "v1"}
-            return {
-                "kind": "APIGroupList",
-                "apiVersion": "v1",
-                "groups": [{"name": "apps", "versions": [version], "preferredVersion": version}],
-            }
-        for group, prefix in (("", "/api/v1"), ("apps", "/apis/apps/v1")):
-            if path == prefix:
+            listed = []
+            for group in groups:
+                version = {"groupVersion": f"{group}/v1", "version": "v1"}
+                listed.append({"name": group, "versions": [version], "preferredVersion": version})
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": listed}
+        for group in ["", *groups]:
+            if path == (f"/apis/{group}/v1" if group else "/api/v1"):
                 return {
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
-                    "groupVersion": "apps/v1" if group else "v1",
+                    "groupVersion": f"{group}/v1" if group else "v1",
                     "resources": self._resource_list(group),
                 }
         return None
@@ -137,6 +139,19 @@ class ApiServer(Controllers):
                         "version": "v1",
                         "kind": "Scale",
                         "verbs": ["get", "patch", "update"],
+                    }
+                )
+            if r.kind == "Pod":
+                # kubectl drain looks for exactly this entry before it uses the Eviction API.
+                resources.append(
+                    {
+                        "name": "pods/eviction",
+                        "singularName": "",
+                        "namespaced": True,
+                        "group": "policy",
+                        "version": "v1",
+                        "kind": "Eviction",
+                        "verbs": ["create"],
                     }
                 )
         return resources

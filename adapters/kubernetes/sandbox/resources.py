@@ -89,6 +89,16 @@ _RESOURCES: tuple[_Resource, ...] = (
         has_generation=True,
     ),
     _Resource(
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        "policy",
+        True,
+        ("get", "list", "patch", "update"),
+        ("pdb",),
+        has_generation=True,
+    ),
+    _Resource(
         "replicasets",
         "replicaset",
         "ReplicaSet",

@@ -20,10 +20,12 @@ The hooks only tests use (request recording, fault injection) live in `tests/fak
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import socket
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 
 import structlog
@@ -34,6 +36,9 @@ from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
 from adapters.kubernetes.sandbox.errors import _status_object
 from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
+from adapters.kubernetes.sandbox.table import as_table, wants_table
+from adapters.kubernetes.sandbox.tls import TlsMaterial
+from adapters.kubernetes.sandbox.watch import is_watch, stream
 from adapters.kubernetes.sandbox.world import _container, _deployment
 from adapters.kubernetes.sandbox.world import seed as seed_world
 from adapters.loopthread import LoopThread
@@ -57,8 +62,10 @@ class SandboxCluster:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: TlsMaterial | None = None,
     ) -> None:
         self._token = token
+        self._tls = tls
         self._host = host
         self._port = port
         self._lock = threading.RLock()
@@ -66,6 +73,7 @@ class SandboxCluster:
         self._thread: LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        self._closing: asyncio.Event | None = None
         if seed:
             seed_world(self._server)
 
@@ -126,6 +134,7 @@ class SandboxCluster:
         self.stop()
 
     async def _open(self) -> None:
+        self._closing = asyncio.Event()  # ends open watches at once on stop
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Requests held back (by a test's delay) end at once on stop, so a short shutdown timeout
@@ -135,13 +144,17 @@ class SandboxCluster:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((self._host, self._port))
         sock.setblocking(False)
-        site = web.SockSite(self._runner, sock)
+        # HTTPS when asked (`signoff sandbox`): kubectl sends a bearer token only over TLS.
+        ssl_context = self._tls.server_context() if self._tls is not None else None
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
         await site.start()
         host, port = sock.getsockname()[:2]
         self._server.address = f"{host}:{port}"
-        self._url = f"http://{host}:{port}"
+        self._url = f"{'https' if ssl_context is not None else 'http'}://{host}:{port}"
 
     async def _shutdown(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -159,8 +172,17 @@ class SandboxCluster:
         body = await request.read()
         # aiohttp reports a missing Content-Type as octet-stream; the API server reads it as JSON.
         content_type = request.content_type if "Content-Type" in request.headers else ""
+        if is_watch(method, request.query) and self._closing is not None:
+            def list_now(query: Mapping[str, str]) -> tuple[int, JSON]:
+                with self._lock:
+                    return self._call("GET", path, dict(query), "", b"")
+
+            return await stream(request, dict(request.query), list_now, self._closing)
         with self._lock:
             code, payload = self._call(method, path, dict(request.query), content_type, body)
+            if code == 200 and method == "GET" and wants_table(request.headers.get("Accept", "")) \
+                    and payload.get("kind") not in (None, "Status", "Scale") and "metadata" in payload:
+                payload = as_table(payload)  # what `kubectl get` prints
             text = json.dumps(payload)
         log.debug("sandbox.request", method=method, path=path, status=code)
         return web.Response(status=code, text=text, content_type="application/json")
