@@ -17,7 +17,7 @@ import structlog
 from discord import app_commands
 
 from adapters.discord.commands import SignoffGroup, canonical_commands
-from adapters.discord.render import split_text
+from adapters.discord.render import MESSAGE_LIMIT, message_pieces
 from adapters.discord.translate import context, without_bot_mention
 from adapters.discord.views import SignoffButton
 from core.chat.commands import ChatContext, Command, Reply
@@ -192,7 +192,7 @@ class SignoffClient(discord.Client):
 
     async def _answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
         """The core's reply: ephemeral when private (refusals always are), in pieces of 2000 characters."""
-        pieces = split_text(reply.text)
+        pieces = message_pieces(reply.text)
         try:
             if reply.private or not reply.ok:
                 for piece in pieces:  # the first one replaces the "thinking" message
@@ -262,8 +262,9 @@ class SignoffClient(discord.Client):
         reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
         only_them = discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False)
         try:
-            first, *rest = split_text(f"<@{user_id}> {reply.text}")
-            await channel.send(first, reference=reference, allowed_mentions=only_them)
+            mention = f"<@{user_id}> "
+            first, *rest = message_pieces(reply.text, MESSAGE_LIMIT - len(mention))
+            await channel.send(mention + first, reference=reference, allowed_mentions=only_them)
             for piece in rest:
                 await channel.send(piece, allowed_mentions=only_them)
         except discord.HTTPException as exc:

@@ -94,3 +94,29 @@ def test_a_leading_mention_of_the_bot_is_dropped() -> None:
     assert without_bot_mention("<@42> timeline", 42) == "timeline"
     assert without_bot_mention("<@!42>status", 42) == "status"
     assert without_bot_mention("ask <@42> later", 42) == "ask <@42> later"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("[Click here](https://evil.example/x)", r"\[Click here](https://evil.example/x)"),
+    ("**bold** __u__ ~~s~~ ||spoiler|| *i* _i_", r"\*\*bold\*\* \_\_u\_\_ \~\~s\~\~ \|\|spoiler\|\| \*i\* \_i\_"),
+    ("<@123> <#456> <t:1:R> @everyone @here", r"\<@123> \<#456> \<t:1:R> \@everyone \@here"),
+    ("# h1\n## h2\n-# small\n> quote\n>>> rest\n- item\n+ item\n  3. third", "\\# h1\n\\## h2\n\\-# small\n"
+     "\\> quote\n\\>>> rest\n\\- item\n\\+ item\n  3\\. third"),
+    ("a back\\slash and `kept code` and `unbalanced", r"a back\\slash and `kept code` and \`unbalanced"),
+    ("see https://dash.example/d/a_b_c?x=1 now", "see https://dash.example/d/a_b_c?x=1 now"),
+    ("R-7 is -n prod, 2 > 1", "R-7 is -n prod, 2 > 1"),
+])
+def test_markdown_is_neutralised(text: str, shown: str) -> None:
+    from adapters.discord.render import neutral
+    assert neutral(text) == shown
+
+
+def test_neutral_text_is_clipped_and_split_without_breaking_an_escape() -> None:
+    from adapters.discord.render import message_pieces, neutral_clipped
+    clipped = neutral_clipped("*" * 300, 100)
+    assert len(clipped) <= 100 and clipped.endswith("…") and not clipped.rstrip("…").endswith("\\\\*")
+    pieces = message_pieces("`" + "x" * 2500 + "` " + "*" * 1500)
+    assert all(len(p) <= MESSAGE_LIMIT for p in pieces)
+    # A line cut in two cannot keep a code span (the cut would open one): every backtick is escaped.
+    assert all(p.count("`") == p.count("\\`") for p in pieces)
+    assert all(not p.startswith("*") for p in pieces)  # never cut between a backslash and its character
