@@ -16,9 +16,11 @@ import re
 
 import discord
 
-from adapters.discord.views import SignoffButton
-from core.chat.cards import Button, Card
+from adapters.discord.translate import COMMENT_INPUT, custom_id_word
+from adapters.discord.views import SignoffButton, custom_id
+from core.chat.cards import Button, ButtonAction, Card
 from core.chat.text import clip
+from core.domain.approvals import MAX_COMMENT_LENGTH
 
 MESSAGE_LIMIT = 2000  # characters of message content
 TITLE_LIMIT = 256
@@ -32,6 +34,7 @@ THREAD_NAME_LIMIT = 100
 BUTTON_LABEL_LIMIT = 80
 BUTTONS_PER_ROW = 5
 MAX_ROWS = 5
+MODAL_TITLE_LIMIT = 45
 
 # The core's colours are semantic; these are Discord's own palette values for them.
 COLOURS: dict[str, int] = {
@@ -142,9 +145,27 @@ def card_embed(card: Card) -> discord.Embed:
 
 def button_item(button: Button) -> SignoffButton:
     return SignoffButton(
-        button.action, button.value, label=clip(button.label, BUTTON_LABEL_LIMIT),
+        custom_id_word(button.action), button.value, label=clip(button.label, BUTTON_LABEL_LIMIT),
         style=BUTTON_STYLES.get(button.style, discord.ButtonStyle.secondary),
     )
+
+
+def comment_modal(request_id: str) -> discord.ui.Modal:
+    """The form behind "Approve with comment…": one paragraph, at most MAX_COMMENT_LENGTH characters.
+
+    Stopped before it is sent, so discord.py does not keep it in its per-process modal store: the
+    submission is matched on its custom_id by the client (like the buttons' DynamicItems), so a modal
+    opened before a restart still signs after it.
+    """
+    modal = discord.ui.Modal(title=clip(f"Approve {request_id} with a comment", MODAL_TITLE_LIMIT),
+                             custom_id=custom_id(custom_id_word(ButtonAction.approve_comment), request_id),
+                             timeout=None)
+    modal.add_item(discord.ui.TextInput(
+        label="Comment", custom_id=COMMENT_INPUT, style=discord.TextStyle.paragraph, required=True,
+        max_length=MAX_COMMENT_LENGTH, placeholder="Shown on the card beside your name",
+    ))
+    modal.stop()
+    return modal
 
 
 def card_view(card: Card) -> discord.ui.View | None:
