@@ -63,6 +63,11 @@ def comment_form_text(request: ApprovalRequest) -> str:
             f"(at most {MAX_COMMENT_LENGTH} characters).")
 
 
+def comment_form_failed_text(request_id: str) -> str:
+    return (f"⚠️ The comment form did not open; nothing was signed. Click again, or type "
+            f"`approve {request_id} comment=\"…\"`.")
+
+
 def vetoed_text(request: ApprovalRequest) -> str:
     return f"🚫 You vetoed {request.id}; nothing will run."
 
