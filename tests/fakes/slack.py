@@ -171,7 +171,8 @@ class FakeSlack(LoopbackServer):
         self._ts_counter = itertools.count(1)
         # Modals: what views.open showed, and the trigger_ids clicks carried (one use each, like Slack's).
         self.views: list[JSONDict] = []
-        self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id → (user, issued at)
+        self._triggers: dict[str, tuple[str | None, float]] = {}  # trigger_id → (user, issued at)
+        self._used_triggers: set[str] = set()
         self.trigger_ttl: float | None = None  # Slack's is 3 s; None: no expiry (tests never race a clock)
         self.add_user(bot_user_id, "signoff", is_bot=True)
 
@@ -758,10 +759,14 @@ class FakeSlack(LoopbackServer):
         trigger = args.get("trigger_id")
         if not trigger:
             raise _ApiError("invalid_arguments")
-        issued = self._triggers.pop(str(trigger), None)
-        if issued is None:
+        trigger = str(trigger)
+        if trigger in self._used_triggers:
+            raise _ApiError("trigger_exchanged")
+        if not re.fullmatch(r"\d+\.\d+\.[0-9a-f]+", trigger):
             raise _ApiError("invalid_trigger_id")
-        user, at = issued
+        self._used_triggers.add(trigger)
+        # A trigger from `new_trigger_id` names its user (and can expire); one built elsewhere is taken as is.
+        user, at = self._triggers.pop(trigger, (None, time.monotonic()))
         if self.trigger_ttl is not None and time.monotonic() - at > self.trigger_ttl:
             raise _ApiError("expired_trigger_id")
         view = args.get("view")

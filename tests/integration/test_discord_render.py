@@ -120,3 +120,22 @@ def test_neutral_text_is_clipped_and_split_without_breaking_an_escape() -> None:
     # A line cut in two cannot keep a code span (the cut would open one): every backtick is escaped.
     assert all(p.count("`") == p.count("\\`") for p in pieces)
     assert all(not p.startswith("*") for p in pieces)  # never cut between a backslash and its character
+
+
+async def test_the_comment_button_and_its_modal() -> None:
+    from adapters.discord.render import button_item, comment_modal
+    from adapters.discord.translate import button_action, modal_values
+    item = button_item(Button(action="approve_comment", label="Approve with comment…", value="R-7"))
+    assert item.custom_id == "signoff:comment:R-7" and button_action("comment") == "approve_comment"
+    assert button_action("approve") == "approve"
+    modal = comment_modal("R-7")
+    assert modal.is_finished()  # kept out of discord.py's per-process store: matched on custom_id instead
+    assert modal.to_dict() == {
+        "custom_id": "signoff:comment:R-7", "title": "Approve R-7 with a comment",
+        "components": [{"type": 1, "components": [{
+            "type": 4, "style": 2, "label": "Comment", "custom_id": "comment", "required": True,
+            "max_length": 500, "placeholder": "Shown on the card beside your name"}]}]}
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": "comment", "value": "lgtm"}]}]
+    labelled = [{"type": 18, "component": {"type": 4, "custom_id": "comment", "value": "lgtm"}}]
+    assert modal_values({"components": rows}) == modal_values({"components": labelled}) == {"comment": "lgtm"}
+    assert modal_values(None) == {}
