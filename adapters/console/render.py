@@ -42,4 +42,4 @@ def _button_hint(card: Card) -> str:
     if actions == {ButtonAction.rate}:
         incident = card.buttons[0].value.partition(":")[0]
         return f"`rate {incident} <1-5>`"
-    return f"`approve {card.key}` / `reject {card.key}`"
+    return f"`approve {card.key} [comment=\"…\"]` / `reject {card.key}`"

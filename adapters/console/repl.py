@@ -32,7 +32,8 @@ PLATFORM = "console"
 CHANNEL = "console"
 
 CONSOLE_HELP = (
-    "console extras: `as <person>` to act as someone else · `approve <id>` / `reject <id>` for the buttons · "
+    "console extras: `as <person>` to act as someone else · `approve <id> [comment=\"…\"]` / `reject <id>` "
+    "for the buttons · "
     "`rate <INC-id> <1-5>` for the rating buttons · `react <PB-id> ✅|👍|❌|👎` for reactions on a playbook "
     "offer · `thread <id> <text>` to reply in a request's thread · `alert <AlertName> label=value …` to play "
     "Alertmanager · `quit`"

@@ -9,6 +9,7 @@ then the core runs and its `Reply` follows up.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
@@ -17,12 +18,20 @@ import structlog
 from discord import app_commands
 
 from adapters.discord.commands import SignoffGroup, canonical_commands
-from adapters.discord.render import split_text
-from adapters.discord.translate import context, without_bot_mention
-from adapters.discord.views import SignoffButton
+from adapters.discord.render import MESSAGE_LIMIT, comment_modal, message_pieces
+from adapters.discord.translate import (
+    COMMENT_INPUT,
+    button_action,
+    context,
+    custom_id_word,
+    modal_values,
+    without_bot_mention,
+)
+from adapters.discord.views import TEMPLATE, SignoffButton
+from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext, Command, Reply
 from core.chat.handlers import ChatCommands
-from core.chat.parser import from_button
+from core.chat.parser import from_button, from_comment
 from core.chat.sentences import UNFINISHED_TEXT
 
 log = structlog.get_logger(__name__)
@@ -30,6 +39,8 @@ log = structlog.get_logger(__name__)
 INTERNAL_ERROR_TEXT = UNFINISHED_TEXT["crashed"]
 
 ALREADY_ACKNOWLEDGED = 40060  # another replica (or an earlier attempt) answered the interaction
+_CUSTOM_ID = re.compile(TEMPLATE)
+_COMMENT_WORD = custom_id_word(ButtonAction.approve_comment)
 
 
 def signoff_intents() -> discord.Intents:
@@ -150,7 +161,21 @@ class SignoffClient(discord.Client):
         self._spawn("command", self._command(interaction, command))
 
     def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        if button_action(action) == ButtonAction.approve_comment:
+            self._spawn("comment_form", self._comment_form(interaction, value))
+            return
         self._spawn("button", self._button(interaction, action, value))
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A modal's submission, matched on its custom_id (`signoff:comment:R-7`), whichever process opened it."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        found = _CUSTOM_ID.fullmatch(str(data.get("custom_id", "")))
+        if found is None or found["action"] != _COMMENT_WORD:
+            return
+        comment = modal_values(data).get(COMMENT_INPUT)
+        self._spawn("comment", self._commented(interaction, found["value"], comment))
 
     async def _command(self, interaction: discord.Interaction[Any], command: Command) -> None:
         if not await self._defer(interaction):
@@ -166,6 +191,41 @@ class SignoffClient(discord.Client):
         ctx = self._interaction_context(interaction)
         reply = await self._core(self.chat.run(from_button(action, value), ctx), "button", action)
         log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
+        await self._answer(interaction, reply)
+
+    async def _comment_form(self, interaction: discord.Interaction[Any], value: str) -> None:
+        """"Approve with comment…": the modal when this person may sign, else why not, privately.
+
+        Unlike a click this answers after the core: a modal must be the interaction's first answer.
+        The core only reads (may this person sign?), well inside Discord's 3 s; the submission then
+        signs, checked again, through `_commented`.
+        """
+        ctx = self._interaction_context(interaction)
+        reply = await self._core(self.chat.run(from_button(ButtonAction.approve_comment, value), ctx), "button",
+                                 "comment")
+        try:
+            if reply.ok and reply.request_id is not None:
+                await interaction.response.send_modal(comment_modal(reply.request_id))
+            else:
+                first, *rest = message_pieces(reply.text)
+                await interaction.response.send_message(first, ephemeral=True)
+                for piece in rest:
+                    await interaction.followup.send(piece, ephemeral=True)
+        except discord.InteractionResponded:
+            return
+        except discord.HTTPException as exc:
+            event = "discord.interaction_taken" if exc.code == ALREADY_ACKNOWLEDGED else "discord.modal_failed"
+            log.warning(event, interaction_id=interaction.id, status=exc.status, code=exc.code)
+            return
+        log.info("discord.comment_form", value=value, user_id=interaction.user.id, opened=reply.ok)
+
+    async def _commented(self, interaction: discord.Interaction[Any], value: str, comment: str | None) -> None:
+        """The comment modal's submission: a signature with that comment, answered like a click."""
+        if not await self._defer(interaction):
+            return
+        ctx = self._interaction_context(interaction)
+        reply = await self._core(self.chat.run(from_comment(value, comment), ctx), "modal", "comment")
+        log.info("discord.comment", value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
     async def _defer(self, interaction: discord.Interaction[Any]) -> bool:
@@ -195,7 +255,7 @@ class SignoffClient(discord.Client):
 
     async def _answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
         """The core's reply: ephemeral when private (refusals always are), in pieces of 2000 characters."""
-        pieces = split_text(reply.text)
+        pieces = message_pieces(reply.text)
         try:
             if reply.private or not reply.ok:
                 for piece in pieces:  # the first one replaces the "thinking" message
@@ -266,8 +326,9 @@ class SignoffClient(discord.Client):
         reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
         only_them = discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False)
         try:
-            first, *rest = split_text(f"<@{user_id}> {reply.text}")
-            await channel.send(first, reference=reference, allowed_mentions=only_them)
+            mention = f"<@{user_id}> "
+            first, *rest = message_pieces(reply.text, MESSAGE_LIMIT - len(mention))
+            await channel.send(mention + first, reference=reference, allowed_mentions=only_them)
             for piece in rest:
                 await channel.send(piece, allowed_mentions=only_them)
         except discord.HTTPException as exc:

@@ -32,7 +32,7 @@ import aiohttp
 import discord
 import structlog
 
-from adapters.discord.render import card_embed, card_view, split_text, thread_name
+from adapters.discord.render import card_embed, card_view, message_pieces, thread_name
 from adapters.discord.translate import PLATFORM
 from core.app.outbox import DeliveryError, MessageRef
 from core.chat.cards import Card
@@ -172,7 +172,7 @@ class DiscordGateway:
 
     async def _send(self, call: str, channel: str, text: str, card: Card | None) -> discord.Message:
         messageable = self._messageable(channel)
-        pieces = split_text(text) if text else []
+        pieces = message_pieces(text) if text else []
         embed = card_embed(card) if card is not None else None
         view = card_view(card) if card is not None else None
         if not pieces and embed is None:

@@ -3,11 +3,47 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
+from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext
 from core.domain.approvals import Place
 
 PLATFORM = "discord"
+
+# The word a button's action has in its custom_id, where it differs (docs/design.md: `signoff:comment:<id>`).
+_CUSTOM_ID_WORDS: dict[str, str] = {ButtonAction.approve_comment: "comment"}
+_ACTIONS_BY_WORD = {word: action for action, word in _CUSTOM_ID_WORDS.items()}
+# The text input of the comment modal.
+COMMENT_INPUT = "comment"
+
+
+def custom_id_word(action: str) -> str:
+    """`approve_comment` → `comment`; other actions are their own word."""
+    return _CUSTOM_ID_WORDS.get(action, action)
+
+
+def button_action(word: str) -> str:
+    """A custom_id's action word back to the core's button action (`comment` → `approve_comment`)."""
+    return _ACTIONS_BY_WORD.get(word, word)
+
+
+def modal_values(data: Any) -> dict[str, str]:
+    """A modal submission's `custom_id → value` (rows of text inputs, or labels around them)."""
+    components = data.get("components") if isinstance(data, dict) else None
+    return {str(c["custom_id"]): str(c.get("value") or "") for c in _inputs(components)}
+
+
+def _inputs(components: Any) -> Iterator[dict[str, Any]]:
+    for component in components if isinstance(components, list) else ():
+        if not isinstance(component, dict):
+            continue
+        if component.get("type") == 4 and "custom_id" in component:
+            yield component
+        yield from _inputs(component.get("components"))
+        if isinstance(component.get("component"), dict):
+            yield from _inputs([component["component"]])
 
 
 def context(user_id: int, channel_id: int | None, guild_id: int | None = None) -> ChatContext:

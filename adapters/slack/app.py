@@ -48,12 +48,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack import translate
 from adapters.slack.gateway import SlackGateway, build_web_client, retry_handlers
 from adapters.slack.jobs import Jobs
-from adapters.slack.render import message_text
-from adapters.slack.translate import ReactionVote, Responder, SlashCommand, ThreadMessage
+from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ERROR_MAX, comment_view, message_text
+from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
+from core.chat.cards import ButtonAction
 from core.chat.commands import Reply
 from core.chat.handlers import ChatCommands
-from core.chat.parser import from_button
-from core.chat.sentences import UNFINISHED_TEXT
+from core.chat.parser import from_button, from_comment
+from core.chat.sentences import UNFINISHED_TEXT, comment_form_failed_text
+from core.chat.text import clip
 from core.errors import SignoffError
 from core.ports import GatewayRegistry
 
@@ -274,6 +276,13 @@ class SlackAdapter:
             if click is None:
                 await ack()
                 return
+            if click.action == ButtonAction.approve_comment:
+                # Nothing is stored by opening a form: acknowledged at once, the modal follows in a job
+                # (views.open must use the click's trigger_id within 3 s, so it runs right away).
+                await ack()
+                await self.jobs.submit("comment-form", partial(self._comment_form, click),
+                                       partial(self._tell_failure, click.reply_to))
+                return
             # A click is one short database transaction, so it is stored *before* Slack hears "ok":
             # if signoff dies in between, the person sees the click fail and clicks again, instead
             # of a signature being acknowledged and lost. Only the private reply runs after the ack.
@@ -288,6 +297,26 @@ class SlackAdapter:
             log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20],
                      ok=reply.ok)
             await self.jobs.submit("click-reply", partial(self.tell, click.reply_to, reply))
+
+        async def on_comment(ack: AsyncAck, body: dict[str, Any]) -> None:
+            submission = translate.comment_submission(body)
+            if submission is None:
+                await ack()
+                return
+            # Signed before Slack hears "ok", as a click is; a refusal is shown in the modal under the comment
+            # (the person can fix it or cancel), a signature closes the modal and is confirmed privately.
+            try:
+                reply = await self.chat.run(from_comment(submission.request, submission.comment), submission.ctx)
+            except Exception:
+                log.exception("slack.comment_failed", user=submission.ctx.account)
+                await ack(response_action="errors", errors={COMMENT_BLOCK_ID: UNFINISHED_TEXT["crashed"]})
+                return
+            log.info("slack.comment", user=submission.ctx.account, request_id=submission.request[:20], ok=reply.ok)
+            if not reply.ok:
+                await ack(response_action="errors", errors={COMMENT_BLOCK_ID: clip(reply.text, VIEW_ERROR_MAX)})
+                return
+            await ack()
+            await self.jobs.submit("comment-reply", partial(self.tell, submission.reply_to, reply))
 
         async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
@@ -309,6 +338,7 @@ class SlackAdapter:
         bolt.action(_EVERYTHING)(on_action)
         bolt.event("message")(on_message)
         bolt.event("reaction_added")(on_reaction)
+        bolt.view(COMMENT_CALLBACK_ID)(on_comment)
         # Catch-alls, last: Bolt answers 404 to an unhandled HTTP request (Slack then retries it) and
         # never acks an unhandled Socket Mode envelope. Whatever arrives is acknowledged.
         bolt.event(_EVERYTHING)(ack_only)
@@ -336,6 +366,22 @@ class SlackAdapter:
         word = command.text.strip().split(maxsplit=1)[0].lower()[:20] if command.text.strip() else "help"
         log.info("slack.command", user=command.ctx.account, command=word, ok=reply.ok, request_id=reply.request_id)
         await self.tell(command.reply_to, reply)
+
+    async def _comment_form(self, click: Click) -> None:
+        """"Approve with comment…": the modal when this person may sign, else the refusal, privately."""
+        reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
+        if not reply.ok or reply.request_id is None or click.trigger_id is None:
+            await self.tell(click.reply_to, reply)
+            return
+        try:
+            await self.client.views_open(trigger_id=click.trigger_id,
+                                         view=comment_view(reply.request_id, click.reply_to.channel))
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("slack.comment_form_failed", user=click.ctx.account, request_id=reply.request_id, error=error)
+            await self.tell(click.reply_to, Reply(text=comment_form_failed_text(reply.request_id), ok=False))
+            return
+        log.info("slack.comment_form", user=click.ctx.account, request_id=reply.request_id)
 
     async def _thread(self, message: ThreadMessage) -> None:
         answered = await self.chat.thread_reply(message.thread_ts, message.text, message.ctx)

@@ -8,15 +8,21 @@ Slack's Block Kit limits so a long reason degrades into `…` instead of `invali
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from core.chat.cards import Button, Card, CardField
+from core.chat.cards import Button, ButtonAction, Card, CardField
 from core.chat.text import clip
+from core.domain.approvals import MAX_COMMENT_LENGTH
 
 Block = dict[str, Any]
 
 ACTION_PREFIX = "signoff_"
 ACTIONS_BLOCK_ID = "signoff_actions"
+# The comment modal: its callback_id is the button's action_id (docs/design.md), its one input below.
+COMMENT_CALLBACK_ID = ACTION_PREFIX + ButtonAction.approve_comment
+COMMENT_BLOCK_ID = "signoff_comment"
+COMMENT_ACTION_ID = "comment"
 
 # Block Kit limits (Slack's reference): exceeding any of them is `invalid_blocks`.
 HEADER_MAX = 150
@@ -27,6 +33,10 @@ BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
 CONTEXT_TEXT_MAX = 2000
 MAX_BLOCKS = 50
+# Modal limits: title, submit and close at most 24 characters each.
+VIEW_TITLE_MAX = 24
+# What a modal shows under a field when signoff refuses the submission (a sentence or two).
+VIEW_ERROR_MAX = 1000
 # chat.postMessage takes up to 40,000 characters of `text`; stay clear of it.
 MESSAGE_TEXT_MAX = 39_000
 # Notification / fallback text for a card (what a phone shows).
@@ -157,6 +167,27 @@ def card_text(card: Card) -> str:
     if card.progress is not None:
         parts.append(card.progress.bar)
     return escaped(" · ".join(parts), FALLBACK_MAX)
+
+
+def comment_view(request_id: str, channel: str | None) -> Block:
+    """The modal behind "Approve with comment…" (views.open). `private_metadata` carries what the
+    submission needs back: the request, and the channel for the private answer."""
+    metadata = {"request": request_id, "channel": channel}
+    return {
+        "type": "modal",
+        "callback_id": COMMENT_CALLBACK_ID,
+        "private_metadata": json.dumps(metadata),
+        "title": {"type": "plain_text", "text": clip(f"Approve {request_id}", VIEW_TITLE_MAX)},
+        "submit": {"type": "plain_text", "text": "Sign"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{
+            "type": "input",
+            "block_id": COMMENT_BLOCK_ID,
+            "label": {"type": "plain_text", "text": "Comment, shown on the card beside your name"},
+            "element": {"type": "plain_text_input", "action_id": COMMENT_ACTION_ID, "multiline": True,
+                        "max_length": MAX_COMMENT_LENGTH},
+        }],
+    }
 
 
 def message_text(text: str) -> str:

@@ -7,10 +7,11 @@ can acknowledge it and stop.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.slack.render import action_name
+from adapters.slack.render import COMMENT_ACTION_ID, COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, action_name
 from core.chat.commands import ChatContext
 from core.domain.approvals import Place
 
@@ -43,6 +44,17 @@ class Click:
     value: str
     ctx: ChatContext
     reply_to: Responder
+    trigger_id: str | None = None  # what views.open needs to open a modal in answer (valid 3 s)
+
+
+@dataclass(frozen=True)
+class CommentSubmission:
+    """The comment modal submitted: sign `request` with `comment` (None when the input was empty)."""
+
+    request: str
+    comment: str | None
+    ctx: ChatContext
+    reply_to: Responder
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,11 @@ def _str(value: Any) -> str | None:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _team_of(body: dict[str, Any]) -> str | None:
+    """The acting person's own workspace: in a channel shared with another organisation it is theirs."""
+    return _str(_dict(body.get("user")).get("team_id")) or _str(_dict(body.get("team")).get("id"))
 
 
 def _context(user: str, channel: str | None, team: str | None) -> ChatContext:
@@ -106,10 +123,32 @@ def click(body: dict[str, Any]) -> Click | None:
     return Click(
         action=action,
         value=str(actions[0].get("value") or ""),
-        # The clicker's own workspace: in a channel shared with another organisation it is theirs.
-        ctx=_context(user, channel, _str(user_info.get("team_id")) or _str(_dict(body.get("team")).get("id"))),
+        ctx=_context(user, channel, _team_of(body)),
         reply_to=Responder(user=user, channel=channel, response_url=_str(body.get("response_url"))),
+        trigger_id=_str(body.get("trigger_id")),
     )
+
+
+def comment_submission(body: dict[str, Any]) -> CommentSubmission | None:
+    """A `view_submission` of signoff's comment modal; the request and channel come from its private_metadata."""
+    if body.get("type") != "view_submission":
+        return None
+    view = _dict(body.get("view"))
+    if view.get("callback_id") != COMMENT_CALLBACK_ID:
+        return None
+    user = _str(_dict(body.get("user")).get("id"))
+    try:
+        metadata = _dict(json.loads(str(view.get("private_metadata") or "")))
+    except ValueError:
+        return None
+    request = _str(metadata.get("request"))
+    if user is None or request is None:
+        return None
+    channel = _str(metadata.get("channel"))
+    values = _dict(_dict(view.get("state")).get("values"))
+    comment = _str(_dict(_dict(values.get(COMMENT_BLOCK_ID)).get(COMMENT_ACTION_ID)).get("value"))
+    return CommentSubmission(request=request, comment=comment, ctx=_context(user, channel, _team_of(body)),
+                             reply_to=Responder(user=user, channel=channel))
 
 
 def thread_message(event: dict[str, Any], bot_user_id: str | None, team: str | None = None) -> ThreadMessage | None:

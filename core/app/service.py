@@ -167,9 +167,10 @@ class ApprovalService:
                                      downtime="unknown", data_impact="unknown", facts_unknown=True)
         return facts, assess(operation, facts)
 
-    async def sign(self, request_id: RequestId, *, by: Person, via: str) -> ApprovalRequest:
+    async def sign(self, request_id: RequestId, *, by: Person, via: str,
+                   comment: str | None = None) -> ApprovalRequest:
         def transition(request: ApprovalRequest, now: datetime) -> Transition:
-            return approvals.sign(request, by=by, at=now, via=via)
+            return approvals.sign(request, by=by, at=now, via=via, comment=comment)
         return await self._act(request_id, by, via, "sign", transition)
 
     async def reject(

@@ -18,8 +18,12 @@ class ButtonAction(StrEnum):
     """What a card's button does; `core.chat.parser.BUTTONS` maps each one to a command."""
 
     approve = "approve"  # value: the request id
+    approve_comment = "approve_comment"  # value: the request id; opens a form for the comment
     reject = "reject"    # value: the request id
     rate = "rate"        # value: `INC-7:4`
+
+
+COMMENT_BUTTON_LABEL = "Approve with comment…"
 
 
 class CardState(StrEnum):
@@ -136,7 +140,7 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
         fields.append(CardField(label="Proposed by", value=_proposal_text(request), inline=False))
     if request.blast is not None:
         fields.append(CardField(label="Blast radius", value=request.blast.summary(), inline=False))
-    signers = ", ".join(f"{s.person} ({s.via})" for s in request.signatures) or "nobody yet"
+    signers = signers_text(request)
     fields.append(CardField(label="Signed by", value=signers, inline=False))
     fields.append(CardField(label="Who may sign", value=request.sign_rule.describe_approvers()))
     if status is RequestStatus.pending:
@@ -151,6 +155,7 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
     if status is RequestStatus.pending:
         buttons = (
             Button(action=ButtonAction.approve, label="Approve", value=request.id, style="primary"),
+            Button(action=ButtonAction.approve_comment, label=COMMENT_BUTTON_LABEL, value=request.id),
             Button(action=ButtonAction.reject, label="Reject", value=request.id, style="danger"),
         )
     colour = STATE_COLOUR.get(status, RISK_COLOUR[str(request.risk)])
@@ -165,6 +170,16 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
         footer=f"signoff · {request.id} · reply `timeline` in the thread for the history",
         state=CardState(status.value),
     )
+
+
+def signers_text(request: ApprovalRequest) -> str:
+    """`bob (slack), carol (discord)`; one signer a line, each comment beside its signer, once any has one."""
+    if not request.signatures:
+        return "nobody yet"
+    if not any(s.comment for s in request.signatures):
+        return ", ".join(f"{s.person} ({s.via})" for s in request.signatures)
+    return "\n".join(f"{s.person} ({s.via})" + (f": “{s.comment}”" if s.comment else "")
+                     for s in request.signatures)
 
 
 def _risk_text(request: ApprovalRequest) -> str:

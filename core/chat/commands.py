@@ -58,7 +58,16 @@ class Request(Command):
 
 
 class Sign(Command):
-    """The Approve button (`approve <id>` / `sign <id>` as text)."""
+    """The Approve button (`approve <id>` / `sign <id>` as text), or the comment form's submission
+    (`approve <id> comment="…"` as text)."""
+
+    request: RequestId
+    comment: str | None = None
+
+
+class CommentForm(Command):
+    """The "Approve with comment…" button: may this person sign? The adapter then asks for the
+    comment (a Slack or Discord modal) and its submission is a `Sign` with the comment."""
 
     request: RequestId
 

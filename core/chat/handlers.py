@@ -19,6 +19,7 @@ from core.chat.commands import (
     Cancel,
     ChatContext,
     Command,
+    CommentForm,
     Help,
     List,
     Malformed,
@@ -36,12 +37,14 @@ from core.chat.sentences import (
     HELP_TEXT,
     NOT_ENABLED_TEXT,
     cancelled_text,
+    comment_form_text,
     open_requests_text,
     outside_workspace,
     requested_text,
     signed_text,
     vetoed_text,
 )
+from core.domain import approvals
 from core.domain.ids import IncidentId, PlaybookId, RequestId
 from core.domain.policy import Person, Policy
 from core.errors import ParseError, SignoffError
@@ -109,6 +112,7 @@ class ChatCommands:
             .add(List, self._list)
             .add(Cancel, self._cancel)
             .add(Sign, self._sign)
+            .add(CommentForm, self._comment_form)
             .add(Reject, self._reject)
             .add(Help, self._help)
             .add(Unreadable, self._refuse)
@@ -213,8 +217,15 @@ class ChatCommands:
         return Reply(text=cancelled_text(request), request_id=request.id)
 
     async def _sign(self, command: Sign, caller: Caller) -> Reply:
-        request = await self._service.sign(command.request, by=caller.person, via=caller.via)
+        request = await self._service.sign(command.request, by=caller.person, via=caller.via,
+                                           comment=command.comment)
         return Reply(text=signed_text(request), request_id=request.id)
+
+    async def _comment_form(self, command: CommentForm, caller: Caller) -> Reply:
+        """Before a form opens: refused now, as the signature would be, rather than after the typing."""
+        request = await self._service.get(command.request)
+        approvals.may_sign(request, caller.person, self._clock.now())
+        return Reply(text=comment_form_text(request), request_id=request.id)
 
     async def _reject(self, command: Reject, caller: Caller) -> Reply:
         request = await self._service.reject(command.request, by=caller.person, via=caller.via,

@@ -15,6 +15,7 @@ from core.chat.cards import ButtonAction
 from core.chat.commands import (
     Cancel,
     Command,
+    CommentForm,
     Help,
     List,
     Malformed,
@@ -28,8 +29,9 @@ from core.chat.commands import (
     Timeline,
     Unreadable,
 )
-from core.chat.sentences import ACTION_NEEDED_TEXT, RESOLVE_USAGE
+from core.chat.sentences import ACTION_NEEDED_TEXT, APPROVE_USAGE, RESOLVE_USAGE, comment_too_long_text
 from core.chat.text import clean_text, plain_quotes
+from core.domain.approvals import MAX_COMMENT_LENGTH
 from core.domain.ids import IncidentId, RequestId, parse_incident_id, parse_request_id, parse_subject
 from core.domain.policy import Risk
 from core.errors import ParseError, SignoffError
@@ -56,6 +58,33 @@ def _request(rest: str) -> Command:
 def _reject(rest: str) -> Command:
     request_id, _, reason = rest.partition(" ")
     return Reject(request=_one_id(request_id, "reject"), reason=reason.strip() or None)
+
+
+def _approve(rest: str) -> Command:
+    """`approve R-42` or `approve R-42 comment="checked the dashboards"`."""
+    try:
+        words = shlex.split(plain_quotes(rest))
+    except ValueError as exc:
+        raise ParseError(f"I couldn't read that ({exc}); close every quote, like comment=\"looks good\".") from None
+    comment: str | None = None
+    if len(words) == 2 and words[1].lower().startswith("comment="):
+        comment = words[1].partition("=")[2]
+    elif len(words) != 1:
+        raise ParseError(APPROVE_USAGE)
+    return _signed(parse_request_id(words[0]), comment)
+
+
+def _signed(request_id: RequestId, comment: str | None) -> Sign:
+    """A signature, with the comment trimmed (a blank one is none) and within its limit."""
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise ParseError(comment_too_long_text(len(comment)))
+    return Sign(request=request_id, comment=comment or None)
+
+
+def from_comment(request_id: str, comment: str | None) -> Command:
+    """The comment form's submission (a Slack or Discord modal): a signature with that comment."""
+    return _reading(lambda: _signed(parse_request_id(request_id), comment))
 
 
 def _timeline(rest: str) -> Command:
@@ -88,8 +117,8 @@ WORDS: dict[str, Callable[[str], Command]] = {
     "timeline": _timeline,
     "list": lambda rest: List(),
     "cancel": lambda rest: Cancel(request=_one_id(rest, "cancel")),
-    "approve": lambda rest: Sign(request=_one_id(rest, "approve")),
-    "sign": lambda rest: Sign(request=_one_id(rest, "approve")),
+    "approve": _approve,
+    "sign": _approve,
     "reject": _reject,
     "veto": _reject,
     "resolve": _resolve,
@@ -144,6 +173,7 @@ def _rating(value: str) -> Command:
 # The card buttons: each maps its value straight to a command (a new button: one line here).
 BUTTONS: dict[ButtonAction, Callable[[str], Command]] = {
     ButtonAction.approve: lambda value: Sign(request=_one_id(value, "approve")),
+    ButtonAction.approve_comment: lambda value: CommentForm(request=_one_id(value, "approve")),
     ButtonAction.reject: lambda value: Reject(request=_one_id(value, "reject")),
     ButtonAction.rate: _rating,
 }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from core.chat.cards import progress_bar
-from core.domain.approvals import ApprovalRequest, RequestStatus
+from core.domain.approvals import MAX_COMMENT_LENGTH, ApprovalRequest, RequestStatus
 from core.domain.operations import ACCEPTED_FORMS_TEXT
 from core.domain.policy import format_duration
 
@@ -16,7 +16,8 @@ HELP_TEXT = (
     "  request <action> [risk=low|medium|high|critical] [incident=INC-…] [reason=\"…\"]\n"
     "  status <id> · timeline <id> · list · cancel <id> (requester only)\n"
     "  resolve <INC-id> score=<1-5> · playbooks · help\n"
-    "Sign or veto with the Approve / Reject buttons on a request's card. In a request's thread,\n"
+    "Sign or veto with the Approve / Reject buttons on a request's card (\"Approve with comment…\" adds\n"
+    "a comment beside your name), or type `approve <id> [comment=\"…\"]`. In a request's thread,\n"
     "reply `timeline`, `status` or `help`.\n"
 ) + ACCEPTED_FORMS_TEXT
 
@@ -31,6 +32,8 @@ UNFINISHED_TEXT = {
 
 ACTION_NEEDED_TEXT = ("`request` needs an action, like `request rollout restart deployment/api -n prod`.\n"
                       + ACCEPTED_FORMS_TEXT)
+APPROVE_USAGE = ("`approve` takes one id and an optional comment, like `approve R-42` or "
+                 "`approve R-42 comment=\"checked the dashboards\"`.")
 RESOLVE_USAGE = "Use `resolve INC-7 score=4`: the incident and how well the fix worked, 1 to 5."
 NOT_ENABLED_TEXT = "`{command}` is not enabled here."
 
@@ -47,6 +50,22 @@ def signed_text(request: ApprovalRequest) -> str:
     else:
         tail = f"{request.quorum - request.signed} more signature(s) needed."
     return f"✍️ You signed {request.id} ({progress_bar(request.signed, request.quorum)}): {tail}"
+
+
+def comment_too_long_text(length: int) -> str:
+    return (f"A comment is at most {MAX_COMMENT_LENGTH} characters; yours has {length}. "
+            "Shorten it and sign again.")
+
+
+def comment_form_text(request: ApprovalRequest) -> str:
+    """What `CommentForm` answers where no form can open (the console): how to type the same."""
+    return (f"Sign {request.id} with a comment by typing `approve {request.id} comment=\"…\"` "
+            f"(at most {MAX_COMMENT_LENGTH} characters).")
+
+
+def comment_form_failed_text(request_id: str) -> str:
+    return (f"⚠️ The comment form did not open; nothing was signed. Click again, or type "
+            f"`approve {request_id} comment=\"…\"`.")
 
 
 def vetoed_text(request: ApprovalRequest) -> str:

@@ -52,12 +52,18 @@ class Place(BaseModel):
     channel: str
 
 
+# A signer's comment ("checked the dashboards"): shown beside them on the card, kept in the signed event.
+MAX_COMMENT_LENGTH = 500
+
+
 class Signature(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     person: str
     via: str
     at: datetime
+    # What the signer said; not part of `signed_digest`, which stands for the operation alone.
+    comment: str | None = None
 
 
 class Outcome(BaseModel):
@@ -210,7 +216,8 @@ def check_signer(request: ApprovalRequest, by: Person, at: datetime) -> None:
         )
 
 
-def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "console") -> Transition:
+def may_sign(request: ApprovalRequest, by: Person, at: datetime) -> None:
+    """Raise the refusal signing would get (already signed included), without changing anything."""
     check_signer(request, by, at)
     if by.name in request.signers:
         raise AlreadySigned(
@@ -218,7 +225,12 @@ def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "cons
             "one person signs once, whichever chat they use.",
             request.id,
         )
-    signatures = (*request.signatures, Signature(person=by.name, via=via, at=at))
+
+
+def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "console",
+         comment: str | None = None) -> Transition:
+    may_sign(request, by, at)
+    signatures = (*request.signatures, Signature(person=by.name, via=via, at=at, comment=comment or None))
     reached = len(signatures) >= request.quorum
     updated = request.model_copy(update={
         "signatures": signatures,
@@ -227,7 +239,8 @@ def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "cons
     })
     events = [_event(
         updated, at, EventType.signed, f"{by.name} signed ({len(signatures)}/{request.quorum})",
-        actor=by.name, role="approver", detail=f"via {via}", digest=signed_digest(request),
+        actor=by.name, role="approver", detail=f"via {via}" + (f": {comment}" if comment else ""),
+        digest=signed_digest(request),
     )]
     if reached:
         events.append(_event(

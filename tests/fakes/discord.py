@@ -281,6 +281,8 @@ class _Interaction:
     original_id: str | None = None
     loading: bool = False  # a "thinking" placeholder waits for its first follow-up / edit
     replies: list[InteractionReply] = field(default_factory=list)
+    modal: JSON | None = None  # the modal this interaction was answered with (callback type 9)
+    submitted: bool = False  # the modal's submission was dispatched (each modal submits once)
 
 
 class _HTTPError(Exception):
@@ -710,6 +712,62 @@ class FakeDiscord(LoopbackServer):
             payload["data"] = data
             payload["message"] = message
             self._remember_interaction(payload, str(message["channel_id"]), mid)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    def modal(self, interaction_id: str | int) -> JSON:
+        """The modal an interaction was answered with (callback type 9); KeyError when there is none."""
+        with self._lock:
+            rec = self._interactions.get(str(interaction_id))
+            if rec is None or rec.modal is None:
+                raise KeyError(f"interaction {interaction_id} was not answered with a modal")
+            return copy.deepcopy(rec.modal)
+
+    @_on_fake_loop
+    async def submit_modal(
+        self,
+        interaction_id: str | int,
+        values: Mapping[str, str],
+        *,
+        user_id: str | int | None = None,
+        crafted: bool = False,
+    ) -> JSON:
+        """The person submits the modal opened in answer to ``interaction_id``: INTERACTION_CREATE type 5.
+
+        ``values`` maps each text input's ``custom_id`` to what was typed. Like Discord's client, the
+        fake refuses (``ValueError``) a value longer than the input's ``max_length``, a missing required
+        one, a second submission, and a submission by someone other than the person who opened it
+        (``user_id`` defaults to them), unless ``crafted=True``: a hand-made request checked by nobody.
+        """
+        with self._lock:
+            rec = self._interactions.get(str(interaction_id))
+            if rec is None or rec.modal is None:
+                raise KeyError(f"interaction {interaction_id} was not answered with a modal")
+            opener = str(rec.payload.get("member", {}).get("user", {}).get("id", ""))
+            uid = str(user_id) if user_id is not None else opener
+            if not crafted and rec.submitted:
+                raise ValueError(f"the modal of interaction {interaction_id} was already submitted")
+            if not crafted and uid != opener:
+                raise ValueError("only the person who opened a modal can submit it")
+            rows: list[JSON] = []
+            for row in rec.modal.get("components", []):
+                inputs: list[JSON] = []
+                for text_input in row.get("components", []):
+                    cid = text_input["custom_id"]
+                    value = str(values.get(cid, ""))
+                    if not crafted:
+                        if text_input.get("required", True) and not value:
+                            raise ValueError(f"the required input {cid!r} is empty")
+                        if len(value) > int(text_input.get("max_length", 4000)):
+                            raise ValueError(f"{cid!r} is longer than its max_length")
+                    inputs.append({"type": 4, "custom_id": cid, "value": value})
+                rows.append({"type": 1, "components": inputs})
+            payload = self._interaction_payload(5, uid, rec.channel_id)
+            payload["data"] = {"custom_id": rec.modal["custom_id"], "components": rows}
+            if rec.message_id is not None and rec.message_id in self._messages:
+                payload["message"] = self._render_message(rec.message_id)
+            rec.submitted = True
+            self._remember_interaction(payload, rec.channel_id, rec.message_id)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -1333,6 +1391,11 @@ class FakeDiscord(LoopbackServer):
                 raise _invalid("type", "Value must be one of (1, 4, 5, 6, 7, 8, 9, 10, 12).")
             if kind in (4, 7):
                 _validate_message(data, creating=kind == 4)
+            if kind == 9:
+                if rec.type not in (2, 3):  # a modal answers a command or a click, never a modal submit
+                    raise _invalid("type", "Interaction callback type is invalid for this interaction")
+                _validate_modal(data)
+                rec.modal = copy.deepcopy(data)
             rec.callback_type = kind
             interaction: JSON = {"id": rec.id, "type": rec.type}
             resource: JSON | None = None
@@ -2105,6 +2168,35 @@ def _validate_message(body: JSON, *, creating: bool) -> None:
         content or embeds or components or body.get("_files") or body.get("sticker_ids") or body.get("poll")
     ):
         raise _HTTPError(400, "Cannot send an empty message", 50006)
+
+
+def _validate_modal(data: JSON) -> None:
+    """A modal as Discord accepts it: custom_id and title, 1-5 rows, each holding one text input."""
+    custom_id = data.get("custom_id")
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
+        raise _invalid("data.custom_id", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH")
+    title = data.get("title")
+    if not isinstance(title, str) or not 1 <= len(title) <= 45:
+        raise _invalid("data.title", "Must be between 1 and 45 in length.", "BASE_TYPE_BAD_LENGTH")
+    rows = data.get("components")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= 5:
+        raise _invalid("data.components", "Must be between 1 and 5 in length.", "BASE_TYPE_BAD_LENGTH")
+    for index, row in enumerate(rows):
+        inputs = row.get("components") if isinstance(row, dict) else None
+        if row.get("type") != 1 or not isinstance(inputs, list) or len(inputs) != 1:
+            raise _invalid(f"data.components.{index}", "A modal row holds exactly one text input.")
+        text_input = inputs[0]
+        if text_input.get("type") != 4 or text_input.get("style") not in (1, 2):
+            raise _invalid(f"data.components.{index}.components.0", "Value must be a text input.")
+        label = text_input.get("label")
+        if not isinstance(label, str) or not 1 <= len(label) <= 45:
+            raise _invalid(f"data.components.{index}.components.0.label", "Must be between 1 and 45 in length.",
+                           "BASE_TYPE_BAD_LENGTH")
+        if not 1 <= len(str(text_input.get("custom_id", ""))) <= 100:
+            raise _invalid(f"data.components.{index}.components.0.custom_id",
+                           "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH")
+        if not 1 <= int(text_input.get("max_length", 4000)) <= 4000:
+            raise _invalid(f"data.components.{index}.components.0.max_length", "Must be between 1 and 4000.")
 
 
 def _validate_embed(index: int, embed: JSON) -> None:

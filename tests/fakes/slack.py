@@ -61,6 +61,8 @@ __all__ = [
     "slash_command_body",
     "slash_command_payload",
     "thread_message_event",
+    "view_submission_body",
+    "view_submission_payload",
 ]
 
 T = TypeVar("T")
@@ -167,6 +169,11 @@ class FakeSlack(LoopbackServer):
         self._socket = _SocketState()
         self._ts_base = ts_base
         self._ts_counter = itertools.count(1)
+        # Modals: what views.open showed, and the trigger_ids clicks carried (one use each, like Slack's).
+        self.views: list[JSONDict] = []
+        self._triggers: dict[str, tuple[str | None, float]] = {}  # trigger_id → (user, issued at)
+        self._used_triggers: set[str] = set()
+        self.trigger_ttl: float | None = None  # Slack's is 3 s; None: no expiry (tests never race a clock)
         self.add_user(bot_user_id, "signoff", is_bot=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -348,6 +355,18 @@ class FakeSlack(LoopbackServer):
 
     # ------------------------------------------------------------------ response_url
 
+    def new_trigger_id(self, user_id: str) -> str:
+        """A trigger_id for a click by ``user_id``; views.open takes it once (and within ``trigger_ttl``)."""
+        trigger = _trigger_id()
+        with self._lock:
+            self._triggers[trigger] = (user_id, time.monotonic())
+        return trigger
+
+    def views_for(self, user: str) -> list[JSONDict]:
+        """The modals opened for ``user``, oldest first."""
+        with self._lock:
+            return [copy.deepcopy(v) for v in self.views if v.get("user") == user]
+
     def new_response_url(
         self, channel: str | None = None, message_ts: str | None = None, *, user_id: str | None = None
     ) -> str:
@@ -498,6 +517,7 @@ class FakeSlack(LoopbackServer):
             "conversations.history": self._conversations_history,
             "users.info": self._users_info,
             "apps.connections.open": self._apps_connections_open,
+            "views.open": self._views_open,
         }
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
@@ -743,6 +763,46 @@ class FakeSlack(LoopbackServer):
             "response_metadata": {"next_cursor": ""},
         }
 
+    def _views_open(self, args: JSONDict) -> JSONDict:
+        trigger = args.get("trigger_id")
+        if not trigger:
+            raise _ApiError("invalid_arguments")
+        trigger = str(trigger)
+        if trigger in self._used_triggers:
+            raise _ApiError("trigger_exchanged")
+        if not re.fullmatch(r"\d+\.\d+\.[0-9a-f]+", trigger):
+            raise _ApiError("invalid_trigger_id")
+        self._used_triggers.add(trigger)
+        # A trigger from `new_trigger_id` names its user (and can expire); one built elsewhere is taken as is.
+        user, at = self._triggers.pop(trigger, (None, time.monotonic()))
+        if self.trigger_ttl is not None and time.monotonic() - at > self.trigger_ttl:
+            raise _ApiError("expired_trigger_id")
+        view = args.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise _ApiError("invalid_arguments") from None
+        problems = _view_problems(view)
+        if problems:
+            raise _ApiError("invalid_arguments", response_metadata={"messages": problems})
+        assert isinstance(view, dict)
+        stored = {
+            **copy.deepcopy(view),
+            "id": "V" + uuid.uuid4().hex[:10].upper(),
+            "team_id": self.team_id,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+            "state": {"values": {}},
+            "hash": uuid.uuid4().hex[:16],
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "user": user,
+        }
+        self.views.append(stored)
+        public = {k: v for k, v in stored.items() if k != "user"}
+        return {"ok": True, "view": copy.deepcopy(public)}
+
     def _users_info(self, args: JSONDict) -> JSONDict:
         user_id = str(args.get("user") or "")
         user = self.users.get(user_id)
@@ -978,6 +1038,53 @@ def _text_and_blocks(args: JSONDict) -> tuple[str | None, list[JSONDict] | None]
 _TEXT_LIMITS = {"section": 3000, "header": 150}
 
 
+def _plain(obj: Any, limit: int) -> bool:
+    return (isinstance(obj, dict) and obj.get("type") == "plain_text" and isinstance(obj.get("text"), str)
+            and 0 < len(obj["text"]) <= limit)
+
+
+def _view_problems(view: Any) -> list[str]:
+    """What Slack would refuse in a modal view (its documented limits), as its messages say it."""
+    if not isinstance(view, dict):
+        return ["[ERROR] missing required field: view"]
+    problems: list[str] = []
+    if view.get("type") != "modal":
+        problems.append("[ERROR] must be 'modal' [json-pointer:/view/type]")
+    if not _plain(view.get("title"), 24):
+        problems.append("[ERROR] must be a plain_text object of at most 24 characters [json-pointer:/view/title]")
+    for key in ("submit", "close"):
+        if key in view and not _plain(view[key], 24):
+            problems.append(f"[ERROR] must be a plain_text object of at most 24 characters "
+                            f"[json-pointer:/view/{key}]")
+    if len(str(view.get("callback_id", ""))) > 255:
+        problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
+    if len(str(view.get("private_metadata", ""))) > 3000:
+        problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or not 0 < len(blocks) <= 100:
+        problems.append("[ERROR] must provide between 1 and 100 blocks [json-pointer:/view/blocks]")
+        return problems
+    has_input = False
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            problems.append(f"[ERROR] must be an object [json-pointer:/view/blocks/{index}]")
+            continue
+        if block.get("type") != "input":
+            continue
+        has_input = True
+        element = block.get("element") or {}
+        if not _plain(block.get("label"), 2000):
+            problems.append(f"[ERROR] must be a plain_text label [json-pointer:/view/blocks/{index}/label]")
+        if element.get("type") != "plain_text_input" or not element.get("action_id"):
+            problems.append(f"[ERROR] must be a plain_text_input with an action_id "
+                            f"[json-pointer:/view/blocks/{index}/element]")
+        if not 0 < int(element.get("max_length", 3000)) <= 3000:
+            problems.append(f"[ERROR] must be at most 3000 [json-pointer:/view/blocks/{index}/element/max_length]")
+    if has_input and "submit" not in view:
+        problems.append("[ERROR] a modal with input blocks needs a submit button [json-pointer:/view/submit]")
+    return problems
+
+
 def _validate_blocks(blocks: Any) -> None:
     """Reject what Slack rejects most often, so a rendering bug fails in tests rather than in prod."""
     problems: list[str] = []
@@ -1186,6 +1293,46 @@ def block_actions_body(
     """A button click as Slack POSTs it: form-encoded, one ``payload`` field holding the JSON."""
     payload = block_actions_payload(user_id, channel_id, message_ts, action_id, value, response_url, **kwargs)
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def view_submission_payload(
+    user_id: str,
+    view: JSONDict,
+    values: dict[str, str],
+    *,
+    team_id: str = DEFAULT_TEAM_ID,
+    team_domain: str = DEFAULT_TEAM_DOMAIN,
+    api_app_id: str = DEFAULT_APP_ID,
+) -> JSONDict:
+    """A ``view_submission`` for a modal views.open showed (``fake.views_for(user)[-1]``): ``values`` maps
+    each input's ``action_id`` to what was typed, placed in ``view.state.values`` as Slack does."""
+    state: JSONDict = {}
+    for block in view.get("blocks") or []:
+        element = block.get("element") or {}
+        if block.get("type") == "input" and element.get("action_id") in values:
+            value = values[element["action_id"]]
+            state.setdefault(block["block_id"], {})[element["action_id"]] = {
+                "type": element.get("type", "plain_text_input"), "value": value or None}
+    submitted = {k: v for k, v in copy.deepcopy(view).items() if k != "user"}
+    submitted["state"] = {"values": state}
+    name = user_id.lower()
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": team_domain},
+        "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": DEFAULT_VERIFICATION_TOKEN,
+        "trigger_id": _trigger_id(),
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def view_submission_body(user_id: str, view: JSONDict, values: dict[str, str], **kwargs: Any) -> bytes:
+    """A modal's submission as Slack POSTs it: form-encoded, one ``payload`` field holding the JSON."""
+    return urlencode({"payload": json.dumps(view_submission_payload(user_id, view, values, **kwargs))}).encode()
 
 
 def event_callback(

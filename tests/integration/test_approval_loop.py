@@ -224,3 +224,26 @@ async def test_sweep_expires_pending_requests(database_url: str) -> None:
         assert request.status is RequestStatus.expired
         with pytest.raises(NotPending):
             await app.service.sign("R-1", by=person("bob"), via="console")
+
+
+async def test_a_typed_comment_is_kept_with_the_signature_and_runs_as_signed(database_url: str) -> None:
+    from core.chat.commands import ChatContext
+    settings = make_settings(database_url)
+    async with running_app(settings) as app:
+        await app.service.request("rollout restart deployment/api -n prod", by=person("alice"), via="console")
+        bob = ChatContext(platform="console", account="bob", place=CONSOLE)
+        too_long = await app.chat.handle(f'approve R-1 comment="{"x" * 501}"', bob)
+        assert not too_long.ok and "at most 500 characters" in too_long.text
+        assert (await app.service.get("R-1")).signatures == ()
+        reply = await app.chat.handle('approve R-1 comment="checked the <dashboards> & logs"', bob)
+        assert reply.ok and reply.text.startswith("✍️ You signed R-1")
+        request = await app.service.get("R-1")
+        assert [(s.person, s.comment) for s in request.signatures] == [("bob", "checked the <dashboards> & logs")]
+        signed = [e for e in await app.service.timeline("R-1") if e.type is EventType.signed]
+        assert [e.detail for e in signed] == ["via console: checked the <dashboards> & logs"]
+        assert signed[0].digest == approvals.signed_digest(request)
+        await app.settle()
+        # The comment is not part of what was signed: the stored request still matches, so it ran.
+        assert (await app.service.get("R-1")).status is RequestStatus.succeeded
+    code = await audit_verify(settings, StringIO())
+    assert code == 0

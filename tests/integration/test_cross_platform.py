@@ -180,7 +180,7 @@ async def test_one_quorum_across_slack_and_discord(database_url: str) -> None:
         assert sum(1 for e in await app.service.timeline("R-1") if e.type is EventType.executed) == 1
         assert "kubectl.kubernetes.io/restartedAt" in (
             app.sandbox.get("deployment", "prod", "api")["spec"]["template"]["metadata"]["annotations"])
-        assert discord_buttons(card) == ["signoff:approve:R-1", "signoff:reject:R-1"]
+        assert discord_buttons(card) == ["signoff:approve:R-1", "signoff:comment:R-1", "signoff:reject:R-1"]
 
 
 def _is_test(task: asyncio.Task[object]) -> bool:

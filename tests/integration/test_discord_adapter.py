@@ -145,7 +145,7 @@ async def test_slash_commands_answer_privately(fake: FakeDiscord, database_url: 
 async def test_quorum_from_slash_command_to_executed_operation(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
         card, thread = await requested(fake, app, risk="high", reason="api is slow")
-        assert custom_ids(card) == ["signoff:approve:R-1", "signoff:reject:R-1"]
+        assert custom_ids(card) == ["signoff:approve:R-1", "signoff:comment:R-1", "signoff:reject:R-1"]
         embed = card["embeds"][0]
         assert embed["title"].startswith("⏳ R-1") and RESTART_API in embed["title"]
         assert "▱▱ 0/2" in embed["description"]
@@ -334,7 +334,8 @@ async def test_api_request_is_posted_to_the_discord_channel(fake: FakeDiscord, d
         request = await app.service.request("scale deployment/web --replicas=3 -n staging",
                                             by=Person(name="pager"), via="api", origin=None)
         card = await wait_card(fake, request.id, lambda m: str(m["id"]) in fake.threads, channel=ops)
-        assert custom_ids(card) == [f"signoff:approve:{request.id}", f"signoff:reject:{request.id}"]
+        assert custom_ids(card) == [f"signoff:approve:{request.id}", f"signoff:comment:{request.id}",
+                                    f"signoff:reject:{request.id}"]
         assert card_of(fake, request.id) is None  # not in the guild's other channel
         assert "✍️" in await click(fake, CAROL, card["id"], f"signoff:approve:{request.id}")
         await wait_card(fake, request.id, lambda m: m["components"] == [], channel=ops)

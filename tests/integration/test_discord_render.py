@@ -94,3 +94,48 @@ def test_a_leading_mention_of_the_bot_is_dropped() -> None:
     assert without_bot_mention("<@42> timeline", 42) == "timeline"
     assert without_bot_mention("<@!42>status", 42) == "status"
     assert without_bot_mention("ask <@42> later", 42) == "ask <@42> later"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("[Click here](https://evil.example/x)", r"\[Click here](https://evil.example/x)"),
+    ("**bold** __u__ ~~s~~ ||spoiler|| *i* _i_", r"\*\*bold\*\* \_\_u\_\_ \~\~s\~\~ \|\|spoiler\|\| \*i\* \_i\_"),
+    ("<@123> <#456> <t:1:R> @everyone @here", r"\<@123> \<#456> \<t:1:R> \@everyone \@here"),
+    ("# h1\n## h2\n-# small\n> quote\n>>> rest\n- item\n+ item\n  3. third", "\\# h1\n\\## h2\n\\-# small\n"
+     "\\> quote\n\\>>> rest\n\\- item\n\\+ item\n  3\\. third"),
+    ("a back\\slash and `kept code` and `unbalanced", r"a back\\slash and `kept code` and \`unbalanced"),
+    ("see https://dash.example/d/a_b_c?x=1 now", "see https://dash.example/d/a_b_c?x=1 now"),
+    ("R-7 is -n prod, 2 > 1", "R-7 is -n prod, 2 > 1"),
+])
+def test_markdown_is_neutralised(text: str, shown: str) -> None:
+    from adapters.discord.render import neutral
+    assert neutral(text) == shown
+
+
+def test_neutral_text_is_clipped_and_split_without_breaking_an_escape() -> None:
+    from adapters.discord.render import message_pieces, neutral_clipped
+    clipped = neutral_clipped("*" * 300, 100)
+    assert len(clipped) <= 100 and clipped.endswith("…") and not clipped.rstrip("…").endswith("\\\\*")
+    pieces = message_pieces("`" + "x" * 2500 + "` " + "*" * 1500)
+    assert all(len(p) <= MESSAGE_LIMIT for p in pieces)
+    # A line cut in two cannot keep a code span (the cut would open one): every backtick is escaped.
+    assert all(p.count("`") == p.count("\\`") for p in pieces)
+    assert all(not p.startswith("*") for p in pieces)  # never cut between a backslash and its character
+
+
+async def test_the_comment_button_and_its_modal() -> None:
+    from adapters.discord.render import button_item, comment_modal
+    from adapters.discord.translate import button_action, modal_values
+    item = button_item(Button(action="approve_comment", label="Approve with comment…", value="R-7"))
+    assert item.custom_id == "signoff:comment:R-7" and button_action("comment") == "approve_comment"
+    assert button_action("approve") == "approve"
+    modal = comment_modal("R-7")
+    assert modal.is_finished()  # kept out of discord.py's per-process store: matched on custom_id instead
+    assert modal.to_dict() == {
+        "custom_id": "signoff:comment:R-7", "title": "Approve R-7 with a comment",
+        "components": [{"type": 1, "components": [{
+            "type": 4, "style": 2, "label": "Comment", "custom_id": "comment", "required": True,
+            "max_length": 500, "placeholder": "Shown on the card beside your name"}]}]}
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": "comment", "value": "lgtm"}]}]
+    labelled = [{"type": 18, "component": {"type": 4, "custom_id": "comment", "value": "lgtm"}}]
+    assert modal_values({"components": rows}) == modal_values({"components": labelled}) == {"comment": "lgtm"}
+    assert modal_values(None) == {}

@@ -435,3 +435,36 @@ async def test_threaded_fake_awaited_from_another_loop() -> None:
         await web_client(fake).chat_postMessage(channel=CHANNEL, text="x")
         call = await fake.wait_for("chat.postMessage", timeout=2)
         assert call.args["channel"] == CHANNEL
+
+
+async def test_views_open_takes_a_trigger_once_and_refuses_a_bad_view(fake: FakeSlack) -> None:
+    from tests.fakes.slack import view_submission_payload
+    client = web_client(fake)
+    view = {"type": "modal", "callback_id": "cb", "private_metadata": "{}",
+            "title": {"type": "plain_text", "text": "Approve R-1"}, "submit": {"type": "plain_text", "text": "Sign"},
+            "blocks": [{"type": "input", "block_id": "b", "label": {"type": "plain_text", "text": "Comment"},
+                        "element": {"type": "plain_text_input", "action_id": "a", "max_length": 500}}]}
+    trigger = fake.new_trigger_id("U0BOB")
+    opened = await client.views_open(trigger_id=trigger, view=view)
+    assert opened["view"]["id"].startswith("V") and opened["view"]["callback_id"] == "cb"
+    [shown] = fake.views_for("U0BOB")
+    with pytest.raises(SlackApiError) as reused:
+        await client.views_open(trigger_id=trigger, view=view)
+    assert reused.value.response["error"] == "trigger_exchanged"
+    with pytest.raises(SlackApiError) as invalid:
+        await client.views_open(trigger_id="nonsense", view=view)
+    assert invalid.value.response["error"] == "invalid_trigger_id"
+    with pytest.raises(SlackApiError) as bad:
+        await client.views_open(trigger_id=fake.new_trigger_id("U0BOB"),
+                                view={**view, "title": {"type": "plain_text", "text": "x" * 25}})
+    assert bad.value.response["error"] == "invalid_arguments"
+    fake.trigger_ttl = 0.0
+    late = fake.new_trigger_id("U0BOB")
+    await asyncio.sleep(0.01)
+    with pytest.raises(SlackApiError) as expired:
+        await client.views_open(trigger_id=late, view=view)
+    assert expired.value.response["error"] == "expired_trigger_id"
+
+    payload = view_submission_payload("U0BOB", shown, {"a": "looks good"})
+    assert payload["type"] == "view_submission" and payload["user"]["id"] == "U0BOB"
+    assert payload["view"]["state"]["values"] == {"b": {"a": {"type": "plain_text_input", "value": "looks good"}}}

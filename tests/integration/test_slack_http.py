@@ -56,7 +56,7 @@ async def test_quorum_flow_executes_once_and_reports_in_the_thread(database_url:
                          "Blast radius", "▱▱ 0/2", "Expires", "Signed by"):
             assert expected in shown, expected
         assert [(b["action_id"], b["value"]) for b in buttons(card)] == [
-            ("signoff_approve", "R-1"), ("signoff_reject", "R-1")]
+            ("signoff_approve", "R-1"), ("signoff_approve_comment", "R-1"), ("signoff_reject", "R-1")]
 
         assert await world.click(BOB, "approve", "R-1") == 200
         await world.settle()
@@ -308,7 +308,8 @@ async def test_requests_from_the_http_api_go_to_slack_channel(database_url: str)
             assert response.status == 201
         await world.settle()
         card = world.card("R-1", CHANNEL)
-        assert [b["action_id"] for b in buttons(card)] == ["signoff_approve", "signoff_reject"]
+        assert [b["action_id"] for b in buttons(card)] == ["signoff_approve", "signoff_approve_comment",
+                                                               "signoff_reject"]
         await world.click(BOB, "approve", "R-1")
         await world.settle()
         assert len(world.real_writes("deployments/web")) == 1

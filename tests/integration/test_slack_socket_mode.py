@@ -35,7 +35,8 @@ async def test_command_clicks_and_thread_message_are_acked_and_processed(databas
         await world.settle()
         assert any("R-1 posted for approval" in t for t in world.private_texts(ALICE))
         card = world.card("R-1")
-        assert [b["action_id"] for b in buttons(card)] == ["signoff_approve", "signoff_reject"]
+        assert [b["action_id"] for b in buttons(card)] == ["signoff_approve", "signoff_approve_comment",
+                                                               "signoff_reject"]
 
         await world.click(ALICE, "approve", "R-1")
         await world.click(BOB, "approve", "R-1")

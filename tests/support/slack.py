@@ -29,6 +29,8 @@ from tests.fakes.slack import (
     post_signed,
     slash_command_body,
     slash_command_payload,
+    view_submission_body,
+    view_submission_payload,
 )
 from tests.support.app import make_settings, running_app
 from tests.support.policy import team_policy
@@ -77,15 +79,29 @@ class SlackWorld:
                            channel: str = CHANNEL) -> int:
         ts = message["ts"]
         response_url = self.fake.new_response_url(channel, ts, user_id=user)
+        trigger = self.fake.new_trigger_id(user)
         if self.socket_mode:
-            payload = block_actions_payload(user, channel, ts, action_id, value, response_url, message=message)
+            payload = block_actions_payload(user, channel, ts, action_id, value, response_url, message=message,
+                                            trigger_id=trigger)
             envelope = await self.fake.socket_send("interactive", payload)
             await self.fake.wait_ack(envelope)
             return 200
         assert self.events_url is not None
-        body = block_actions_body(user, channel, ts, action_id, value, response_url, message=message)
+        body = block_actions_body(user, channel, ts, action_id, value, response_url, message=message,
+                                  trigger_id=trigger)
         status, _ = await post_signed(self.events_url, body, SECRET, session=self.session)
         return status
+
+    async def submit_view(self, user: str, view: JSON, values: dict[str, str]) -> tuple[int, JSON]:
+        """Submit a modal views.open showed: the HTTP status and what signoff answered (`{}`: it closes)."""
+        if self.socket_mode:
+            envelope = await self.fake.socket_send("interactive", view_submission_payload(user, view, values))
+            ack = await self.fake.wait_ack(envelope)
+            return 200, dict(ack.get("payload") or {})
+        assert self.events_url is not None
+        status, text = await post_signed(self.events_url, view_submission_body(user, view, values), SECRET,
+                                         session=self.session)
+        return status, (json.loads(text) if text.strip() else {})
 
     async def event(self, event: JSON) -> int:
         if self.socket_mode:

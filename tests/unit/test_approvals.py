@@ -188,3 +188,27 @@ def test_anyone_rule_still_refuses_the_requester() -> None:
     with pytest.raises(SelfApprovalForbidden):
         approvals.sign(request, by=ALICE, at=T0)
     assert approvals.sign(request, by=MALLORY, at=T0).request.status is RequestStatus.approved
+
+
+def test_a_signature_may_carry_a_comment_kept_in_its_signed_event_outside_the_digest() -> None:
+    request = make()
+    plain = approvals.sign(request, by=BOB, at=T0, via="slack")
+    commented = approvals.sign(request, by=BOB, at=T0, via="slack", comment="checked the dashboards")
+    assert commented.request.signatures[0].comment == "checked the dashboards"
+    assert plain.request.signatures[0].comment is None
+    (signed,) = commented.events
+    assert signed.type is EventType.signed and signed.detail == "via slack: checked the dashboards"
+    # The digest stands for the operation signed, not for what the signer said about it.
+    assert signed.digest == plain.events[0].digest == approvals.signed_digest(request)
+
+
+def test_may_sign_refuses_as_signing_would_without_changing_anything() -> None:
+    request = make()
+    approvals.may_sign(request, by=BOB, at=T0)
+    with pytest.raises(SelfApprovalForbidden):
+        approvals.may_sign(request, by=ALICE, at=T0)
+    with pytest.raises(NotAuthorized):
+        approvals.may_sign(request, by=MALLORY, at=T0)
+    once = approvals.sign(request, by=BOB, at=T0).request
+    with pytest.raises(AlreadySigned):
+        approvals.may_sign(once, by=BOB, at=T0)

@@ -7,6 +7,7 @@ import pytest
 from core.chat.commands import (
     Cancel,
     Command,
+    CommentForm,
     Help,
     List,
     Malformed,
@@ -26,6 +27,7 @@ from core.chat.parser import (
     for_request,
     for_subject,
     from_button,
+    from_comment,
     from_options,
     parse_command,
     parse_thread_reply,
@@ -67,6 +69,9 @@ INC7 = IncidentId("INC-7")
     ("cancel 42", Cancel(request=R42)),
     ("approve R-42", Sign(request=R42)),
     ("sign r-42", Sign(request=R42)),
+    ('approve R-42 comment="checked the dashboards"', Sign(request=R42, comment="checked the dashboards")),
+    ("approve R-42 comment=“smart quotes, too”", Sign(request=R42, comment="smart quotes, too")),
+    ('approve R-42 comment="  "', Sign(request=R42)),
     ("reject R-42", Reject(request=R42)),
     ("veto R-42 too risky now", Reject(request=R42, reason="too risky now")),
     ("resolve INC-7 score=4", Resolve(incident=INC7, score=4)),
@@ -90,6 +95,9 @@ def test_text_becomes_a_command(text: str, command: Command) -> None:
     ("status R-x", Malformed, "request ids look like R-42"),
     ("approve", Malformed, "`approve` takes one id"),
     ("sign", Malformed, "`approve` takes one id"),
+    ("approve R-1 looks good", Malformed, "`approve` takes one id and an optional comment"),
+    ('approve R-1 comment="open', Malformed, "close every quote"),
+    (f'approve R-1 comment="{"x" * 501}"', Malformed, "A comment is at most 500 characters; yours has 501."),
     ("reject", Malformed, "`reject` takes one id"),
     ("timeline", Malformed, "`timeline` takes one id"),
     ("timeline PB-1", Malformed, "is not a request id"),
@@ -110,7 +118,7 @@ def test_text_that_does_not_read_says_why(text: str, kind: type[Command], says: 
 def test_only_help_and_unreadable_text_need_no_known_person() -> None:
     assert Help.anyone and Unreadable.anyone
     assert not any(kind.anyone for kind in (Request, Sign, Reject, Cancel, Show, Timeline, List, Resolve, Rate,
-                                            Playbooks, Malformed))
+                                            Playbooks, Malformed, CommentForm))
 
 
 @pytest.mark.parametrize(("text", "command"), [
@@ -132,6 +140,7 @@ def test_thread_replies(text: str, command: Command | None) -> None:
     ("reject", "R-7", Reject(request=R7)),
     ("rate", "INC-7:4", Rate(incident=INC7, score=4)),
     ("rate", "inc-7:5", Rate(incident=INC7, score=5)),
+    ("approve_comment", "R-7", CommentForm(request=R7)),
 ])
 def test_a_button_maps_straight_to_a_command(action: str, value: str, command: Command) -> None:
     clicked = from_button(action, value)
@@ -149,6 +158,24 @@ def test_a_button_maps_straight_to_a_command(action: str, value: str, command: C
 def test_a_button_with_a_bad_value_says_why(action: str, value: str, kind: type[Command], says: str) -> None:
     clicked = from_button(action, value)
     assert type(clicked) is kind and says in clicked.message  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("comment", "command"), [
+    ("lgtm, checked the dashboards", Sign(request=R7, comment="lgtm, checked the dashboards")),
+    ("  padded\n", Sign(request=R7, comment="padded")),
+    ("", Sign(request=R7)),
+    (None, Sign(request=R7)),
+    ("x" * 500, Sign(request=R7, comment="x" * 500)),
+])
+def test_a_submitted_comment_signs_with_it(comment: str | None, command: Command) -> None:
+    assert from_comment("r-7", comment) == command
+
+
+def test_a_comment_too_long_is_refused_with_one_sentence() -> None:
+    refused = from_comment("R-7", "y" * 501)
+    assert isinstance(refused, Malformed)
+    assert refused.message == "A comment is at most 500 characters; yours has 501. Shorten it and sign again."
+    assert isinstance(from_comment("INC-7", "ok"), Malformed)
 
 
 def test_every_card_button_has_a_command() -> None:
