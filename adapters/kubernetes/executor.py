@@ -416,7 +416,9 @@ class KubernetesCluster:
         body = {"apiVersion": "policy/v1", "kind": "Eviction",
                 "metadata": {"name": meta.name, "namespace": meta.namespace}}
         try:
-            await self._write(attempt, self._core.create_namespaced_pod_eviction, meta.name, meta.namespace, body)
+            # A 429 here is a PodDisruptionBudget's "not yet", which the drain loop waits out itself.
+            await self._write(attempt, self._core.create_namespaced_pod_eviction, meta.name, meta.namespace, body,
+                              retry_safe=True, retry_429=False)
         except ApiException as error:
             if error.status == 429:
                 return False
@@ -474,6 +476,7 @@ class KubernetesCluster:
         *args: Any,
         content_type: str | None = None,
         retry_safe: bool = False,
+        retry_429: bool = True,
     ) -> _T:
         """A write. Dry runs persist nothing, so they are always retried; a real call only when sending it
         twice has the effect of sending it once (`retry_safe`)."""
@@ -487,14 +490,15 @@ class KubernetesCluster:
 
         if not (attempt.dry_run or retry_safe):
             return await send()
-        return await self._retrying(send, attempt, "dry_run" if attempt.dry_run else "write")
+        return await self._retrying(send, attempt, "dry_run" if attempt.dry_run else "write", retry_429=retry_429)
 
-    async def _retrying(self, call: Callable[[], Awaitable[_T]], attempt: Attempt | None, what: str) -> _T:
+    async def _retrying(self, call: Callable[[], Awaitable[_T]], attempt: Attempt | None, what: str, *,
+                        retry_429: bool = True) -> _T:
         for delay in (*self._retry_delays, None):
             try:
                 return await call()
             except Exception as error:
-                if delay is None or not _transient(error):
+                if delay is None or not _transient(error) or (not retry_429 and getattr(error, "status", 0) == 429):
                     raise
                 if attempt is not None:
                     attempt.retried += 1
