@@ -173,7 +173,7 @@ async def bootstrap(
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,
-            maintenance=Maintenance(store=db, clock=clock, signals=signals),
+            maintenance=Maintenance(store=db, clock=clock, signals=signals, policy=policy),
             dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
             chat=chat, incidents=incidents, metrics=metrics,
             closers=closers,

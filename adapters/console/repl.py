@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from adapters.alertmanager import parse_alertmanager
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.app.outbox import MessageRef
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 from core.chat.commands import ChatContext, Vote
 from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
 from core.domain.alerts import Alert
@@ -62,7 +62,10 @@ class ConsoleOutput:
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         self.write(card_update_text(card))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+    ) -> MessageRef:
+        # The console pages nobody: whoever reads it sees every message.
         key = self._keys.get(ref.message_id, ref.message_id)
         body = text if card is None else (text + "\n" + card_text(card)).strip()
         self.write(thread_text(key, body))
@@ -70,7 +73,9 @@ class ConsoleOutput:
         self._keys[message_id] = key
         return MessageRef(platform=PLATFORM, channel=ref.channel, message_id=message_id, thread=ref.thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+    ) -> MessageRef:
         body = text if card is None else (text + "\n" + card_text(card)).strip()
         self.write(body)
         message_id = f"m{next(self._ids)}"

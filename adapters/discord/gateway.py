@@ -32,10 +32,10 @@ import aiohttp
 import discord
 import structlog
 
-from adapters.discord.render import card_embed, card_view, split_text, thread_name
+from adapters.discord.render import allowed_mentions, card_embed, card_view, mention_text, split_text, thread_name
 from adapters.discord.translate import PLATFORM
 from core.app.outbox import DeliveryError, MessageRef
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 
 log = structlog.get_logger(__name__)
 
@@ -105,11 +105,15 @@ class DiscordGateway:
         if message_id is None:
             embed, view = card_embed(card), card_view(card)
             nonce = card_nonce(channel, card)
-            if view is None:
-                message = await self._rest("post_card", lambda: messageable.send(embed=embed, nonce=nonce))
-            else:
-                message = await self._rest("post_card",
-                                           lambda: messageable.send(embed=embed, view=view, nonce=nonce))
+            # The first post pages who can sign: the content names them and allowed_mentions lets exactly them
+            # be pinged (an embed never pings).
+            extra: dict[str, Any] = {"allowed_mentions": allowed_mentions(card.mentions)}
+            paged = mention_text(card.mentions)
+            if paged:
+                extra["content"] = f"Can sign: {paged}"
+            if view is not None:
+                extra["view"] = view
+            message = await self._rest("post_card", lambda: messageable.send(embed=embed, nonce=nonce, **extra))
             message_id = message.id
             self._remember(slot, message_id)
         try:
@@ -130,13 +134,17 @@ class DiscordGateway:
         # view=None removes every component: terminal cards keep no buttons.
         await self._rest("update_card", lambda: message.edit(embed=embed, view=view))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+    ) -> MessageRef:
         target = ref.thread or ref.channel
-        message = await self._send("post_reply", target, text, card)
+        message = await self._send("post_reply", target, text, card, mentions)
         return MessageRef(platform=PLATFORM, channel=target, message_id=str(message.id), thread=ref.thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
-        message = await self._send("post_message", channel, text, card)
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+    ) -> MessageRef:
+        message = await self._send("post_message", channel, text, card, mentions)
         return MessageRef(platform=PLATFORM, channel=channel, message_id=str(message.id))
 
     # ------------------------------------------------------------------ internals
@@ -166,8 +174,14 @@ class DiscordGateway:
             raise
         return str(data["id"])
 
-    async def _send(self, call: str, channel: str, text: str, card: Card | None) -> discord.Message:
+    async def _send(
+        self, call: str, channel: str, text: str, card: Card | None, mentions: Mentions | None = None,
+    ) -> discord.Message:
         messageable = self._messageable(channel)
+        paged = mention_text(mentions)
+        if paged:
+            text = f"{paged} {text}".strip()
+        pings = allowed_mentions(mentions)
         pieces = split_text(text) if text else []
         embed = card_embed(card) if card is not None else None
         view = card_view(card) if card is not None else None
@@ -186,7 +200,7 @@ class DiscordGateway:
             nonce = f"{prefix}{index:02d}"
             last = index == count - 1
             message = await self._rest(call, self._sender(messageable, piece, embed if last else None,
-                                                          view if last else None, nonce))
+                                                          view if last else None, nonce, pings))
         self._pending.pop(delivery, None)
         assert message is not None
         return message
@@ -194,9 +208,9 @@ class DiscordGateway:
     @staticmethod
     def _sender(
         messageable: discord.PartialMessageable, content: str | None, embed: discord.Embed | None,
-        view: discord.ui.View | None, nonce: str,
+        view: discord.ui.View | None, nonce: str, pings: discord.AllowedMentions,
     ) -> Callable[[], Awaitable[discord.Message]]:
-        extra: dict[str, Any] = {}  # discord.py wants these left out, not None, when absent
+        extra: dict[str, Any] = {"allowed_mentions": pings}  # the rest are left out, not None, when absent
         if embed is not None:
             extra["embed"] = embed
         if view is not None:

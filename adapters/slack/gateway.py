@@ -30,9 +30,16 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.render import MAX_BLOCKS, SECTION_TEXT_MAX, card_blocks, card_text, escaped, message_text
+from adapters.slack.render import (
+    MAX_BLOCKS,
+    SECTION_TEXT_MAX,
+    card_blocks,
+    card_text,
+    escaped,
+    with_mentions,
+)
 from core.app.outbox import DeliveryError, MessageRef
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 
 log = structlog.get_logger(__name__)
 
@@ -152,19 +159,23 @@ class SlackGateway:
         await self._call("chat.update", channel=ref.channel, ts=ref.message_id, text=card_text(card),
                          blocks=card_blocks(card))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None) -> MessageRef:
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+    ) -> MessageRef:
         thread = ref.thread or ref.message_id
         response = await self._call("chat.postMessage", channel=ref.channel, thread_ts=thread,
-                                    **self._body(text, card))
+                                    **self._body(text, card, mentions))
         return self._ref(response, ref.channel, thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None) -> MessageRef:
-        response = await self._call("chat.postMessage", channel=channel, **self._body(text, card))
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+    ) -> MessageRef:
+        response = await self._call("chat.postMessage", channel=channel, **self._body(text, card, mentions))
         return self._ref(response, channel)
 
     @staticmethod
-    def _body(text: str, card: Card | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"text": message_text(text) if text else "", "unfurl_links": False,
+    def _body(text: str, card: Card | None, mentions: Mentions | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": with_mentions(text, mentions), "unfurl_links": False,
                                 "unfurl_media": False}
         if card is not None:
             blocks = card_blocks(card)

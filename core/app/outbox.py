@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 
 
 class MessageKind(StrEnum):
@@ -26,6 +26,7 @@ class NewMessage(BaseModel):
     key: str | None = None
     text: str = ""
     card: Card | None = None
+    mentions: Mentions = Field(default_factory=Mentions, description="who the message pages, on its platform")
     anchor_as: str | None = Field(
         default=None, description="remember the delivered message as the anchor of this key (e.g. PB-3)",
     )

@@ -8,10 +8,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.domain.policy import DEFAULT_SIGN_RULES, Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
+from core.domain.policy import (
+    DEFAULT_SIGN_RULES,
+    GroupHandles,
+    Person,
+    PlaybookRules,
+    Policy,
+    RequestRules,
+    Risk,
+    RuleSpec,
+    SignRule,
+)
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups"}
 
 
 class PolicyFileError(SignoffError):
@@ -64,6 +74,12 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
                 "unknown risk level; use low, medium, high or critical",
             )
         risk[Risk(level)] = _model(SignRule, entry, ["risk", level], text, source)
+    groups: dict[str, GroupHandles] = {}
+    for name, entry in _table(data, "groups", text, source).items():
+        if not isinstance(entry, dict):
+            raise PolicyFileError(source, _locate(text, ["groups", name]), f"groups.{name}", "must be a table")
+        groups[name] = _model(GroupHandles, entry, ["groups", name], text, source)
+    _check_escalation_groups(risk, people, groups, text, source)
     requests = _model(RequestRules, _table(data, "requests", text, source), ["requests"], text, source)
     playbook_table = dict(_table(data, "playbooks", text, source))
     risk = _complete(risk)
@@ -77,7 +93,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
     return Policy(people=people, risk=risk, requests=requests, playbooks=playbooks, rules=rules,
-                  source=source)
+                  groups=groups, source=source)
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
@@ -96,6 +112,21 @@ def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
         source_rule = defined[(above or below)[0]]
         complete[level] = SignRule(quorum=DEFAULT_SIGN_RULES[level].quorum, approvers=source_rule.approvers)
     return complete
+
+
+def _check_escalation_groups(
+    risk: dict[Risk, SignRule], people: dict[str, Person], groups: dict[str, GroupHandles], text: str, source: str,
+) -> None:
+    """An escalation must reach somebody: a group with a chat handle or with people in it."""
+    known = set(groups) | {g for person in people.values() for g in person.groups}
+    for level, rule in risk.items():
+        for group in rule.escalate_to:
+            if group not in known:
+                raise PolicyFileError(
+                    source, _locate(text, ["risk", level.value, "escalate_to"]), f"risk.{level.value}.escalate_to",
+                    f"unknown group `{group}`: add [groups.{group}] with its slack/discord handle, "
+                    "or put people in it",
+                )
 
 
 def _table(data: dict[str, Any], key: str, text: str, source: str) -> dict[str, Any]:
