@@ -202,6 +202,10 @@ class ChatGateway(Protocol):
         self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
     ) -> MessageRef: ...
 
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        """A direct message to one person's account, ending with a link to the card at `card`."""
+        ...
+
 
 class GatewayRegistry(Protocol):
     """Where a chat adapter plugs its outbox gateway in once it can deliver, and takes it out again.

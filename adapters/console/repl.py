@@ -82,6 +82,12 @@ class ConsoleOutput:
         return MessageRef(platform=PLATFORM, channel=channel, message_id=message_id, thread=message_id)
 
 
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        self.write(f"(to {user}) {text} {self._keys.get(card.message_id, card.message_id)}")
+        message_id = f"m{next(self._ids)}"
+        return MessageRef(platform=PLATFORM, channel=user, message_id=message_id)
+
+
 AlertSink = Callable[[Sequence[Alert]], Awaitable[Sequence[Any]]]
 
 

@@ -147,6 +147,16 @@ class DiscordGateway:
         message = await self._send("post_message", channel, text, card, mentions)
         return MessageRef(platform=PLATFORM, channel=channel, message_id=str(message.id))
 
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        """Opens (or finds) the DM channel with the user and sends the text with the card's jump URL."""
+        http = self._client.http
+        dm = await self._rest("open_dm", lambda: http.start_private_message(int(user)))
+        channel = await self._rest("get_channel", lambda: http.get_channel(int(card.channel)))
+        guild = channel.get("guild_id") or "@me"
+        jump = f"https://discord.com/channels/{guild}/{card.channel}/{card.message_id}"
+        message = await self._send("post_direct", str(dm["id"]), f"{text} {jump}", None)
+        return MessageRef(platform=PLATFORM, channel=str(dm["id"]), message_id=str(message.id))
+
     # ------------------------------------------------------------------ internals
 
     def _messageable(self, channel: str) -> discord.PartialMessageable:

@@ -36,6 +36,7 @@ from adapters.slack.render import (
     card_blocks,
     card_text,
     escaped,
+    message_text,
     with_mentions,
 )
 from core.app.outbox import DeliveryError, MessageRef
@@ -171,6 +172,16 @@ class SlackGateway:
         self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
     ) -> MessageRef:
         response = await self._call("chat.postMessage", channel=channel, **self._body(text, card, mentions))
+        return self._ref(response, channel)
+
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        """conversations.open for the IM channel (scope im:write), then the message with the card's permalink."""
+        link = await self._call("chat.getPermalink", channel=card.channel, message_ts=card.message_id)
+        opened = await self._call("conversations.open", users=user)
+        channel = str(opened["channel"]["id"])
+        body = f"{message_text(text)} <{link['permalink']}|{card.channel}/{card.message_id}>"
+        response = await self._call("chat.postMessage", channel=channel, text=body, unfurl_links=False,
+                                    unfurl_media=False)
         return self._ref(response, channel)
 
     @staticmethod

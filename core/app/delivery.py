@@ -166,6 +166,11 @@ class OutboxDispatcher:
             self._last_update[(message.platform, message.key)] = self._clock.now()
             await self._done(sorted({*ids, message.id}))
             return
+        if kind is MessageKind.direct:
+            if anchor is not None:  # a card that was never posted has nothing to link to
+                await gateway.post_direct(message.channel, message.text, anchor)
+            await self._done([message.id])
+            return
         mentions = message.mentions or None
         if kind is MessageKind.thread and anchor is not None:
             ref = await gateway.post_reply(anchor, message.text, message.card, mentions=mentions)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from core.app.outbox import MessageKind, NewMessage
 from core.chat.cards import Mentions
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
-from core.domain.policy import ANYONE, Policy
+from core.domain.policy import ANYONE, Policy, Risk
 
 # Who a message pages on one platform.
 MentionsFor = Callable[[str], Mentions]
@@ -20,6 +20,27 @@ def card_posts(request: ApprovalRequest, mentions: MentionsFor | None = None) ->
                    mentions=mentions(p.platform) if mentions is not None else Mentions())
         for p in request.places
     ]
+
+
+def direct_pages(policy: Policy, request: ApprovalRequest) -> list[NewMessage]:
+    """A critical request is also sent to each eligible approver directly, linking to its card.
+
+    One message per person, on the first of the request's platforms where they have an account.
+    """
+    if request.risk is not Risk.critical or policy.open:
+        return []
+    text = (f"🔴 {request.requested_by} asks for a critical operation and needs {request.quorum} signature(s) "
+            f"from {request.sign_rule.describe_approvers()}: {request.id} `{request.operation.command()}`. "
+            "Sign on the card:")
+    messages = []
+    for person in policy.eligible(request.sign_rule, excluding=request.requested_by):
+        for place in request.places:
+            account = person.account(place.platform)
+            if account:
+                messages.append(NewMessage(platform=place.platform, channel=account, kind=MessageKind.direct,
+                                           key=request.id, text=text))
+                break
+    return messages
 
 
 def group_mentions(policy: Policy, groups: Iterable[str], platform: str, *, excluding: str | None = None) -> Mentions:

@@ -15,6 +15,7 @@ class MessageKind(StrEnum):
     card_update = "card_update"  # re-render a request's card from its current state (coalesced)
     thread = "thread"            # a reply in the request's (or incident's) thread
     channel = "channel"          # a message in a channel, outside any thread
+    direct = "direct"            # a direct message to one person (channel: their account), linking to the key's card
 
 
 class NewMessage(BaseModel):

@@ -17,6 +17,7 @@ from core.app.metrics import QUORUM_BUCKETS, Metrics
 from core.app.notify import (
     card_posts,
     card_updates,
+    direct_pages,
     pages_requester,
     people_mentions,
     routed,
@@ -167,6 +168,7 @@ class ApprovalService:
         uow.timeline.append(created.events)
         request = created.request
         uow.outbox.add(card_posts(request, lambda platform: who_can_sign(self.policy, request, platform)))
+        uow.outbox.add(direct_pages(self.policy, request))
         for hook in self.on_created:
             hook(uow, created.request)
         return created.request

@@ -18,9 +18,10 @@ from tests.support.app import MovableClock, running_app
 from tests.support.discord import ALICE as D_ALICE
 from tests.support.discord import BOB as D_BOB
 from tests.support.discord import CAROL as D_CAROL
+from tests.support.discord import MALLORY as D_MALLORY
 from tests.support.discord import click, command, followup_text, settings_for, thread_texts, wait_card
 from tests.support.policy import team_policy
-from tests.support.slack import ALICE, BOB, CAROL, MALLORY, card_text, slack_world
+from tests.support.slack import ALICE, BOB, CAROL, CHANNEL, MALLORY, card_text, slack_world
 
 LEADS_ROLE = "999999999999999999"
 PAGING_RULES = f"""
@@ -53,7 +54,8 @@ slack = "S0SRE"
 """
 SLACK_POLICY = team_policy(slack={"alice": ALICE, "bob": BOB, "carol": CAROL, "mallory": MALLORY},
                            rules=PAGING_RULES + SRE_HANDLE)
-DISCORD_POLICY = team_policy(discord={"alice": D_ALICE, "bob": D_BOB, "carol": D_CAROL}, rules=PAGING_RULES)
+DISCORD_POLICY = team_policy(discord={"alice": D_ALICE, "bob": D_BOB, "carol": D_CAROL, "mallory": D_MALLORY},
+                             rules=PAGING_RULES)
 HIGH = 'request rollout restart deployment/api -n prod risk=high reason="api is slow"'
 
 
@@ -142,6 +144,22 @@ async def test_impossible_quorum_is_refused_at_once_on_slack(sqlite_database_url
         assert await world.app.service.pending() == []
 
 
+async def test_slack_critical_requests_reach_each_approver_directly(sqlite_database_url: str) -> None:
+    async with slack_world(sqlite_database_url, policy=SLACK_POLICY) as world:
+        # mallory (a developer) asks for something in a protected namespace: critical, 3 of the SREs.
+        await world.command(MALLORY, "request rollout restart deployment/api -n kube-system")
+        await world.settle()
+        card = world.card("R-1")
+        assert card["text"].startswith("Can sign: <!subteam^S0SRE> ·")
+        opened = [c.args["users"] for c in world.fake.calls_to("conversations.open") if not c.failed]
+        assert sorted(opened) == sorted([ALICE, BOB, CAROL])
+        for user in (ALICE, BOB, CAROL):
+            (dm,) = world.fake.messages("D" + user.removeprefix("U"))
+            assert "critical" in dm["text"] and "R-1" in dm["text"]
+            assert f"/archives/{CHANNEL}/p{card['ts'].replace('.', '')}" in dm["text"]
+        assert not world.fake.messages("D0MALLORY")
+
+
 @contextlib.asynccontextmanager
 async def discord_app(fake: FakeDiscord, clock: MovableClock, database_url: str) -> AsyncIterator[App]:
     # The test sweeps itself, after moving the clock: the background sweep must not race it.
@@ -214,3 +232,18 @@ async def test_discord_mentions_and_allowed_mentions_on_the_wire(sqlite_database
         quiet = [b for b in created_messages(fake) if not b.get("embeds") and "<@" not in str(b.get("content"))]
         assert quiet and all(pings(b) == ([], [], []) for b in quiet)
         assert len([t for t in thread_texts(fake, thread) if "escalating" in t]) == 1
+
+
+async def test_discord_critical_requests_reach_each_approver_directly(sqlite_database_url: str) -> None:
+    async with FakeDiscord() as fake, discord_app(fake, MovableClock(), sqlite_database_url):
+        for user, name in ((D_ALICE, "alice"), (D_BOB, "bob"), (D_CAROL, "carol"), (D_MALLORY, "mallory")):
+            fake.add_member(user, name)
+        text = followup_text(await command(fake, D_MALLORY, "request",
+                                           action="rollout restart deployment/api -n kube-system"))
+        assert text.startswith("📝 R-1"), text
+        card = await wait_card(fake, "R-1")
+        jump = f"https://discord.com/channels/{fake.guild_id}/{fake.channel_id}/{card['id']}"
+        for user in (D_ALICE, D_BOB, D_CAROL):
+            dm = await fake.wait_for(lambda u=user: fake.dm_messages(u) or None)
+            assert len(dm) == 1 and "critical" in dm[0]["content"] and dm[0]["content"].endswith(jump)
+        assert fake.dm_messages(D_MALLORY) == []
