@@ -173,7 +173,8 @@ async def bootstrap(
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,
-            maintenance=Maintenance(store=db, clock=clock, signals=signals, keep=policy.retention.keep),
+            maintenance=Maintenance(store=db, clock=clock, signals=signals, policy=policy,
+                                    keep=policy.retention.keep),
             dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
             chat=chat, incidents=incidents, metrics=metrics,
             closers=closers,

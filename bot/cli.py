@@ -18,6 +18,7 @@ from core.chat.cards import timeline_text
 from core.chat.learning_texts import playbooks_text
 from core.domain.events import TimelineEvent
 from core.domain.ids import IncidentId, parse_subject
+from core.domain.policy import format_duration
 from core.errors import NotFound, SignoffError
 
 log = structlog.get_logger(__name__)
@@ -135,7 +136,14 @@ def check_config(settings: Settings) -> int:
         + (f" ({len(policy.people)} people)" if policy.people else " (anyone may sign)"),
     ]
     for risk, rule in sorted(policy.risk.items(), key=lambda item: item[0].rank):
-        lines.append(f"  {risk}: quorum {rule.quorum}, signed by {rule.describe_approvers()}")
+        paging = ""
+        if rule.escalate_after is not None:
+            paging += f", escalated to {', '.join(rule.escalate_to)} after {format_duration(rule.escalate_after)}"
+        if rule.remind_before_expiry is not None:
+            paging += f", reminded {format_duration(rule.remind_before_expiry)} before expiry"
+        lines.append(f"  {risk}: quorum {rule.quorum}, signed by {rule.describe_approvers()}{paging}")
+    for name, handles in sorted(policy.groups.items()):
+        lines.append(f"  group {name}: slack {handles.slack or '(none)'}, discord {handles.discord or '(none)'}")
     lines.append(f"  requests expire after {int(policy.requests.expire_after.total_seconds())} s; protected "
                  f"namespaces: {', '.join(policy.requests.protected_namespaces) or 'none'}; max replicas "
                  f"{policy.requests.max_replicas}")
@@ -158,6 +166,8 @@ def check_config(settings: Settings) -> int:
     lines.append(f"http: {settings.http_host}:{settings.listen_port}")
     lines.append("llm advisor: " + (f"{settings.llm_url} model {settings.llm_model or '(default)'}"
                                     if settings.llm_url else "off"))
+    # Warnings, not errors: the rest of the policy works, and an admin may be adding people.
+    lines.extend(f"warning: {warning}" for warning in policy.quorum_warnings())
     print("\n".join(lines))
     problem = settings.slack_problem()
     if problem:

@@ -25,6 +25,12 @@ class PolicyViolation(SignoffError):
     code = "policy"
 
 
+class QuorumUnreachable(PolicyViolation):
+    """The roster has fewer people who may sign than the quorum needs: the request could only expire."""
+
+    code = "quorum_unreachable"
+
+
 class NotFound(SignoffError):
     code = "not_found"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from core.app.outbox import MessageRef, NewMessage, OutboxMessage
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 from core.domain.advice import AdvisorAnswer
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
 from core.domain.events import NewEvent, TimelineEvent
@@ -209,11 +209,19 @@ class ChatGateway(Protocol):
 
     async def update_card(self, ref: MessageRef, card: Card) -> None: ...
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
-                         retry: bool = False) -> MessageRef: ...
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef: ...
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
-                           retry: bool = False) -> MessageRef: ...
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef: ...
+
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        """A direct message to one person's account, ending with a link to the card at `card`."""
+        ...
 
 
 class GatewayRegistry(Protocol):

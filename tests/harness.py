@@ -198,14 +198,14 @@ class Deployment:
     """The outside world of a harness run: database, sandbox process, fake Slack, N signoff processes."""
 
     def __init__(self, workdir: Path, database_url: str, *, replicas: int, deployments: int,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, policy: str = POLICY) -> None:
         self.workdir = workdir
         self.database_url = database_url
         self._stack = contextlib.ExitStack()
         self.sandbox = SandboxProcess(workdir, deployments)
         self._stack.callback(self.sandbox.stop)
         self.slack: FakeSlack = self._stack.enter_context(FakeSlack.running_in_thread())
-        (workdir / "signoff.toml").write_text(POLICY + requesters(deployments))
+        (workdir / "signoff.toml").write_text(policy + requesters(deployments))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "SLACK_", "DISCORD_"))}
         env.update({
             "PYTHONPATH": str(ROOT), "KUBECONFIG": str(self.sandbox.kubeconfig), "SIGNOFF_CLUSTER": "kubeconfig",
@@ -313,8 +313,9 @@ def people_for(user: str) -> str:
 
 @contextlib.contextmanager
 def deployment(workdir: Path, database_url: str, *, replicas: int, deployments: int,
-               extra_env: dict[str, str] | None = None) -> Iterator[Deployment]:
-    world = Deployment(workdir, database_url, replicas=replicas, deployments=deployments, extra_env=extra_env)
+               extra_env: dict[str, str] | None = None, policy: str = POLICY) -> Iterator[Deployment]:
+    world = Deployment(workdir, database_url, replicas=replicas, deployments=deployments, extra_env=extra_env,
+                       policy=policy)
     try:
         yield world
     finally:

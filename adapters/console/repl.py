@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from adapters.alertmanager import BadAlert, parse_alertmanager
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
 from core.app.outbox import MessageRef
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 from core.chat.commands import ChatContext, Vote
 from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
 from core.domain.alerts import Alert
@@ -64,8 +64,11 @@ class ConsoleOutput:
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         self.write(card_update_text(card))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
-                         retry: bool = False) -> MessageRef:
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef:
+        # The console pages nobody: whoever reads it sees every message.
         key = self._keys.get(ref.message_id, ref.message_id)
         body = text if card is None else (text + "\n" + card_text(card)).strip()
         self.write(thread_text(key, body))
@@ -73,12 +76,20 @@ class ConsoleOutput:
         self._keys[message_id] = key
         return MessageRef(platform=PLATFORM, channel=ref.channel, message_id=message_id, thread=ref.thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
-                           retry: bool = False) -> MessageRef:
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef:
         body = text if card is None else (text + "\n" + card_text(card)).strip()
         self.write(body)
         message_id = f"m{next(self._ids)}"
         return MessageRef(platform=PLATFORM, channel=channel, message_id=message_id, thread=message_id)
+
+
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        self.write(f"(to {user}) {text} {self._keys.get(card.message_id, card.message_id)}")
+        message_id = f"m{next(self._ids)}"
+        return MessageRef(platform=PLATFORM, channel=user, message_id=message_id)
 
 
 AlertSink = Callable[[Sequence[Alert]], Awaitable[Sequence[Any]]]

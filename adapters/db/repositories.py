@@ -281,7 +281,7 @@ def _event_from(row: sa.RowMapping) -> TimelineEvent:
     )
 
 
-_BODY_FIELDS = ("text", "card", "anchor_as")
+_BODY_FIELDS = ("text", "card", "anchor_as", "mentions")
 
 
 class SqlOutbox(_Repo):

@@ -32,10 +32,10 @@ import aiohttp
 import discord
 import structlog
 
-from adapters.discord.render import card_embed, card_view, message_pieces, thread_name
+from adapters.discord.render import allowed_mentions, card_embed, card_view, mention_text, message_pieces, thread_name
 from adapters.discord.translate import PLATFORM
 from core.app.outbox import DeliveryError, MessageRef
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 
 log = structlog.get_logger(__name__)
 
@@ -107,11 +107,15 @@ class DiscordGateway:
         if message_id is None:
             embed, view = card_embed(card), card_view(card)
             nonce = card_nonce(channel, card)
-            if view is None:
-                message = await self._rest("post_card", lambda: messageable.send(embed=embed, nonce=nonce))
-            else:
-                message = await self._rest("post_card",
-                                           lambda: messageable.send(embed=embed, view=view, nonce=nonce))
+            # The first post pages who can sign: the content names them and allowed_mentions lets exactly them
+            # be pinged (an embed never pings).
+            extra: dict[str, Any] = {"allowed_mentions": allowed_mentions(card.mentions)}
+            paged = mention_text(card.mentions)
+            if paged:
+                extra["content"] = f"Can sign: {paged}"
+            if view is not None:
+                extra["view"] = view
+            message = await self._rest("post_card", lambda: messageable.send(embed=embed, nonce=nonce, **extra))
             message_id = message.id
             self._remember(slot, message_id)
         try:
@@ -132,16 +136,30 @@ class DiscordGateway:
         # view=None removes every component: terminal cards keep no buttons.
         await self._rest("update_card", lambda: message.edit(embed=embed, view=view))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
-                         retry: bool = False) -> MessageRef:
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef:
         target = ref.thread or ref.channel
-        message = await self._send("post_reply", target, text, card)
+        message = await self._send("post_reply", target, text, card, mentions)
         return MessageRef(platform=PLATFORM, channel=target, message_id=str(message.id), thread=ref.thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
-                           retry: bool = False) -> MessageRef:
-        message = await self._send("post_message", channel, text, card)
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef:
+        message = await self._send("post_message", channel, text, card, mentions)
         return MessageRef(platform=PLATFORM, channel=channel, message_id=str(message.id))
+
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        """Opens (or finds) the DM channel with the user and sends the text with the card's jump URL."""
+        http = self._client.http
+        dm = await self._rest("open_dm", lambda: http.start_private_message(int(user)))
+        channel = await self._rest("get_channel", lambda: http.get_channel(int(card.channel)))
+        guild = channel.get("guild_id") or "@me"
+        jump = f"https://discord.com/channels/{guild}/{card.channel}/{card.message_id}"
+        message = await self._send("post_direct", str(dm["id"]), f"{text} {jump}", None)
+        return MessageRef(platform=PLATFORM, channel=str(dm["id"]), message_id=str(message.id))
 
     # ------------------------------------------------------------------ internals
 
@@ -170,9 +188,16 @@ class DiscordGateway:
             raise
         return str(data["id"])
 
-    async def _send(self, call: str, channel: str, text: str, card: Card | None) -> discord.Message:
+    async def _send(
+        self, call: str, channel: str, text: str, card: Card | None, mentions: Mentions | None = None,
+    ) -> discord.Message:
         messageable = self._messageable(channel)
+        pings = allowed_mentions(mentions)
         pieces = message_pieces(text) if text else []
+        paged = mention_text(mentions)
+        if paged:
+            # The mentions are signoff's own markup: added after the text is neutralised, never escaped.
+            pieces = [f"{paged} {pieces[0]}".strip(), *pieces[1:]] if pieces else [paged]
         embed = card_embed(card) if card is not None else None
         view = card_view(card) if card is not None else None
         if not pieces and embed is None:
@@ -190,7 +215,7 @@ class DiscordGateway:
             nonce = f"{prefix}{index:02d}"
             last = index == count - 1
             message = await self._rest(call, self._sender(messageable, piece, embed if last else None,
-                                                          view if last else None, nonce))
+                                                          view if last else None, nonce, pings))
         self._pending.pop(delivery, None)
         assert message is not None
         return message
@@ -198,9 +223,9 @@ class DiscordGateway:
     @staticmethod
     def _sender(
         messageable: discord.PartialMessageable, content: str | None, embed: discord.Embed | None,
-        view: discord.ui.View | None, nonce: str,
+        view: discord.ui.View | None, nonce: str, pings: discord.AllowedMentions,
     ) -> Callable[[], Awaitable[discord.Message]]:
-        extra: dict[str, Any] = {}  # discord.py wants these left out, not None, when absent
+        extra: dict[str, Any] = {"allowed_mentions": pings}  # the rest are left out, not None, when absent
         if embed is not None:
             extra["embed"] = embed
         if view is not None:

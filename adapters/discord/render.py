@@ -18,7 +18,7 @@ import discord
 
 from adapters.discord.translate import COMMENT_INPUT, custom_id_word
 from adapters.discord.views import SignoffButton, custom_id
-from core.chat.cards import Button, ButtonAction, Card
+from core.chat.cards import Button, ButtonAction, Card, Mentions
 from core.chat.text import clip
 from core.domain.approvals import MAX_COMMENT_LENGTH
 
@@ -215,3 +215,28 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     if current:
         pieces.append(current)
     return [piece.rstrip("\n") or "\u200b" for piece in pieces]
+
+
+def _snowflakes(ids: tuple[str, ...]) -> list[int]:
+    # Discord ids are numbers; anything else in the policy is never written into `<…>`.
+    return [int(i) for i in ids if i.isascii() and i.isdigit()]
+
+
+def mention_text(mentions: Mentions | None) -> str:
+    """`<@&222…> <@111…>`: roles, then users."""
+    if not mentions:
+        return ""
+    roles = [f"<@&{r}>" for r in _snowflakes(mentions.groups)]
+    users = [f"<@{u}>" for u in _snowflakes(mentions.users)]
+    return " ".join(roles + users)
+
+
+def allowed_mentions(mentions: Mentions | None) -> discord.AllowedMentions:
+    """Exactly the roles and users the message names may be pinged; never @everyone or @here."""
+    if not mentions:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False, replied_user=False,
+        users=[discord.Object(u) for u in _snowflakes(mentions.users)],
+        roles=[discord.Object(r) for r in _snowflakes(mentions.groups)],
+    )

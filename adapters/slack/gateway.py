@@ -30,9 +30,17 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.render import MAX_BLOCKS, SECTION_TEXT_MAX, card_blocks, card_text, escaped, message_text
+from adapters.slack.render import (
+    MAX_BLOCKS,
+    SECTION_TEXT_MAX,
+    card_blocks,
+    card_text,
+    escaped,
+    message_text,
+    with_mentions,
+)
 from core.app.outbox import DeliveryError, MessageRef
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 
 log = structlog.get_logger(__name__)
 
@@ -190,8 +198,10 @@ class SlackGateway:
         await self._call("chat.update", channel=ref.channel, ts=ref.message_id, text=card_text(card),
                          blocks=card_blocks(card))
 
-    async def post_reply(self, ref: MessageRef, text: str, card: Card | None = None, *, token: str | None = None,
-                         retry: bool = False) -> MessageRef:
+    async def post_reply(
+        self, ref: MessageRef, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef:
         thread = ref.thread or ref.message_id
         if retry and token is not None:
             found = await self._find(ref.channel, thread, lambda payload: payload.get("token") == token)
@@ -199,18 +209,30 @@ class SlackGateway:
                 log.info("slack.found_earlier_post", token=token, channel=ref.channel, ts=found)
                 return MessageRef(platform=PLATFORM, channel=ref.channel, message_id=found, thread=thread)
         response = await self._call("chat.postMessage", channel=ref.channel, thread_ts=thread,
-                                    metadata=_metadata(MESSAGE_EVENT, None, token), **self._body(text, card))
+                                    metadata=_metadata(MESSAGE_EVENT, None, token), **self._body(text, card, mentions))
         return self._ref(response, ref.channel, thread)
 
-    async def post_message(self, channel: str, text: str, card: Card | None = None, *, token: str | None = None,
-                           retry: bool = False) -> MessageRef:
+    async def post_message(
+        self, channel: str, text: str, card: Card | None = None, *, mentions: Mentions | None = None,
+        token: str | None = None, retry: bool = False,
+    ) -> MessageRef:
         if retry and token is not None:
             found = await self._find(channel, None, lambda payload: payload.get("token") == token)
             if found is not None:
                 log.info("slack.found_earlier_post", token=token, channel=channel, ts=found)
                 return MessageRef(platform=PLATFORM, channel=channel, message_id=found)
         response = await self._call("chat.postMessage", channel=channel, metadata=_metadata(MESSAGE_EVENT, None, token),
-                                    **self._body(text, card))
+                                    **self._body(text, card, mentions))
+        return self._ref(response, channel)
+
+    async def post_direct(self, user: str, text: str, card: MessageRef) -> MessageRef:
+        """conversations.open for the IM channel (scope im:write), then the message with the card's permalink."""
+        link = await self._call("chat.getPermalink", channel=card.channel, message_ts=card.message_id)
+        opened = await self._call("conversations.open", users=user)
+        channel = str(opened["channel"]["id"])
+        body = f"{message_text(text)} <{link['permalink']}|{card.channel}/{card.message_id}>"
+        response = await self._call("chat.postMessage", channel=channel, text=body, unfurl_links=False,
+                                    unfurl_media=False)
         return self._ref(response, channel)
 
     async def _find(self, channel: str, thread: str | None, matches: Callable[[dict[str, Any]], bool],
@@ -235,8 +257,8 @@ class SlackGateway:
         return None
 
     @staticmethod
-    def _body(text: str, card: Card | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"text": message_text(text) if text else "", "unfurl_links": False,
+    def _body(text: str, card: Card | None, mentions: Mentions | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": with_mentions(text, mentions), "unfurl_links": False,
                                 "unfurl_media": False}
         if card is not None:
             blocks = card_blocks(card)

@@ -9,9 +9,10 @@ Slack's Block Kit limits so a long reason degrades into `…` instead of `invali
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from core.chat.cards import Button, ButtonAction, Card, CardField
+from core.chat.cards import Button, ButtonAction, Card, CardField, Mentions
 from core.chat.text import clip
 from core.domain.approvals import MAX_COMMENT_LENGTH
 
@@ -128,6 +129,10 @@ def card_blocks(card: Card) -> list[Block]:
          "text": {"type": "plain_text", "text": clip(card.title, HEADER_MAX), "emoji": True}},
         {"type": "section", "block_id": "signoff_status", "text": {"type": "mrkdwn", "text": status_line(card)}},
     ]
+    paged = mention_text(card.mentions)
+    if paged:
+        blocks.append({"type": "section", "block_id": "signoff_mentions",
+                       "text": {"type": "mrkdwn", "text": f"Can sign: {paged}"}})
     inline: list[Block] = []
 
     def flush_inline() -> None:
@@ -160,13 +165,36 @@ def card_blocks(card: Card) -> list[Block]:
 
 
 def card_text(card: Card) -> str:
-    """The `text` Slack shows in notifications and to screen readers alongside the blocks."""
+    """The `text` Slack shows in notifications and to screen readers alongside the blocks.
+
+    A first post leads with its mentions: Slack pages from a new message's `text`.
+    """
     parts = [card.title]
     if card.text:
         parts.append(card.text)
     if card.progress is not None:
         parts.append(card.progress.bar)
-    return escaped(" · ".join(parts), FALLBACK_MAX)
+    body = escaped(" · ".join(parts), FALLBACK_MAX)
+    paged = mention_text(card.mentions)
+    return f"Can sign: {paged} · {body}" if paged else body
+
+
+# Slack ids are upper-case letters and digits; anything else in the policy is never written into `<…>`.
+_SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
+
+
+def mention_text(mentions: Mentions) -> str:
+    """`<!subteam^S0SRE> <@U0ALICE>`: user groups by their id, people by their member id."""
+    groups = [f"<!subteam^{g}>" for g in mentions.groups if _SLACK_ID.fullmatch(g)]
+    users = [f"<@{u}>" for u in mentions.users if _SLACK_ID.fullmatch(u)]
+    return " ".join(groups + users)
+
+
+def with_mentions(text: str, mentions: Mentions | None) -> str:
+    """A thread or channel message's mrkdwn, led by the mentions it pages."""
+    body = message_text(text) if text else ""
+    paged = mention_text(mentions) if mentions else ""
+    return f"{paged} {body}".strip() if paged else body
 
 
 def comment_view(request_id: str, channel: str | None) -> Block:

@@ -160,6 +160,8 @@ class OutboxDispatcher:
                 if card is None:
                     await self._done([message.id])
                     return
+                if message.mentions:
+                    card = card.model_copy(update={"mentions": message.mentions})
                 ref = await gateway.post_card(message.channel, card, token=message.token, retry=message.uncertain)
                 await self._done([message.id], anchors={message.key or "": ref})
             else:
@@ -176,12 +178,18 @@ class OutboxDispatcher:
             self._last_update[(message.platform, message.key)] = self._clock.now()
             await self._done(sorted({*ids, message.id}))
             return
+        if kind is MessageKind.direct:
+            if anchor is not None:  # a card that was never posted has nothing to link to
+                await gateway.post_direct(message.channel, message.text, anchor)
+            await self._done([message.id])
+            return
+        mentions = message.mentions or None
         if kind is MessageKind.thread and anchor is not None:
-            ref = await gateway.post_reply(anchor, message.text, message.card, token=message.token,
+            ref = await gateway.post_reply(anchor, message.text, message.card, mentions=mentions, token=message.token,
                                            retry=message.uncertain)
         else:
-            ref = await gateway.post_message(message.channel, message.text, message.card, token=message.token,
-                                             retry=message.uncertain)
+            ref = await gateway.post_message(message.channel, message.text, message.card, mentions=mentions,
+                                             token=message.token, retry=message.uncertain)
         # A message anchored under its own key (a playbook offer) is found by its id only, so a
         # thread keeps belonging to the request whose card opened it.
         anchors = {message.anchor_as: ref.model_copy(update={"thread": None})} if message.anchor_as else {}

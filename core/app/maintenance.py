@@ -1,15 +1,27 @@
-"""Start-up recovery and the periodic sweep: nothing stays pending, approved or executing forever."""
+"""Start-up recovery and the periodic sweep: nothing stays pending, approved or executing forever.
+
+The sweep also pages: a request still short of its quorum `escalate_after` its creation pages the
+level's `escalate_to` groups, and `remind_before_expiry` its expiry reminds the approvers who have not
+signed. Each happens once across replicas: the marker is set on the request row in the same transaction
+as the message, under the row lock and the row's version (a compare-and-swap), so the replica that
+loses the race changes nothing.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
 
+from core.app.notify import card_updates, group_mentions, not_yet_signed, people_mentions, thread_replies
 from core.app.service import store_transition
 from core.app.signals import Signals
+from core.chat.cards import Mentions
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, RequestStatus, Transition
+from core.domain.policy import Policy, SignRule, format_duration
+from core.errors import ConcurrentUpdate
 from core.ports import Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -31,12 +43,35 @@ PRUNE_EVERY = timedelta(minutes=10)
 DEFAULT_KEEP = timedelta(days=30)
 
 
+Page = Literal["escalate", "remind"]
+
+
+def due_pages(request: ApprovalRequest, rule: SignRule, now: datetime) -> list[Page]:
+    """The pages a pending request is due for now (each at most once in its life)."""
+    if request.status is not RequestStatus.pending or now >= request.expires_at:
+        return []
+    due: list[Page] = []
+    if (rule.escalate_after is not None and request.escalated_at is None
+            and now >= request.created_at + rule.escalate_after):
+        due.append("escalate")
+    if (rule.remind_before_expiry is not None and request.reminded_at is None
+            and now >= request.expires_at - rule.remind_before_expiry):
+        due.append("remind")
+    return due
+
+
+def _pages_anyone(policy: Policy) -> bool:
+    return any(policy.rule_for(r).escalate_after or policy.rule_for(r).remind_before_expiry
+               for r in policy.risk)
+
+
 class Maintenance:
-    def __init__(self, *, store: Store, clock: Clock, signals: Signals,
+    def __init__(self, *, store: Store, clock: Clock, signals: Signals, policy: Policy | None = None,
                  keep: timedelta = DEFAULT_KEEP) -> None:
         self._store = store
         self._clock = clock
         self._signals = signals
+        self._policy = policy
         self._keep = keep
         self._pruned_at: datetime | None = None
 
@@ -84,9 +119,70 @@ class Maintenance:
             status = await self._settle(request_id)
             if status is not None:
                 counts[status.value] += 1
+        if self._policy is not None and _pages_anyone(self._policy):
+            counts.update(await self._page_all(self._policy, now))
         if any(counts.values()):
             log.info("sweep.done", **counts)
         return counts
+
+    async def _page_all(self, policy: Policy, now: datetime) -> dict[str, int]:
+        pending = await self._store.read(
+            lambda uow: uow.requests.with_status([RequestStatus.pending], limit=10_000))
+        counts: dict[str, int] = {"escalated": 0, "reminded": 0}
+        for request in pending:
+            for page in due_pages(request, policy.rule_for(request.risk), now):
+                if await self._page(policy, request.id, page):
+                    counts["escalated" if page == "escalate" else "reminded"] += 1
+        return counts
+
+    async def _page(self, policy: Policy, request_id: str, page: Page) -> bool:
+        """Escalate or remind once: False when another replica (or a signature) got there first."""
+        now = self._clock.now()
+
+        def apply(uow: UnitOfWork) -> bool:
+            request = uow.requests.get(request_id, lock=True)
+            if request is None:
+                return False
+            rule = policy.rule_for(request.risk)
+            if page not in due_pages(request, rule, now):
+                return False  # signed, expired, or paged by another replica meanwhile
+            if page == "escalate":
+                groups = rule.escalate_to
+                changed = approvals.escalate(request, at=now, to=groups)
+                text = (f"⏫ {request.id} still has {request.signed}/{request.quorum} signature(s) after "
+                        f"{format_duration(now - request.created_at)}: escalating to {', '.join(groups)}. "
+                        f"`{request.operation.command()}` expires at {request.expires_at:%H:%M UTC}; "
+                        "sign on the card.")
+
+                def mentions(platform: str) -> Mentions:
+                    return group_mentions(policy, groups, platform)
+            else:
+                waiting = not_yet_signed(policy, request)
+                changed = approvals.remind(request, at=now, waiting=tuple(waiting))
+                who = ", ".join(waiting) if waiting else request.sign_rule.describe_approvers()
+                text = (f"⏰ {request.id} expires in {format_duration(request.expires_at - now)} with "
+                        f"{request.signed}/{request.quorum} signature(s): {who}, "
+                        f"`{request.operation.command()}` is waiting for you; sign on the card.")
+
+                def mentions(platform: str) -> Mentions:
+                    if waiting:
+                        return people_mentions(policy, waiting, platform)
+                    return group_mentions(policy, request.approvers, platform, excluding=request.requested_by)
+            uow.requests.update(changed.request, expected_version=request.version)
+            uow.timeline.append(changed.events)
+            if page == "escalate":
+                uow.outbox.add(card_updates(changed.request))  # the card shows it was escalated
+            uow.outbox.add(thread_replies(changed.request, text, mentions=mentions))
+            return True
+
+        try:
+            done = await self._store.write(apply)
+        except ConcurrentUpdate:
+            return False  # another replica's write won the compare-and-swap
+        if done:
+            self._signals.outbox.set()
+            log.info("request.paged", request_id=request_id, page=page)
+        return done
 
     async def _settle(self, request_id: str, *, force_interrupt: bool = False) -> RequestStatus | None:
         now = self._clock.now()
@@ -104,7 +200,7 @@ class Maintenance:
                 changed = _overdue_transition(request, now)
             if changed is None:
                 return None
-            store_transition(uow, request, changed)
+            store_transition(uow, request, changed, self._policy)
             return changed.request.status
 
         status = await self._store.write(settle)

@@ -2,17 +2,92 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from core.app.outbox import MessageKind, NewMessage
+from core.chat.cards import Mentions
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
+from core.domain.policy import ANYONE, Policy, Risk
+
+# Who a message pages on one platform.
+MentionsFor = Callable[[str], Mentions]
 
 
-def card_posts(request: ApprovalRequest) -> list[NewMessage]:
+def card_posts(request: ApprovalRequest, mentions: MentionsFor | None = None) -> list[NewMessage]:
+    """A new card's first post pages who can sign (the only post that does: updates mention nobody)."""
     return [
-        NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.card, key=request.id)
+        NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.card, key=request.id,
+                   mentions=mentions(p.platform) if mentions is not None else Mentions())
         for p in request.places
     ]
+
+
+def direct_pages(policy: Policy, request: ApprovalRequest) -> list[NewMessage]:
+    """A critical request is also sent to each eligible approver directly, linking to its card.
+
+    One message per person, on the first of the request's platforms where they have an account.
+    """
+    if request.risk is not Risk.critical or policy.open:
+        return []
+    text = (f"🔴 {request.requested_by} asks for a critical operation and needs {request.quorum} signature(s) "
+            f"from {request.sign_rule.describe_approvers()}: {request.id} `{request.operation.command()}`. "
+            "Sign on the card:")
+    messages = []
+    for person in policy.eligible(request.sign_rule, excluding=request.requested_by):
+        for place in request.places:
+            account = person.account(place.platform)
+            if account:
+                messages.append(NewMessage(platform=place.platform, channel=account, kind=MessageKind.direct,
+                                           key=request.id, text=text))
+                break
+    return messages
+
+
+def group_mentions(policy: Policy, groups: Iterable[str], platform: str, *, excluding: str | None = None) -> Mentions:
+    """Each group by its chat handle on `platform`; a group without one, by each of its members."""
+    handles: list[str] = []
+    users: list[str] = []
+    for group in groups:
+        handles_of = policy.groups.get(group)
+        handle = handles_of.handle(platform) if handles_of is not None else None
+        if handle is not None:
+            handles.append(handle)
+            continue
+        for person in policy.people.values():
+            account = person.account(platform)
+            if (group == ANYONE or group in person.groups) and person.name != excluding and account:
+                users.append(account)
+    return Mentions(users=tuple(dict.fromkeys(users)), groups=tuple(dict.fromkeys(handles)))
+
+
+def who_can_sign(policy: Policy, request: ApprovalRequest, platform: str) -> Mentions:
+    """The approver groups' handles, or else each eligible person (never the requester)."""
+    return group_mentions(policy, request.approvers, platform, excluding=request.requested_by)
+
+
+def people_mentions(policy: Policy, names: Iterable[str], platform: str) -> Mentions:
+    accounts = []
+    for name in names:
+        account = _account(policy, name, platform)
+        if account is not None:
+            accounts.append(account)
+    return Mentions(users=tuple(dict.fromkeys(accounts)))
+
+
+def not_yet_signed(policy: Policy, request: ApprovalRequest) -> list[str]:
+    """The people who could still sign: eligible, not the requester, not signed already."""
+    signed = set(request.signers)
+    return [p.name for p in policy.eligible(request.sign_rule, excluding=request.requested_by)
+            if p.name not in signed]
+
+
+def _account(policy: Policy, name: str, platform: str) -> str | None:
+    person = policy.people.get(name)
+    if person is not None:
+        return person.account(platform)
+    # Without a roster a person is known by their account: `slack:U0ALICE`.
+    prefix = f"{platform}:"
+    return name.removeprefix(prefix) if name.startswith(prefix) else None
 
 
 def card_updates(request: ApprovalRequest) -> list[NewMessage]:
@@ -22,9 +97,12 @@ def card_updates(request: ApprovalRequest) -> list[NewMessage]:
     ]
 
 
-def thread_replies(request: ApprovalRequest, text: str, places: Iterable[Place] | None = None) -> list[NewMessage]:
+def thread_replies(
+    request: ApprovalRequest, text: str, places: Iterable[Place] | None = None, mentions: MentionsFor | None = None,
+) -> list[NewMessage]:
     return [
-        NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, text=text)
+        NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, text=text,
+                   mentions=mentions(p.platform) if mentions is not None else Mentions())
         for p in (request.places if places is None else places)
     ]
 
@@ -36,6 +114,11 @@ def routed(defaults: dict[str, str], origin: Place | None) -> tuple[Place, ...]:
         if not any(p.platform == platform for p in chosen):
             chosen.append(Place(platform=platform, channel=channel))
     return tuple(chosen)
+
+
+def pages_requester(request: ApprovalRequest) -> bool:
+    """Expiry and veto notes page the requester: their request will not run."""
+    return request.status in (RequestStatus.rejected, RequestStatus.expired)
 
 
 def status_note(request: ApprovalRequest) -> str | None:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.chat.cards import Card
+from core.chat.cards import Card, Mentions
 
 
 class MessageKind(StrEnum):
@@ -15,6 +15,7 @@ class MessageKind(StrEnum):
     card_update = "card_update"  # re-render a request's card from its current state (coalesced)
     thread = "thread"            # a reply in the request's (or incident's) thread
     channel = "channel"          # a message in a channel, outside any thread
+    direct = "direct"            # a direct message to one person (channel: their account), linking to the key's card
 
 
 class NewMessage(BaseModel):
@@ -26,6 +27,7 @@ class NewMessage(BaseModel):
     key: str | None = None
     text: str = ""
     card: Card | None = None
+    mentions: Mentions = Field(default_factory=Mentions, description="who the message pages, on its platform")
     anchor_as: str | None = Field(
         default=None, description="remember the delivered message as the anchor of this key (e.g. PB-3)",
     )

@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 import structlog
 
 from core.app.metrics import QUORUM_BUCKETS, Metrics
-from core.app.notify import card_posts, card_updates, routed, status_note, thread_replies
+from core.app.notify import (
+    card_posts,
+    card_updates,
+    direct_pages,
+    pages_requester,
+    people_mentions,
+    routed,
+    status_note,
+    thread_replies,
+    who_can_sign,
+)
 from core.app.signals import Signals
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
@@ -37,6 +47,7 @@ from core.errors import (
     NotAuthorized,
     NotFound,
     ParseError,
+    QuorumUnreachable,
     RateLimited,
     Refusal,
     RequestExpired,
@@ -113,9 +124,17 @@ class ApprovalService:
             await self._store.read(lambda uow: self._check_rate(uow, by.name))
         facts, blast = await self._inspect(operation)
         effective = self.policy.effective_risk(operation, risk, facts)
+        rule = self.policy.rule_for(effective)
+        shortfall = self.policy.quorum_shortfall(rule, requester=by.name)
+        if shortfall is not None:
+            # Refused now rather than left to expire: nobody could ever approve it.
+            raise QuorumUnreachable(
+                f"{operation.command()} is {effective} risk and can never be approved: {shortfall}, "
+                f"not counting the requester ({by.name}). Ask an admin to add approvers to the policy "
+                f"({self.policy.source}) or lower the quorum for {effective}.")
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
-            rule=self.policy.rule_for(effective), reason=reason, incident_id=incident_id, blast=blast,
+            rule=rule, reason=reason, incident_id=incident_id, blast=blast,
             proposal=proposal, places=routed(self.default_places, origin),
         )
 
@@ -147,7 +166,9 @@ class ApprovalService:
         )
         uow.requests.add(created.request)
         uow.timeline.append(created.events)
-        uow.outbox.add(card_posts(created.request))
+        request = created.request
+        uow.outbox.add(card_posts(request, lambda platform: who_can_sign(self.policy, request, platform)))
+        uow.outbox.add(direct_pages(self.policy, request))
         for hook in self.on_created:
             hook(uow, created.request)
         return created.request
@@ -200,12 +221,12 @@ class ApprovalService:
             if request.status is RequestStatus.pending and approvals.is_overdue(request, now):
                 # Expire it now (the sweep would soon) and let the caller explain why nothing happened.
                 expired = approvals.expire(request, at=now)
-                store_transition(uow, request, expired)
+                store_transition(uow, request, expired, self.policy)
                 return expired.request, True
             changed = transition(request, now)
             for signature in changed.request.signatures[len(request.signatures):]:
                 uow.requests.add_signature(request.id, signature)
-            store_transition(uow, request, changed)
+            store_transition(uow, request, changed, self.policy)
             return changed.request, False
 
         try:
@@ -296,15 +317,23 @@ class ApprovalService:
         self._signals.outbox.set()
 
 
-def store_transition(uow: UnitOfWork, before: ApprovalRequest, changed: Transition) -> None:
-    """Persist a transition: the new state, its events, the card update and any thread note."""
+def store_transition(
+    uow: UnitOfWork, before: ApprovalRequest, changed: Transition, policy: Policy | None = None,
+) -> None:
+    """Persist a transition: the new state, its events, the card update and any thread note.
+
+    With the policy, an expiry or veto note pages the requester (the policy maps them to their accounts).
+    """
     after = changed.request
     uow.requests.update(after, expected_version=before.version)
     uow.timeline.append(changed.events)
     uow.outbox.add(card_updates(after))
     note = status_note(after)
     if note:
-        uow.outbox.add(thread_replies(after, note))
+        mentions = None
+        if policy is not None and pages_requester(after):
+            mentions = lambda platform: people_mentions(policy, [after.requested_by], platform)  # noqa: E731
+        uow.outbox.add(thread_replies(after, note, mentions=mentions))
 
 
 def _role(request: ApprovalRequest, by: Person) -> str:

@@ -106,6 +106,18 @@ class Progress(BaseModel):
         return "▰" * filled + "▱" * (self.required - filled) + f" {self.current}/{self.required}"
 
 
+class Mentions(BaseModel):
+    """Who a message pages, in the ids of the platform it goes to; each adapter writes its own syntax."""
+
+    model_config = ConfigDict(frozen=True)
+
+    users: tuple[str, ...] = ()   # Slack member ids (U…) / Discord user ids
+    groups: tuple[str, ...] = ()  # Slack user group ids (S…) / Discord role ids
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.groups)
+
+
 class Card(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -118,6 +130,8 @@ class Card(BaseModel):
     buttons: tuple[Button, ...] = ()
     footer: str = ""
     state: CardState = CardState.none
+    # Only a card's first post pages anyone; updates are rendered without mentions.
+    mentions: Mentions = Mentions()
 
 
 def progress_bar(current: int, required: int) -> str:
@@ -143,6 +157,11 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
     signers = signers_text(request)
     fields.append(CardField(label="Signed by", value=signers, inline=False))
     fields.append(CardField(label="Who may sign", value=request.sign_rule.describe_approvers()))
+    if request.escalated_at is not None and status is RequestStatus.pending:
+        fields.append(CardField(
+            label="Escalated",
+            value=f"to {', '.join(request.escalated_to)} at {request.escalated_at:%H:%M UTC} (no quorum yet)",
+        ))
     if status is RequestStatus.pending:
         left = request.expires_at - now
         fields.append(CardField(

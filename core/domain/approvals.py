@@ -115,6 +115,10 @@ class ApprovalRequest(BaseModel):
     outcome: Outcome | None = None
     proposal: Proposal | None = None
     places: tuple[Place, ...] = ()
+    # Paging markers: set once, under the row's version, so replicas escalate and remind exactly once.
+    escalated_at: datetime | None = None
+    escalated_to: tuple[str, ...] = ()
+    reminded_at: datetime | None = None
 
     @property
     def signed(self) -> int:
@@ -314,6 +318,26 @@ def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: date
         updated, at, EventType.risk_raised, "risk floor raised before execution: more signatures needed",
         detail=detail, digest=signed_digest(updated),
     ),))
+
+
+def escalate(request: ApprovalRequest, *, at: datetime, to: tuple[str, ...]) -> Transition:
+    """Still short of its quorum after the level's `escalate_after`: the escalation groups are paged once."""
+    if request.status is not RequestStatus.pending:
+        raise NotPending(f"{request.id} is {request.status}; only a pending request escalates.", request.id)
+    updated = request.model_copy(update={"version": request.version + 1, "escalated_at": at, "escalated_to": to})
+    detail = f"{request.signed}/{request.quorum} signatures after {int((at - request.created_at).total_seconds())} s"
+    return Transition(updated, (_event(updated, at, EventType.escalated, "escalated to " + ", ".join(to),
+                                       detail=detail),))
+
+
+def remind(request: ApprovalRequest, *, at: datetime, waiting: tuple[str, ...]) -> Transition:
+    """Close to expiry without its quorum: the approvers who have not signed are reminded once."""
+    if request.status is not RequestStatus.pending:
+        raise NotPending(f"{request.id} is {request.status}; only a pending request is reminded.", request.id)
+    updated = request.model_copy(update={"version": request.version + 1, "reminded_at": at})
+    title = "reminded " + (", ".join(waiting) if waiting else "the approvers")
+    return Transition(updated, (_event(updated, at, EventType.reminded, title,
+                                       detail=f"{request.signed}/{request.quorum} signatures"),))
 
 
 def is_overdue(request: ApprovalRequest, now: datetime) -> bool:

@@ -36,6 +36,8 @@ class EventType(StrEnum):
     blocked = "blocked"
     interrupted = "interrupted"
     risk_raised = "risk_raised"
+    escalated = "escalated"
+    reminded = "reminded"
     incident_opened = "incident_opened"
     incident_updated = "incident_updated"
     incident_linked = "incident_linked"

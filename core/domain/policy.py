@@ -63,11 +63,60 @@ class Person(BaseModel):
         return self.name
 
 
+class GroupHandles(BaseModel):
+    """How a group is mentioned in chat: a Slack user group id (`S…`) and a Discord role id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slack: str | None = None
+    discord: str | None = None
+
+    def handle(self, platform: str) -> str | None:
+        if platform == "slack":
+            return self.slack
+        if platform == "discord":
+            return self.discord
+        return None
+
+
+def _optional_duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
 class SignRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     quorum: int = Field(ge=1, le=25)
     approvers: tuple[str, ...] = (ANYONE,)
+    # Paging: still short of the quorum this long after creation, the thread mentions `escalate_to`;
+    # this long before expiry, the approvers who have not signed are reminded once.
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
+    remind_before_expiry: timedelta | None = None
+
+    @field_validator("escalate_after", "remind_before_expiry", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return _optional_duration(value)
+
+    @field_validator("escalate_after", "remind_before_expiry")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() < 1:
+            raise ValueError("must be at least one second")
+        return value
+
+    @model_validator(mode="after")
+    def _escalation_pairs(self) -> SignRule:
+        if (self.escalate_after is None) != (not self.escalate_to):
+            raise ValueError("escalate_after and escalate_to go together: when, and to which groups")
+        if ANYONE in self.escalate_to:
+            raise ValueError("escalate_to names groups; `*` (anyone) cannot be paged")
+        return self
 
     def admits(self, person: Person) -> bool:
         return ANYONE in self.approvers or bool(person.groups & set(self.approvers))
@@ -212,6 +261,7 @@ class Policy(BaseModel):
     retention: RetentionRules = RetentionRules()
     playbooks: PlaybookRules = PlaybookRules()
     rules: tuple[RuleSpec, ...] = ()
+    groups: dict[str, GroupHandles] = Field(default_factory=dict)
     source: str = "built-in policy"
 
     @property
@@ -243,6 +293,43 @@ class Policy(BaseModel):
             name = account if platform in NAMED_BY_PERSON else f"{platform}:{account}"
             return Person(name=name)
         return None
+
+    def eligible(self, rule: SignRule, *, excluding: str | None = None) -> list[Person]:
+        """The people on the roster who may sign under `rule` (never the requester)."""
+        return [p for p in self.people.values() if p.name != excluding and rule.admits(p)]
+
+    def quorum_shortfall(self, rule: SignRule, *, requester: str | None) -> str | None:
+        """Why a quorum can never be met with this roster, or None when it can (or there is no roster)."""
+        if self.open:
+            return None
+        eligible = self.eligible(rule, excluding=requester)
+        if len(eligible) >= rule.quorum:
+            return None
+        who = ", ".join(sorted(p.name for p in eligible)) or "nobody"
+        return (f"it needs {rule.quorum} signature(s) from {rule.describe_approvers()}, and only "
+                f"{len(eligible)} could sign ({who})")
+
+    def quorum_warnings(self) -> list[str]:
+        """Every risk level where some request can never be approved with this roster.
+
+        A requester who may sign does not count for their own request, so a level with exactly as many
+        eligible people as its quorum is refused to each of them.
+        """
+        if self.open:
+            return []
+        warnings = []
+        for risk in Risk:
+            rule = self.rule_for(risk)
+            eligible = sorted(p.name for p in self.eligible(rule))
+            who = ", ".join(eligible) or "nobody"
+            if len(eligible) < rule.quorum:
+                warnings.append(f"{risk}: quorum {rule.quorum} from {rule.describe_approvers()}, but only "
+                                f"{len(eligible)} people may sign ({who}): no {risk} request can be approved")
+            elif len(eligible) == rule.quorum:
+                warnings.append(f"{risk}: quorum {rule.quorum} from {rule.describe_approvers()}, and exactly "
+                                f"{len(eligible)} people may sign ({who}): a {risk} request by any of them "
+                                "can never be approved (the requester does not count)")
+        return warnings
 
     def rule_for(self, risk: Risk) -> SignRule:
         if risk in self.risk:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.domain.policy import (
     DEFAULT_SIGN_RULES,
+    GroupHandles,
     Person,
     PlaybookRules,
     Policy,
@@ -21,7 +22,7 @@ from core.domain.policy import (
 )
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "retention"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention"}
 
 
 class PolicyFileError(SignoffError):
@@ -74,6 +75,12 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
                 "unknown risk level; use low, medium, high or critical",
             )
         risk[Risk(level)] = _model(SignRule, entry, ["risk", level], text, source)
+    groups: dict[str, GroupHandles] = {}
+    for name, entry in _table(data, "groups", text, source).items():
+        if not isinstance(entry, dict):
+            raise PolicyFileError(source, _locate(text, ["groups", name]), f"groups.{name}", "must be a table")
+        groups[name] = _model(GroupHandles, entry, ["groups", name], text, source)
+    _check_escalation_groups(risk, people, groups, text, source)
     requests = _model(RequestRules, _table(data, "requests", text, source), ["requests"], text, source)
     retention = _model(RetentionRules, _table(data, "retention", text, source), ["retention"], text, source)
     playbook_table = dict(_table(data, "playbooks", text, source))
@@ -87,8 +94,8 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
-    return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks, rules=rules,
-                  source=source)
+    return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
+                  rules=rules, groups=groups, source=source)
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
@@ -107,6 +114,21 @@ def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
         source_rule = defined[(above or below)[0]]
         complete[level] = SignRule(quorum=DEFAULT_SIGN_RULES[level].quorum, approvers=source_rule.approvers)
     return complete
+
+
+def _check_escalation_groups(
+    risk: dict[Risk, SignRule], people: dict[str, Person], groups: dict[str, GroupHandles], text: str, source: str,
+) -> None:
+    """An escalation must reach somebody: a group with a chat handle or with people in it."""
+    known = set(groups) | {g for person in people.values() for g in person.groups}
+    for level, rule in risk.items():
+        for group in rule.escalate_to:
+            if group not in known:
+                raise PolicyFileError(
+                    source, _locate(text, ["risk", level.value, "escalate_to"]), f"risk.{level.value}.escalate_to",
+                    f"unknown group `{group}`: add [groups.{group}] with its slack/discord handle, "
+                    "or put people in it",
+                )
 
 
 def _table(data: dict[str, Any], key: str, text: str, source: str) -> dict[str, Any]:

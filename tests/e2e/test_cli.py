@@ -89,6 +89,23 @@ def test_check_config_prints_what_is_configured(tmp_path: Path) -> None:
     assert "s3cret-token-value" not in result.stdout + result.stderr
 
 
+def test_check_config_warns_about_every_level_whose_quorum_can_be_impossible(tmp_path: Path) -> None:
+    (tmp_path / "signoff.toml").write_text(
+        '[people.alice]\ngroups = ["sre"]\n[people.bob]\ngroups = ["sre"]\n'
+        '[risk.medium]\nquorum = 1\napprovers = ["sre"]\n'
+        '[risk.high]\nquorum = 2\napprovers = ["sre"]\nescalate_after = "10m"\nescalate_to = ["leads"]\n'
+        '[risk.critical]\nquorum = 3\napprovers = ["sre"]\n[groups.leads]\nslack = "S0LEADS"\n')
+    result = signoff("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    # low takes medium's approvers and the built-in quorum 1: two SREs suffice. high: each SRE's own request
+    # has one possible signer for a quorum of 2; critical can never be met.
+    assert [w.split(":")[1].strip() for w in warnings] == ["high", "critical"], result.stdout
+    assert "exactly 2 people may sign (alice, bob)" in warnings[0]
+    assert "only 2 people may sign" in warnings[1]
+    assert "escalated to leads after 10m" in result.stdout and "group leads: slack S0LEADS" in result.stdout
+
+
 def test_run_refuses_without_anything_to_serve(tmp_path: Path) -> None:
     result = signoff("run", cwd=tmp_path)
     assert result.returncode == 2

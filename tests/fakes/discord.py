@@ -934,6 +934,7 @@ class FakeDiscord(LoopbackServer):
         table: list[tuple[str, str, _Handler, bool]] = [
             ("GET", r"/users/@me", self._r_get_me, True),
             ("GET", r"/users/(?P<user_id>\d+)", self._r_get_user, True),
+            ("POST", r"/users/@me/channels", self._r_create_dm, True),
             ("GET", r"/oauth2/applications/@me", self._r_get_application, True),
             ("GET", r"/applications/@me", self._r_get_application, True),
             ("GET", r"/gateway", self._r_get_gateway, False),
@@ -1136,6 +1137,30 @@ class FakeDiscord(LoopbackServer):
         if msg is None or msg["channel_id"] != channel_id or msg["flags"] & FLAG_EPHEMERAL:
             raise _unknown("Message", 10008)
         return msg
+
+    async def _r_create_dm(self, req: _Req) -> tuple[int, Any]:
+        """POST /users/@me/channels {recipient_id}: the DM channel with that user (type 1), the same one each time."""
+        body = req.json if isinstance(req.json, dict) else {}
+        recipient = str(body.get("recipient_id") or "")
+        if not recipient.isdigit():
+            raise _invalid("recipient_id", f"Value \"{recipient}\" is not snowflake.")
+        with self._lock:
+            for channel in self._channels.values():
+                if channel["type"] == 1 and channel["recipients"][0]["id"] == recipient:
+                    return 200, copy.deepcopy(channel)
+            user = self._users.get(recipient) or self._user_payload(recipient, f"user{recipient[-4:]}")
+            cid = self.snowflake()
+            self._channels[cid] = {"id": cid, "type": 1, "last_message_id": None, "flags": 0,
+                                   "recipients": [copy.deepcopy(user)]}
+            self._channel_messages[cid] = []
+            return 200, copy.deepcopy(self._channels[cid])
+
+    def dm_messages(self, user_id: str | int) -> list[JSON]:
+        """The bot's direct messages to a user (empty when it never opened a DM with them)."""
+        with self._lock:
+            found = [cid for cid, c in self._channels.items()
+                     if c["type"] == 1 and c["recipients"][0]["id"] == str(user_id)]
+        return self.messages(found[0]) if found else []
 
     async def _r_get_channel(self, req: _Req) -> tuple[int, Any]:
         with self._lock:

@@ -513,6 +513,7 @@ class FakeSlack(LoopbackServer):
             "chat.getPermalink": self._chat_get_permalink,
             "reactions.add": self._reactions_add,
             "reactions.remove": self._reactions_remove,
+            "conversations.open": self._conversations_open,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "users.info": self._users_info,
@@ -734,6 +735,14 @@ class FakeSlack(LoopbackServer):
                     msg["reactions"].remove(r)
                 return {"ok": True}
         raise _ApiError("no_reaction")
+
+    def _conversations_open(self, args: JSONDict) -> JSONDict:
+        """A DM with one user (`users` = "U…"): Slack answers with the IM channel, the same one each time."""
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            raise _ApiError("users_not_found" if not users else "not_enough_users")
+        channel = "D" + users.removeprefix("U")
+        return {"ok": True, "channel": {"id": channel, "is_im": True, "user": users}}
 
     def _conversations_replies(self, args: JSONDict) -> JSONDict:
         channel = _need_channel(args)

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import postgres_database
-from tests.harness import SIGNERS, Deployment, deployment
+from tests.harness import CHANNEL, POLICY, SIGNERS, Deployment, deployment
 
 pytestmark = pytest.mark.postgres
 LIFECYCLES = 12
@@ -103,6 +103,48 @@ async def test_sweep_and_recovery_with_two_replicas(tmp_path: Path, postgres_url
         assert len(world.outcome_messages(request_id)) == 1
         for replica in world.replicas:
             assert "Traceback" not in replica.log_text()
+
+
+PAGING_POLICY = POLICY.replace(
+    "[risk.high]\nquorum = 2\napprovers = [\"sre\"]\n",
+    "[risk.high]\nquorum = 2\napprovers = [\"sre\"]\nescalate_after = \"2s\"\nescalate_to = [\"leads\"]\n"
+    "remind_before_expiry = \"29m57s\"\n",
+) + '\n[groups.leads]\nslack = "S0LEADS"\n'
+
+
+async def test_two_replicas_escalate_and_remind_once(tmp_path: Path, postgres_url: str) -> None:
+    """Both replicas sweep every 0.1 s: the escalation and the reminder are each posted once."""
+    assert "escalate_after" in PAGING_POLICY
+    with deployment(tmp_path, postgres_url, replicas=2, deployments=1, policy=PAGING_POLICY,
+                    extra_env={"SIGNOFF_SWEEP_INTERVAL": "0.1"}) as world:
+        await world.start()
+        async with aiohttp.ClientSession() as session:
+            request_id = await world.create_request(session, world.replicas[0], "app-0000")
+            assert request_id is not None
+            await wait_until(lambda: _all([world.card(request_id) is not None]))
+
+            def paged() -> list[str]:
+                card = world.card(request_id)
+                assert card is not None
+                return [m.get("text", "") for m in world.slack.thread(CHANNEL, card["ts"])
+                        if "escalating to leads" in m.get("text", "") or "⏰" in m.get("text", "")]
+
+            await wait_until(lambda: _all([len(paged()) >= 2]))
+            # Only to give a second page its chance: about twenty more sweeps of each replica.
+            await asyncio.sleep(2.0)
+            view = await world.database_view()
+            assert view["status"][request_id] == "pending"
+        texts = paged()
+        assert len([t for t in texts if "escalating to leads" in t]) == 1, texts
+        assert len([t for t in texts if "⏰" in t]) == 1, texts
+        assert next(t for t in texts if "escalating" in t).startswith("<!subteam^S0LEADS> ⏫")
+        posts = [c for c in world.slack.calls_to("chat.postMessage")
+                 if not c.failed and "escalating to leads" in str(c.args.get("text"))]
+        assert len(posts) == 1
+        # Each replica logged its sweeps; which one paged does not matter, only that one did.
+        logs = "".join(replica.log_text() for replica in world.replicas)
+        assert logs.count('"event": "request.paged"') == 2
+        assert "Traceback" not in logs
 
 
 __all__ = ["Deployment"]
