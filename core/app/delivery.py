@@ -20,6 +20,7 @@ from core.app.metrics import Metrics
 from core.app.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
+from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 
@@ -177,8 +178,16 @@ class OutboxDispatcher:
         request_id = stored_key(key)
         if not isinstance(request_id, RequestId):
             return None  # only a request has a card to re-render
-        request = await self._store.read(lambda uow: uow.requests.get(request_id))
-        return request_card(request, self._clock.now()) if request is not None else None
+
+        def read(uow: UnitOfWork) -> tuple[ApprovalRequest | None, str | None]:
+            request = uow.requests.get(request_id)
+            incident = uow.incidents.get(request.incident_id) if request and request.incident_id else None
+            # A correlated incident's card says how far the problem reaches; a single alert needs no count.
+            scope = incident.scope if incident is not None and incident.alert_count > 1 else None
+            return request, scope
+
+        request, scope = await self._store.read(read)
+        return request_card(request, self._clock.now(), scope) if request is not None else None
 
     async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
         now = self._clock.now()
