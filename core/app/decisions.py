@@ -139,6 +139,8 @@ class DecisionManager:
                 pod = parse_operation(f"delete pod {labels['pod']} -n {namespace}")
                 facts = await self._cluster.inspect(pod)
                 owner = facts.controller if facts.exists else None
+            # The pod may be gone already (a storm outlives its pods): the workload the correlation found stands in.
+            owner = owner or (incident.workload if incident.alert_name in POD_SCOPED_ALERTS else None)
             target = _replica_target(labels, owner)
             replicas = None
             # Only the scaling rules need the current replica count.
