@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from core.app.outbox import MessageRef, NewMessage, OutboxMessage
@@ -167,6 +167,20 @@ class RateEventRepository(Protocol):
     def prune(self, before: datetime) -> int: ...
 
 
+class ChannelCardRepository(Protocol):
+    """The per-channel budget of new cards, shared by replicas, and the cards held back for a digest."""
+
+    def take(self, platform: str, channel: str, key: str, *, message_id: int, now: datetime, limit: int) -> bool:
+        """True: post it; False: a new card beyond the channel's budget, listed in the next digest instead."""
+        ...
+
+    def waiting(self) -> list[tuple[str, str]]: ...
+
+    def take_digest(self, platform: str, channel: str, *, now: datetime, every: timedelta) -> list[str]: ...
+
+    def prune(self, before: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories inside one transaction. Synchronous: a transaction is one function."""
 
@@ -177,6 +191,7 @@ class UnitOfWork(Protocol):
     playbooks: PlaybookRepository
     leases: LeaseRepository
     rate_events: RateEventRepository
+    channel_cards: ChannelCardRepository
 
 
 T = TypeVar("T")

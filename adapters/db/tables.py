@@ -133,6 +133,7 @@ channel_cards = sa.Table(
     sa.Column("platform", sa.String(16), nullable=False),
     sa.Column("channel", sa.String(64), nullable=False),
     sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.Integer, nullable=False),
     sa.Column("at", sa.String(32), nullable=False),
     sa.Column("carded", sa.Boolean, nullable=False),
     sa.Column("digest_at", sa.String(32), nullable=True),

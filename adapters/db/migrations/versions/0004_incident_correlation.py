@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("platform", sa.String(length=16), nullable=False),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=False),
         sa.Column("at", sa.String(length=32), nullable=False),
         sa.Column("carded", sa.Boolean(), nullable=False),
         sa.Column("digest_at", sa.String(length=32), nullable=True),
