@@ -451,6 +451,9 @@ class IncidentService:
     async def playbooks(self) -> list[Playbook]:
         return await self._store.read(lambda uow: uow.playbooks.all())
 
+    async def open_incidents(self, limit: int = 200) -> list[Incident]:
+        return await self._store.read(lambda uow: uow.incidents.list_open(limit))
+
     async def incident(self, incident_id: IncidentId) -> Incident:
         incident_id = as_incident_id(incident_id)
         found = await self._store.read(lambda uow: uow.incidents.get(incident_id))

@@ -16,6 +16,7 @@ from core.chat.commands import (
     Cancel,
     Command,
     Help,
+    Incidents,
     List,
     Malformed,
     Playbooks,
@@ -95,6 +96,7 @@ WORDS: dict[str, Callable[[str], Command]] = {
     "resolve": _resolve,
     "rate": _resolve,
     "playbooks": lambda rest: Playbooks(),
+    "incidents": lambda rest: Incidents(),
     "help": lambda rest: Help(),
 }
 _ALIASES = frozenset({"sign", "veto"})

@@ -97,3 +97,17 @@ async def test_two_replicas_open_one_incident(database_url: str) -> None:
         assert sum(1 for o in outcomes if o.request_id) == 1
         [incident] = await open_incidents(one)
         assert incident.alert_count == 30 and incident.pod_count == 30
+
+
+async def test_incidents_command_lists_the_open_incidents(database_url: str) -> None:
+    from core.chat.commands import ChatContext
+    from core.domain.approvals import Place
+
+    async with running_app(make_settings(database_url)) as app:
+        app.service.default_places["console"] = "console"
+        ctx = ChatContext(platform="console", account="alice", place=Place(platform="console", channel="console"))
+        assert "No open incidents" in (await app.chat.handle("incidents", ctx)).text
+        await ingest(app, *(crash(f"api-7c9f8d-p{i}", f"a{i}") for i in range(5)), crash("web-7c9f8d-p1", "w1"))
+        text = (await app.chat.handle("incidents", ctx)).text
+        assert "2 open incident(s)" in text and "5 alerts on 5 pods of deployment/api" in text
+        assert "1 alert on 1 pod of deployment/web" in text
