@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.approvals import Proposal
 from core.domain.cluster import Cluster, ClusterError
+from core.domain.correlation import replicaset_of
 from core.domain.incidents import Incident
 from core.domain.operations import Operation, parse_operation
 from core.domain.playbooks import Playbook, PlaybookStatus, fill
@@ -59,7 +60,9 @@ class DecisionManager:
                            or not any(labels.get(kind) for kind in ("deployment", "statefulset", "daemonset"))):
             return None
         namespace = labels.get("namespace", "default")
-        cached = (namespace, pod)
+        # The pods of one ReplicaSet have one owner: a storm over 300 pods of a Deployment asks the cluster
+        # about the first pod only (a pod name is its ReplicaSet's name plus a random suffix).
+        cached = (namespace, replicaset_of(pod) or pod)
         if cached in self._owners:
             return self._owners[cached]
         try:

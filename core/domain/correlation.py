@@ -21,7 +21,7 @@ from core.domain.similarity import _RS_HASH, WORKLOAD_KEYS
 WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
 # A Deployment's pod is `<deployment>-<ReplicaSet hash>-<random suffix>`; the suffix is leniently 1-5
 # characters because hand-written examples shorten it (`api-7c9f8d-x1`).
-_REPLICASET_POD = re.compile(rf"^(?P<workload>[a-z0-9][a-z0-9.-]*?)-{_RS_HASH}-[a-z0-9]{{1,5}}$")
+_REPLICASET_POD = re.compile(rf"^(?P<replicaset>(?P<workload>[a-z0-9][a-z0-9.-]*?)-{_RS_HASH})-[a-z0-9]{{1,5}}$")
 _STATEFUL_POD = re.compile(r"^(?P<workload>[a-z0-9][a-z0-9.-]*?)-\d{1,4}$")
 MAX_KEY = 300
 
@@ -43,6 +43,12 @@ def workload_of(labels: Mapping[str, str], owner: str | None = None) -> str | No
         if match:
             return f"statefulset/{match['workload']}"
     return None
+
+
+def replicaset_of(pod: str) -> str | None:
+    """`api-7c9f8d` for `api-7c9f8d-x1`: a ReplicaSet names its pods `<its name>-<random suffix>`."""
+    match = _REPLICASET_POD.match(pod.strip().lower())
+    return match["replicaset"] if match else None
 
 
 def correlation_key(alert_name: str, labels: Mapping[str, str], workload: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.domain.correlation import correlation_key, workload_of
+from core.domain.correlation import correlation_key, replicaset_of, workload_of
 
 
 @pytest.mark.parametrize(("labels", "owner", "workload"), [
@@ -43,3 +43,9 @@ def key(name: str, **labels: str) -> str:
 ])
 def test_correlation_table(left: str, right: str, same: bool) -> None:
     assert (left == right) is same
+
+
+def test_the_replicaset_of_a_pod_name() -> None:
+    assert replicaset_of("api-7c9f8d-x1") == "api-7c9f8d"
+    assert replicaset_of("api-7d9f8b6c5-x2x4z") == "api-7d9f8b6c5"
+    assert replicaset_of("db-0") is None and replicaset_of("standalone") is None
