@@ -42,6 +42,15 @@ from core.ports import Clock, Store, UnitOfWork
 log = structlog.get_logger(__name__)
 
 
+class _Filed(NamedTuple):
+    """What one group's transaction did: the incident, the proposal it opened with, the alerts it took."""
+
+    incident: Incident
+    request: ApprovalRequest | None
+    fresh: dict[str, str]  # alert key → incident id, for the alerts this transaction recorded
+    created: bool
+
+
 class _Prepared(NamedTuple):
     incident: Incident
     decision: Decision
@@ -159,6 +168,19 @@ class IncidentService:
             groups.setdefault(key, []).append((index, alert))
             workloads[key] = workload
 
+        # Most of a storm joins incidents that are open already: those groups go in one transaction.
+        open_keys = await self._store.read(
+            lambda uow: [key for key in groups if uow.incidents.by_open_key(key) is not None])
+        joined: dict[str, _Filed | None] = {}
+        if open_keys:
+            joined = await self._store.write(lambda uow: {
+                key: self._file(uow, key=key, workload=workloads[key], items=groups[key], prepared=None)
+                for key in open_keys})
+        for key, result in joined.items():
+            if result is not None:
+                for index, outcome in self._filed(key, groups[key], result, None):
+                    outcomes[index] = outcome
+
         async def filed(key: str, items: list[tuple[int, Alert]]) -> None:
             async with gate:
                 for index, outcome in await self._file_group(key, workloads[key], items):
@@ -166,7 +188,8 @@ class IncidentService:
 
         async with asyncio.TaskGroup() as group:
             for key, items in groups.items():
-                group.create_task(filed(key, items))
+                if joined.get(key) is None:  # a new problem, or its incident resolved meanwhile
+                    group.create_task(filed(key, items))
         resolved = [(index, alert) for index, alert in enumerate(alerts) if alert.status is AlertStatus.resolved]
         if resolved:
             for index, outcome in await self._alerts_resolved(resolved):
@@ -192,6 +215,11 @@ class IncidentService:
             prepared = await self._prepare(first, key, workload)  # the open incident resolved meanwhile
         else:
             raise ConcurrentUpdate(f"the incident for {first.name} kept changing; Alertmanager will send it again")
+        return self._filed(key, items, result, prepared)
+
+    def _filed(self, key: str, items: list[tuple[int, Alert]], result: _Filed,
+               prepared: _Prepared | None) -> list[tuple[int, AlertOutcome]]:
+        """After the transaction: wake the outbox, and say what became of each alert."""
         incident, request, fresh, created = result
         if request is not None:
             self._approvals.created(request)
@@ -200,7 +228,6 @@ class IncidentService:
         opener = next(iter(fresh)) if created else None
         outcomes: list[tuple[int, AlertOutcome]] = []
         for index, alert in items:
-            joined = alert.key in fresh
             proposed = alert.key == opener
             outcomes.append((index, AlertOutcome(
                 fingerprint=alert.fingerprint, status=AlertStatus.firing,
@@ -208,7 +235,7 @@ class IncidentService:
                 request_id=request.id if proposed and request is not None else None,
                 track=(prepared.decision.proposal.track if request is not None else "none")
                 if proposed and prepared is not None else None,
-                duplicate=not joined,
+                duplicate=alert.key not in fresh,
             )))
         if fresh:
             log.info("alert.filed", incident_id=incident.id, key=key, alerts=len(fresh),
@@ -216,7 +243,7 @@ class IncidentService:
         return outcomes
 
     def _file(self, uow: UnitOfWork, *, key: str, workload: str | None, items: list[tuple[int, Alert]],
-              prepared: _Prepared | None) -> tuple[Incident, ApprovalRequest | None, dict[str, str], bool] | None:
+              prepared: _Prepared | None) -> _Filed | None:
         """One transaction: the group's new alerts join the open incident or open it; None: decide first."""
         fresh: dict[str, Alert] = {}
         known_incident: str | None = None
@@ -234,7 +261,7 @@ class IncidentService:
             found = uow.incidents.get(known_incident) if known_incident else incident
             if found is None:
                 return None
-            return found, None, {}, False
+            return _Filed(found, None, {}, False)
         pairs = [(alert.key, alert.labels.get("pod")) for alert in fresh.values()]
         if incident is not None:
             new_pods = uow.incidents.add_alerts(incident.id, pairs)
@@ -242,7 +269,7 @@ class IncidentService:
             uow.incidents.update(change.incident)
             uow.timeline.append(change.events)
             self._refresh_cards(uow, change.incident)
-            return change.incident, None, dict.fromkeys(fresh, incident.id), False
+            return _Filed(change.incident, None, dict.fromkeys(fresh, incident.id), False)
         if prepared is None:
             return None
         draft_incident = prepared.incident
@@ -258,9 +285,9 @@ class IncidentService:
         uow.timeline.append(opened.events)
         if prepared.draft is None:
             self._ask_humans(uow, opened.incident, prepared.decision, now)
-            return opened.incident, None, dict.fromkeys(fresh, opened.incident.id), True
+            return _Filed(opened.incident, None, dict.fromkeys(fresh, opened.incident.id), True)
         request = self._approvals.create(uow, replace(prepared.draft, incident_id=IncidentId(opened.incident.id)))
-        return opened.incident, request, dict.fromkeys(fresh, opened.incident.id), True
+        return _Filed(opened.incident, request, dict.fromkeys(fresh, opened.incident.id), True)
 
     def _refresh_cards(self, uow: UnitOfWork, incident: Incident) -> None:
         """The incident's cards show its alert count: one pending edit per card, coalesced by the dispatcher."""
