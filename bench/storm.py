@@ -64,16 +64,17 @@ async def post_all(url: str, payloads: list[dict[str, Any]], concurrency: int) -
         return time.perf_counter() - started
 
 
-async def filed(database_url: str) -> tuple[int, int, int]:
-    """(alerts recorded, alerts whose incident exists, incidents)."""
+async def filed(database_url: str) -> tuple[int, int, int, int]:
+    """(alerts recorded, alerts whose incident exists, incidents, requests)."""
     db = Database(database_url)
     try:
-        def read(uow: Any) -> tuple[int, int, int]:
+        def read(uow: Any) -> tuple[int, int, int, int]:
             sql = uow.connection.exec_driver_sql
             alerts = int(sql("SELECT count(*) FROM incident_alerts").scalar_one())
             joined = int(sql("SELECT count(*) FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id")
                          .scalar_one())
-            return alerts, joined, int(sql("SELECT count(*) FROM incidents").scalar_one())
+            return (alerts, joined, int(sql("SELECT count(*) FROM incidents").scalar_one()),
+                    int(sql("SELECT count(*) FROM requests").scalar_one()))
 
         return await db.read(read)
     finally:
@@ -106,7 +107,7 @@ async def main() -> None:
             total = opening + joining
             deadline = time.monotonic() + args.settle
             # Cards and digests go out at the channel's budget; wait until the digest of the second minute too.
-            last_card_at = None
+            last_card_at = digest_at = None
             while time.monotonic() < deadline:
                 posts = [c for c in world.slack.calls_to("chat.postMessage")
                          if not c.failed and not c.args.get("thread_ts")]
@@ -115,10 +116,12 @@ async def main() -> None:
                 listed = sum(str(c.args.get("text", "")).count("• R-") for c in digests)
                 if cards:
                     last_card_at = max(c.at for c in cards)
+                if digests:
+                    digest_at = max(c.at for c in digests)
                 if len(cards) + listed >= args.workloads:
                     break
                 await asyncio.sleep(0.25)
-            recorded, joined, incidents = await filed(database_url)
+            recorded, joined, incidents, requests = await filed(database_url)
             posts = [c for c in world.slack.calls_to("chat.postMessage") if not c.failed]
             updates = [c for c in world.slack.calls_to("chat.update") if not c.failed]
             print(f"alerts          : {args.alerts} over {args.workloads} workloads, notifications of {size}")
@@ -127,14 +130,16 @@ async def main() -> None:
                   "each with a proposal)")
             print(f"  joining       : {len(rest)} alerts in {joining:.2f} s = {len(rest) / joining:7.1f} alerts/s "
                   "(goal >= 500/s)")
-            print(f"incidents       : {incidents}; alerts recorded {recorded}, in an incident {joined} "
-                  f"(lost: {args.alerts - joined})")
+            print(f"incidents       : {incidents} with {requests} proposals; alerts recorded {recorded}, "
+                  f"in an incident {joined} (lost: {args.alerts - joined})")
             top = [c for c in posts if not c.args.get("thread_ts")]
             digests = [c for c in top if "Digest" in str(c.args.get("text", ""))]
             print(f"chat messages   : {len(posts)} posted ({len(top) - len(digests)} cards, {len(digests)} digests, "
                   f"{len(posts) - len(top)} thread replies) + {len(updates)} card edits")
             if last_card_at is not None:
                 print(f"last card       : {last_card_at - started:.2f} s after the first notification")
+            if digest_at is not None:
+                print(f"last digest     : {digest_at - started:.2f} s after the first notification")
         finally:
             world.close()
 
