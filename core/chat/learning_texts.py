@@ -43,6 +43,9 @@ def no_proposal(incident: Incident, rationale: str) -> str:
 
 
 def alert_resolved(incident: Incident) -> str:
+    if incident.alert_count > 1:
+        return (f"🟢 {incident.id}: all {incident.scope} resolved ({incident.alert_name}). "
+                f"Rate the fix with `{resolve_hint(incident.id)}`.")
     return (f"🟢 {incident.id}: the alert {incident.alert_name} resolved. "
             f"Rate the fix with `{resolve_hint(incident.id)}`.")
 
