@@ -143,7 +143,7 @@ class IncidentService:
     # --- alerts ------------------------------------------------------------------------------
 
     async def ingest_alerts(self, alerts: Sequence[Alert]) -> list[AlertOutcome]:
-        """Every alert of a notification: firing ones grouped by correlation key, one transaction per group.
+        """Every alert of a notification: firing ones grouped by correlation key.
 
         A storm of alerts about one workload is one incident (docs/incidents.md, "Correlation"); the
         cluster reads that find each pod's owner run several at a time.
@@ -169,8 +169,9 @@ class IncidentService:
             workloads[key] = workload
 
         # Most of a storm joins incidents that are open already: those groups go in one transaction.
+        # (In key order, so that two replicas lock the same incidents in the same order.)
         open_keys = await self._store.read(
-            lambda uow: [key for key in groups if uow.incidents.by_open_key(key) is not None])
+            lambda uow: [key for key in sorted(groups) if uow.incidents.by_open_key(key) is not None])
         joined: dict[str, _Filed | None] = {}
         if open_keys:
             joined = await self._store.write(lambda uow: {
