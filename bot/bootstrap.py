@@ -169,7 +169,8 @@ async def bootstrap(
         execution.on_finished.append(incidents.on_request_finished)
         chat = ChatCommands(service=service, policy=policy, clock=clock, more=learning_handlers(incidents))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
-                                      min_update_interval=min_update_interval, metrics=metrics)
+                                      min_update_interval=min_update_interval, metrics=metrics,
+                                      max_new_cards_per_minute=policy.chat.max_new_cards_per_minute)
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from core.app.outbox import MessageRef, NewMessage, OutboxMessage
@@ -124,6 +124,18 @@ class IncidentRepository(Protocol):
 
     def by_fingerprint(self, fingerprint: str) -> Incident | None: ...
 
+    def by_open_key(self, key: str, *, lock: bool = False) -> Incident | None:
+        """The open incident with this correlation key (unique among open incidents)."""
+        ...
+
+    def alert_incident(self, alert_key: str) -> tuple[str, bool] | None:
+        """The incident an alert (fingerprint@startsAt) joined, and whether it still fires."""
+        ...
+
+    def add_alerts(self, incident_id: str, alerts: Sequence[tuple[str, str | None]]) -> int: ...
+
+    def alerts_resolved(self, alert_keys: Sequence[str]) -> dict[str, int]: ...
+
     def update(self, incident: Incident) -> None: ...
 
     def list_open(self, limit: int = 50) -> list[Incident]: ...
@@ -165,6 +177,20 @@ class RateEventRepository(Protocol):
     def prune(self, before: datetime) -> int: ...
 
 
+class ChannelCardRepository(Protocol):
+    """The per-channel budget of new cards, shared by replicas, and the cards held back for a digest."""
+
+    def take(self, platform: str, channel: str, key: str, *, message_id: int, now: datetime, limit: int) -> bool:
+        """True: post it; False: a new card beyond the channel's budget, listed in the next digest instead."""
+        ...
+
+    def waiting(self) -> list[tuple[str, str]]: ...
+
+    def take_digest(self, platform: str, channel: str, *, now: datetime, every: timedelta) -> list[str]: ...
+
+    def prune(self, before: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories inside one transaction. Synchronous: a transaction is one function."""
 
@@ -175,6 +201,7 @@ class UnitOfWork(Protocol):
     playbooks: PlaybookRepository
     leases: LeaseRepository
     rate_events: RateEventRepository
+    channel_cards: ChannelCardRepository
 
 
 T = TypeVar("T")

@@ -51,6 +51,11 @@ approvers = ["sre"]
 [risk.high]
 quorum = 2
 approvers = ["sre"]
+
+# The harnesses post hundreds of requests a minute into one channel and follow each card's thread;
+# flood control (tests/integration/test_flood_control.py) is not what they test.
+[chat]
+max_new_cards_per_minute = 1000
 """
 TERMINAL_WORDS = ("succeeded", "failed", "blocked", "interrupted", "expired")
 

@@ -1,14 +1,14 @@
-"""Small shared bookkeeping: named leases between replicas, and per-person rate events."""
+"""Small shared bookkeeping: named leases between replicas, per-person rate events, per-channel card budgets."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db import tables as t
-from core.domain.events import format_at
+from core.domain.events import format_at, parse_at
 
 
 class SqlLeases:
@@ -69,3 +69,81 @@ class SqlRateEvents:
     def prune(self, before: datetime) -> int:
         return int(self._conn.execute(
             sa.delete(t.rate_events).where(t.rate_events.c.at <= format_at(before))).rowcount)
+
+
+class SqlChannelCards:
+    """New cards per channel within the last minute, and the cards held back for the channel's digest."""
+
+    def __init__(self, conn: sa.Connection, dialect: str) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    def _lock_channel(self, platform: str, channel: str) -> str | None:
+        """Serialises replicas spending one channel's budget (SQLite: the writer is already alone)."""
+        c = t.channel_digests.c
+        query = sa.select(c.last_at).where(c.platform == platform, c.channel == channel)
+        if self._dialect != "sqlite":
+            query = query.with_for_update()
+        row = self._conn.execute(query).first()
+        if row is not None:
+            return str(row[0]) if row[0] is not None else None
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(sa.insert(t.channel_digests).values(platform=platform, channel=channel,
+                                                                         last_at=None))
+        except IntegrityError:
+            pass  # another replica inserted it first
+        row = self._conn.execute(query).first()
+        return str(row[0]) if row is not None and row[0] is not None else None
+
+    def take(self, platform: str, channel: str, key: str, *, message_id: int, now: datetime, limit: int) -> bool:
+        """True: the message may be posted; False: it waits for the digest.
+
+        Only the first message of a key is a new card; asked again for the same message (a retry), the
+        answer is the same.
+        """
+        c = t.channel_cards.c
+        self._lock_channel(platform, channel)
+        known = self._conn.execute(sa.select(c.carded, c.message_id).where(
+            c.platform == platform, c.channel == channel, c.key == key)).first()
+        if known is not None:
+            return bool(known[0]) or int(known[1]) != message_id
+        recent = int(self._conn.execute(
+            sa.select(sa.func.count()).select_from(t.channel_cards).where(
+                c.platform == platform, c.channel == channel, c.carded.is_(True),
+                c.at > format_at(now - timedelta(minutes=1)))).scalar_one())
+        carded = recent < limit
+        self._conn.execute(sa.insert(t.channel_cards).values(
+            platform=platform, channel=channel, key=key, message_id=message_id, at=format_at(now), carded=carded,
+            digest_at=None))
+        return carded
+
+    def waiting(self) -> list[tuple[str, str]]:
+        """The channels with held-back cards not yet listed in a digest."""
+        c = t.channel_cards.c
+        rows = self._conn.execute(sa.select(c.platform, c.channel).where(
+            c.carded.is_(False), c.digest_at.is_(None)).distinct())
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    def take_digest(self, platform: str, channel: str, *, now: datetime, every: timedelta) -> list[str]:
+        """The keys for this channel's digest, if one is due (at most one per `every`); marks them listed."""
+        last = self._lock_channel(platform, channel)
+        if last is not None and parse_at(last) > now - every:
+            return []
+        c = t.channel_cards.c
+        rows = self._conn.execute(sa.select(c.id, c.key).where(
+            c.platform == platform, c.channel == channel, c.carded.is_(False), c.digest_at.is_(None))
+            .order_by(c.id)).all()
+        if not rows:
+            return []
+        self._conn.execute(sa.update(t.channel_cards).where(c.id.in_([row[0] for row in rows]))
+                           .values(digest_at=format_at(now)))
+        self._conn.execute(sa.update(t.channel_digests).where(
+            t.channel_digests.c.platform == platform, t.channel_digests.c.channel == channel)
+            .values(last_at=format_at(now)))
+        return [str(row[1]) for row in rows]
+
+    def prune(self, before: datetime) -> int:
+        c = t.channel_cards.c
+        return int(self._conn.execute(sa.delete(t.channel_cards).where(
+            c.at <= format_at(before), sa.or_(c.carded.is_(True), c.digest_at.is_not(None)))).rowcount)

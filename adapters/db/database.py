@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.db.bookkeeping import SqlLeases, SqlRateEvents
+from adapters.db.bookkeeping import SqlChannelCards, SqlLeases, SqlRateEvents
 from adapters.db.repositories import SqlIncidents, SqlOutbox, SqlPlaybooks, SqlRequests, SqlTimeline
 from adapters.db.urls import mask_url
 from core.errors import ConcurrentUpdate, SignoffError
@@ -63,6 +63,7 @@ class SqlUnitOfWork:
         self.playbooks = SqlPlaybooks(conn, dialect)
         self.leases = SqlLeases(conn)
         self.rate_events = SqlRateEvents(conn)
+        self.channel_cards = SqlChannelCards(conn, dialect)
 
 
 class Database:

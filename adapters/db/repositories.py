@@ -50,11 +50,14 @@ _EVENTS_OF_INCIDENT = (sa.select(t.timeline).where(t.timeline.c.incident_id == s
                        .order_by(t.timeline.c.seq))
 _INSERT_OUTBOX = sa.insert(t.outbox)
 _I = t.incidents.c
-_INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data")
+_INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data", "open_key")
 _INSERT_INCIDENT = sa.insert(t.incidents)
 _GET_INCIDENT = sa.select(_I.data).where(_I.id == sa.bindparam("incident_id"))
 _GET_INCIDENT_LOCKED = _GET_INCIDENT.with_for_update()
 _INCIDENT_BY_FINGERPRINT = sa.select(_I.data).where(_I.fingerprint == sa.bindparam("fingerprint"))
+_INCIDENT_BY_OPEN_KEY = sa.select(_I.data).where(_I.open_key == sa.bindparam("open_key"))
+_IA = t.incident_alerts.c
+_INCIDENT_OF_ALERT = sa.select(_IA.incident_id, _IA.firing).where(_IA.alert_key == sa.bindparam("alert_key"))
 _UPDATE_INCIDENT = (sa.update(t.incidents)
                     .where(_I.id == sa.bindparam("incident_id"), _I.version == sa.bindparam("expected_version"))
                     .values({name: sa.bindparam(name) for name in _INCIDENT_COLUMNS}))
@@ -437,6 +440,7 @@ class SqlIncidents(_Repo):
         return {
             "fingerprint": incident.fingerprint, "status": incident.status.value, "version": incident.version,
             "updated_at": format_at(incident.updated_at), "data": incident.model_dump_json(),
+            "open_key": incident.open_key,
         }
 
     def get(self, incident_id: str, *, lock: bool = False) -> Incident | None:
@@ -454,6 +458,42 @@ class SqlIncidents(_Repo):
         })
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{incident.id} changed while this was being decided; try again.")
+
+    def by_open_key(self, key: str, *, lock: bool = False) -> Incident | None:
+        query = _INCIDENT_BY_OPEN_KEY.with_for_update() if lock and self._locks_rows else _INCIDENT_BY_OPEN_KEY
+        data = self._conn.execute(query, {"open_key": key}).scalar_one_or_none()
+        return Incident.model_validate_json(data) if data is not None else None
+
+    def alert_incident(self, alert_key: str) -> tuple[str, bool] | None:
+        row = self._conn.execute(_INCIDENT_OF_ALERT, {"alert_key": alert_key[:128]}).first()
+        return (str(row[0]), bool(row[1])) if row is not None else None
+
+    def add_alerts(self, incident_id: str, alerts: Sequence[tuple[str, str | None]]) -> int:
+        """Records (alert key, pod) pairs under the incident; returns how many pods are new to it."""
+        pods = {pod for _, pod in alerts if pod}
+        known: set[str] = set()
+        if pods:
+            known = {str(row[0]) for row in self._conn.execute(
+                sa.select(_IA.pod).where(_IA.incident_id == incident_id, _IA.pod.in_(sorted(pods))).distinct())}
+        self._conn.execute(sa.insert(t.incident_alerts), [
+            {"alert_key": key[:128], "incident_id": incident_id, "pod": pod[:256] if pod else None, "firing": True}
+            for key, pod in alerts
+        ])
+        return len(pods - known)
+
+    def alerts_resolved(self, alert_keys: Sequence[str]) -> dict[str, int]:
+        """Marks firing alerts resolved; returns, per incident, how many of its alerts stopped firing."""
+        keys = sorted({key[:128] for key in alert_keys})
+        rows = self._conn.execute(
+            sa.select(_IA.alert_key, _IA.incident_id).where(_IA.alert_key.in_(keys), _IA.firing.is_(True))).all()
+        if not rows:
+            return {}
+        self._conn.execute(sa.update(t.incident_alerts).where(_IA.alert_key.in_([r[0] for r in rows]))
+                           .values(firing=False))
+        counts: dict[str, int] = {}
+        for _, incident_id in rows:
+            counts[str(incident_id)] = counts.get(str(incident_id), 0) + 1
+        return counts
 
     def list_open(self, limit: int = 50) -> list[Incident]:
         rows = self._conn.execute(

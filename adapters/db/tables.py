@@ -108,7 +108,44 @@ incidents = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    # The correlation key while the incident is open, NULL once resolved: replicas cannot open two
+    # incidents for one problem (NULLs never collide, so resolved incidents keep their history).
+    sa.Column("open_key", sa.String(300), nullable=True, unique=True),
     sa.Index("ix_incidents_status", "status"),
+)
+
+# Every alert that joined an incident, by Alertmanager's fingerprint@startsAt: a repeat is recognised,
+# a resolve finds its incident, and the pods are counted once each.
+incident_alerts = sa.Table(
+    "incident_alerts", metadata,
+    sa.Column("alert_key", sa.String(128), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("pod", sa.String(256), nullable=True),
+    sa.Column("firing", sa.Boolean, nullable=False),
+    sa.Index("ix_incident_alerts_pod", "incident_id", "pod"),
+)
+
+# New cards per chat channel, for the flood budget shared by replicas; `digest_at` is set when
+# a card held back by the budget was listed in a digest message.
+channel_cards = sa.Table(
+    "channel_cards", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.Integer, nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("carded", sa.Boolean, nullable=False),
+    sa.Column("digest_at", sa.String(32), nullable=True),
+    sa.Index("ix_channel_cards_channel", "platform", "channel", "at"),
+)
+
+# One row per channel: locked while its budget is spent, and when its last digest went out.
+channel_digests = sa.Table(
+    "channel_digests", metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("last_at", sa.String(32), nullable=True),
 )
 
 playbooks = sa.Table(

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from core.chat import parser
-from core.chat.commands import Cancel, Command, Help, List, Playbooks, Resolve, Show
+from core.chat.commands import Cancel, Command, Help, Incidents, List, Playbooks, Resolve, Show
 
 Runner = Callable[[discord.Interaction[Any], Command], None]
 
@@ -68,6 +68,10 @@ class SignoffGroup(app_commands.Group):
         self, interaction: discord.Interaction[Any], incident: str, score: app_commands.Range[int, 1, 5],
     ) -> None:
         self._signoff_run(interaction, parser.for_incident(Resolve, incident, score))
+
+    @app_commands.command(name="incidents", description="Open incidents")
+    async def incidents(self, interaction: discord.Interaction[Any]) -> None:
+        self._signoff_run(interaction, Incidents())
 
     @app_commands.command(name="playbooks", description="Playbooks learned from resolved incidents")
     async def playbooks(self, interaction: discord.Interaction[Any]) -> None:

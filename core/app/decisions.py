@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.approvals import Proposal
 from core.domain.cluster import Cluster, ClusterError
+from core.domain.correlation import replicaset_of
 from core.domain.incidents import Incident
 from core.domain.operations import Operation, parse_operation
 from core.domain.playbooks import Playbook, PlaybookStatus, fill
@@ -45,6 +46,35 @@ class DecisionManager:
         self._policy = policy
         self._cluster = cluster
         self._advisor = advisor
+        # A pod's owner never changes, and a storm names the same pods again: asked once each.
+        self._owners: dict[tuple[str, str], str | None] = {}
+
+    async def owner_of(self, alert_name: str, labels: dict[str, str]) -> str | None:
+        """The workload owning the alert's pod (`deployment/api`), read from the cluster; None if unknown.
+
+        Only when the `pod` label is the alert's subject: on kube-state-metrics' workload alerts it is
+        the exporter's own pod, and those alerts name their workload in labels.
+        """
+        pod = labels.get("pod")
+        if not pod or not (alert_name in POD_SCOPED_ALERTS
+                           or not any(labels.get(kind) for kind in ("deployment", "statefulset", "daemonset"))):
+            return None
+        namespace = labels.get("namespace", "default")
+        # The pods of one ReplicaSet have one owner: a storm over 300 pods of a Deployment asks the cluster
+        # about the first pod only (a pod name is its ReplicaSet's name plus a random suffix).
+        cached = (namespace, replicaset_of(pod) or pod)
+        if cached in self._owners:
+            return self._owners[cached]
+        try:
+            facts = await self._cluster.inspect(parse_operation(f"delete pod {pod} -n {namespace}"))
+        except (ClusterError, ParseError) as exc:
+            log.info("decision.owner_unavailable", pod=pod, namespace=namespace, error=str(exc))
+            return None  # not cached: the cluster may answer next time
+        owner = facts.controller if facts.exists else None
+        if len(self._owners) >= OWNER_CACHE:
+            self._owners.clear()
+        self._owners[cached] = owner
+        return owner
 
     def best_playbook(self, incident: Incident, playbooks: Sequence[Playbook]) -> tuple[Playbook, float] | None:
         threshold = self._policy.playbooks.similarity
@@ -112,6 +142,8 @@ class DecisionManager:
                 pod = parse_operation(f"delete pod {labels['pod']} -n {namespace}")
                 facts = await self._cluster.inspect(pod)
                 owner = facts.controller if facts.exists else None
+            # The pod may be gone already (a storm outlives its pods): the workload the correlation found stands in.
+            owner = owner or (incident.workload if incident.alert_name in POD_SCOPED_ALERTS else None)
             target = _replica_target(labels, owner)
             replicas = None
             # Only the scaling rules need the current replica count.
@@ -124,6 +156,7 @@ class DecisionManager:
         return AlertFacts(owner=owner, current_replicas=replicas)
 
 
+OWNER_CACHE = 10_000
 SCALING_ALERTS = frozenset({"KubeHpaMaxedOut", "CPUThrottlingHigh"})
 POD_SCOPED_ALERTS = frozenset({
     "KubePodCrashLooping", "KubePodNotReady", "KubeContainerWaiting", "CPUThrottlingHigh",

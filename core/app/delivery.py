@@ -10,6 +10,7 @@ state, so several queued updates collapse into one call, at most one per card pe
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -17,10 +18,12 @@ from datetime import datetime, timedelta
 import structlog
 
 from core.app.metrics import Metrics
-from core.app.outbox import DeliveryError, MessageKind, MessageRef, OutboxMessage
+from core.app.outbox import DeliveryError, MessageKind, MessageRef, NewMessage, OutboxMessage
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
-from core.domain.ids import RequestId, stored_key
+from core.chat.digest import digest_text, incident_line, request_line
+from core.domain.approvals import ApprovalRequest
+from core.domain.ids import IncidentId, RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -29,6 +32,9 @@ MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
 # At most this many of one card's messages per pass, so that cards waiting for their post leave room for others.
 PER_LANE = 20
+# Flood control: one digest per channel per minute; how often a process looks for one that is due.
+DIGEST_EVERY = timedelta(minutes=1)
+DIGEST_CHECK = timedelta(seconds=30)
 
 
 class _CardNotYet(Exception):
@@ -39,7 +45,7 @@ class OutboxDispatcher:
     def __init__(
         self, *, store: Store, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
         owner: str | None = None, min_update_interval: float = 1.0, lease: timedelta = timedelta(seconds=60),
-        metrics: Metrics | None = None, concurrency: int = 8,
+        metrics: Metrics | None = None, concurrency: int = 8, max_new_cards_per_minute: int = 10,
     ) -> None:
         self._store = store
         self._concurrency = concurrency
@@ -53,6 +59,9 @@ class OutboxDispatcher:
         self._last_update: dict[tuple[str, str], datetime] = {}
         self.delivered = 0
         self.failures = 0
+        self._card_budget = max_new_cards_per_minute
+        self._next_digest_check = clock.now()
+        self.held_back = 0
 
     async def run_once(self, limit: int = 200) -> int:
         """One pass over the due messages; returns how many were delivered.
@@ -62,6 +71,8 @@ class OutboxDispatcher:
         """
         now = self._clock.now()
         platforms = tuple(self.gateways)
+        if now >= self._next_digest_check and await self._digests(now):
+            now = self._clock.now()  # the digest just stored is due in this pass
         due = await self._store.read(
             lambda uow: uow.outbox.due(now, limit, platforms=platforms, per_lane=PER_LANE))
         lanes: dict[tuple[str, str], list[OutboxMessage]] = {}
@@ -154,6 +165,9 @@ class OutboxDispatcher:
             # The card is not out yet (its post is being retried, or is leased by a process that
             # died): updates and replies wait for it instead of going out without their thread.
             raise _CardNotYet()
+        if anchor is None and key is not None and self._new_card(message) and not await self._within_budget(message):
+            await self._done([message.id])  # listed in the channel's next digest instead
+            return
         if kind is MessageKind.card:
             if anchor is None:
                 card = message.card or await self._render(message.key)
@@ -195,12 +209,76 @@ class OutboxDispatcher:
         anchors = {message.anchor_as: ref.model_copy(update={"thread": None})} if message.anchor_as else {}
         await self._done([message.id], anchors=anchors)
 
+    @staticmethod
+    def _new_card(message: OutboxMessage) -> bool:
+        """A request's card, or an incident's first message in a channel: what the flood budget counts."""
+        if message.kind is MessageKind.card:
+            return True
+        return message.kind is MessageKind.channel and isinstance(stored_key(message.key), IncidentId)
+
+    async def _within_budget(self, message: OutboxMessage) -> bool:
+        key, now, limit = message.key or "", self._clock.now(), self._card_budget
+        allowed = await self._store.write(lambda uow: uow.channel_cards.take(
+            message.platform, message.channel, key, message_id=message.id, now=now, limit=limit))
+        if not allowed:
+            self.held_back += 1
+            self._next_digest_check = now  # the next pass looks whether a digest is due
+            self._metrics.inc("signoff_cards_held_back_total", platform=message.platform)
+            log.info("outbox.card_held_back", platform=message.platform, channel=message.channel, key=key)
+        return allowed
+
+    async def _digests(self, now: datetime) -> int:
+        """One digest message per channel per minute for the cards the budget held back (any replica's)."""
+        self._next_digest_check = now + DIGEST_CHECK
+        waiting = await self._store.read(lambda uow: uow.channel_cards.waiting())
+        sent = 0
+        for platform, channel in waiting:
+            if platform not in self.gateways:
+                continue
+            count = await self._store.write(functools.partial(self._digest, platform=platform, channel=channel,
+                                                              now=now))
+            if count:
+                log.info("outbox.digest", platform=platform, channel=channel, items=count)
+                sent += 1
+            else:
+                # Not due yet: look again when it may be.
+                self._next_digest_check = min(self._next_digest_check, now + timedelta(seconds=5))
+        return sent
+
+    def _digest(self, uow: UnitOfWork, *, platform: str, channel: str, now: datetime) -> int:
+        keys = uow.channel_cards.take_digest(platform, channel, now=now, every=DIGEST_EVERY)
+        if not keys:
+            return 0
+        lines: list[str] = []
+        for key in keys:
+            typed = stored_key(key)
+            if isinstance(typed, RequestId):
+                request = uow.requests.get(typed)
+                lines.append(request_line(request) if request is not None else f"• {key}")
+            elif isinstance(typed, IncidentId):
+                incident = uow.incidents.get(typed)
+                lines.append(incident_line(incident) if incident is not None else f"• {key}")
+            else:
+                lines.append(f"• {key}")
+        uow.outbox.add([NewMessage(platform=platform, channel=channel, kind=MessageKind.channel,
+                                   text=digest_text(lines, limit=self._card_budget))])
+        uow.channel_cards.prune(now - timedelta(hours=1))
+        return len(keys)
+
     async def _render(self, key: str | None) -> Card | None:
         request_id = stored_key(key)
         if not isinstance(request_id, RequestId):
             return None  # only a request has a card to re-render
-        request = await self._store.read(lambda uow: uow.requests.get(request_id))
-        return request_card(request, self._clock.now()) if request is not None else None
+
+        def read(uow: UnitOfWork) -> tuple[ApprovalRequest | None, str | None]:
+            request = uow.requests.get(request_id)
+            incident = uow.incidents.get(request.incident_id) if request and request.incident_id else None
+            # A correlated incident's card says how far the problem reaches; a single alert needs no count.
+            scope = incident.scope if incident is not None and incident.alert_count > 1 else None
+            return request, scope
+
+        request, scope = await self._store.read(read)
+        return request_card(request, self._clock.now(), scope) if request is not None else None
 
     async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
         now = self._clock.now()

@@ -138,7 +138,8 @@ def progress_bar(current: int, required: int) -> str:
     return Progress(current=current, required=required).bar
 
 
-def request_card(request: ApprovalRequest, now: datetime) -> Card:
+def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | None = None) -> Card:
+    """`incident_scope`: what the linked incident covers ("47 alerts on 47 pods of deployment/api")."""
     status = request.status
     icon = STATUS_ICON[status]
     fields: list[CardField] = [
@@ -149,7 +150,8 @@ def request_card(request: ApprovalRequest, now: datetime) -> Card:
     if request.reason:
         fields.append(CardField(label="Reason", value=request.reason, inline=False))
     if request.incident_id:
-        fields.append(CardField(label="Incident", value=request.incident_id))
+        scope = f" · {incident_scope}" if incident_scope else ""
+        fields.append(CardField(label="Incident", value=f"{request.incident_id}{scope}", inline=not scope))
     if request.proposal is not None:
         fields.append(CardField(label="Proposed by", value=_proposal_text(request), inline=False))
     if request.blast is not None:

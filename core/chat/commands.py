@@ -112,6 +112,10 @@ class Playbooks(Command):
     pass
 
 
+class Incidents(Command):
+    """`incidents`: the open incidents (alerts correlate into them; a storm is a few lines here)."""
+
+
 class Vote(Command):
     """A reaction on a playbook offer."""
 

@@ -1,4 +1,5 @@
-"""The incident and playbook commands' handlers: `resolve` (and the rating buttons), `playbooks`, votes.
+"""The incident and playbook commands' handlers: `resolve` (and the rating buttons), `incidents`,
+`playbooks`, votes.
 
 They live apart from the approval commands because they need the `IncidentService`; the
 composition root hands them to `ChatCommands(more=learning_handlers(incidents))`.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from core.app.learning import IncidentService
 from core.chat import learning_texts as texts
-from core.chat.commands import Playbooks, Rate, Reply, Resolve, Vote
+from core.chat.commands import Incidents, Playbooks, Rate, Reply, Resolve, Vote
 from core.chat.handlers import Caller, Handlers
 
 
@@ -20,6 +21,9 @@ def learning_handlers(incidents: IncidentService) -> Handlers:
     async def list_playbooks(command: Playbooks, caller: Caller) -> Reply:
         return Reply(text=texts.playbooks_text(await incidents.playbooks(), incidents.rules))
 
+    async def list_incidents(command: Incidents, caller: Caller) -> Reply:
+        return Reply(text=texts.open_incidents_text(await incidents.open_incidents()))
+
     async def vote(command: Vote, caller: Caller) -> Reply:
         playbook = await incidents.vote(command.playbook, approve=command.approve, by=caller.person, via=caller.via)
         return Reply(text=texts.vote_counted(playbook))
@@ -29,5 +33,6 @@ def learning_handlers(incidents: IncidentService) -> Handlers:
         .add(Resolve, resolve)
         .add(Rate, resolve)  # a rating button says the same as `resolve INC-7 score=4`
         .add(Playbooks, list_playbooks)
+        .add(Incidents, list_incidents)
         .add(Vote, vote)
     )

@@ -43,6 +43,9 @@ def no_proposal(incident: Incident, rationale: str) -> str:
 
 
 def alert_resolved(incident: Incident) -> str:
+    if incident.alert_count > 1:
+        return (f"🟢 {incident.id}: all {incident.scope} resolved ({incident.alert_name}). "
+                f"Rate the fix with `{resolve_hint(incident.id)}`.")
     return (f"🟢 {incident.id}: the alert {incident.alert_name} resolved. "
             f"Rate the fix with `{resolve_hint(incident.id)}`.")
 
@@ -90,4 +93,21 @@ def playbooks_text(playbooks: Sequence[Playbook], rules: PlaybookRules) -> str:
             f"{playbook.times_proposed} proposed, {playbook.times_executed} executed, "
             f"{playbook.times_succeeded} succeeded · {playbook.describe()} (from {playbook.source_incident})"
         )
+    return "\n".join(lines)
+
+
+MAX_INCIDENT_LINES = 50
+
+
+def open_incidents_text(incidents: Sequence[Incident]) -> str:
+    if not incidents:
+        return "No open incidents. Alertmanager's alerts open them; `request … incident=INC-…` links a request."
+    lines = [f"{len(incidents)} open incident(s), latest first:"]
+    for incident in incidents[:MAX_INCIDENT_LINES]:
+        scope = f" · {incident.scope}" if incident.alert_count else ""
+        requests = f" · requests {', '.join(incident.request_ids)}" if incident.request_ids else " · no request yet"
+        lines.append(f"{incident.id} [{incident.status}] {incident.title}{scope}{requests} · "
+                     f"`timeline {incident.id}`, `{resolve_hint(incident.id)}`")
+    if len(incidents) > MAX_INCIDENT_LINES:
+        lines.append(f"… and {len(incidents) - MAX_INCIDENT_LINES} more; `signoff timeline INC-…` shows any of them.")
     return "\n".join(lines)

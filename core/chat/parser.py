@@ -17,6 +17,7 @@ from core.chat.commands import (
     Command,
     CommentForm,
     Help,
+    Incidents,
     List,
     Malformed,
     Playbooks,
@@ -124,6 +125,7 @@ WORDS: dict[str, Callable[[str], Command]] = {
     "resolve": _resolve,
     "rate": _resolve,
     "playbooks": lambda rest: Playbooks(),
+    "incidents": lambda rest: Incidents(),
     "help": lambda rest: Help(),
 }
 _ALIASES = frozenset({"sign", "veto"})

@@ -50,10 +50,31 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     version: int = 0
+    # Correlation (docs/incidents.md): alerts with the same key join this incident while it is open.
+    correlation_key: str | None = None
+    workload: str | None = None
+    alert_count: int = 0
+    firing_count: int = 0
+    pod_count: int = 0
 
     @property
     def subject(self) -> str:
         return subject_of(self.labels) or self.title
+
+    @property
+    def open_key(self) -> str | None:
+        """The key the database keeps unique among open incidents (NULL once resolved)."""
+        return self.correlation_key if not self.status.done else None
+
+    @property
+    def scope(self) -> str:
+        """`47 alerts on 47 pods of deployment/api`: what the card and the listings say."""
+        alerts = f"{self.alert_count} alert" + ("s" if self.alert_count != 1 else "")
+        where = self.workload or self.subject
+        if self.pod_count:
+            pods = f"{self.pod_count} pod" + ("s" if self.pod_count != 1 else "")
+            return f"{alerts} on {pods}" + (f" of {where}" if self.workload else "")
+        return f"{alerts} on {where}" if where else alerts
 
 
 def subject_of(labels: dict[str, str]) -> str:
@@ -102,11 +123,14 @@ def clean_labels(labels: dict[str, object]) -> dict[str, str]:
 def open_incident(
     *, incident_id: str, title: str, at: datetime, source: str, alert_name: str | None = None,
     labels: dict[str, str] | None = None, symptom: str = "", fingerprint: str | None = None,
-    actor: str = "signoff",
+    actor: str = "signoff", correlation_key: str | None = None, workload: str | None = None,
+    alerts: int = 0, pods: int = 0,
 ) -> IncidentChange:
     incident = Incident(
         id=incident_id, title=title[:300], alert_name=alert_name, labels=dict(labels or {}),
         symptom=symptom[:MAX_SYMPTOM], fingerprint=fingerprint, source=source, created_at=at, updated_at=at,
+        correlation_key=correlation_key, workload=workload, alert_count=alerts, firing_count=alerts,
+        pod_count=pods,
     )
     detail = f"from {source}" + (f": {alert_name} on {incident.subject}" if alert_name else "")
     return IncidentChange(incident, (_event(incident, at, EventType.incident_opened, f"incident opened: {title}",
@@ -150,13 +174,35 @@ def resolve(incident: Incident, *, by: str, score: int, at: datetime, via: str) 
     return IncidentChange(updated, tuple(events))
 
 
-def alert_resolved(incident: Incident, *, at: datetime) -> IncidentChange:
-    """Alertmanager says the alert cleared. The effectiveness still comes from people."""
-    if incident.status.done:
+def alerts_joined(incident: Incident, *, alerts: int, new_pods: int, at: datetime) -> IncidentChange:
+    """More alerts about the same problem: counted, one event for the batch, no new incident."""
+    if alerts <= 0:
         return IncidentChange(incident, ())
     updated = incident.model_copy(update={
-        "status": IncidentStatus.resolved, "updated_at": at, "resolved_at": at, "resolved_by": "alertmanager",
-        "version": incident.version + 1,
+        "alert_count": incident.alert_count + alerts, "firing_count": incident.firing_count + alerts,
+        "pod_count": incident.pod_count + new_pods, "updated_at": at, "version": incident.version + 1,
     })
+    return IncidentChange(updated, (_event(updated, at, EventType.incident_updated,
+                                           f"{alerts} more alert(s) joined {incident.id}",
+                                           actor="alertmanager", detail=updated.scope),))
+
+
+def alert_resolved(incident: Incident, *, at: datetime, alerts: int = 1) -> IncidentChange:
+    """Alertmanager says alerts cleared; the incident resolves when none of its alerts still fires.
+
+    The effectiveness still comes from people.
+    """
+    if incident.status.done:
+        return IncidentChange(incident, ())
+    firing = max(0, incident.firing_count - alerts)
+    if firing > 0:
+        return IncidentChange(incident.model_copy(update={
+            "firing_count": firing, "updated_at": at, "version": incident.version + 1}), ())
+    updated = incident.model_copy(update={
+        "status": IncidentStatus.resolved, "updated_at": at, "resolved_at": at, "resolved_by": "alertmanager",
+        "version": incident.version + 1, "firing_count": 0,
+    })
+    detail = f"all {incident.alert_count} alerts resolved" if incident.alert_count > 1 else ""
     return IncidentChange(updated, (_event(updated, at, EventType.incident_resolved,
-                                           f"alert {incident.alert_name} resolved", actor="alertmanager"),))
+                                           f"alert {incident.alert_name} resolved", actor="alertmanager",
+                                           detail=detail),))

@@ -233,6 +233,14 @@ class PlaybookRules(BaseModel):
         return f"{low} or {high}" if high - low == 1 else f"{low} to {high}"
 
 
+class ChatRules(BaseModel):
+    """Flood control: beyond this many new cards a minute, a channel gets one digest message a minute."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_new_cards_per_minute: int = Field(default=10, ge=1, le=1000)
+
+
 class RuleSpec(BaseModel):
     """An expert rule from the policy file: when an alert fires, propose this action."""
 
@@ -260,6 +268,7 @@ class Policy(BaseModel):
     requests: RequestRules = RequestRules()
     retention: RetentionRules = RetentionRules()
     playbooks: PlaybookRules = PlaybookRules()
+    chat: ChatRules = ChatRules()
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
     source: str = "built-in policy"

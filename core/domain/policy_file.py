@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.domain.policy import (
     DEFAULT_SIGN_RULES,
+    ChatRules,
     GroupHandles,
     Person,
     PlaybookRules,
@@ -22,7 +23,7 @@ from core.domain.policy import (
 )
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat"}
 
 
 class PolicyFileError(SignoffError):
@@ -90,12 +91,13 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         # it takes the approvers of the highest risk level.
         playbook_table["approvers"] = list(risk[max(Risk, key=lambda r: r.rank)].approvers)
     playbooks = _model(PlaybookRules, playbook_table, ["playbooks"], text, source)
+    chat = _model(ChatRules, _table(data, "chat", text, source), ["chat"], text, source)
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
-                  rules=rules, groups=groups, source=source)
+                  rules=rules, groups=groups, chat=chat, source=source)
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:

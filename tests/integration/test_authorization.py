@@ -57,6 +57,7 @@ MATRIX: list[tuple[str, Action, tuple[bool, bool, bool, bool, bool], str]] = [
     ("list", command("list"), (OK, OK, OK, OK, NO), "policy"),
     ("help", command("help"), (OK, OK, OK, OK, OK), ""),
     ("playbooks", command("playbooks"), (OK, OK, OK, OK, NO), "policy"),
+    ("incidents", command("incidents"), (OK, OK, OK, OK, NO), "policy"),
     ("approve button", button("approve", "R-1"), (NO, OK, OK, NO, NO), "sign"),
     ("reject button", button("reject", "R-1"), (NO, OK, OK, NO, NO), "sign"),
     ("cancel", command("cancel R-1"), (OK, NO, NO, NO, NO), "cancel"),

@@ -314,8 +314,10 @@ async def test_llm_track_answers_when_no_playbook_and_is_checked_by_the_parser(d
             assert request.operation.command() == "kubectl scale deployment/web --replicas=4 -n prod"
             assert request.proposal is not None and "traffic doubled" in request.proposal.rationale
             # An answer outside the allow-list is discarded; the rules track (or the humans) take over.
+            # (Another workload: the same alert on deployment/web would join the open incident.)
+            other = {**labels, "deployment": "worker"}
             outcomes = await app.incidents.ingest_alerts(
-                parse_alertmanager(payload(alert("HighLatency", labels, fingerprint="l2"))))
+                parse_alertmanager(payload(alert("HighLatency", other, fingerprint="l2"))))
             assert outcomes[0].track in ("rules", "none")
     finally:
         await server.close()
