@@ -32,6 +32,7 @@ class EventType(StrEnum):
     claimed = "claimed"
     dry_run = "dry_run"
     executed = "executed"
+    verified = "verified"
     failed = "failed"
     blocked = "blocked"
     interrupted = "interrupted"

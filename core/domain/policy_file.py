@@ -8,10 +8,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.domain.policy import DEFAULT_SIGN_RULES, Person, PlaybookRules, Policy, RequestRules, Risk, RuleSpec, SignRule
+from core.domain.policy import (
+    DEFAULT_SIGN_RULES,
+    Person,
+    PlaybookRules,
+    Policy,
+    RequestRules,
+    Risk,
+    RuleSpec,
+    SignRule,
+    VerifyRules,
+)
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "verify", "rules"}
 
 
 class PolicyFileError(SignoffError):
@@ -72,12 +82,13 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         # it takes the approvers of the highest risk level.
         playbook_table["approvers"] = list(risk[max(Risk, key=lambda r: r.rank)].approvers)
     playbooks = _model(PlaybookRules, playbook_table, ["playbooks"], text, source)
+    verify = _model(VerifyRules, _table(data, "verify", text, source), ["verify"], text, source)
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
-    return Policy(people=people, risk=risk, requests=requests, playbooks=playbooks, rules=rules,
-                  source=source)
+    return Policy(people=people, risk=risk, requests=requests, playbooks=playbooks, verify=verify,
+                  rules=rules, source=source)
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
