@@ -27,6 +27,7 @@ from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
 from core.app.service import ApprovalService
 from core.app.signals import Signals
+from core.app.verification import way_back_through
 from core.chat.handlers import ChatCommands
 from core.chat.learning import learning_handlers
 from core.domain.cluster import Cluster
@@ -174,6 +175,7 @@ async def bootstrap(
         # The hooks between services, all in one place: each runs inside the other service's transaction.
         service.on_created.append(incidents.on_request_created)
         execution.on_finished.append(incidents.on_request_finished)
+        execution.verification.way_back = way_back_through(service)
         chat = ChatCommands(service=service, policy=policy, clock=clock, more=learning_handlers(incidents))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                       min_update_interval=min_update_interval, metrics=metrics)

@@ -43,6 +43,9 @@ def deployment_progress(obj: JSON, since: ClusterResult, *, scale_to: int | None
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
             failed, reason = True, "ProgressDeadlineExceeded"
+    # Available counts old pods too; what the rollout has made available is the updated ones that are
+    # (kubectl's "N of M updated replicas are available"), the old ones assumed available.
+    available_updated = max(0, min(updated, available - max(0, total - updated)))
     observed = _observed(obj, since)
     if scale_to is not None:
         done = observed and ready == desired and total == desired and available == desired
@@ -51,7 +54,7 @@ def deployment_progress(obj: JSON, since: ClusterResult, *, scale_to: int | None
         done = observed and updated == desired and total == desired and available == desired
     return Progress(
         done=done, failed=failed and not done, reason=reason, desired=desired, updated=updated,
-        available=available, ready=ready, deadline_s=int(deadline) if deadline is not None else None,
+        available=available if scale_to is not None else available_updated, ready=ready, deadline_s=int(deadline) if deadline is not None else None,
         achieved=f"{ready}/{desired} pods ready", waiting_for="the rollout",
     )
 

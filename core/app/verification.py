@@ -10,6 +10,7 @@ the coalesced card updates; the thread gets one message, at the end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -17,11 +18,13 @@ import structlog
 
 from core.app.metrics import Metrics
 from core.app.notify import card_updates, thread_replies
+from core.app.service import MAX_REASON, SYSTEM, ApprovalService
 from core.app.signals import Signals
 from core.chat.cards import result_text, verified_note, verify_failed_note
 from core.domain import approvals
-from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
+from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus
 from core.domain.cluster import Cluster, ClusterError, ClusterResult, TargetMissing
+from core.domain.ids import as_incident_id
 from core.domain.operations import RestartOp, RollbackOp
 from core.domain.verify import Progress, poll_delay
 from core.ports import Clock, Store, UnitOfWork
@@ -32,6 +35,29 @@ OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
 # Drafts the way back for a failed restart or rollback before the transaction that records the
 # failure (it reads the cluster); `create` then stores it inside that transaction.
 WayBack = Callable[[ApprovalRequest, str], Awaitable[Callable[[UnitOfWork], ApprovalRequest] | None]]
+
+
+def way_back_through(service: ApprovalService) -> WayBack:
+    """The way back from a failed restart or rollback of a Deployment: `kubectl rollout undo`, proposed
+    as an ordinary request (signed like any other) in the same incident, with the evidence on its card."""
+
+    async def draft(request: ApprovalRequest, evidence: str) -> Callable[[UnitOfWork], ApprovalRequest]:
+        op = request.operation
+        baseline = request.verification.baseline if request.verification else None
+        revision = ""
+        if baseline is not None and baseline.revision:
+            revision = f" (revision {baseline.revision}, healthy before {request.id})"
+        rationale = f"{request.id} {evidence}"[:MAX_REASON - 100]
+        drafted = await service.draft(
+            f"rollout undo deployment/{op.name} -n {op.namespace}", by=SYSTEM, via="signoff",
+            reason=f"the way back{revision}: {request.id} did not verify"[:MAX_REASON],
+            incident_id=as_incident_id(request.incident_id) if request.incident_id else None,
+            proposal=Proposal(track="way back", rationale=rationale),
+        )
+        drafted = dataclasses.replace(drafted, places=request.places or drafted.places)
+        return lambda uow: service.create(uow, drafted)
+
+    return draft
 
 
 def has_way_back(request: ApprovalRequest) -> bool:
@@ -118,11 +144,15 @@ class VerificationService:
         except TargetMissing as exc:
             await self._end(request, failed=True, reason=f"the target is gone ({exc.reason})", progress=Progress())
             return
-        except ClusterError as exc:
-            log.warning("verification.look_failed", request_id=request.id, error=exc.message, reason=exc.reason)
+        except Exception as exc:  # a look that fails is tried again, until the deadline
+            why = exc.reason if isinstance(exc, ClusterError) else type(exc).__name__
+            if isinstance(exc, ClusterError):
+                log.warning("verification.look_failed", request_id=request.id, error=exc.message, reason=why)
+            else:
+                log.exception("verification.look_crashed", request_id=request.id)
             if self._clock.now() >= verification.deadline_at:
                 await self._end(request, failed=True, progress=verification.progress or Progress(),
-                                reason=f"the cluster could not be read until the deadline ({exc.reason})")
+                                reason=f"the cluster could not be read until the deadline ({why})")
             else:
                 await self._remember(request, verification.progress or Progress())
             return
