@@ -54,7 +54,8 @@ def deployment_progress(obj: JSON, since: ClusterResult, *, scale_to: int | None
         done = observed and updated == desired and total == desired and available == desired
     return Progress(
         done=done, failed=failed and not done, reason=reason, desired=desired, updated=updated,
-        available=available if scale_to is not None else available_updated, ready=ready, deadline_s=int(deadline) if deadline is not None else None,
+        available=available if scale_to is not None else available_updated, ready=ready,
+        deadline_s=int(deadline) if deadline is not None else None,
         achieved=f"{ready}/{desired} pods ready", waiting_for="the rollout",
     )
 

@@ -46,6 +46,7 @@ class EventType(StrEnum):
     playbook_vote = "playbook_vote"
     playbook_approved = "playbook_approved"
     playbook_rejected = "playbook_rejected"
+    playbook_suspended = "playbook_suspended"
     proposed = "proposed"
 
 

@@ -4,6 +4,7 @@ restart gets its way back proposed as an ordinary signed request."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ import pytest
 from bot.bootstrap import App
 from core.app.maintenance import Maintenance
 from core.chat.cards import request_card
-from core.domain.approvals import ApprovalRequest, Place, RequestStatus
+from core.domain.alerts import Alert, AlertStatus
+from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus
 from core.domain.operations import RollbackOp
+from core.domain.playbooks import PlaybookStatus
 from core.domain.policy import Person
 from tests.support import MovableClock, make_settings, running_app
 
@@ -67,7 +70,8 @@ async def test_rollback_uncordon_and_delete_pod_are_verified(database_url: str) 
     async with running_app(make_settings(database_url)) as app:
         assert (await _run(app, "rollout restart deployment/api -n prod")).status is RequestStatus.succeeded
         undo = await _run(app, "rollout undo deployment/api -n prod")
-        assert undo.status is RequestStatus.succeeded and "3/3 pods ready" in (undo.outcome.summary if undo.outcome else "")
+        assert undo.status is RequestStatus.succeeded
+        assert "3/3 pods ready" in (undo.outcome.summary if undo.outcome else "")
         assert (await _run(app, "cordon node-3")).status is RequestStatus.succeeded
         uncordon = await _run(app, "uncordon node-3")
         assert uncordon.status is RequestStatus.succeeded
@@ -174,3 +178,67 @@ async def test_a_restart_during_verifying_resumes_it(database_url: str) -> None:
             await again.settle()
             done = await again.service.get(request.id)
             assert done.status is RequestStatus.succeeded, done.outcome
+
+
+async def _texts(app: App, clock: MovableClock) -> list[str]:
+    """Every chat message signoff has queued (no chat is connected in these tests)."""
+    due = await app.db.read(lambda uow: uow.outbox.due(clock.now() + timedelta(days=1), limit=10_000))
+    return [m.text for m in due]
+
+
+async def _fail_a_restart(app: App, clock: MovableClock, proposal: Proposal | None, incident: str) -> ApprovalRequest:
+    request = await app.service.request("rollout restart deployment/api -n prod", by=ALICE, via="console",
+                                        origin=CONSOLE, incident_id=incident, proposal=proposal)
+    await app.service.sign(request.id, by=BOB, via="console")
+    await app.execution.run_approved()
+    for _ in range(8):
+        await _later(app, clock, 10.0)
+    return await app.service.get(request.id)
+
+
+async def test_a_playbook_whose_proposals_fail_twice_in_a_row_is_suspended(database_url: str) -> None:
+    clock = MovableClock()
+    async with running_app(make_settings(database_url), clock=clock) as app:
+        fix = await _run(app, "rollout restart deployment/api -n prod", incident="INC-1")
+        assert fix.status is RequestStatus.succeeded
+        await app.incidents.resolve("INC-1", by=BOB, score=5, via="console")
+        (playbook,) = await app.incidents.playbooks()
+        assert playbook.status is PlaybookStatus.approved
+        _annotate(app, "deployment", "prod", "api", annotations={FAIL: "CrashLoopBackOff"},
+                  progressDeadlineSeconds=30)
+        proposal = Proposal(track="playbook", playbook_id=playbook.id, similarity=0.9)
+        first = await _fail_a_restart(app, clock, proposal, "INC-2")
+        assert first.status is RequestStatus.failed
+        (once,) = await app.incidents.playbooks()
+        assert once.status is PlaybookStatus.approved and once.failures_in_a_row == 1
+        # the way back of the first failure is not signed; a second proposal of the playbook fails too
+        second = await _fail_a_restart(app, clock, proposal, "INC-3")
+        assert second.status is RequestStatus.failed
+        (suspended,) = await app.incidents.playbooks()
+        assert suspended.status is PlaybookStatus.suspended
+        assert (suspended.times_executed, suspended.times_succeeded) == (2, 0)
+        texts = await _texts(app, clock)
+        assert any(f"Playbook {playbook.id} is suspended" in t and second.id in t for t in texts), texts
+        types = [e.type for e in await app.service.timeline("INC-1")]
+        assert "playbook_suspended" in types
+
+
+async def test_the_alert_resolving_after_a_verified_fix_is_evidence_for_the_rating(database_url: str) -> None:
+    clock = MovableClock()
+    async with running_app(make_settings(database_url), clock=clock) as app:
+        app.service.default_places["console"] = "console"
+        pod = sorted(p["metadata"]["name"] for p in app.sandbox.objects("pod", "prod", "app=api"))[0]
+        labels = {"alertname": "KubePodCrashLooping", "namespace": "prod", "pod": pod, "container": "api"}
+        (opened,) = await app.incidents.ingest_alerts([Alert(status=AlertStatus.firing, labels=labels, key="k1",
+                                                             fingerprint="f1")])
+        assert opened.request_id is not None and opened.incident_id is not None
+        await app.service.sign(opened.request_id, by=BOB, via="console")
+        await app.execution.run_approved()
+        assert (await app.service.get(opened.request_id)).status is RequestStatus.succeeded
+        clock.advance(minutes=2)
+        cleared = Alert(status=AlertStatus.resolved, labels=labels, key="k1", fingerprint="f1")
+        await app.incidents.ingest_alerts([cleared])
+        texts = await _texts(app, clock)
+        said = f"{opened.incident_id}'s alert resolved 2 min after {opened.request_id} was verified"
+        assert sum(said in t for t in texts) == 1, texts
+        assert any(t.startswith("How well did") for t in texts)
