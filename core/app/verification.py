@@ -211,7 +211,6 @@ class VerificationService:
             note = verify_failed_note(seconds, reason, progress.pods)
             outcome = previous.model_copy(update={
                 "status": RequestStatus.failed, "summary": f"{previous.summary}; {note}", "finished_at": now,
-                "reason": "the API server accepted the call, but its effect did not hold",
             })
         else:
             note = verified_note(seconds, progress)

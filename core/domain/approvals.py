@@ -354,10 +354,10 @@ def verifying(request: ApprovalRequest, *, outcome: Outcome, baseline: ClusterRe
         "status": RequestStatus.verifying, "version": request.version + 1, "outcome": outcome,
         "verification": verification,
     })
-    detail = f"{outcome.summary}; took {outcome.duration_ms} ms" if outcome.duration_ms else outcome.summary
-    return Transition(updated, (_event(
-        updated, at, EventType.executed, "the API server accepted the call; verifying its effect", detail=detail,
-    ),))
+    detail = "the API server accepted the call; verifying its effect"
+    if outcome.duration_ms:
+        detail += f"; took {outcome.duration_ms} ms"
+    return Transition(updated, (_event(updated, at, EventType.executed, outcome.summary, detail=detail),))
 
 
 def looked(request: ApprovalRequest, *, progress: Progress, next_look_at: datetime,
