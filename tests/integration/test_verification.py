@@ -120,6 +120,8 @@ async def test_a_crash_looping_restart_fails_with_reasons_and_the_way_back_is_pr
         # the old pods still serve: a rollout that cannot progress never removed them
         pods = app.sandbox.objects("pod", "prod", label_selector="app=api")
         assert sum(1 for p in pods if all(c["ready"] for c in p["status"]["containerStatuses"])) == 3
+        # no rating is asked for a fix that did not verify
+        assert not any(t.startswith(f"How well did {request.id}") for t in await _texts(app, clock))
         # the way back: an ordinary pending request in the same incident, never run unsigned
         pending = [r for r in await app.service.pending() if r.id != request.id]
         assert len(pending) == 1
