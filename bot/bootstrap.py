@@ -27,6 +27,7 @@ from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
 from core.app.service import ApprovalService
 from core.app.signals import Signals
+from core.app.verification import way_back_through
 from core.chat.handlers import ChatCommands
 from core.chat.learning import learning_handlers
 from core.domain.cluster import Cluster
@@ -61,7 +62,8 @@ class App:
         for _ in range(rounds):
             sent = await self.dispatcher.run_once()
             ran = await self.execution.run_approved()
-            if not ran and not sent:
+            looked = await self.execution.verification.run_due()
+            if not ran and not sent and not looked:
                 return
 
     @contextlib.asynccontextmanager
@@ -72,6 +74,9 @@ class App:
                 group.create_task(self._loop("execution", self.execution.run_approved,
                                              self.signals.execution.wait, 2.0)),
                 group.create_task(self._loop("outbox", self.dispatcher.run_once, self.signals.outbox.wait, 0.25)),
+                # Verifying requests (also those a restart found) are looked at when each is due.
+                group.create_task(self._loop("verification", self.execution.verification.run_due,
+                                             self._until_next_look, 1.0)),
                 group.create_task(self._loop("sweep", self.maintenance.sweep, _sleep,
                                              self.settings.sweep_interval_s)),
             ]
@@ -80,6 +85,9 @@ class App:
             finally:
                 for task in tasks:
                     task.cancel()
+
+    async def _until_next_look(self, ceiling: float) -> None:
+        await asyncio.sleep(self.execution.verification.wait_s(ceiling))
 
     @staticmethod
     async def _loop(name: str, work: Callable[[], Any], wait: Callable[[float], Any], interval: float) -> None:
@@ -167,6 +175,7 @@ async def bootstrap(
         # The hooks between services, all in one place: each runs inside the other service's transaction.
         service.on_created.append(incidents.on_request_created)
         execution.on_finished.append(incidents.on_request_finished)
+        execution.verification.way_back = way_back_through(service)
         chat = ChatCommands(service=service, policy=policy, clock=clock, more=learning_handlers(incidents))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                       min_update_interval=min_update_interval, metrics=metrics,

@@ -6,16 +6,18 @@ adapter: the same services and executor that `signoff run` uses, driven by a scr
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 from pathlib import Path
 from typing import TextIO
 
 from adapters.console.repl import run_script
-from bot.bootstrap import bootstrap
+from bot.bootstrap import App, bootstrap
 from bot.chats.console import attach_console
 from bot.database import audit_verify
 from bot.settings import Settings
+from core.domain.approvals import RequestStatus
 from core.domain.policy import Policy
 
 CRASH = "Pod prod/{} (api) is in waiting state (reason: CrashLoopBackOff)."
@@ -57,7 +59,46 @@ react PB-1 ✅
 alert KubePodCrashLooping namespace=prod pod={pod_b} container=api severity=critical description="{crash_b}"
 playbooks
 timeline INC-1
+# --- verification: signoff follows each operation to its effect ---
+# the sandbox is told that deployment/web's next pods will crash-loop (its progressDeadlineSeconds: 2)
+!fail deployment/web -n prod CrashLoopBackOff 2
+as alice
+request rollout restart deployment/web -n prod reason="pick up the new feature flags"
+as bob
+approve R-5
+# the rollout never completes: signoff names the pods and their reasons, and proposes the way back
+as bob
+approve R-6
+as carol
+approve R-6
+thread R-6 timeline
 """
+
+
+DEMO_READY_DELAY_S = 1.0
+FAIL = "sandbox.signoff.dev/fail"
+
+
+def _inject_fault(app: App, line: str, stream: TextIO) -> None:
+    """`!fail deployment/web -n prod CrashLoopBackOff 2`: the workload's next pods never become Ready."""
+    _, target, _, namespace, fault, deadline = line.split()
+    obj = app.sandbox.get("deployment", namespace, target.split("/", 1)[1])
+    obj["metadata"].setdefault("annotations", {})[FAIL] = fault
+    obj["spec"]["progressDeadlineSeconds"] = int(deadline)
+    app.sandbox.put(obj)
+    stream.write(f"(sandbox: {target}'s new pods will be {fault}; progressDeadlineSeconds={deadline})\n")
+
+
+async def _until_verified(app: App, limit_s: float = 60.0) -> None:
+    """Wait while a request is verifying (the demo's rollouts take a second or two), delivering as it goes."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + limit_s
+    while loop.time() < until:
+        verifying = await app.db.read(lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=1))
+        if not verifying:
+            return
+        await asyncio.sleep(app.execution.verification.wait_s(0.5))
+        await app.settle()
 
 
 async def run_demo(settings: Settings, out: TextIO | None = None, script: str = DEMO_SCRIPT) -> int:
@@ -74,12 +115,18 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
                      "(anyone but the requester may sign; high risk needs 2 signatures)\n")
         async with bootstrap(demo_settings, min_update_interval=0.0, policy=Policy()) as app:
             console = attach_console(app, stream)
+            # New pods take a second to become Ready, so each rollout shows its progress on the card.
+            app.sandbox.set_ready_delay(DEMO_READY_DELAY_S)
             for template in script.splitlines():
+                if template.startswith("!fail "):
+                    _inject_fault(app, template, stream)
+                    continue
                 # Pods change name on every rollout, so a line names whichever api pods run right now.
                 pods = sorted(p["metadata"]["name"] for p in app.sandbox.objects("pod", "prod", "app=api"))
                 line = template.format(pod_a=pods[0], pod_b=pods[-1], crash_a=CRASH.format(pods[0]),
                                        crash_b=CRASH.format(pods[-1]))
                 await run_script(console, [line], app.settle, stream)
+                await _until_verified(app)
             stream.write("\n$ signoff audit verify\n")
             code = await audit_verify(demo_settings, stream)
         stream.write("\ndemo finished: every step above ran against the sandbox Kubernetes API through the "

@@ -21,7 +21,9 @@ def card_update_text(card: Card) -> str:
     if card.state.final:
         return "↻ card updated:\n" + card_text(card)
     progress = f" · {card.progress.bar}" if card.progress is not None else ""
-    return f"↻ {card.key} card: {card.state}{progress}"
+    # While verifying, the rollout's own progress is what changes.
+    effect = next((f" · {f.value}" for f in card.fields if f.label == "Effect"), "")
+    return f"↻ {card.key} card: {card.state}{effect or progress}"
 
 
 def thread_text(key: str, text: str) -> str:

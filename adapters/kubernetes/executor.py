@@ -23,6 +23,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from adapters.kubernetes import verify
 from adapters.kubernetes.blast import FactReader, selector_string
 from adapters.kubernetes.drain import (
     DRAIN_TIMEOUT_S,
@@ -34,6 +35,8 @@ from adapters.kubernetes.drain import (
     skip_reason,
 )
 from adapters.kubernetes.failures import Attempt, api_error, translate
+from adapters.kubernetes.objects import REVISION
+from adapters.kubernetes.objects import revision as revision_of
 from adapters.kubernetes.rollback import RollbackPlan, plan_rollback, refuse_if_paused
 from core.domain.cluster import ClusterError, ClusterRejected, ClusterResult, ClusterUnavailable, TargetFacts
 from core.domain.operations import (
@@ -48,6 +51,7 @@ from core.domain.operations import (
     UncordonOp,
     by_operation,
 )
+from core.domain.verify import PodTrouble, Progress
 
 log = structlog.get_logger(__name__)
 
@@ -236,6 +240,75 @@ class KubernetesCluster:
         )
         return result
 
+    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
+        try:
+            progress = await self._observe(op, since)
+            if reasons and not progress.done:
+                progress = progress.model_copy(update={"pods": await self._troubles(op, since)})
+        except Exception as error:
+            mapped = self._translate(error, Attempt(op=op, inspecting=True))
+            if mapped is None:
+                raise
+            log.warning("kubernetes.observe_failed", target=op.target_ref, namespace=op.namespace, error=mapped.code)
+            raise mapped from error
+        return progress
+
+    async def _observe(self, op: Operation, since: ClusterResult) -> Progress:
+        if isinstance(op, CordonOp | UncordonOp):
+            node = await self._read_json(self._core.read_node, op.name)
+            return verify.node_progress(node, unschedulable=isinstance(op, CordonOp))
+        if isinstance(op, DeletePodOp):
+            pod = await _absent_ok(self._read_json(self._core.read_namespaced_pod, op.name, op.namespace))
+            owner = None
+            if since.owner and verify.pod_gone(pod, since):
+                owner = await _absent_ok(self._read_owner(since.owner, op.namespace))
+            return verify.replacement_progress(pod, owner, since)
+        if isinstance(op, DrainOp):
+            return verify.drain_progress(op.name, await self.evictable_pods(op.name))
+        if not isinstance(op, RestartOp | ScaleOp | RollbackOp):
+            # An operation without a check of its own says so instead of claiming its effect was seen.
+            return Progress(done=True, achieved="accepted; signoff has no verification for this operation")
+        scale_to = op.replicas if isinstance(op, ScaleOp) else None
+        target = op.target if isinstance(op, RestartOp | ScaleOp) else "deployment"
+        workload = await self._read_workload(target, op.name, op.namespace)
+        if target == "deployment":
+            return verify.deployment_progress(workload, since, scale_to=scale_to)
+        if target == "statefulset":
+            return verify.stateful_set_progress(workload, since, scale_to=scale_to)
+        return verify.daemon_set_progress(workload, since)
+
+    async def _troubles(self, op: Operation, since: ClusterResult) -> tuple[PodTrouble, ...]:
+        """The pods that are not Ready and why: one pod list, only when verification fails."""
+        if op.namespace is None:
+            return ()
+        if isinstance(op, RestartOp | ScaleOp | RollbackOp):
+            workload: dict[str, Any] | None = await self._read_workload(op.target, op.name, op.namespace)
+        elif isinstance(op, DeletePodOp) and since.owner:
+            workload = await _absent_ok(self._read_owner(since.owner, op.namespace))
+        else:
+            return ()
+        if workload is None:
+            return ()
+        listed = await self._read_json(self._core.list_namespaced_pod, op.namespace,
+                                       label_selector=verify.selector_of(workload))
+        return verify.pod_troubles(list(listed.get("items") or []))
+
+    async def _read_workload(self, target: str, name: str, namespace: str) -> dict[str, Any]:
+        if target == "statefulset":
+            return await self._read_json(self._apps.read_namespaced_stateful_set, name, namespace)
+        if target == "daemonset":
+            return await self._read_json(self._apps.read_namespaced_daemon_set, name, namespace)
+        return await self._read_json(self._apps.read_namespaced_deployment, name, namespace)
+
+    async def _read_owner(self, owner: str, namespace: str) -> dict[str, Any]:
+        """A deleted pod's controlling owner, `ReplicaSet/api-7c9` (the kinds whose pods come back)."""
+        kind, _, name = owner.partition("/")
+        if kind == "ReplicaSet":
+            return await self._read_json(self._apps.read_namespaced_replica_set, name, namespace)
+        if kind in ("StatefulSet", "DaemonSet"):
+            return await self._read_workload(kind.lower(), name, namespace)
+        raise ApiException(status=404, reason=f"{kind} pods are not replaced by a controller signoff follows")
+
     # ---- operations
 
     async def _apply(self, attempt: Attempt) -> ClusterResult:
@@ -261,7 +334,7 @@ class KubernetesCluster:
             summary = f"dry run: {op.target_ref} would restart (generation {generation})"
         else:
             summary = f"{op.target_ref} restarted (generation {generation})"
-        return _result(summary, obj, generation)
+        return _result(summary, obj, generation, revision=_revision(obj))
 
     async def _scale(self, op: ScaleOp, attempt: Attempt) -> ClusterResult:
         patchers: dict[str, Callable[..., Any]] = {
@@ -311,7 +384,7 @@ class KubernetesCluster:
             verb = "would roll back" if attempt.dry_run else "rolled back"
             prefix = "dry run: " if attempt.dry_run else ""
             summary = f"{prefix}{op.target_ref} {verb} to revision {revision} ({images}; generation {generation})"
-            return _result(summary, obj, generation)
+            return _result(summary, obj, generation, revision=revision_of(deployment) or None)
         raise ClusterRejected(
             f"{op.target_ref} in {op.namespace} kept changing while it was being rolled back "
             f"(409 Conflict on {self._conflict_retries + 1} attempts); nothing was changed. "
@@ -345,7 +418,9 @@ class KubernetesCluster:
             summary = f"dry run: {op.target_ref} would be deleted ({when})"
         else:
             summary = f"{op.target_ref} deleted ({when})"
-        return _result(summary, pod, None)
+        owner = next((ref for ref in (meta.owner_references or []) if ref.controller), None) if meta else None
+        return _result(summary, pod, None, uid=meta.uid if meta else None,
+                       owner=f"{owner.kind}/{owner.name}" if owner is not None else None)
 
     async def _cordon(self, op: CordonOp, attempt: Attempt) -> ClusterResult:
         return await self._schedulable(op, attempt, unschedulable=True)
@@ -539,13 +614,37 @@ def _transient(error: BaseException) -> bool:
     return isinstance(error, urllib3.exceptions.HTTPError | OSError)
 
 
-def _result(summary: str, obj: Any, generation: int | None) -> ClusterResult:
+async def _absent_ok(read: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    """A read whose 404 means "gone" (a deleted pod), not an error."""
+    try:
+        return await read
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _result(summary: str, obj: Any, generation: int | None, *, revision: int | None = None,
+            uid: str | None = None, owner: str | None = None) -> ClusterResult:
     meta = getattr(obj, "metadata", None)
     return ClusterResult(
         summary=summary,
         resource_version=meta.resource_version if meta is not None else None,
         generation=generation,
+        revision=revision,
+        uid=uid,
+        owner=owner,
     )
+
+
+def _revision(obj: Any) -> int | None:
+    """The Deployment revision an answer shows (a write's answer: the revision before the rollout)."""
+    meta = getattr(obj, "metadata", None)
+    value = (meta.annotations or {}).get(REVISION) if meta is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 # What `apply` does for each kind of operation.

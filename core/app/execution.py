@@ -19,6 +19,7 @@ import structlog
 from core.app.metrics import Metrics
 from core.app.notify import card_updates, thread_replies
 from core.app.signals import Signals
+from core.app.verification import VerificationService
 from core.chat.cards import result_text, risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
@@ -26,6 +27,7 @@ from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUna
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import binding_problem
 from core.domain.policy import Policy
+from core.domain.verify import DEFAULT_TIMEOUT
 from core.ports import Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -55,6 +57,11 @@ class ExecutionService:
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         # Later features (incidents, playbooks) add their rows to the transaction recording an outcome.
         self.on_finished: list[OnFinished] = []
+        # An accepted call is followed to its effect; the final outcome is recorded there.
+        self.verification = VerificationService(
+            store=store, cluster=cluster, clock=clock, signals=signals, metrics=self._metrics,
+            on_finished=self.on_finished, timeout=policy.verify.timeout if policy is not None else DEFAULT_TIMEOUT,
+        )
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -98,6 +105,7 @@ class ExecutionService:
         operation = request.operation
         dry_summary: str | None = None
         api_error: str | None = None
+        result: ClusterResult | None = None
         try:
             async with self._holding(request_id):
                 dry = await self._cluster.apply(operation, dry_run=True)
@@ -134,9 +142,14 @@ class ExecutionService:
                                     dry_run=dry_summary)
         if api_error is not None:
             self._metrics.inc("signoff_kubernetes_api_errors_total", reason=api_error)
-        self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
         self._metrics.observe("signoff_execution_duration_seconds", outcome.duration_ms / 1000,
                               outcome=outcome.status.value)
+        if result is not None and outcome.status is RequestStatus.succeeded:
+            # Accepted is not done: `verifying` follows the effect and records the final outcome.
+            if await self.verification.start(request, outcome, result):
+                return True
+        else:
+            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
         await self._finish(request, outcome)
         return True
 

@@ -122,7 +122,10 @@ class IncidentService:
         proposal = request.proposal
         succeeded = request.status is RequestStatus.succeeded
         if proposal is not None and proposal.playbook_id:
-            self._count(uow, proposal.playbook_id, executed=1, succeeded=int(succeeded))
+            # A failure (a failed verification above all) counts against the playbook's use.
+            self._count(uow, proposal.playbook_id, executed=1, succeeded=int(succeeded),
+                        failed=int(request.status is RequestStatus.failed))
+            self._suspend_if_failing(uow, proposal.playbook_id, request)
         if not succeeded or not request.incident_id:
             return
         incident = uow.incidents.get(request.incident_id, lock=True)
@@ -133,13 +136,25 @@ class IncidentService:
         else:
             uow.outbox.add(self._rating_prompt(request, incident))
 
+    def _suspend_if_failing(self, uow: UnitOfWork, playbook_id: str, request: ApprovalRequest) -> None:
+        playbook = uow.playbooks.get(playbook_id, lock=True)
+        if playbook is None:
+            return
+        change = pb.suspend_if_failing(playbook, at=self._clock.now(), request_id=request.id)
+        if change.events:
+            uow.playbooks.update(change.playbook)
+            uow.timeline.append(change.events)
+            uow.outbox.add(thread_replies(request, texts.playbook_suspended(change.playbook, request.id)))
+            log.warning("playbook.suspended", playbook_id=playbook_id, request_id=request.id)
+
     def _count(self, uow: UnitOfWork, playbook_id: str, **counts: int) -> None:
         playbook = uow.playbooks.get(playbook_id, lock=True)
         if playbook is not None:
             uow.playbooks.update(pb.counted(playbook, **counts))
 
-    def _rating_prompt(self, request: ApprovalRequest, incident: Incident) -> list[NewMessage]:
-        card = texts.rating_card(request.id, incident.id, self._policy.playbooks)
+    def _rating_prompt(self, request: ApprovalRequest, incident: Incident,
+                       evidence: str | None = None) -> list[NewMessage]:
+        card = texts.rating_card(request.id, incident.id, self._policy.playbooks, evidence=evidence)
         return [
             NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id, card=card,
                        text=card.title)
@@ -376,11 +391,19 @@ class IncidentService:
                 change = inc.alert_resolved(incident, at=now, alerts=count)
                 if change.incident is not incident:
                     uow.incidents.update(change.incident)
-                if change.events:
-                    uow.timeline.append(change.events)
-                    self._announce(uow, change.incident, texts.alert_resolved(change.incident))
-                else:
+                if not change.events:
                     self._refresh_cards(uow, change.incident)
+                    continue
+                uow.timeline.append(change.events)
+                verified = self._last_fix(uow, incident)
+                if verified is not None and verified.verification is not None and verified.outcome is not None:
+                    # Evidence for the rating: the alert cleared this long after the fix was verified.
+                    evidence = texts.resolved_after(incident.id, verified.id, now - verified.outcome.finished_at)
+                    self._announce(uow, change.incident, evidence)
+                    if incident.effectiveness is None:
+                        uow.outbox.add(self._rating_prompt(verified, incident, evidence=evidence))
+                else:
+                    self._announce(uow, change.incident, texts.alert_resolved(change.incident))
             return incident_of
 
         incident_of = await self._store.write(clear)

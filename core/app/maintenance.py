@@ -76,7 +76,7 @@ class Maintenance:
         self._pruned_at: datetime | None = None
 
     async def recover(self, *, sole_worker: bool) -> dict[str, int]:
-        """On start: mid-flight executions become interrupted; stale approvals expire.
+        """On start: mid-flight executions become interrupted; stale approvals expire; verifications resume.
 
         `sole_worker` says no other process can be executing (a SQLite database serves one
         process), so every `executing` row is an orphan; otherwise only lapsed leases are.
@@ -92,7 +92,10 @@ class Maintenance:
                 interrupted += 1
         counts = await self.sweep()
         counts[RequestStatus.interrupted.value] = counts.get(RequestStatus.interrupted.value, 0) + interrupted
-        log.info("recovery.done", **counts)
+        # Verifying requests are left as they are: looking is read-only, so the verification worker resumes them.
+        resumed = await self._store.read(
+            lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=10_000))
+        log.info("recovery.done", verifying_resumed=len(resumed), **counts)
         return counts
 
     async def prune(self) -> dict[str, int]:

@@ -289,7 +289,7 @@ class ApprovalService:
         return request
 
     async def pending(self) -> list[ApprovalRequest]:
-        open_states = [RequestStatus.pending, RequestStatus.approved, RequestStatus.executing]
+        open_states = [RequestStatus.pending, RequestStatus.approved, RequestStatus.executing, RequestStatus.verifying]
         return await self._store.read(lambda uow: uow.requests.with_status(open_states))
 
     async def timeline(self, subject: Subject) -> list[TimelineEvent]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.events import TimelineEvent
 from core.domain.policy import format_duration
+from core.domain.verify import PodTrouble
+from core.domain.verify import Progress as VerifyProgress
 
 
 class ButtonAction(StrEnum):
@@ -33,6 +35,7 @@ class CardState(StrEnum):
     pending = "pending"
     approved = "approved"
     executing = "executing"
+    verifying = "verifying"
     succeeded = "succeeded"
     failed = "failed"
     blocked = "blocked"
@@ -55,6 +58,7 @@ STATUS_ICON = {
     RequestStatus.pending: "⏳",
     RequestStatus.approved: "✅",
     RequestStatus.executing: "⚙️",
+    RequestStatus.verifying: "🔎",
     RequestStatus.succeeded: "✅",
     RequestStatus.failed: "❌",
     RequestStatus.blocked: "⛔",
@@ -169,6 +173,9 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
         fields.append(CardField(
             label="Expires", value=f"{request.expires_at:%H:%M UTC} (in {format_duration(left)})",
         ))
+    rollout = rollout_text(request)
+    if rollout:
+        fields.append(CardField(label="Effect", value=rollout, inline=False))
     outcome = _outcome_text(request)
     if outcome:
         fields.append(CardField(label="Outcome", value=outcome, inline=False))
@@ -221,7 +228,44 @@ def _proposal_text(request: ApprovalRequest) -> str:
     return f"{text}: {proposal.rationale}" if proposal.rationale else text
 
 
+def rollout_text(request: ApprovalRequest) -> str:
+    """`rolling out ▰▰▱ 2/3 updated · 1/3 available` while verifying; what held, or did not, after."""
+    verification = request.verification
+    if verification is None:
+        return ""
+    progress = verification.progress
+    if request.status is RequestStatus.verifying:
+        if progress is None:
+            return "verifying: looking at the workload"
+        filled, total = progress.fraction()
+        bar = "▰" * filled + "▱" * (total - filled)
+        verb = "rolling out" if progress.desired is not None else "waiting for"
+        return f"{verb} {bar} {progress.counts()}".rstrip()
+    return ""
+
+
+def verified_note(seconds: float, progress: VerifyProgress) -> str:
+    """How verification ended well, for the one result message: `verified in 42 s: 3/3 pods ready`."""
+    return f"verified in {_span(seconds)}: {progress.achieved or progress.counts()}"
+
+
+def verify_failed_note(seconds: float, reason: str, pods: Sequence[PodTrouble]) -> str:
+    """`failed after 10m: ProgressDeadlineExceeded; api-7c9-x1 CrashLoopBackOff (restarted 5×), ...`"""
+    text = f"failed after {_span(seconds)}: {reason}"
+    if pods:
+        text += "; " + ", ".join(p.text() for p in pods)
+    return text
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(0, round(seconds))} s"
+    return format_duration(timedelta(seconds=round(seconds)))
+
+
 def _outcome_text(request: ApprovalRequest) -> str:
+    if request.status is RequestStatus.verifying:
+        return "the API server accepted the call; verifying its effect"
     if request.outcome is not None:
         return result_text(request)
     if request.status is RequestStatus.rejected:

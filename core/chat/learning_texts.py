@@ -7,6 +7,7 @@ and every score it mentions comes from the policy's `PlaybookRules`, never from 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from core.chat.cards import Button, ButtonAction, Card, CardState
 from core.domain.incidents import Incident
@@ -21,12 +22,14 @@ def resolve_hint(incident_id: str) -> str:
     return RESOLVE_HINT.format(incident=incident_id)
 
 
-def rating_card(request_id: str, incident_id: str, rules: PlaybookRules) -> Card:
-    """Asked in the thread of a request that succeeded for an incident that has no rating yet."""
+def rating_card(request_id: str, incident_id: str, rules: PlaybookRules, *, evidence: str | None = None) -> Card:
+    """Asked in the thread of a request that succeeded (verified) for an incident that has no rating yet;
+    asked again with the evidence when the alert resolves."""
     return Card(
         key=f"rate-{incident_id}",
         title=f"How well did {request_id} fix {incident_id}?",
-        text=(f"Rate it 1 (no effect) to {MAX_SCORE} (fixed it). The rating resolves {incident_id}; "
+        text=((f"Evidence: {evidence.lstrip('🟢 ')}\n" if evidence else "")
+              + f"Rate it 1 (no effect) to {MAX_SCORE} (fixed it). The rating resolves {incident_id}; "
               f"a {rules.describe_extracting()} turns the fix into a playbook for the next similar alert."),
         colour="grey",
         buttons=tuple(Button(action=ButtonAction.rate, label=str(score), value=f"{incident_id}:{score}",
@@ -40,6 +43,18 @@ def no_proposal(incident: Incident, rationale: str) -> str:
     return (f"🔔 {incident.id}: {incident.alert_name} on {incident.subject}. {incident.symptom}\n"
             f"No proposal ({rationale}). What should we do? "
             f"`request <action> incident={incident.id}` asks for an operation.")
+
+
+def resolved_after(incident_id: str, request_id: str, after: timedelta) -> str:
+    """`INC-1's alert resolved 2 min after R-3 was verified`."""
+    seconds = max(0, int(after.total_seconds()))
+    span = f"{seconds} s" if seconds < 60 else f"{round(seconds / 60)} min"
+    return f"🟢 {incident_id}'s alert resolved {span} after {request_id} was verified."
+
+
+def playbook_suspended(playbook: Playbook, request_id: str) -> str:
+    return (f"⏸️ Playbook {playbook.id} is suspended: its proposals failed {playbook.failures_in_a_row} times in "
+            f"a row (the last, {request_id}). Similar alerts no longer get its proposal.")
 
 
 def alert_resolved(incident: Incident) -> str:

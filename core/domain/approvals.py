@@ -14,9 +14,11 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
+from core.domain.cluster import ClusterResult
 from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.operations import Operation
 from core.domain.policy import ANYONE, Person, Risk, SignRule
+from core.domain.verify import Progress, Verification
 from core.errors import AlreadySigned, NotAuthorized, NotPending, RequestExpired, SelfApprovalForbidden
 
 
@@ -24,6 +26,7 @@ class RequestStatus(StrEnum):
     pending = "pending"
     approved = "approved"
     executing = "executing"
+    verifying = "verifying"
     succeeded = "succeeded"
     failed = "failed"
     blocked = "blocked"
@@ -39,7 +42,8 @@ class RequestStatus(StrEnum):
 
 # Where a request ends: nothing moves it any further.
 TERMINAL_STATUSES = frozenset(
-    s for s in RequestStatus if s not in (RequestStatus.pending, RequestStatus.approved, RequestStatus.executing)
+    s for s in RequestStatus
+    if s not in (RequestStatus.pending, RequestStatus.approved, RequestStatus.executing, RequestStatus.verifying)
 )
 
 
@@ -119,6 +123,7 @@ class ApprovalRequest(BaseModel):
     escalated_at: datetime | None = None
     escalated_to: tuple[str, ...] = ()
     reminded_at: datetime | None = None
+    verification: Verification | None = None
 
     @property
     def signed(self) -> int:
@@ -373,6 +378,55 @@ def finished(request: ApprovalRequest, *, outcome: Outcome) -> Transition:
     if outcome.duration_ms:
         detail = (detail + "; " if detail else "") + f"took {outcome.duration_ms} ms"
     return Transition(updated, (_event(updated, outcome.finished_at, type_, outcome.summary, detail=detail),))
+
+
+def verifying(request: ApprovalRequest, *, outcome: Outcome, baseline: ClusterResult, at: datetime,
+              deadline: timedelta, timeout_from: str = "policy") -> Transition:
+    """The API server accepted the real call; now follow its effect until it holds or `deadline` passes."""
+    if request.status is not RequestStatus.executing:
+        raise NotPending(f"{request.id} is {request.status}, not executing.", request.id)
+    verification = Verification(started_at=at, deadline_at=at + deadline, next_look_at=at, baseline=baseline,
+                                timeout_from=timeout_from)
+    updated = request.model_copy(update={
+        "status": RequestStatus.verifying, "version": request.version + 1, "outcome": outcome,
+        "verification": verification,
+    })
+    detail = "the API server accepted the call; verifying its effect"
+    if outcome.duration_ms:
+        detail += f"; took {outcome.duration_ms} ms"
+    return Transition(updated, (_event(updated, at, EventType.executed, outcome.summary, detail=detail),))
+
+
+def looked(request: ApprovalRequest, *, progress: Progress, next_look_at: datetime,
+           deadline_at: datetime | None = None, timeout_from: str | None = None) -> ApprovalRequest:
+    """One look at a verifying request's effect, remembered (no timeline event: progress is not history)."""
+    verification = request.verification
+    if request.status is not RequestStatus.verifying or verification is None:
+        raise NotPending(f"{request.id} is {request.status}, not verifying.", request.id)
+    changes: dict[str, object] = {"progress": progress, "next_look_at": next_look_at,
+                                  "looks": verification.looks + 1}
+    if deadline_at is not None:
+        changes["deadline_at"] = deadline_at
+    if timeout_from is not None:
+        changes["timeout_from"] = timeout_from
+    return request.model_copy(update={
+        "version": request.version + 1, "verification": verification.model_copy(update=changes),
+    })
+
+
+def verified(request: ApprovalRequest, *, outcome: Outcome, progress: Progress) -> Transition:
+    """Verification ended: `succeeded` (the effect holds) or `failed` (the deadline passed, with reasons)."""
+    if request.status is not RequestStatus.verifying or request.verification is None:
+        raise NotPending(f"{request.id} is {request.status}, not verifying.", request.id)
+    verification = request.verification.model_copy(update={"progress": progress,
+                                                            "looks": request.verification.looks + 1})
+    updated = request.model_copy(update={
+        "status": outcome.status, "version": request.version + 1, "outcome": outcome,
+        "verification": verification,
+    })
+    type_ = EventType.verified if outcome.status is RequestStatus.succeeded else EventType.failed
+    return Transition(updated, (_event(updated, outcome.finished_at, type_, outcome.summary,
+                                       detail=outcome.reason or ""),))
 
 
 def interrupted(request: ApprovalRequest, *, at: datetime) -> Transition:

@@ -40,6 +40,63 @@ class ClusterResult(BaseModel):
     summary: str
     resource_version: str | None = None
     generation: int | None = None
+    # What verification and the way back need: the Deployment revision before the call, and for
+    # a deleted pod its uid and controlling owner ("ReplicaSet/api-7c9").
+    revision: int | None = None
+    uid: str | None = None
+    owner: str | None = None
+
+
+class PodTrouble(BaseModel):
+    """Why one pod is not Ready, as its container statuses (and events) say."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    reason: str
+    restarts: int = 0
+
+    def text(self) -> str:
+        return f"{self.name} {self.reason}" + (f" (restarted {self.restarts}×)" if self.restarts else "")
+
+
+class Progress(BaseModel):
+    """One look at an operation's effect. `done`: it holds; `failed`: it never will (e.g. the
+    Deployment's own ProgressDeadlineExceeded); otherwise still under way."""
+
+    model_config = ConfigDict(frozen=True)
+
+    done: bool = False
+    failed: bool = False
+    reason: str | None = None
+    desired: int | None = None
+    updated: int | None = None
+    available: int | None = None
+    ready: int | None = None
+    waiting_for: str = ""
+    achieved: str = ""
+    deadline_s: int | None = None
+    pods: tuple[PodTrouble, ...] = ()
+
+    def counts(self) -> str:
+        """`2/3 updated · 1/3 available`, or what is awaited when there is nothing to count."""
+        if self.desired is None:
+            return self.waiting_for
+        parts = []
+        if self.updated is not None:
+            parts.append(f"{self.updated}/{self.desired} updated")
+        if self.available is not None:
+            parts.append(f"{self.available}/{self.desired} available")
+        elif self.ready is not None:
+            parts.append(f"{self.ready}/{self.desired} ready")
+        return " · ".join(parts) or self.waiting_for
+
+    def fraction(self) -> tuple[int, int]:
+        """Filled and total cells of the card's progress bar."""
+        if not self.desired:
+            return (1 if self.done else 0), 1
+        got = self.available if self.available is not None else (self.ready or 0)
+        return max(0, min(got, self.desired)), self.desired
 
 
 class ClusterError(SignoffError):
@@ -80,4 +137,9 @@ class Cluster(Protocol):
 
     async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
         """Perform the operation (server-side dry run when dry_run). Raises ClusterError."""
+        ...
+
+    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
+        """Look at the effect of `op`, applied with result `since`. Never writes. `reasons`: also name
+        the pods that are not Ready and why (one more read; used when verification fails)."""
         ...

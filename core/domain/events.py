@@ -32,6 +32,7 @@ class EventType(StrEnum):
     claimed = "claimed"
     dry_run = "dry_run"
     executed = "executed"
+    verified = "verified"
     failed = "failed"
     blocked = "blocked"
     interrupted = "interrupted"
@@ -47,6 +48,7 @@ class EventType(StrEnum):
     playbook_vote = "playbook_vote"
     playbook_approved = "playbook_approved"
     playbook_rejected = "playbook_rejected"
+    playbook_suspended = "playbook_suspended"
     proposed = "proposed"
 
 

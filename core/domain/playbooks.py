@@ -28,6 +28,7 @@ class PlaybookStatus(StrEnum):
     proposed = "proposed"
     approved = "approved"
     rejected = "rejected"
+    suspended = "suspended"  # its proposals failed verification twice in a row; no longer proposed
 
 
 class Trigger(BaseModel):
@@ -65,6 +66,7 @@ class Playbook(BaseModel):
     times_proposed: int = 0
     times_executed: int = 0
     times_succeeded: int = 0
+    failures_in_a_row: int = 0
     version: int = 0
 
     def describe(self) -> str:
@@ -188,10 +190,32 @@ def vote(playbook: Playbook, *, by: Person, approve: bool, at: datetime, via: st
     return PlaybookChange(updated, tuple(events))
 
 
-def counted(playbook: Playbook, *, proposed: int = 0, executed: int = 0, succeeded: int = 0) -> Playbook:
+# A playbook whose proposals fail this many times in a row is suspended.
+SUSPEND_AFTER_FAILURES = 2
+
+
+def counted(playbook: Playbook, *, proposed: int = 0, executed: int = 0, succeeded: int = 0,
+            failed: int = 0) -> Playbook:
+    """Use counts; a verified success clears the failure streak, a failure extends it."""
+    streak = 0 if succeeded else playbook.failures_in_a_row + failed
     return playbook.model_copy(update={
         "times_proposed": playbook.times_proposed + proposed,
         "times_executed": playbook.times_executed + executed,
         "times_succeeded": playbook.times_succeeded + succeeded,
+        "failures_in_a_row": streak,
         "version": playbook.version + 1,
     })
+
+
+def suspend_if_failing(playbook: Playbook, *, at: datetime, request_id: str) -> PlaybookChange:
+    """Two failures in a row suspend an approved playbook: it is not proposed again until people act."""
+    if playbook.status is not PlaybookStatus.approved or playbook.failures_in_a_row < SUSPEND_AFTER_FAILURES:
+        return PlaybookChange(playbook, ())
+    updated = playbook.model_copy(update={"status": PlaybookStatus.suspended, "version": playbook.version + 1})
+    event = NewEvent(
+        at=at, type=EventType.playbook_suspended, status=updated.status.value,
+        title=f"playbook {playbook.id} suspended",
+        detail=f"its proposals failed {playbook.failures_in_a_row} times in a row, the last {request_id}",
+        incident_id=playbook.source_incident,
+    )
+    return PlaybookChange(updated, (event,))

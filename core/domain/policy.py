@@ -173,6 +173,30 @@ class RequestRules(BaseModel):
         return value
 
 
+class VerifyRules(BaseModel):
+    """How long signoff follows an operation's effect when the workload names no deadline of its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout: timedelta = timedelta(minutes=10)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_duration(value)
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("timeout must be at least one second")
+        return value
+
+
 # Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).
 MAX_SCORE = 5
 
@@ -269,6 +293,7 @@ class Policy(BaseModel):
     retention: RetentionRules = RetentionRules()
     playbooks: PlaybookRules = PlaybookRules()
     chat: ChatRules = ChatRules()
+    verify: VerifyRules = VerifyRules()
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
     source: str = "built-in policy"

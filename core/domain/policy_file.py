@@ -20,10 +20,11 @@ from core.domain.policy import (
     Risk,
     RuleSpec,
     SignRule,
+    VerifyRules,
 )
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify"}
 
 
 class PolicyFileError(SignoffError):
@@ -92,12 +93,13 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         playbook_table["approvers"] = list(risk[max(Risk, key=lambda r: r.rank)].approvers)
     playbooks = _model(PlaybookRules, playbook_table, ["playbooks"], text, source)
     chat = _model(ChatRules, _table(data, "chat", text, source), ["chat"], text, source)
+    verify = _model(VerifyRules, _table(data, "verify", text, source), ["verify"], text, source)
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
-                  rules=rules, groups=groups, chat=chat, source=source)
+                  rules=rules, groups=groups, chat=chat, verify=verify, source=source)
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:

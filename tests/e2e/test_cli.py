@@ -39,6 +39,11 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     r1_timeline = out.split("Timeline of R-1")[1].split("last hash")[0]
     assert r1_timeline.count("executed: deployment/api restarted") == 1
     assert "↳ R-1 │ ✅ R-1 succeeded: deployment/api restarted" in out
+    # verification: the card shows the rollout as it goes, the thread gets one result when it holds
+    assert "↻ R-1 card: verifying · rolling out ▱▱▱ 3/3 updated · 0/3 available" in out
+    assert r1_timeline.count("verified: deployment/api restarted") == 1
+    r1_results = [line for line in out.splitlines() if line.startswith("    ↳ R-1 │ ✅ R-1 succeeded")]
+    assert len(r1_results) == 1 and "verified in" in r1_results[0] and "3/3 pods ready" in r1_results[0]
     # refusal of text outside the allow-list, blocked missing target, audit
     assert "`exec` is not an operation signoff runs" in out and "Accepted forms" in out
     assert "R-2 blocked" in out and "nothing was changed" in out
@@ -49,6 +54,15 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     assert "Your vote on PB-1 is counted; it is approved." in out
     assert "Proposed by: playbook track, playbook PB-1, similarity" in out
     assert "PB-1 [approved] effectiveness 4/5 · used: 1 proposed" in out
+    # a restart whose new pods crash-loop fails with the pods and reasons named; the way back is proposed,
+    # signed like any other request, and verified
+    failed = next(line for line in out.splitlines() if line.startswith("    ↳ R-5 │ ❌ R-5 failed"))
+    assert "ProgressDeadlineExceeded" in failed and "CrashLoopBackOff (restarted" in failed
+    assert "↳ R-5 │ ↩️ R-6 proposes the way back: `kubectl rollout undo deployment/web -n prod`" in out
+    assert "Proposed by: way back track: R-5 failed after" in out
+    assert "You signed R-6 (▰▰ 2/2): quorum reached" in out
+    undone = next(line for line in out.splitlines() if line.startswith("    ↳ R-6 │ ✅ R-6 succeeded"))
+    assert "rolled back to revision 1" in undone and "verified in" in undone
     assert "timeline intact" in out
     assert "Traceback" not in out + result.stderr
 

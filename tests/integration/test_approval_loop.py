@@ -63,7 +63,7 @@ async def test_request_sign_execute_once_and_timeline(database_url: str) -> None
         types = [e.type for e in await app.service.timeline("R-1")]
         assert types == [EventType.requested, EventType.refused, EventType.signed, EventType.refused,
                          EventType.signed, EventType.approved, EventType.claimed, EventType.dry_run,
-                         EventType.executed]
+                         EventType.executed, EventType.verified]
         deployment = app.sandbox.get("deployment", "prod", "api")  # type: ignore[attr-defined]
         annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
         assert "kubectl.kubernetes.io/restartedAt" in annotations

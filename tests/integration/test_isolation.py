@@ -13,6 +13,7 @@ from core.domain.approvals import Place
 from core.domain.cluster import Cluster, ClusterResult, TargetFacts
 from core.domain.operations import Operation
 from core.domain.policy import Person
+from core.domain.verify import Progress
 from tests.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
@@ -43,6 +44,9 @@ class BuggyTarget:
         if dry_run:
             await self.raised.wait()
         return await self._real.apply(op, dry_run=dry_run)
+
+    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
+        return await self._real.observe(op, since, reasons=reasons)
 
 
 async def test_an_unexpected_error_in_one_execution_does_not_cancel_the_others(database_url: str) -> None:

@@ -488,6 +488,13 @@ def test_raw_json_reads_are_seen() -> None:
     assert {(u.api, u.method) for u in uses if u.raw_json} == {
         ("AppsV1Api", "read_namespaced_deployment"),
         ("AppsV1Api", "list_namespaced_replica_set"),
+        # verification: the workload (or node, or deleted pod and its owner), and its pods for reasons
+        ("AppsV1Api", "read_namespaced_stateful_set"),
+        ("AppsV1Api", "read_namespaced_daemon_set"),
+        ("AppsV1Api", "read_namespaced_replica_set"),
+        ("CoreV1Api", "read_namespaced_pod"),
+        ("CoreV1Api", "read_node"),
+        ("CoreV1Api", "list_namespaced_pod"),
     }
 
 

@@ -18,6 +18,7 @@ from adapters.kubernetes.sandbox.common import (
     _clone,
     _controller_ref,
     _int_or_percent,
+    _is_ready,
     _labels,
     _meta,
     _name,
@@ -106,6 +107,14 @@ class Controllers(Statuses):
             replica_sets = [rs for d in deployments for rs in self._owned("ReplicaSet", d)]
         for replica_set in replica_sets:
             self._reconcile_replica_set(replica_set)
+        for deployment in deployments:
+            if self.holds_back(deployment) or any(self.holds_back(rs) for rs in self._owned("ReplicaSet", deployment)):
+                # A gradual rollout: old pods go only as new ones turn Ready, which the first pass created.
+                fresh = self.find("Deployment", _namespace(deployment), _name(deployment))
+                if fresh is not None:
+                    self._reconcile_deployment(fresh)
+                    for replica_set in self._owned("ReplicaSet", fresh):
+                        self._reconcile_replica_set(replica_set)
         for stateful_set in scoped("StatefulSet"):
             self._reconcile_stateful_set(stateful_set)
         for daemon_set in scoped("DaemonSet"):
@@ -167,7 +176,9 @@ class Controllers(Statuses):
         )
         if current is None:
             current = self._new_replica_set(deployment, template, max_revision + 1)
+            self._rollout_began(deployment)
         elif revision_of(current) < max_revision:
+            self._rollout_began(deployment)
             # Rolling back to an old template re-uses its ReplicaSet under a new revision number.
             revived = _clone(current)
             annotations = _annotations(revived)
@@ -180,8 +191,15 @@ class Controllers(Statuses):
             updated = _clone(deployment)
             _annotations(updated)[REVISION] = revision
             self._save(updated)
-        for rs in self._owned("ReplicaSet", deployment):
-            want = replicas if _name(rs) == _name(current) else 0
+        gradual = self.holds_back(deployment) or any(self.holds_back(rs) for rs in owned)
+        # Old pods stay until enough new ones are Ready (maxUnavailable 0), when pods take time to start.
+        remaining = max(0, replicas - sum(1 for p in self._owned("Pod", current) if _is_ready(p))) if gradual else 0
+        for rs in sorted(self._owned("ReplicaSet", deployment), key=revision_of, reverse=True):
+            if _name(rs) == _name(current):
+                want = replicas
+            else:
+                want = min(int(rs["spec"].get("replicas", 0)), remaining)
+                remaining -= want
             updated = _clone(rs)
             _spec(updated)["replicas"] = want
             if want:
@@ -195,6 +213,13 @@ class Controllers(Statuses):
         )
         for rs in old[: max(0, len(old) - limit)]:
             self._remove("ReplicaSet", namespace, _name(rs))
+
+    def _rollout_began(self, deployment: JSON) -> None:
+        now = self.clock()
+        self.rollout_started[deployment["metadata"]["uid"]] = now
+        deadline = deployment["spec"].get("progressDeadlineSeconds")
+        if deadline is not None and self.holds_back(deployment):
+            self.wake(now + float(deadline) + 0.001, deployment)
 
     def _new_replica_set(self, deployment: JSON, template: JSON, revision: int) -> JSON:
         pod_hash = _template_hash(template)
@@ -363,6 +388,11 @@ class Controllers(Statuses):
         if node is not None:
             pod["spec"]["nodeName"] = node
         self._complete_pod(pod)
+        top = owner
+        ref = _controller_ref(owner)
+        if owner["kind"] == "ReplicaSet" and ref is not None:
+            top = self.find("Deployment", _namespace(owner), str(ref.get("name"))) or owner
+        self.hold_back(owner, top, pod)
         return self._store(pod)
 
     def _complete_pod(self, pod: JSON) -> None:

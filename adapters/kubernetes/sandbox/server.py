@@ -63,6 +63,7 @@ class SandboxCluster:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: TlsMaterial | None = None,
+        ready_delay: float = 0.0,
     ) -> None:
         self._token = token
         self._tls = tls
@@ -70,6 +71,8 @@ class SandboxCluster:
         self._port = port
         self._lock = threading.RLock()
         self._server = ApiServer()
+        # Seconds new pods take to become Ready (a workload's sandbox.signoff.dev/ready-after wins).
+        self._server.ready_delay = ready_delay
         self._thread: LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -191,6 +194,7 @@ class SandboxCluster:
               body: bytes) -> tuple[int, JSON]:
         """The API server's answer (called under the lock)."""
         try:
+            self._server.tick()
             return self._server.handle(method, path, query, content_type, body)
         except Exception as error:  # a sandbox bug must surface as a 500 Status, not a hang
             log.exception("sandbox.internal_error", method=method, path=path)
@@ -202,6 +206,7 @@ class SandboxCluster:
         """A deep copy of the stored object, or None."""
         resource = _resource_for(kind)
         with self._lock:
+            self._server.tick()
             obj = self._server.find(resource.kind, namespace if resource.namespaced else None, name)
             return _clone(obj) if obj is not None else None
 
@@ -210,6 +215,7 @@ class SandboxCluster:
         resource = _resource_for(kind)
         requirements = _parse_label_selector(label_selector) if label_selector else []
         with self._lock:
+            self._server.tick()
             found = self._server.all(resource.kind, namespace)
             return [_clone(o) for o in found if all(r.matches(_labels(o)) for r in requirements)]
 
@@ -238,6 +244,15 @@ class SandboxCluster:
         """Remove an object outright (dependents are garbage-collected); False if it was absent."""
         with self._lock:
             return self._server.delete_object(kind, namespace, name)
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox's clock on (tests): pods due turn Ready, progress deadlines pass."""
+        with self._lock:
+            self._server.advance(seconds)
+
+    def set_ready_delay(self, seconds: float) -> None:
+        with self._lock:
+            self._server.ready_delay = seconds
 
     @property
     def resource_version(self) -> int:

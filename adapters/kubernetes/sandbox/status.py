@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
+import time
 
 import structlog
 
@@ -27,8 +29,119 @@ from adapters.kubernetes.sandbox.store import Store
 
 log = structlog.get_logger(__name__)
 
+# A workload annotated with one of these gets new pods that never become Ready, with the matching
+# container status; its value names the fault.
+FAIL = "sandbox.signoff.dev/fail"
+FAULTS = frozenset({"CrashLoopBackOff", "ImagePullBackOff"})
+# Seconds a workload's new pods take to become Ready (else the sandbox's `ready_delay`).
+READY_AFTER = "sandbox.signoff.dev/ready-after"
+# The kubelet's crash-loop back-off: 10 s doubling up to 5 minutes.
+BACKOFF_S = tuple(min(10 * 2**i, 300) for i in range(40))
+
+
+def restarts_after(elapsed: float) -> int:
+    """How often a crash-looping container has restarted `elapsed` seconds after the pod started."""
+    count, spent = 1, 0.0
+    for step in BACKOFF_S:
+        spent += step
+        if spent > elapsed:
+            break
+        count += 1
+    return count
+
 
 class Statuses(Store):
+    """Statuses, and the sandbox's time: pods become Ready after a delay, faults never do.
+
+    `clock()` is monotonic time plus `time_offset`, so a test moves time on with `advance`; work
+    that falls due (a pod turning Ready, a progress deadline) is done by `tick`, which the server
+    runs before answering each request.
+    """
+
+    def __init__(self, *, rng_seed: int = 0) -> None:
+        super().__init__(rng_seed=rng_seed)
+        self.ready_delay = 0.0
+        self.time_offset = 0.0
+        self._ready_at: dict[str, tuple[float, str, str]] = {}  # pod uid → (when, namespace, name)
+        self._faults: dict[str, tuple[str, float, str, str]] = {}  # pod uid → (reason, started, ns, name)
+        self._timers: list[tuple[float, str, str, str]] = []  # (when, kind, namespace, name) to reconcile
+        self.rollout_started: dict[str, float] = {}  # Deployment uid → when its current rollout began
+
+    def clock(self) -> float:
+        return time.monotonic() + self.time_offset
+
+    def advance(self, seconds: float) -> None:
+        self.time_offset += seconds
+        self.tick()
+
+    def wake(self, when: float, workload: JSON) -> None:
+        heapq.heappush(self._timers, (when, str(workload["kind"]), _namespace(workload), _name(workload)))
+
+    def tick(self) -> None:
+        """Do what time made due: pods turn Ready, crash loops count up, workloads reconcile."""
+        if not self._timers or self._timers[0][0] > self.clock():
+            return
+        now = self.clock()
+        due: set[tuple[str, str, str]] = set()
+        while self._timers and self._timers[0][0] <= now:
+            _, kind, namespace, name = heapq.heappop(self._timers)
+            due.add((kind, namespace, name))
+        for uid, (when, namespace, name) in list(self._ready_at.items()):
+            if when > now:
+                continue
+            del self._ready_at[uid]
+            pod = self.find("Pod", namespace, name)
+            if pod is not None and pod["metadata"]["uid"] == uid:
+                self._save(_made_ready(pod))
+        for uid, (reason, started, namespace, name) in list(self._faults.items()):
+            pod = self.find("Pod", namespace, name)
+            if pod is None or pod["metadata"]["uid"] != uid:
+                del self._faults[uid]
+            elif reason == "CrashLoopBackOff":
+                self._save(_restarted(pod, restarts_after(now - started)))
+        for kind, namespace, name in sorted(due):
+            workload = self.find(kind, namespace, name)
+            if workload is not None:
+                self.reconcile(namespace, workload)
+                if kind in ("Deployment", "StatefulSet", "DaemonSet") and any(
+                    f[2] == namespace for f in self._faults.values()
+                ):
+                    # Keep counting the crash loop while its pods exist.
+                    self.wake(now + 10.0, workload)
+
+    def reconcile(self, namespace: str | None = None, workload: JSON | None = None) -> None:
+        raise NotImplementedError  # the controllers
+
+    def hold_back(self, owner: JSON, top: JSON, pod: JSON) -> None:
+        """A new pod of `owner` (whose workload is `top`): not Ready yet, or never (a fault)."""
+        annotations = (owner["metadata"].get("annotations") or {})
+        fault = annotations.get(FAIL)
+        try:
+            delay = float(annotations.get(READY_AFTER, self.ready_delay))
+        except ValueError:
+            delay = self.ready_delay
+        if not _spec(pod).get("nodeName") or (fault not in FAULTS and delay <= 0):
+            return
+        now = self.clock()
+        pod["status"] = _not_ready(pod, fault if fault in FAULTS else None)
+        uid = pod["metadata"]["uid"]
+        if fault in FAULTS:
+            self._faults[uid] = (str(fault), now, _namespace(pod), _name(pod))
+            self.wake(now + 10.0, top)
+        else:
+            self._ready_at[uid] = (now + delay, _namespace(pod), _name(pod))
+            self.wake(now + delay, top)
+
+    def holds_back(self, workload: JSON) -> bool:
+        """Whether the workload's new pods may take time (a delay or a fault): it then rolls gradually."""
+        annotations = workload["metadata"].get("annotations") or {}
+        if annotations.get(FAIL) in FAULTS:
+            return True
+        try:
+            return float(annotations.get(READY_AFTER, self.ready_delay)) > 0
+        except ValueError:
+            return self.ready_delay > 0
+
     def _pod_status(self, pod: JSON) -> JSON:
         spec = _spec(pod)
         now = _ts(_now())
@@ -150,10 +263,14 @@ class Statuses(Store):
         revision = f"{_name(stateful_set)}-{_template_hash(template)}"
         ready = sum(1 for p in pods if _is_ready(p))
         updated = _clone(stateful_set)
+        replicas = int(stateful_set["spec"].get("replicas", 1))
+        # The current revision moves on only once every pod runs the update and is Ready.
+        current = revision if ready == len(pods) == replicas else (
+            (stateful_set.get("status") or {}).get("currentRevision") or revision)
         status: JSON = {
             "replicas": len(pods),
             "observedGeneration": updated["metadata"].get("generation", 1),
-            "currentRevision": revision,
+            "currentRevision": current,
             "updateRevision": revision,
             "collisionCount": 0,
         }
@@ -205,6 +322,17 @@ class Statuses(Store):
         _set_optional(status, "unavailableReplicas", max(0, replicas - ready))
         available = ready >= replicas - max_unavailable
         rs_name = _name(newest) if newest is not None else _name(deployment)
+        complete = len(new_pods) == replicas and len(pods) == replicas and ready == replicas
+        started = self.rollout_started.get(deployment["metadata"]["uid"])
+        deadline = spec.get("progressDeadlineSeconds")
+        if complete or started is None:
+            progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')
+        elif deadline is not None and self.clock() - started > float(deadline):
+            progressing = ("False", "ProgressDeadlineExceeded",
+                           f'ReplicaSet "{rs_name}" has timed out progressing.')
+        else:
+            progressing = ("True", "ReplicaSetUpdated",
+                           f'ReplicaSet "{rs_name}" is progressing.')
         wanted = [
             (
                 "Available",
@@ -214,12 +342,7 @@ class Statuses(Store):
                 if available
                 else "Deployment does not have minimum availability.",
             ),
-            (
-                "Progressing",
-                "True",
-                "NewReplicaSetAvailable",
-                f'ReplicaSet "{rs_name}" has successfully progressed.',
-            ),
+            ("Progressing", *progressing),
         ]
         previous = {c.get("type"): c for c in old_status.get("conditions") or []}
         now = _ts(_now())
@@ -245,6 +368,57 @@ class Statuses(Store):
 
     # ---- seed
 
+
+
+def _not_ready(pod: JSON, fault: str | None) -> JSON:
+    """A scheduled pod whose containers are not Ready yet (starting), or never (the fault)."""
+    status = _clone(pod.get("status") or {})
+    for condition in status.get("conditions") or []:
+        if condition.get("type") in ("Ready", "ContainersReady"):
+            condition["status"] = "False"
+            condition["reason"] = "ContainersNotReady"
+            condition["message"] = "containers with unready status: [" + " ".join(
+                str(c.get("name")) for c in _spec(pod).get("containers") or []) + "]"
+    for container in status.get("containerStatuses") or []:
+        container["ready"] = False
+        if fault == "CrashLoopBackOff":
+            container["started"] = False
+            container["restartCount"] = 1
+            container["state"] = {"waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off 10s restarting failed container={container.get('name')} pod={_name(pod)}",
+            }}
+            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+        elif fault == "ImagePullBackOff":
+            status["phase"] = "Pending"
+            container["started"] = False
+            container["state"] = {"waiting": {
+                "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{container.get("image")}"',
+            }}
+            container.pop("containerID", None)
+            container["imageID"] = ""
+    return status
+
+
+def _made_ready(pod: JSON) -> JSON:
+    updated = _clone(pod)
+    status = updated.setdefault("status", {})
+    for condition in status.get("conditions") or []:
+        if condition.get("type") in ("Ready", "ContainersReady"):
+            condition["status"] = "True"
+            condition.pop("reason", None)
+            condition.pop("message", None)
+            condition["lastTransitionTime"] = _ts(_now())
+    for container in status.get("containerStatuses") or []:
+        container["ready"] = True
+    return updated
+
+
+def _restarted(pod: JSON, count: int) -> JSON:
+    updated = _clone(pod)
+    for container in (updated.get("status") or {}).get("containerStatuses") or []:
+        container["restartCount"] = count
+    return updated
 
 
 def _qos(spec: JSON) -> str:

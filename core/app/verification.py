@@ -1,0 +1,259 @@
+"""Verification: follow an accepted operation to its effect, then end it `succeeded` or `failed`.
+
+A `verifying` request lives in the database with its deadline and when to look next, so this
+is a supervised background activity that a restart simply resumes (looking is read-only, so
+it is never `interrupted`). Each look is one read of the workload; the pods are listed only
+when verification fails, to name them and their reasons. Progress reaches the card through
+the coalesced card updates; the thread gets one message, at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from core.app.metrics import Metrics
+from core.app.notify import card_updates, thread_replies
+from core.app.service import MAX_REASON, SYSTEM, ApprovalService
+from core.app.signals import Signals
+from core.chat.cards import result_text, verified_note, verify_failed_note
+from core.domain import approvals
+from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus
+from core.domain.cluster import Cluster, ClusterError, ClusterResult, TargetMissing
+from core.domain.ids import as_incident_id
+from core.domain.operations import RestartOp, RollbackOp
+from core.domain.verify import Progress, poll_delay
+from core.ports import Clock, Store, UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
+# Drafts the way back for a failed restart or rollback before the transaction that records the
+# failure (it reads the cluster); `create` then stores it inside that transaction.
+WayBack = Callable[[ApprovalRequest, str], Awaitable[Callable[[UnitOfWork], ApprovalRequest] | None]]
+
+
+def way_back_through(service: ApprovalService) -> WayBack:
+    """The way back from a failed restart or rollback of a Deployment: `kubectl rollout undo`, proposed
+    as an ordinary request (signed like any other) in the same incident, with the evidence on its card."""
+
+    async def draft(request: ApprovalRequest, evidence: str) -> Callable[[UnitOfWork], ApprovalRequest]:
+        op = request.operation
+        baseline = request.verification.baseline if request.verification else None
+        revision = ""
+        if baseline is not None and baseline.revision:
+            revision = f" (revision {baseline.revision}, healthy before {request.id})"
+        rationale = f"{request.id} {evidence}"[:MAX_REASON - 100]
+        drafted = await service.draft(
+            f"rollout undo deployment/{op.name} -n {op.namespace}", by=SYSTEM, via="signoff",
+            reason=f"the way back{revision}: {request.id} did not verify"[:MAX_REASON],
+            incident_id=as_incident_id(request.incident_id) if request.incident_id else None,
+            proposal=Proposal(track="way back", rationale=rationale),
+        )
+        drafted = dataclasses.replace(drafted, places=request.places or drafted.places)
+        return lambda uow: service.create(uow, drafted)
+
+    return draft
+
+
+def has_way_back(request: ApprovalRequest) -> bool:
+    """A restart or rollback of a Deployment can be undone with `kubectl rollout undo`."""
+    op = request.operation
+    return isinstance(op, RollbackOp) or (isinstance(op, RestartOp) and op.target == "deployment")
+
+
+class VerificationService:
+    def __init__(
+        self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals, metrics: Metrics,
+        on_finished: list[OnFinished], timeout: timedelta = timedelta(minutes=10), concurrency: int = 32,
+    ) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._clock = clock
+        self._signals = signals
+        self._metrics = metrics
+        self._on_finished = on_finished
+        self.timeout = timeout
+        self._gate = asyncio.Semaphore(concurrency)
+        self.way_back: WayBack | None = None
+        self.next_due: datetime | None = None
+
+    async def start(self, request: ApprovalRequest, outcome: Outcome, baseline: ClusterResult) -> bool:
+        """executing → verifying, then the first look right away (a healthy no-op is verified at once)."""
+        now = self._clock.now()
+
+        def begin(uow: UnitOfWork) -> ApprovalRequest | None:
+            current = uow.requests.get(request.id, lock=True)
+            if current is None or current.status is not RequestStatus.executing:
+                return None
+            changed = approvals.verifying(current, outcome=outcome, baseline=baseline, at=now, deadline=self.timeout)
+            uow.requests.update(changed.request, expected_version=current.version)
+            uow.timeline.append(changed.events)
+            uow.outbox.add(card_updates(changed.request))
+            return changed.request
+
+        started = await self._store.write(begin)
+        self._signals.outbox.set()
+        if started is None:
+            return False
+        log.info("verification.started", request_id=request.id, op=request.operation.kind)
+        await self.look(started)
+        return True
+
+    async def run_due(self) -> int:
+        """Look at every verifying request whose next look is due; returns how many were looked at."""
+        now = self._clock.now()
+        verifying = await self._store.read(
+            lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=10_000))
+        due = [r for r in verifying if r.verification is not None and r.verification.next_look_at <= now]
+        later = [r.verification.next_look_at for r in verifying
+                 if r.verification is not None and r.verification.next_look_at > now]
+        self.next_due = min(later, default=None)
+        if not due:
+            return 0
+
+        async def one(request: ApprovalRequest) -> None:
+            async with self._gate:
+                try:
+                    await self.look(request)
+                except Exception:
+                    # One request's trouble must not stop the others; it is looked at again next pass.
+                    log.exception("verification.look_crashed", request_id=request.id)
+
+        async with asyncio.TaskGroup() as group:
+            for request in due:
+                group.create_task(one(request))
+        return len(due)
+
+    def wait_s(self, ceiling: float) -> float:
+        """How long the background loop may sleep before the next look is due."""
+        if self.next_due is None:
+            return ceiling
+        return max(0.05, min(ceiling, (self.next_due - self._clock.now()).total_seconds()))
+
+    async def look(self, request: ApprovalRequest) -> None:
+        verification = request.verification
+        if verification is None:
+            return
+        try:
+            progress = await self._cluster.observe(request.operation, verification.baseline)
+        except TargetMissing as exc:
+            await self._end(request, failed=True, reason=f"the target is gone ({exc.reason})", progress=Progress())
+            return
+        except Exception as exc:  # a look that fails is tried again, until the deadline
+            why = exc.reason if isinstance(exc, ClusterError) else type(exc).__name__
+            if isinstance(exc, ClusterError):
+                log.warning("verification.look_failed", request_id=request.id, error=exc.message, reason=why)
+            else:
+                log.exception("verification.look_crashed", request_id=request.id)
+            if self._clock.now() >= verification.deadline_at:
+                await self._end(request, failed=True, progress=verification.progress or Progress(),
+                                reason=f"the cluster could not be read until the deadline ({why})")
+            else:
+                await self._remember(request, verification.progress or Progress())
+            return
+        now = self._clock.now()
+        deadline_at, timeout_from = verification.deadline_at, None
+        if progress.deadline_s is not None and verification.timeout_from != "progressDeadlineSeconds":
+            # The workload's own deadline wins over the policy's.
+            deadline_at = verification.started_at + timedelta(seconds=progress.deadline_s)
+            timeout_from = "progressDeadlineSeconds"
+        if progress.done:
+            await self._end(request, failed=False, progress=progress)
+        elif progress.failed or now >= deadline_at:
+            within = _what_timeout(timeout_from or verification.timeout_from, deadline_at - verification.started_at)
+            reason = progress.reason or f"the effect did not hold within {within}"
+            detailed = progress
+            try:
+                detailed = await self._cluster.observe(request.operation, verification.baseline, reasons=True)
+            except ClusterError as exc:
+                log.warning("verification.reasons_unavailable", request_id=request.id, error=exc.message)
+            await self._end(request, failed=True, reason=reason, progress=detailed)
+        else:
+            await self._remember(request, progress, deadline_at=deadline_at, timeout_from=timeout_from)
+
+    async def _remember(self, request: ApprovalRequest, progress: Progress, *, deadline_at: datetime | None = None,
+                        timeout_from: str | None = None) -> None:
+        verification = request.verification
+        assert verification is not None
+        now = self._clock.now()
+        deadline = deadline_at or verification.deadline_at
+        next_look_at = min(now + poll_delay(verification.looks), max(deadline, now))
+        changed_view = verification.progress is None or verification.progress.counts() != progress.counts()
+
+        def remember(uow: UnitOfWork) -> bool:
+            current = uow.requests.get(request.id, lock=True)
+            if current is None or current.version != request.version:
+                return False  # another replica looked meanwhile
+            updated = approvals.looked(current, progress=progress, next_look_at=next_look_at,
+                                       deadline_at=deadline_at, timeout_from=timeout_from)
+            uow.requests.update(updated, expected_version=current.version)
+            if changed_view:
+                uow.outbox.add(card_updates(updated))
+            return True
+
+        if await self._store.write(remember) and changed_view:
+            self._signals.outbox.set()
+        if self.next_due is None or next_look_at < self.next_due:
+            self.next_due = next_look_at
+
+    async def _end(self, request: ApprovalRequest, *, failed: bool, progress: Progress, reason: str = "") -> None:
+        verification = request.verification
+        previous = request.outcome
+        assert verification is not None and previous is not None
+        now = self._clock.now()
+        seconds = (now - verification.started_at).total_seconds()
+        if failed:
+            note = verify_failed_note(seconds, reason, progress.pods)
+            outcome = previous.model_copy(update={
+                "status": RequestStatus.failed, "summary": f"{previous.summary}; {note}", "finished_at": now,
+            })
+        else:
+            note = verified_note(seconds, progress)
+            outcome = previous.model_copy(update={
+                "status": RequestStatus.succeeded, "summary": f"{previous.summary}; {note}", "finished_at": now,
+            })
+        create_way_back = None
+        if failed and self.way_back is not None and has_way_back(request):
+            try:
+                create_way_back = await self.way_back(request, note)
+            except Exception:
+                # The failure is recorded whatever happens; a person can still ask for the undo.
+                log.exception("verification.way_back_failed", request_id=request.id)
+
+        def end(uow: UnitOfWork) -> ApprovalRequest | None:
+            current = uow.requests.get(request.id, lock=True)
+            if current is None or current.status is not RequestStatus.verifying:
+                return None
+            changed = approvals.verified(current, outcome=outcome, progress=progress)
+            uow.requests.update(changed.request, expected_version=current.version)
+            uow.timeline.append(changed.events)
+            uow.outbox.add(card_updates(changed.request))
+            uow.outbox.add(thread_replies(changed.request, result_text(changed.request)))
+            for hook in self._on_finished:
+                hook(uow, changed.request)
+            if create_way_back is not None:
+                back = create_way_back(uow)
+                uow.outbox.add(thread_replies(changed.request, (
+                    f"↩️ {back.id} proposes the way back: `{back.operation.command()}` (to the revision before "
+                    f"{request.id}). It runs only once it is signed.")))
+            return changed.request
+
+        ended = await self._store.write(end)
+        self._signals.outbox.set()
+        if ended is None:
+            return
+        self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+        log.info("verification.ended", request_id=request.id, outcome=str(outcome.status), seconds=round(seconds, 3),
+                 looks=verification.looks + 1)
+
+
+def _what_timeout(source: str, span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if source == "progressDeadlineSeconds":
+        return f"progressDeadlineSeconds ({seconds} s)"
+    return f"the verify timeout ({seconds} s)"
