@@ -11,7 +11,6 @@ import structlog
 from aiohttp import web
 
 from bot.bootstrap import App
-from bot.metrics import render_metrics
 from bot.openapi import OPENAPI_PATH, openapi_document
 from core.domain.approvals import ApprovalRequest
 from core.domain.policy import Person, Risk
@@ -135,6 +134,9 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    # prometheus-client is imported on the first scrape, not before the server may listen (start-up time).
+    from bot.metrics import render_metrics
+
     body = await render_metrics(request.app[APP_KEY])
     return web.Response(text=body, content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})

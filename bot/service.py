@@ -46,9 +46,12 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
                 await server.start()
                 log.info("service.started", port=server.port, slack=settings.slack_enabled,
                          discord=settings.discord_enabled, api=settings.api_token is not None)
+                # What start-up did not wait for is done now, before the first request would need it.
+                warming = asyncio.create_task(app.warm_up())
                 try:
                     await stop.wait()
                 finally:
+                    warming.cancel()
                     await server.stop()
         log.info("service.stopped")
     return 0
