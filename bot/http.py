@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -155,15 +156,20 @@ def build_http_app(app: App) -> web.Application:
 
 
 class HttpServer:
-    def __init__(self, http: web.Application, host: str, port: int) -> None:
+    """The aiohttp server on (host, port), or on `sock` when the port was bound earlier (bot/listen.py);
+    the server owns the socket then and closes it on stop."""
+
+    def __init__(self, http: web.Application, host: str, port: int, *, sock: socket.socket | None = None) -> None:
         self._runner = web.AppRunner(http, access_log=None)
         self._host = host
         self._port = port
+        self._sock = sock
         self.port = port
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site: web.BaseSite = (web.SockSite(self._runner, self._sock) if self._sock is not None
+                              else web.TCPSite(self._runner, self._host, self._port))
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
