@@ -11,6 +11,10 @@ during an incident) and a first start on an empty database (which also runs the 
 
 Goal (issue 13): < 1.0 s to the first /healthz 200. The floor is the interpreter start plus importing
 Bolt, which any Slack app in Python pays before it can answer anything.
+
+Python may cache bytecode (in a temporary PYTHONPYCACHEPREFIX) for every process here, as an installed
+package has it (pip compiles at install); `--no-bytecode` measures a source checkout under
+PYTHONDONTWRITEBYTECODE=1 instead, where every start compiles signoff's modules again.
 """
 
 from __future__ import annotations
@@ -47,13 +51,13 @@ def free_port() -> int:
 
 def healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 
 
-def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def start_sandbox(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     kubeconfig = workdir / "kubeconfig"
@@ -66,7 +70,7 @@ def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "adapters.kubernetes.sandbox", "--port", str(port), "--token", SANDBOX_TOKEN],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -104,9 +108,9 @@ def time_signoff(env: dict[str, str], workdir: Path) -> float:
             process.wait()
 
 
-def time_floor() -> float:
+def time_floor(env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import slack_bolt"], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", "import slack_bolt"], check=True, cwd=ROOT, env=env)
     return time.perf_counter() - started
 
 
@@ -119,26 +123,35 @@ def summary(values: list[float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="runs of each kind, interleaved")
+    parser.add_argument("--no-bytecode", action="store_true", help="PYTHONDONTWRITEBYTECODE=1, as a source checkout")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, FakeSlack.running_in_thread() as slack:
         workdir = Path(tmp)
-        sandbox, kubeconfig = start_sandbox(workdir)
+        ours = ("SIGNOFF_", "SLACK_", "DISCORD_", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+        base["PYTHONPATH"] = str(ROOT)
+        if args.no_bytecode:
+            base["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            base["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+        sandbox, kubeconfig = start_sandbox(workdir, base)
         try:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "SLACK_", "DISCORD_"))}
-            env.update({
-                "PYTHONPATH": str(ROOT), "KUBECONFIG": str(kubeconfig), "SIGNOFF_CLUSTER": "kubeconfig",
+            env = dict(base)
+            env.update({ "KUBECONFIG": str(kubeconfig), "SIGNOFF_CLUSTER": "kubeconfig",
                 "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_LOG_FORMAT": "json", "SIGNOFF_API_TOKEN": "bench-api-token",
                 "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": "bench-signing-secret",
                 "SLACK_API_URL": slack.api_url, "SLACK_CHANNEL": "C0BENCH",
             })
             migrated = workdir / "migrated.db"
             restart_env = {**env, "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{migrated}"}
-            time_signoff(restart_env, workdir)  # migrates it, and warms the OS file cache for every kind
-            time_floor()
+            # Migrates it; caches bytecode and warms the OS file cache for every kind.
+            for _ in range(2):
+                time_signoff(restart_env, workdir)
+                time_floor(base)
 
             kinds: dict[str, Callable[[int], float]] = {
-                "floor: python -c 'import slack_bolt'": lambda i: time_floor(),
+                "floor: python -c 'import slack_bolt'": lambda i: time_floor(base),
                 "signoff run, restart (migrated SQLite)": lambda i: time_signoff(restart_env, workdir),
                 "signoff run, first start (empty SQLite)": lambda i: time_signoff(
                     {**env, "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'fresh-{i}.db'}"}, workdir),
@@ -153,7 +166,9 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"start-up to the first GET /healthz 200, {args.runs} runs each, interleaved "
-          f"(Slack HTTP mode, SQLite, kubeconfig cluster on loopback):")
+          f"(Slack HTTP mode, SQLite, kubeconfig cluster on loopback; "
+          f"{'no bytecode cache' if args.no_bytecode else 'bytecode cached'}; "
+          f"load average {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores):")
     print(f"{'':42} {'median':>9} {'p90':>9} {'min':>9} {'max':>9}")
     floor_median = statistics.median(results[next(iter(kinds))])
     for name, values in results.items():
