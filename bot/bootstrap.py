@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -55,6 +55,9 @@ class App:
     incidents: IncidentService
     metrics: Metrics
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    # Work that start-up does not wait for (building clients that are not needed to listen): run by
+    # `warm_up()` once the service answers, and by whoever first needs it otherwise.
+    warmers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
 
     async def settle(self, rounds: int = 200) -> None:
@@ -65,6 +68,14 @@ class App:
             looked = await self.execution.verification.run_due()
             if not ran and not sent and not looked:
                 return
+
+    async def warm_up(self) -> None:
+        """Run the warmers, one after the other; one that fails is logged (its work is redone on first use)."""
+        for warm in self.warmers:
+            try:
+                await warm()
+            except Exception:
+                log.exception("bootstrap.warm_up_failed", warmer=getattr(warm, "__qualname__", repr(warm)))
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
@@ -106,21 +117,26 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def build_cluster(settings: Settings, closers: list[Callable[[], Any]]) -> tuple[Cluster, Any]:
+async def build_cluster(
+    settings: Settings, closers: list[Callable[[], Any]], warmers: list[Callable[[], Awaitable[Any]]] | None = None,
+) -> tuple[Cluster, Any]:
     from adapters.kubernetes.executor import KubernetesCluster
 
     if settings.cluster == "sandbox":
         from adapters.kubernetes.sandbox import SandboxCluster
 
-        sandbox = SandboxCluster(seed=True)
+        sandbox: Any = SandboxCluster(seed=True)
         url = await asyncio.to_thread(sandbox.start)
         closers.append(sandbox.stop)
         cluster = KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s)
         closers.append(cluster.close)
-        return cluster, sandbox
-    cluster = KubernetesCluster.from_kubeconfig(request_timeout=settings.kube_timeout_s)
-    closers.append(cluster.close)
-    return cluster, None
+    else:
+        cluster = KubernetesCluster.from_kubeconfig(request_timeout=settings.kube_timeout_s)
+        closers.append(cluster.close)
+        sandbox = None
+    if warmers is not None:
+        warmers.append(cluster.warm_up)
+    return cluster, sandbox
 
 
 def build_advisor(settings: Settings, closers: list[Callable[[], Any]]) -> Advisor | None:
@@ -145,6 +161,7 @@ async def bootstrap(
     # GIL switch interval, a click's acknowledgement can wait that long at every hand-off between them.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     closers: list[Callable[[], Any]] = []
+    warmers: list[Callable[[], Awaitable[Any]]] = []
     db = Database(settings.database_url, clock=clock, audit_key=settings.audit_key_bytes)
     closers.append(db.dispose)
     try:
@@ -154,7 +171,7 @@ async def bootstrap(
             await db.check()
         sandbox = None
         if cluster is None:
-            cluster, sandbox = await build_cluster(settings, closers)
+            cluster, sandbox = await build_cluster(settings, closers, warmers)
         if check_cluster:
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)
@@ -188,6 +205,7 @@ async def bootstrap(
             dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
             chat=chat, incidents=incidents, metrics=metrics,
             closers=closers,
+            warmers=warmers,
             sandbox=sandbox,
         )
         yield app

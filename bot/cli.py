@@ -6,20 +6,22 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
-from adapters.db.database import SqlUnitOfWork
-from bot.database import audit_verify, open_database
 from bot.logs import configure_logging
 from bot.settings import Settings
 from core.chat.cards import timeline_text
 from core.chat.learning_texts import playbooks_text
-from core.domain.events import TimelineEvent
 from core.domain.ids import IncidentId, parse_subject
 from core.domain.policy import format_duration
 from core.errors import NotFound, SignoffError
+
+if TYPE_CHECKING:
+    from adapters.db.database import SqlUnitOfWork
+    from core.domain.events import TimelineEvent
 
 log = structlog.get_logger(__name__)
 
@@ -78,20 +80,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    # The long-running commands are imported only when asked for: they pull in the HTTP server and the
-    # chat SDKs, which the one-shot commands (timeline, audit, playbooks…) should not wait for.
+    # Each command imports what it needs when asked for: the long-running ones pull in the HTTP server and the
+    # chat SDKs, which the one-shot commands (timeline, audit, playbooks…) should not wait for, and `run`
+    # binds its port before importing the rest (start-up time; bot/listen.py says why).
     command = args.command
+    if command == "run":
+        from bot.listen import bind_listener
+
+        # Settings that cannot run are reported as such, not as a busy port (run_service checks them too).
+        problem = settings.missing_for_run() or settings.slack_problem()
+        if problem:
+            raise SignoffError(problem)
+        listener = bind_listener(settings.http_host, settings.listen_port)
+        try:
+            from bot.service import run_service
+        except BaseException:
+            if listener is not None:
+                listener.close()
+            raise
+        return await run_service(settings, listener=listener)
     if command == "demo":
         from bot.demo import run_demo
         return await run_demo(settings)
     if command == "console":
         from bot.chats.console import run_console
         return await run_console(settings)
-    if command == "run":
-        from bot.service import run_service
-        return await run_service(settings)
     if command == "timeline":
         return await _timeline(settings, args.id)
+    from bot.database import audit_verify, open_database
 
     if command == "audit":
         return await audit_verify(settings)
@@ -110,6 +126,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _timeline(settings: Settings, subject: str) -> int:
+    from bot.database import open_database
+
     key = parse_subject(subject)
 
     def read(uow: SqlUnitOfWork) -> list[TimelineEvent]:

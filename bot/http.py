@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,7 +13,6 @@ from aiohttp import web
 
 from adapters.alertmanager import BadAlert, parse_alertmanager
 from bot.bootstrap import App
-from bot.metrics import render_metrics
 from bot.openapi import OPENAPI_PATH, openapi_document
 from core.app.learning import AlertOutcome
 from core.domain.alerts import Alert, AlertStatus
@@ -155,6 +155,9 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    # prometheus-client is imported on the first scrape, not before the server may listen (start-up time).
+    from bot.metrics import render_metrics
+
     body = await render_metrics(request.app[APP_KEY])
     return web.Response(text=body, content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
@@ -173,15 +176,20 @@ def build_http_app(app: App) -> web.Application:
 
 
 class HttpServer:
-    def __init__(self, http: web.Application, host: str, port: int) -> None:
+    """The aiohttp server on (host, port), or on `sock` when the port was bound earlier (bot/listen.py);
+    the server owns the socket then and closes it on stop."""
+
+    def __init__(self, http: web.Application, host: str, port: int, *, sock: socket.socket | None = None) -> None:
         self._runner = web.AppRunner(http, access_log=None)
         self._host = host
         self._port = port
+        self._sock = sock
         self.port = port
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site: web.BaseSite = (web.SockSite(self._runner, self._sock) if self._sock is not None
+                              else web.TCPSite(self._runner, self._host, self._port))
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []

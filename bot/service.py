@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 
 import structlog
 
@@ -16,19 +17,31 @@ from core.errors import SignoffError
 log = structlog.get_logger(__name__)
 
 
-async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> int:
+async def run_service(
+    settings: Settings, stop: asyncio.Event | None = None, *, listener: socket.socket | None = None,
+) -> int:
+    """The service until `stop` is set (SIGINT/SIGTERM). `listener` is the HTTP port bound early by the CLI
+    (bot/listen.py); it is served once everything is up, so /healthz says 200 only then, and it is closed
+    whatever happens."""
+    try:
+        return await _run(settings, stop or asyncio.Event(), listener)
+    finally:
+        if listener is not None:
+            listener.close()  # a no-op once the HTTP server has closed it
+
+
+async def _run(settings: Settings, stop: asyncio.Event, listener: socket.socket | None) -> int:
     missing = settings.missing_for_run()
     if missing:
         raise SignoffError(missing)
     problem = settings.slack_problem()
     if problem:
         raise SignoffError(problem)
-    stop = stop or asyncio.Event()
     install_stop_signals(stop)
     async with bootstrap(settings) as app:
         await app.maintenance.recover(sole_worker=app.db.sole_worker)
         http = build_http_app(app)
-        server = HttpServer(http, settings.http_host, settings.listen_port)
+        server = HttpServer(http, settings.http_host, settings.listen_port, sock=listener)
         # Chat adapters start before the workers and stop after them: receiving stops first (HTTP
         # server, then the Slack socket), their jobs in flight finish, then the database closes.
         async with contextlib.AsyncExitStack() as chats:
@@ -46,9 +59,12 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
                 await server.start()
                 log.info("service.started", port=server.port, slack=settings.slack_enabled,
                          discord=settings.discord_enabled, api=settings.api_token is not None)
+                # What start-up did not wait for is done now, before the first request would need it.
+                warming = asyncio.create_task(app.warm_up())
                 try:
                     await stop.wait()
                 finally:
+                    warming.cancel()
                     await server.stop()
         log.info("service.stopped")
     return 0

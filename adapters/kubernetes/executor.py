@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -89,9 +90,12 @@ class KubernetesCluster:
         self._drain_retry = drain_retry
         self._timeout = request_timeout
         self._conflict_retries = conflict_retries
-        self._apps = client.AppsV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
         self._version = client.VersionApi(api_client)
+        # AppsV1Api and CoreV1Api import some 300 pydantic models (about half a second of CPU): they are built
+        # on first use, in a worker thread, or ahead of it by `warm_up()` once the service listens. `check()`
+        # (start-up) needs neither.
+        self._apis: tuple[client.AppsV1Api, client.CoreV1Api] | None = None
+        self._apis_lock = threading.Lock()
         self._facts_cache: dict[tuple[str, str, str | None], tuple[float, TargetFacts]] = {}
 
     # ---- construction
@@ -170,6 +174,25 @@ class KubernetesCluster:
     def close(self) -> None:
         self._api_client.close()  # type: ignore[no-untyped-call]
 
+    async def warm_up(self) -> None:
+        """Build the Apps and Core API clients in a worker thread, so that no caller on the event loop does."""
+        if self._apis is None:
+            await asyncio.to_thread(self._load_apis)
+
+    def _load_apis(self) -> tuple[client.AppsV1Api, client.CoreV1Api]:
+        with self._apis_lock:
+            if self._apis is None:
+                self._apis = (client.AppsV1Api(self._api_client), client.CoreV1Api(self._api_client))
+            return self._apis
+
+    @property
+    def _apps(self) -> client.AppsV1Api:
+        return (self._apis or self._load_apis())[0]
+
+    @property
+    def _core(self) -> client.CoreV1Api:
+        return (self._apis or self._load_apis())[1]
+
     # ---- the port
 
     async def check(self) -> str:
@@ -192,6 +215,7 @@ class KubernetesCluster:
         cached = self._facts_cache.get(key)
         if cached is not None and cached[0] > now and not fresh:
             return cached[1]
+        await self.warm_up()
         reader = FactReader(self._apps, self._core, self._read)
         try:
             facts = await reader.read(op)
@@ -210,6 +234,7 @@ class KubernetesCluster:
         if not dry_run:
             self._facts_cache.clear()
         attempt = Attempt(op=op, dry_run=dry_run)
+        await self.warm_up()
         try:
             result = await self._apply(attempt)
         except Exception as error:

@@ -30,14 +30,13 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -58,6 +57,9 @@ from core.chat.sentences import UNFINISHED_TEXT, comment_form_failed_text
 from core.chat.text import clip
 from core.errors import SignoffError
 from core.ports import GatewayRegistry
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 log = structlog.get_logger(__name__)
 
@@ -218,6 +220,9 @@ class SlackAdapter:
             log.warning("slack.socket_check_failed", error=error)
         except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
             log.warning("slack.socket_check_failed", error=type(exc).__name__)
+        # Imported here: HTTP mode (no app token) never loads the Socket Mode client (start-up time).
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
         # Built here, inside the running loop: its client opens a session and starts a task in __init__.
         self._socket = AsyncSocketModeHandler(self.bolt, app_token=self.config.app_token,
                                               web_client=self._bolt_client)
