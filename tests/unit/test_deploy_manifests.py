@@ -242,6 +242,11 @@ def _receivers(tree: ast.Module) -> tuple[dict[str, str], dict[str, str]]:
         if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         args = [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]
+        if any(isinstance(d, ast.Name) and d.id == "property" for d in fn.decorator_list):
+            # `@property def _core(self) -> client.CoreV1Api`: an API class built on first use.
+            held = _api_class(fn.returns)
+            if held is not None:
+                on_self[fn.name] = held
         params = {a.arg: cls for a in args if (cls := _api_class(a.annotation)) is not None}
         names.update(params)
         for node in ast.walk(fn):
