@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
@@ -79,12 +79,23 @@ class GroupHandles(BaseModel):
         return None
 
 
-def _optional_duration(value: object) -> object:
+def _to_duration(value: object) -> object:
+    """`"10m"` in a policy file, or seconds."""
     if isinstance(value, str):
         return parse_duration(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
     return value
+
+
+def _at_least_a_second(value: timedelta) -> timedelta:
+    if value.total_seconds() < 1:
+        raise ValueError("must be at least one second")
+    return value
+
+
+# A policy duration: written `30m`, `1h`, `2h30m`, `45s`, `1d` (or seconds), at least one second.
+Duration = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_at_least_a_second)]
 
 
 class SignRule(BaseModel):
@@ -94,21 +105,9 @@ class SignRule(BaseModel):
     approvers: tuple[str, ...] = (ANYONE,)
     # Paging: still short of the quorum this long after creation, the thread mentions `escalate_to`;
     # this long before expiry, the approvers who have not signed are reminded once.
-    escalate_after: timedelta | None = None
+    escalate_after: Duration | None = None
     escalate_to: tuple[str, ...] = ()
-    remind_before_expiry: timedelta | None = None
-
-    @field_validator("escalate_after", "remind_before_expiry", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return _optional_duration(value)
-
-    @field_validator("escalate_after", "remind_before_expiry")
-    @classmethod
-    def _positive(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value.total_seconds() < 1:
-            raise ValueError("must be at least one second")
-        return value
+    remind_before_expiry: Duration | None = None
 
     @model_validator(mode="after")
     def _escalation_pairs(self) -> SignRule:
@@ -151,26 +150,11 @@ def format_duration(delta: timedelta) -> str:
 class RequestRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    expire_after: timedelta = timedelta(minutes=30)
+    expire_after: Duration = timedelta(minutes=30)
     protected_namespaces: tuple[str, ...] = ("kube-system",)
     max_replicas: int = Field(default=50, ge=0)
     max_per_person_per_minute: int = Field(default=20, ge=1, le=10_000)
 
-    @field_validator("expire_after", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_duration(value)
-        if isinstance(value, int | float):
-            return timedelta(seconds=value)
-        return value
-
-    @field_validator("expire_after")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value.total_seconds() < 1:
-            raise ValueError("expire_after must be at least one second")
-        return value
 
 
 class VerifyRules(BaseModel):
@@ -178,23 +162,8 @@ class VerifyRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout: timedelta = timedelta(minutes=10)
+    timeout: Duration = timedelta(minutes=10)
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_duration(value)
-        if isinstance(value, int | float):
-            return timedelta(seconds=value)
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value.total_seconds() < 1:
-            raise ValueError("timeout must be at least one second")
-        return value
 
 
 # Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).
@@ -206,14 +175,7 @@ class RetentionRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    keep: timedelta = timedelta(days=30)
-
-    @field_validator("keep", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_duration(value)
-        return value
+    keep: Duration = timedelta(days=30)
 
     @field_validator("keep")
     @classmethod

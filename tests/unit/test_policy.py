@@ -192,3 +192,14 @@ def test_a_left_out_playbooks_section_never_widens_who_may_act() -> None:
     assert explicit.playbooks.approvers == ("sre",)
     # Without a roster the policy is open: anyone may act, as before.
     assert parse_policy("[risk.high]\nquorum = 2\n", "open.toml").playbooks.approvers == ("*",)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ('[requests]\nexpire_after = "0s"\n', "requests.expire_after"),
+    ('[verify]\ntimeout = "0m"\n', "verify.timeout"),
+    ('[retention]\nkeep = "0h"\n', "retention.keep"),
+])
+def test_every_policy_duration_is_at_least_a_second(text: str, field: str) -> None:
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, "team.toml")
+    assert field in str(caught.value) and "at least one second" in str(caught.value)
