@@ -32,7 +32,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from adapters.db.bookkeeping import SqlChannelCards, SqlLeases, SqlRateEvents
-from adapters.db.repositories import SqlIncidents, SqlOutbox, SqlPlaybooks, SqlRequests, SqlTimeline
+from adapters.db.outbox import SqlOutbox
+from adapters.db.repositories import SqlIncidents, SqlPlaybooks, SqlRequests, SqlTimeline
 from adapters.db.urls import mask_url
 from core.errors import ConcurrentUpdate, SignoffError
 from core.ports import Clock, SystemClock

@@ -1,0 +1,162 @@
+"""The outbox and the anchors: chat messages stored with the change that caused them, delivered later,
+and where each delivered card or message lives (so replies find their thread)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from adapters.db import tables as t
+from adapters.db.repositories import _Repo
+from core.app.outbox import MessageKind, MessageRef, NewMessage, OutboxMessage
+from core.domain.events import format_at, parse_at
+
+_INSERT_OUTBOX = sa.insert(t.outbox)
+_A = t.anchors.c
+_ANCHOR = sa.select(t.anchors).where(_A.key == sa.bindparam("key"), _A.platform == sa.bindparam("platform"))
+_KEY_BY_MESSAGE = sa.select(_A.key).where(_A.platform == sa.bindparam("platform"),
+                                          _A.message_id == sa.bindparam("ref")).limit(1)
+_KEY_BY_THREAD = sa.select(_A.key).where(_A.platform == sa.bindparam("platform"),
+                                         _A.thread == sa.bindparam("ref")).limit(1)
+
+_BODY_FIELDS = ("text", "card", "anchor_as", "mentions")
+
+
+class SqlOutbox(_Repo):
+    def __init__(self, conn: sa.Connection, dialect: str, now: datetime) -> None:
+        super().__init__(conn, dialect)
+        self._now = now
+
+    def add(self, messages: Sequence[NewMessage]) -> None:
+        if not messages:
+            return
+        created = format_at(self._now)
+        self._conn.execute(_INSERT_OUTBOX, [
+            {
+                "platform": m.platform, "channel": m.channel, "kind": m.kind.value, "key": m.key,
+                "body": m.model_dump_json(include=set(_BODY_FIELDS)), "status": "pending", "attempts": 0,
+                "created_at": created, "next_attempt_at": created,
+            }
+            for m in messages
+        ])
+
+    def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
+            per_lane: int | None = None) -> list[OutboxMessage]:
+        at = format_at(now)
+        c = t.outbox.c
+        conditions = [c.status == "pending", c.next_attempt_at <= at,
+                      sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
+        if platforms is not None:
+            # Messages for a platform this process cannot reach stay for a process that can; they must not
+            # take the window from the platforms it can.
+            conditions.append(c.platform.in_(sorted(platforms)))
+        if per_lane is None:
+            query = sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+        else:
+            # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
+            lane = sa.func.row_number().over(
+                partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
+            ).label("lane_position")
+            ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
+            query = (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
+                     .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
+        rows = self._conn.execute(query)
+        messages = []
+        for row in rows:
+            m = row._mapping
+            body = json.loads(m["body"])
+            messages.append(OutboxMessage(
+                id=m["id"], platform=m["platform"], channel=m["channel"], kind=MessageKind(m["kind"]), key=m["key"],
+                attempts=m["attempts"], created_at=parse_at(m["created_at"]),
+                leased_before=m["lease_owner"] is not None, **body,
+            ))
+        return messages
+
+    def lease(self, message_id: int, *, owner: str, until: datetime, now: datetime) -> bool:
+        c = t.outbox.c
+        result = self._conn.execute(
+            sa.update(t.outbox)
+            .where(c.id == message_id, c.status == "pending",
+                   sa.or_(c.leased_until.is_(None), c.leased_until <= format_at(now)))
+            .values(leased_until=format_at(until), lease_owner=owner)
+        )
+        return result.rowcount == 1
+
+    def delivered(self, message_ids: Sequence[int], at: datetime) -> None:
+        if message_ids:
+            self._conn.execute(
+                sa.update(t.outbox).where(t.outbox.c.id.in_(list(message_ids)), t.outbox.c.status == "pending")
+                .values(status="delivered", delivered_at=format_at(at), leased_until=None)
+            )
+
+    def retry_later(self, message_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
+        c = t.outbox.c
+        values: dict[str, object] = {"next_attempt_at": format_at(at), "leased_until": None}
+        if count_attempt:
+            values["attempts"] = c.attempts + 1
+            values["last_error"] = error[:2000]
+        self._conn.execute(sa.update(t.outbox).where(c.id == message_id).values(**values))
+
+    def prune(self, before: datetime) -> int:
+        """Delivered and given-up messages older than `before`; pending ones are never pruned."""
+        c = t.outbox.c
+        return int(self._conn.execute(
+            sa.delete(t.outbox).where(c.status.in_(("delivered", "dead")),
+                                      sa.func.coalesce(c.delivered_at, c.created_at) < format_at(before))
+        ).rowcount)
+
+    def give_up(self, message_id: int, *, error: str) -> None:
+        self._conn.execute(
+            sa.update(t.outbox).where(t.outbox.c.id == message_id)
+            .values(status="dead", last_error=error[:2000], attempts=t.outbox.c.attempts + 1, leased_until=None)
+        )
+
+    def pending_updates(self, platform: str, key: str) -> list[int]:
+        c = t.outbox.c
+        rows = self._conn.execute(
+            sa.select(c.id).where(c.platform == platform, c.key == key, c.status == "pending",
+                                  c.kind == MessageKind.card_update.value)
+        )
+        return [int(row[0]) for row in rows]
+
+    def card_pending(self, platform: str, key: str) -> bool:
+        c = t.outbox.c
+        row = self._conn.execute(
+            sa.select(c.id).where(c.platform == platform, c.key == key, c.status == "pending",
+                                  c.kind == MessageKind.card.value).limit(1)
+        ).first()
+        return row is not None
+
+    def backlog(self) -> int:
+        return int((self._conn.execute(
+            sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
+        )).scalar_one())
+
+    def failures(self) -> int:
+        return int((self._conn.execute(
+            sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == "dead")
+        )).scalar_one())
+
+    def anchor(self, key: str, platform: str) -> MessageRef | None:
+        row = self._conn.execute(_ANCHOR, {"key": key, "platform": platform}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return MessageRef(platform=m["platform"], channel=m["channel"], message_id=m["message_id"], thread=m["thread"])
+
+    def save_anchor(self, key: str, ref: MessageRef) -> None:
+        if self.anchor(key, ref.platform) is not None:
+            return
+        self._conn.execute(sa.insert(t.anchors).values(
+            key=key, platform=ref.platform, channel=ref.channel, message_id=ref.message_id, thread=ref.thread,
+        ))
+
+    def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
+        for query in (_KEY_BY_MESSAGE, _KEY_BY_THREAD):
+            row = self._conn.execute(query, {"platform": platform, "ref": message_or_thread_id}).first()
+            if row is not None:
+                return str(row[0])
+        return None
