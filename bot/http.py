@@ -14,7 +14,7 @@ from aiohttp import web
 from adapters.alertmanager import BadAlert, parse_alertmanager
 from bot.bootstrap import App
 from bot.openapi import OPENAPI_PATH, openapi_document
-from core.app.learning import AlertOutcome
+from core.app.alert_outcomes import AlertOutcome
 from core.domain.alerts import Alert, AlertStatus
 from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, parse_incident_id, parse_request_id

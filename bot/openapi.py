@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from core.app.learning import AlertOutcome
+from core.app.alert_outcomes import AlertOutcome
 from core.domain.approvals import ApprovalRequest
 from core.domain.events import TimelineEvent
 

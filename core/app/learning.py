@@ -14,11 +14,10 @@ import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import NamedTuple
 
 import structlog
-from pydantic import BaseModel, ConfigDict
 
+from core.app.alert_outcomes import AlertOutcome, Filed, Prepared, failed
 from core.app.decisions import Decision, DecisionManager
 from core.app.notify import card_updates, thread_replies
 from core.app.outbox import MessageKind, NewMessage
@@ -42,39 +41,8 @@ from core.ports import Clock, Store, UnitOfWork
 log = structlog.get_logger(__name__)
 
 
-class _Filed(NamedTuple):
-    """What one group's transaction did: the incident, the proposal it opened with, the alerts it took."""
-
-    incident: Incident
-    request: ApprovalRequest | None
-    fresh: dict[str, str]  # alert key → incident id, for the alerts this transaction recorded
-    created: bool
-
-
-class _Prepared(NamedTuple):
-    incident: Incident
-    decision: Decision
-    draft: RequestDraft | None
-
 ALERT_CONCURRENCY = 8
 ALERTMANAGER = "alertmanager"
-
-
-class AlertOutcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    fingerprint: str
-    status: AlertStatus
-    incident_id: str | None = None
-    request_id: str | None = None
-    track: str | None = None
-    duplicate: bool = False
-    error: str | None = None  # this alert was not taken (a bad alert, or signoff failed on it)
-
-
-def _failed(alert: Alert) -> AlertOutcome:
-    return AlertOutcome(fingerprint=alert.fingerprint, status=alert.status,
-                        error="signoff failed on this alert and logged it")
 
 
 class IncidentService:
@@ -196,7 +164,7 @@ class IncidentService:
         # (In key order, so that two replicas lock the same incidents in the same order.)
         open_keys = await self._store.read(
             lambda uow: [key for key in sorted(groups) if uow.incidents.by_open_key(key) is not None])
-        joined: dict[str, _Filed | None] = {}
+        joined: dict[str, Filed | None] = {}
         if open_keys:
             try:
                 joined = await self._store.write(lambda uow: {
@@ -218,7 +186,7 @@ class IncidentService:
                     # One group fails alone; the caller asks Alertmanager to send the notification again.
                     log.exception("alert.failed", key=key, alerts=len(items))
                     for index, alert in items:
-                        outcomes[index] = _failed(alert)
+                        outcomes[index] = failed(alert)
 
         async with asyncio.TaskGroup() as group:
             for key, items in groups.items():
@@ -232,7 +200,7 @@ class IncidentService:
             except Exception:
                 log.exception("alert.resolve_failed", alerts=len(resolved))
                 for index, alert in resolved:
-                    outcomes[index] = _failed(alert)
+                    outcomes[index] = failed(alert)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _file_group(self, key: str, workload: str | None,
@@ -243,7 +211,7 @@ class IncidentService:
         # that is already open: a cheap read settles both before any decision is made.
         known, open_incident = await self._store.read(
             lambda uow: (uow.incidents.alert_incident(first.key), uow.incidents.by_open_key(key)))
-        prepared: _Prepared | None = None
+        prepared: Prepared | None = None
         if open_incident is None and (known is None or len(items) > 1):
             prepared = await self._prepare(first, key, workload)
         for _ in range(3):
@@ -256,8 +224,8 @@ class IncidentService:
             raise ConcurrentUpdate(f"the incident for {first.name} kept changing; Alertmanager will send it again")
         return self._filed(key, items, result, prepared)
 
-    def _filed(self, key: str, items: list[tuple[int, Alert]], result: _Filed,
-               prepared: _Prepared | None) -> list[tuple[int, AlertOutcome]]:
+    def _filed(self, key: str, items: list[tuple[int, Alert]], result: Filed,
+               prepared: Prepared | None) -> list[tuple[int, AlertOutcome]]:
         """After the transaction: wake the outbox, and say what became of each alert."""
         incident, request, fresh, created = result
         if request is not None:
@@ -282,7 +250,7 @@ class IncidentService:
         return outcomes
 
     def _file(self, uow: UnitOfWork, *, key: str, workload: str | None, items: list[tuple[int, Alert]],
-              prepared: _Prepared | None) -> _Filed | None:
+              prepared: Prepared | None) -> Filed | None:
         """One transaction: the group's new alerts join the open incident or open it; None: decide first."""
         fresh: dict[str, Alert] = {}
         known_incident: str | None = None
@@ -300,7 +268,7 @@ class IncidentService:
             found = uow.incidents.get(known_incident) if known_incident else incident
             if found is None:
                 return None
-            return _Filed(found, None, {}, False)
+            return Filed(found, None, {}, False)
         pairs = [(alert.key, alert.labels.get("pod")) for alert in fresh.values()]
         if incident is not None:
             new_pods = uow.incidents.add_alerts(incident.id, pairs)
@@ -308,7 +276,7 @@ class IncidentService:
             uow.incidents.update(change.incident)
             uow.timeline.append(change.events)
             self._refresh_cards(uow, change.incident)
-            return _Filed(change.incident, None, dict.fromkeys(fresh, incident.id), False)
+            return Filed(change.incident, None, dict.fromkeys(fresh, incident.id), False)
         if prepared is None:
             return None
         draft_incident = prepared.incident
@@ -324,9 +292,9 @@ class IncidentService:
         uow.timeline.append(opened.events)
         if prepared.draft is None:
             self._ask_humans(uow, opened.incident, prepared.decision, now)
-            return _Filed(opened.incident, None, dict.fromkeys(fresh, opened.incident.id), True)
+            return Filed(opened.incident, None, dict.fromkeys(fresh, opened.incident.id), True)
         request = self._approvals.create(uow, replace(prepared.draft, incident_id=IncidentId(opened.incident.id)))
-        return _Filed(opened.incident, request, dict.fromkeys(fresh, opened.incident.id), True)
+        return Filed(opened.incident, request, dict.fromkeys(fresh, opened.incident.id), True)
 
     def _refresh_cards(self, uow: UnitOfWork, incident: Incident) -> None:
         """The incident's cards show its alert count: one pending edit per card, coalesced by the dispatcher."""
@@ -337,7 +305,7 @@ class IncidentService:
             uow.outbox.add([message for message in card_updates(request)
                             if not uow.outbox.pending_updates(message.platform, request.id)])
 
-    async def _prepare(self, alert: Alert, key: str, workload: str | None) -> _Prepared:
+    async def _prepare(self, alert: Alert, key: str, workload: str | None) -> Prepared:
         """A new incident's proposal, decided outside any transaction (cluster reads, the advisor)."""
         labels, annotations = alert.labels, alert.annotations
         playbooks = await self._store.read(lambda uow: uow.playbooks.all())
@@ -351,7 +319,7 @@ class IncidentService:
         ).incident
         decision = await self._decisions.decide(draft_incident, playbooks)
         draft = await self._draft_request(draft_incident, decision)
-        return _Prepared(draft_incident, decision, draft)
+        return Prepared(draft_incident, decision, draft)
 
     async def _draft_request(self, incident: Incident, decision: Decision) -> RequestDraft | None:
         if decision.action is None:
