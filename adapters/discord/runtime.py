@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.discord.client import SignoffClient
 from adapters.discord.gateway import DEFAULT_REQUEST_TIMEOUT_S, DiscordGateway
+from adapters.discord.translate import PLATFORM
 from core.app.leader import Leadership
 from core.chat.handlers import ChatCommands
 from core.errors import SignoffError
@@ -163,6 +164,9 @@ async def lead_discord(
     the lease up so that a follower takes over at its next poll.
     """
     seat = DiscordSeat(leadership=leadership)
+    if config.channel_id is not None:
+        # Also on a follower: its API and alert requests queue their Discord card for the leader to deliver.
+        gateways.place(PLATFORM, str(config.channel_id))
     stop = asyncio.Event()
     first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     leading = await leadership.attempt()
