@@ -174,6 +174,7 @@ async def lead_discord(
         first.set_result(None)
         log.info("discord.following", lease=leadership.name, owner=leadership.owner)
     task = asyncio.create_task(_seat_loop(config, chat, gateways, seat, stop, first), name="discord-leadership")
+    task.add_done_callback(_report_early_end)
     try:
         await asyncio.shield(first)
         yield seat
@@ -184,8 +185,14 @@ async def lead_discord(
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # already logged by _report_early_end; the service still stops cleanly
         await task
+
+
+def _report_early_end(task: asyncio.Task[None]) -> None:
+    # Said when it happens: a dead loop means no Discord on this replica until it restarts.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("discord.leadership_stopped", error=repr(task.exception())[:300])
 
 
 async def _seat_loop(
