@@ -268,6 +268,12 @@ class GatewayRegistry(Protocol):
         that platform's messages for later."""
         ...
 
+    def place(self, platform: str, default_channel: str) -> None:
+        """Where requests that come from elsewhere post their card on `platform`, without a gateway in this
+        process: a replica that does not hold the Discord session still queues Discord cards, which the
+        replica that holds it delivers."""
+        ...
+
 
 class Advisor(Protocol):
     """The optional LLM track: proposes an action for an incident, or None. Never raises."""

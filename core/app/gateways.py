@@ -34,3 +34,6 @@ class ChatGateways:
         if self._dispatcher.gateways.get(gateway.platform) is gateway:
             del self._dispatcher.gateways[gateway.platform]
             log.info("chat.gateway_unregistered", platform=gateway.platform)
+
+    def place(self, platform: str, default_channel: str) -> None:
+        self._approvals.default_places[platform] = default_channel
