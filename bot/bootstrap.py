@@ -30,9 +30,8 @@ from core.app.signals import Signals
 from core.app.verification import way_back_through
 from core.chat.handlers import ChatCommands
 from core.chat.learning import learning_handlers
-from core.domain.cluster import Cluster
 from core.domain.policy import Policy
-from core.ports import Advisor, Clock, GatewayRegistry, SystemClock
+from core.ports import Advisor, Clock, Cluster, GatewayRegistry, SystemClock
 
 log = structlog.get_logger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001

@@ -6,12 +6,14 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
-from core.app.outbox import MessageRef, NewMessage, OutboxMessage
 from core.chat.cards import Card, Mentions
+from core.chat.messages import MessageRef, NewMessage, OutboxMessage
 from core.domain.advice import AdvisorAnswer
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
+from core.domain.cluster import ClusterResult, Progress, TargetFacts
 from core.domain.events import NewEvent, TimelineEvent
 from core.domain.incidents import Incident
+from core.domain.operations import Operation
 from core.domain.playbooks import Playbook, Vote
 
 
@@ -220,6 +222,28 @@ class Store(Protocol):
         ...
 
     async def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+
+class Cluster(Protocol):
+    """The Kubernetes API server, as the core sees it. Its facts, results and errors are domain types
+    (core/domain/cluster.py)."""
+
+    async def check(self) -> str:
+        """Reach the API server; return its version string or raise ClusterUnavailable."""
+        ...
+
+    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
+        """Read the target and what depends on it. Never writes. `fresh`: no cached facts."""
+        ...
+
+    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+        """Perform the operation (server-side dry run when dry_run). Raises ClusterError."""
+        ...
+
+    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
+        """Look at the effect of `op`, applied with result `since`. Never writes. `reasons`: also name
+        the pods that are not Ready and why (one more read; used when verification fails)."""
+        ...
 
 
 class ChatGateway(Protocol):

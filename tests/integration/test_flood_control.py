@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from adapters.alertmanager import parse_alertmanager
-from core.app.outbox import MessageRef
 from core.chat.cards import Card
+from core.chat.messages import MessageRef
 from tests.integration.test_learning import alert, payload
 from tests.support import make_settings, running_app
 from tests.support.app import MovableClock

@@ -9,7 +9,7 @@ from io import StringIO
 import sqlalchemy as sa
 
 from bot.chats.console import attach_console
-from core.app.outbox import MessageKind, NewMessage
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import Place
 from core.domain.policy import Person, Policy, parse_duration
 from tests.support import MovableClock, make_settings, running_app
