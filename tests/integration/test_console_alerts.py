@@ -6,7 +6,7 @@ from __future__ import annotations
 from io import StringIO
 
 from bot.chats.console import attach_console
-from tests.support import make_settings, running_app
+from testkit.support import make_settings, running_app
 
 
 async def test_a_console_alert_opens_an_incident(sqlite_database_url: str) -> None:

@@ -15,7 +15,7 @@ from core.domain.events import EventType
 from core.domain.operations import Operation
 from core.domain.policy import Person
 from core.ports import Cluster
-from tests.support import MovableClock, make_settings, running_app
+from testkit.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 ALICE, BOB = Person(name="alice"), Person(name="bob")

@@ -15,7 +15,7 @@ from core.domain.operations import Operation
 from core.domain.policy import Person
 from core.domain.verify import Progress
 from core.ports import Cluster
-from tests.support import MovableClock, make_settings, running_app
+from testkit.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 

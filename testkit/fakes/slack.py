@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from aiohttp import web
 
-from tests.support.loopback import Fault, LoopbackServer
+from testkit.support.loopback import Fault, LoopbackServer
 
 __all__ = [
     "FakeSlack",

@@ -93,7 +93,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 import yarl
 from aiohttp import WSMsgType, web
 
-from tests.support.loopback import Fault, LoopbackServer, full_path
+from testkit.support.loopback import Fault, LoopbackServer, full_path
 
 __all__ = [
     "INTENT_GUILDS",
