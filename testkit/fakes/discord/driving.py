@@ -9,13 +9,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from testkit.fakes.discord.records import (
-    JSON,
-    _on_fake_loop,
-)
-from testkit.fakes.discord.validation import (
-    _find_component,
-)
+from testkit.fakes.discord.records import JSON, _on_fake_loop
+from testkit.fakes.discord.validation import _find_component
 
 
 class Driving:

@@ -10,12 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from testkit.fakes.discord.records import (
-    _STATUS_TEXT,
-    DiscordCall,
-    FaultKind,
-    _json_response,
-)
+from testkit.fakes.discord.records import _STATUS_TEXT, DiscordCall, FaultKind, _json_response
 from testkit.support.loopback import Fault, full_path
 
 

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 import copy
 
-from testkit.fakes.discord.records import (
-    _MENTION_RE,
-    FLAG_EPHEMERAL,
-    JSON,
-    _Interaction,
-    _now_iso,
-)
-from testkit.fakes.discord.validation import (
-    _emoji_payload,
-    _normalise_embeds,
-    _number_components,
-)
+from testkit.fakes.discord.records import _MENTION_RE, FLAG_EPHEMERAL, JSON, _Interaction, _now_iso
+from testkit.fakes.discord.validation import _emoji_payload, _normalise_embeds, _number_components
 
 
 class MessageStore:

@@ -10,16 +10,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from testkit.fakes.discord.records import (
-    INTENT_GUILD_MEMBERS,
-    JSON,
-    PERMS_ALL,
-    _Interaction,
-    _now_iso,
-)
-from testkit.fakes.discord.validation import (
-    _option_type,
-)
+from testkit.fakes.discord.records import INTENT_GUILD_MEMBERS, JSON, PERMS_ALL, _Interaction, _now_iso
+from testkit.fakes.discord.validation import _option_type
 
 
 class Payloads:

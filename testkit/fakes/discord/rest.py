@@ -11,15 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from testkit.fakes.discord.records import (
-    _DELAY,
-    API_PREFIX,
-    DiscordCall,
-    _Handler,
-    _HTTPError,
-    _json_response,
-    _Req,
-)
+from testkit.fakes.discord.records import _DELAY, API_PREFIX, DiscordCall, _Handler, _HTTPError, _json_response, _Req
 
 
 class RestPlumbing:

@@ -16,9 +16,7 @@ from testkit.fakes.discord.records import (
     _Req,
     _unknown,
 )
-from testkit.fakes.discord.validation import (
-    _validate_message,
-)
+from testkit.fakes.discord.validation import _validate_message
 
 
 class ChannelRoutes:

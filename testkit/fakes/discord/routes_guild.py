@@ -7,10 +7,7 @@ import copy
 import hashlib
 from typing import Any
 
-from testkit.fakes.discord.records import (
-    _Req,
-    _unknown,
-)
+from testkit.fakes.discord.records import _Req, _unknown
 
 
 class GuildRoutes:

@@ -19,10 +19,7 @@ from testkit.fakes.discord.records import (
     _Req,
     _unknown,
 )
-from testkit.fakes.discord.validation import (
-    _validate_message,
-    _validate_modal,
-)
+from testkit.fakes.discord.validation import _validate_message, _validate_modal
 
 
 class InteractionRoutes:

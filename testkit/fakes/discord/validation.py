@@ -7,11 +7,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from testkit.fakes.discord.records import (
-    JSON,
-    _HTTPError,
-    _invalid,
-)
+from testkit.fakes.discord.records import JSON, _HTTPError, _invalid
 
 # ---------------------------------------------------------------------------------- helpers
 
