@@ -22,6 +22,7 @@ from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
 from core.app.execution import ExecutionService
 from core.app.gateways import ChatGateways
+from core.app.history import History
 from core.app.learning import IncidentService
 from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
@@ -59,6 +60,10 @@ class App:
     # `warm_up()` once the service answers, and by whoever first needs it otherwise.
     warmers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
+
+    @property
+    def history(self) -> History:
+        return History(self.db)
 
     async def settle(self, rounds: int = 200) -> None:
         """Run executions and deliveries until nothing is left to do (console scripts, tests)."""

@@ -12,6 +12,7 @@ from core.domain.advice import AdvisorAnswer
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
 from core.domain.events import NewEvent, TimelineEvent
 from core.domain.incidents import Incident
+from core.domain.listing import IncidentQuery, Page, PlaybookQuery, RequestQuery
 from core.domain.playbooks import Playbook, Vote
 
 
@@ -191,6 +192,20 @@ class ChannelCardRepository(Protocol):
     def prune(self, before: datetime) -> int: ...
 
 
+class HistoryRepository(Protocol):
+    """Read-only pages of history, newest first, by keyset (the list endpoints and the web view)."""
+
+    def requests(self, query: RequestQuery) -> Page[ApprovalRequest]: ...
+
+    def incidents(self, query: IncidentQuery) -> Page[Incident]: ...
+
+    def playbooks(self, query: PlaybookQuery) -> Page[Playbook]: ...
+
+    def events(self, *, after: int, limit: int) -> list[TimelineEvent]:
+        """Timeline events with seq > `after`, in chain order."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories inside one transaction. Synchronous: a transaction is one function."""
 
@@ -202,6 +217,7 @@ class UnitOfWork(Protocol):
     leases: LeaseRepository
     rate_events: RateEventRepository
     channel_cards: ChannelCardRepository
+    history: HistoryRepository
 
 
 T = TypeVar("T")

@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from adapters.db.bookkeeping import SqlChannelCards, SqlLeases, SqlRateEvents
+from adapters.db.history import SqlHistory
 from adapters.db.outbox import SqlOutbox
 from adapters.db.repositories import SqlIncidents, SqlPlaybooks, SqlRequests, SqlTimeline
 from adapters.db.urls import mask_url
@@ -65,6 +66,7 @@ class SqlUnitOfWork:
         self.leases = SqlLeases(conn)
         self.rate_events = SqlRateEvents(conn)
         self.channel_cards = SqlChannelCards(conn, dialect)
+        self.history = SqlHistory(conn)
 
 
 class Database:
