@@ -30,7 +30,7 @@ from core.domain.playbooks import PlaybookStatus
 from core.errors import SignoffError
 
 E = TypeVar("E", bound=StrEnum)
-DEFAULT_AUDIT_LIMIT = 500
+DEFAULT_AUDIT_LIMIT = 100
 
 
 class BadFilter(SignoffError):
@@ -114,10 +114,10 @@ async def list_audit(app: App, request: web.Request) -> web.StreamResponse:
     if not text.isdigit():
         raise BadFilter(f"`after` must be a sequence number (0 for the start of the chain), not `{text[:40]}`.")
     limit = _limit(request, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT)
-    events = await app.history.events(after=int(text), limit=limit)
-    last = events[-1].seq if len(events) == limit else None
+    events = await app.history.chain(after=int(text), limit=limit)
+    last = int(events[-1]["seq"]) if len(events) == limit else None
     return web.json_response({
-        "items": [event.model_dump(mode="json") for event in events],
+        "items": events,
         "next_cursor": str(last) if last is not None else None,
         "next_after": last,
     })

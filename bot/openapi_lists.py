@@ -43,10 +43,20 @@ def _page_of(item: str) -> dict[str, Any]:
 
 
 def list_schemas() -> dict[str, Any]:
-    audit = _page_of("TimelineEvent")
+    audit = _page_of("ChainEvent")
     audit["properties"]["next_after"] = {"type": ["integer", "null"],
                                         "description": "Pass as `after` for the next page; null at the head."}
-    return {"RequestPage": _page_of("RequestView"), "IncidentPage": _page_of("Incident"),
+    chain_event = {
+        "type": "object", "required": ["seq", "at", "type", "prev_hash", "hash"],
+        "description": "A timeline event as the body its hash covers, plus `hash`: without SIGNOFF_AUDIT_KEY, "
+                       "hash = sha256(prev_hash + the event without `hash` as JSON with sorted keys and no spaces); "
+                       "`at` is in its stored form (YYYY-MM-DDTHH:MM:SS.ffffffZ).",
+        "properties": {name: {"type": kind} for name, kind in [
+            ("seq", "integer"), ("at", "string"), ("type", "string"), ("status", "string"), ("title", "string"),
+            ("detail", "string"), ("actor", "string"), ("actor_role", "string"), ("request_id", ["string", "null"]),
+            ("incident_id", ["string", "null"]), ("prev_hash", "string"), ("digest", "string"), ("hash", "string")]},
+    }
+    return {"ChainEvent": chain_event, "RequestPage": _page_of("RequestView"), "IncidentPage": _page_of("Incident"),
             "PlaybookPage": _page_of("Playbook"), "AuditPage": audit}
 
 
@@ -79,7 +89,7 @@ def list_paths(errors: dict[str, Any]) -> dict[str, Any]:
             "parameters": [
                 _query("after", "Events with a larger seq (0: from the start).", {"type": "integer", "minimum": 0}),
                 _query("limit", "Events per page.", {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_LIMIT,
-                                                     "default": 500}),
+                                                     "default": 100}),
             ],
             "responses": {"200": {"description": "Events in chain order.",
                                   "content": {"application/json": {"schema": _ref("AuditPage")}}}, **errors},

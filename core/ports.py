@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from core.app.outbox import MessageRef, NewMessage, OutboxMessage
 from core.chat.cards import Card, Mentions
@@ -201,8 +201,9 @@ class HistoryRepository(Protocol):
 
     def playbooks(self, query: PlaybookQuery) -> Page[Playbook]: ...
 
-    def events(self, *, after: int, limit: int) -> list[TimelineEvent]:
-        """Timeline events with seq > `after`, in chain order."""
+    def chain(self, *, after: int, limit: int) -> list[dict[str, Any]]:
+        """Timeline events with seq > `after`, in chain order, each as the body its hash covers
+        (`events.event_body`, instants in their stored text) plus `hash`."""
         ...
 
 

@@ -8,14 +8,13 @@ playbooks page by (created_at, id). The audit chain is read by seq, in order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from adapters.db import tables as t
-from adapters.db.repositories import _event_from
 from core.domain.approvals import ApprovalRequest
-from core.domain.events import TimelineEvent, format_at
+from core.domain.events import format_at
 from core.domain.incidents import Incident
 from core.domain.listing import IncidentQuery, Page, PlaybookQuery, RequestQuery, decode_cursor, encode_cursor
 from core.domain.playbooks import Playbook
@@ -25,6 +24,8 @@ _I = t.incidents.c
 _P = t.playbooks.c
 _T = t.timeline.c
 Item = TypeVar("Item")
+_CHAIN = (_T.seq, _T.at, _T.type, _T.status, _T.title, _T.detail, _T.actor, _T.actor_role, _T.request_id,
+          _T.incident_id, _T.prev_hash, _T.digest, _T.hash)
 Row = sa.Row[tuple[str, str, str]]  # created_at, id, data
 
 
@@ -65,9 +66,16 @@ class SqlHistory:
         rows = self._newest_first(statement, _P.created_at, _P.id, query.cursor, query.limit)
         return self._page([Playbook.model_validate_json(row.data) for row in rows], rows, query.limit)
 
-    def events(self, *, after: int, limit: int) -> list[TimelineEvent]:
-        rows = self._conn.execute(sa.select(t.timeline).where(_T.seq > after).order_by(_T.seq).limit(limit))
-        return [_event_from(row._mapping) for row in rows]
+    def chain(self, *, after: int, limit: int) -> list[dict[str, Any]]:
+        # Straight from the rows, no models: these are the very texts the hashes cover (instants included).
+        rows = self._conn.execute(sa.select(*_CHAIN).where(_T.seq > after).order_by(_T.seq).limit(limit))
+        found = []
+        for row in rows:
+            item = dict(row._mapping)
+            if item["digest"] is None:
+                del item["digest"]  # hashed only where present (event_body)
+            found.append(item)
+        return found
 
     def _newest_first(self, statement: sa.Select[tuple[str, str, str]], at: sa.ColumnElement[str],
                       key: sa.ColumnElement[str], cursor: str | None, limit: int) -> Sequence[Row]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.domain.approvals import ApprovalRequest
-from core.domain.events import TimelineEvent
 from core.domain.incidents import Incident
 from core.domain.listing import IncidentQuery, Page, PlaybookQuery, RequestQuery
 from core.domain.playbooks import Playbook
@@ -23,5 +24,5 @@ class History:
     async def playbooks(self, query: PlaybookQuery) -> Page[Playbook]:
         return await self._store.read(lambda uow: uow.history.playbooks(query))
 
-    async def events(self, *, after: int, limit: int) -> list[TimelineEvent]:
-        return await self._store.read(lambda uow: uow.history.events(after=after, limit=limit))
+    async def chain(self, *, after: int, limit: int) -> list[dict[str, Any]]:
+        return await self._store.read(lambda uow: uow.history.chain(after=after, limit=limit))

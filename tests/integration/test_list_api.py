@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.bootstrap import App
 from bot.http import build_http_app
-from core.domain.events import GENESIS_HASH
+from core.domain.events import GENESIS_HASH, chain_hash
 from tests.support import MovableClock, make_settings, running_app
 
 TOKEN = "list-api-token-0123456789"
@@ -133,5 +133,10 @@ async def test_audit_returns_the_chain_in_order_and_links(served: tuple[App, Mov
     assert len(events) >= len(ACTIONS)
     assert events[0]["prev_hash"] == GENESIS_HASH
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(events))
+    # Each item is the very body its hash covers: anyone can re-compute the chain from the API alone.
+    for event in events:
+        body = {key: value for key, value in event.items() if key != "hash"}
+        assert chain_hash(event["prev_hash"], body) == event["hash"], event["seq"]
+    assert events[0]["type"] == "requested" and events[0]["at"].endswith("Z")
     status, body = await call(base, "GET", "/api/v1/audit?after=-1")
     assert status == 422 and "sequence number" in body["message"]
