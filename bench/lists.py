@@ -6,7 +6,8 @@ A SQLite file is filled with `--requests` requests (copies of one real request, 
 requesters and 100 days) and `--events` timeline events, then the real aiohttp app (`bootstrap` +
 `build_http_app`, the sandbox cluster) serves GET /api/v1/requests, /incidents, /playbooks and /audit on
 loopback. Each query runs `--calls` times; p50 and p99 are printed side by side with the floor: raw
-`sqlite3` running the same page's SELECT on the same file (no HTTP, no JSON, no models).
+`sqlite3` running the same page's SELECT on the same file (no HTTP, no JSON, no models). Then
+`signoff audit export` writes the whole chain to a file, against raw `sqlite3` + `json.dumps` doing the same.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -124,8 +127,9 @@ async def run(requests: int, events: int, calls: int) -> None:
                 ("requests, one requester", "/api/v1/requests?requester=user7&limit=50",
                  "SELECT data FROM requests WHERE requested_by = 'user7' ORDER BY number DESC LIMIT 51", ()),
                 ("requests, since the last day", f"/api/v1/requests?since={since}&status=failed&limit=50",
-                 "SELECT data FROM requests WHERE status = 'failed' AND number >= (SELECT min(number) FROM requests "
-                 "WHERE created_at >= ?) ORDER BY number DESC LIMIT 51", (since,)),
+                 "SELECT data FROM requests WHERE status = 'failed' AND created_at >= ? AND number >= (SELECT number "
+                 "FROM requests WHERE created_at >= ? ORDER BY created_at, number LIMIT 1) ORDER BY number DESC "
+                 "LIMIT 51", (since, since)),
                 ("audit, mid-chain", f"/api/v1/audit?after={events // 2}&limit=100",
                  "SELECT * FROM timeline WHERE seq > ? ORDER BY seq LIMIT 100", (events // 2,)),
                 ("incidents", "/api/v1/incidents?limit=50",
@@ -140,6 +144,31 @@ async def run(requests: int, events: int, calls: int) -> None:
                     r50, r99 = percentiles(floor)
                     print(f"{name:32} {p50:8.2f} {p99:8.2f} {r50:8.2f} {r99:8.2f} {'✔' if p99 < 20 else '✘':>9}")
             await server.stop()
+        exported, seconds = await asyncio.to_thread(export_file, path, Path(tmp) / "chain.jsonl")
+        raw_seconds = await asyncio.to_thread(raw_export, path, Path(tmp) / "raw.jsonl")
+        print(f"audit export to a file: {exported:,} events in {seconds:.1f} s = {exported / seconds:,.0f} events/s "
+              f"(goal ≥ 50,000/s {'✔' if exported / seconds >= 50_000 else '✘'}); raw sqlite3 + json.dumps: "
+              f"{exported / raw_seconds:,.0f} events/s (ratio {raw_seconds / seconds:.2f})")
+
+
+def export_file(path: Path, target: Path) -> tuple[int, float]:
+    """`signoff audit export > file` as a real process, start-up included."""
+    env = {**os.environ, "SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{path}", "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    with target.open("w") as out:
+        subprocess.run([sys.executable, "-m", "bot", "audit", "export"], stdout=out, env=env, check=True)
+    seconds = time.perf_counter() - started
+    with target.open() as lines:
+        return sum(1 for _ in lines), seconds
+
+
+def raw_export(path: Path, target: Path) -> float:
+    started = time.perf_counter()
+    with sqlite3.connect(path) as conn, target.open("w") as out:
+        conn.row_factory = sqlite3.Row
+        for row in conn.execute("SELECT * FROM timeline ORDER BY seq"):
+            out.write(json.dumps(dict(row), separators=(",", ":")) + "\n")
+    return time.perf_counter() - started
 
 
 def main() -> None:

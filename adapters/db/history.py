@@ -8,6 +8,7 @@ playbooks page by (created_at, id). The audit chain is read by seq, in order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -24,8 +25,10 @@ _I = t.incidents.c
 _P = t.playbooks.c
 _T = t.timeline.c
 Item = TypeVar("Item")
+SKEW = timedelta(minutes=5)
 _CHAIN = (_T.seq, _T.at, _T.type, _T.status, _T.title, _T.detail, _T.actor, _T.actor_role, _T.request_id,
           _T.incident_id, _T.prev_hash, _T.digest, _T.hash)
+_CHAIN_NAMES = tuple(column.name for column in _CHAIN)
 Row = sa.Row[tuple[str, str, str]]  # created_at, id, data
 
 
@@ -40,8 +43,11 @@ class SqlHistory:
         if query.requester is not None:
             statement = statement.where(_R.requested_by == query.requester)
         if query.since is not None:
-            first = sa.select(sa.func.min(_R.number)).where(_R.created_at >= format_at(query.since))
-            statement = statement.where(_R.number >= first.scalar_subquery())
+            # The first request by creation time, found on the creation-time index (min(number) would walk the
+            # number index from the oldest request); the margin covers replicas whose clocks differ a little.
+            first = (sa.select(_R.number).where(_R.created_at >= format_at(query.since - SKEW))
+                     .order_by(_R.created_at, _R.number).limit(1).scalar_subquery())
+            statement = statement.where(_R.created_at >= format_at(query.since), _R.number >= first)
         if query.cursor is not None:
             (number,) = decode_cursor(query.cursor, int)
             statement = statement.where(_R.number < number)
@@ -70,8 +76,8 @@ class SqlHistory:
         # Straight from the rows, no models: these are the very texts the hashes cover (instants included).
         rows = self._conn.execute(sa.select(*_CHAIN).where(_T.seq > after).order_by(_T.seq).limit(limit))
         found = []
-        for row in rows:
-            item = dict(row._mapping)
+        for values in rows:
+            item = dict(zip(_CHAIN_NAMES, values, strict=True))
             if item["digest"] is None:
                 del item["digest"]  # hashed only where present (event_body)
             found.append(item)

@@ -31,7 +31,7 @@ requests = sa.Table(
     sa.Index("ix_requests_status", "status", "number"),
     sa.Index("ix_requests_incident", "incident_id"),
     sa.Index("ix_requests_requester", "requested_by", "number"),
-    sa.Index("ix_requests_created", "created_at"),
+    sa.Index("ix_requests_created", "created_at", "number"),
 )
 
 signatures = sa.Table(

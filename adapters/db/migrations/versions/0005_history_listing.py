@@ -32,7 +32,7 @@ def upgrade() -> None:
             batch_op.create_index(f"ix_{table}_created", ["created_at", "id"], unique=False)
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.create_index("ix_requests_requester", ["requested_by", "number"], unique=False)
-        batch_op.create_index("ix_requests_created", ["created_at"], unique=False)
+        batch_op.create_index("ix_requests_created", ["created_at", "number"], unique=False)
 
 
 def _backfill_created_at(table: str) -> None:
