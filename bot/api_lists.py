@@ -1,12 +1,13 @@
 """The list endpoints of the HTTP API: requests, incidents and playbooks newest first, and the audit chain.
 
-Each takes its filters from the query string and answers `{"items": [...], "next_cursor": ...}`; a bad
-filter is a 422 naming the parameter and what it accepts.
+Each takes its filters from the query string and answers `{"items": [...], "next_cursor": ...}`. An unknown
+parameter, a bad value or a cursor this list did not give out is a 400 naming the parameter and what it
+accepts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -21,10 +22,12 @@ from core.domain.listing import (
     DEFAULT_LIMIT,
     MAX_AUDIT_LIMIT,
     MAX_LIMIT,
+    BadCursor,
     IncidentQuery,
     Page,
     PlaybookQuery,
     RequestQuery,
+    decode_cursor,
 )
 from core.domain.playbooks import PlaybookStatus
 from core.errors import SignoffError
@@ -35,6 +38,32 @@ DEFAULT_AUDIT_LIMIT = 100
 
 class BadFilter(SignoffError):
     code = "invalid_filter"
+
+
+Handler = Callable[[App, web.Request], Awaitable[web.StreamResponse]]
+
+
+def _listing(*allowed: str) -> Callable[[Handler], Handler]:
+    """Refuse parameters the list does not know (a typo must not silently widen the list) and bad values, with 400."""
+    def wrap(handler: Handler) -> Handler:
+        async def checked(app: App, request: web.Request) -> web.StreamResponse:
+            unknown = sorted(set(request.query) - set(allowed))
+            try:
+                if unknown:
+                    raise BadFilter(f"`{unknown[0][:40]}` is not a parameter of this list; it takes "
+                                    + ", ".join(f"`{name}`" for name in allowed) + ".")
+                return await handler(app, request)
+            except (BadFilter, BadCursor) as exc:
+                return web.json_response({"error": exc.code, "message": exc.message}, status=400)
+        return checked
+    return wrap
+
+
+def _cursor(request: web.Request, *key: type) -> str | None:
+    cursor = _text(request, "cursor", 400)
+    if cursor is not None:
+        decode_cursor(cursor, *key)  # refused here, before any query, when this list did not give it out
+    return cursor
 
 
 def _statuses(request: web.Request, kind: type[E]) -> tuple[E, ...]:
@@ -89,26 +118,30 @@ def _page(page: Page[Any], render: Callable[[Any], dict[str, Any]]) -> web.Respo
     return web.json_response({"items": [render(item) for item in page.items], "next_cursor": page.next_cursor})
 
 
+@_listing("status", "requester", "since", "limit", "cursor")
 async def list_requests(app: App, request: web.Request) -> web.StreamResponse:
     query = RequestQuery(
         statuses=_statuses(request, RequestStatus), requester=_text(request, "requester"), since=_since(request),
-        limit=_limit(request), cursor=_text(request, "cursor", 400),
+        limit=_limit(request), cursor=_cursor(request, int),
     )
     return _page(await app.history.requests(query), request_json)
 
 
+@_listing("status", "since", "limit", "cursor")
 async def list_incidents(app: App, request: web.Request) -> web.StreamResponse:
     query = IncidentQuery(statuses=_statuses(request, IncidentStatus), since=_since(request),
-                          limit=_limit(request), cursor=_text(request, "cursor", 400))
+                          limit=_limit(request), cursor=_cursor(request, str, str))
     return _page(await app.history.incidents(query), lambda incident: incident.model_dump(mode="json"))
 
 
+@_listing("status", "limit", "cursor")
 async def list_playbooks(app: App, request: web.Request) -> web.StreamResponse:
     query = PlaybookQuery(statuses=_statuses(request, PlaybookStatus), limit=_limit(request),
-                          cursor=_text(request, "cursor", 400))
+                          cursor=_cursor(request, str, str))
     return _page(await app.history.playbooks(query), lambda playbook: playbook.model_dump(mode="json"))
 
 
+@_listing("after", "limit")
 async def list_audit(app: App, request: web.Request) -> web.StreamResponse:
     text = request.query.get("after") or "0"
     if not text.isdigit():

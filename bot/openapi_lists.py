@@ -69,8 +69,11 @@ def _list(summary: str, operation: str, page: str, parameters: list[dict[str, An
     }}
 
 
-def list_paths(errors: dict[str, Any]) -> dict[str, Any]:
-    """Path items by path; `errors` are the shared 401/404/422 answers."""
+def list_paths(shared: dict[str, Any]) -> dict[str, Any]:
+    """Path items by path; `shared` are the shared 401/404 answers."""
+    errors = {**{code: answer for code, answer in shared.items() if code != "422"}, "400": {
+        "description": "An unknown parameter, a bad value or a cursor this list did not give out (named).",
+        "content": {"application/json": {"schema": _ref("Error")}}}}
     return {
         "/api/v1/requests": _list(
             "Requests, newest first", "listRequests", "RequestPage",
