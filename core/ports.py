@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -207,6 +208,32 @@ class HistoryRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StreamPosition:
+    seq: int = 0  # the last event the sink acknowledged
+    failures: int = 0  # in a row, since the last success
+    not_before: datetime | None = None  # no attempt before this, after a failure
+    last_error: str | None = None
+
+
+class StreamRepository(Protocol):
+    """Where a stream of the timeline to an outside sink has got to (shared by replicas)."""
+
+    def position(self, name: str) -> StreamPosition: ...
+
+    def advance(self, name: str, seq: int) -> None:
+        """Acknowledged up to `seq`: never moves backwards; clears the failures."""
+        ...
+
+    def failed(self, name: str, *, error: str, failures: int, not_before: datetime) -> None: ...
+
+
+class AuditSink(Protocol):
+    """Where the SIEM stream goes (a webhook). `send` returns once the event is acknowledged, else raises."""
+
+    async def send(self, event: dict[str, Any]) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories inside one transaction. Synchronous: a transaction is one function."""
 
@@ -219,6 +246,7 @@ class UnitOfWork(Protocol):
     rate_events: RateEventRepository
     channel_cards: ChannelCardRepository
     history: HistoryRepository
+    stream: StreamRepository
 
 
 T = TypeVar("T")

@@ -191,3 +191,13 @@ rate_events = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
     sa.Index("ix_rate_events_person", "person", "kind", "at"),
 )
+
+# How far each stream of the timeline to an outside sink (the SIEM webhook) has been acknowledged.
+stream_positions = sa.Table(
+    "stream_positions", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("not_before", sa.String(32), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+)

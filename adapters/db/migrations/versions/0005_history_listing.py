@@ -1,4 +1,5 @@
-"""history listing: when incidents and playbooks were created, and the indexes the list endpoints page by
+"""history listing: when incidents and playbooks were created, the indexes the list endpoints page by, and
+the positions of streams of the timeline (the SIEM webhook)
 
 Revision ID: 0005
 Revises: 0004
@@ -33,6 +34,15 @@ def upgrade() -> None:
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.create_index("ix_requests_requester", ["requested_by", "number"], unique=False)
         batch_op.create_index("ix_requests_created", ["created_at", "number"], unique=False)
+    op.create_table(
+        "stream_positions",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("not_before", sa.String(length=32), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def _backfill_created_at(table: str) -> None:
@@ -48,6 +58,7 @@ def _backfill_created_at(table: str) -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("stream_positions")
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.drop_index("ix_requests_created")
         batch_op.drop_index("ix_requests_requester")
