@@ -169,6 +169,7 @@ class FactReader:
             services=await self._services(namespace, [*(_labels(p) for p in pods), template_labels]),
             stateful=kind == "statefulset" or bool(claims),
             volumes=tuple(claims),
+            update_strategy=_update_strategy(kind, workload),
         )
 
     async def _pod(self, name: str, namespace: str) -> TargetFacts:
@@ -286,3 +287,9 @@ def _replica_counts(kind: str, workload: Any) -> tuple[int | None, int | None]:
     replicas = spec.replicas if spec is not None and spec.replicas is not None else 1
     ready = (status.ready_replicas if status is not None else None) or 0
     return int(replicas), int(ready)
+
+
+def _update_strategy(kind: str, workload: Any) -> str | None:
+    spec = workload.spec
+    strategy = (spec.strategy if kind == "deployment" else spec.update_strategy) if spec is not None else None
+    return str(strategy.type or "RollingUpdate") if strategy is not None else None
