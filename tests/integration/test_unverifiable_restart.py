@@ -17,8 +17,9 @@ from adapters.kubernetes.executor import KubernetesCluster
 from bot.bootstrap import App
 from bot.http import build_http_app
 from core.chat.commands import ChatContext
-from core.domain.approvals import Place
+from core.domain.approvals import Place, RequestStatus
 from core.domain.operations import parse_operation
+from core.domain.policy import Person
 from tests.fakes.sandbox import HookedSandbox
 from tests.support import make_settings, running_app
 
@@ -147,3 +148,42 @@ async def test_chat_refuses_a_restart_of_an_on_delete_daemonset(sqlite_database_
         assert f"delete pod {pod} -n monitoring" in reply.text
         counts = await app.db.read(lambda uow: uow.requests.counts())
         assert not any(counts.values())
+
+
+# ---- and if it happens anyway (the strategy changed after the request was made)
+
+
+async def test_a_restart_of_an_on_delete_workload_fails_its_verification_at_once(
+        sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
+    """As `kubectl rollout status` answers at once for OnDelete, rather than waiting for the deadline."""
+    on_delete(sandbox, "StatefulSet", "prod", "postgres")
+    restart = parse_operation("rollout restart statefulset/postgres -n prod")
+    result = await cluster.apply(restart, dry_run=False)
+    progress = await cluster.observe(restart, result)
+    assert progress.failed and not progress.done
+    assert progress.reason is not None and "OnDelete" in progress.reason
+    assert "delete pod postgres-0 -n prod" in progress.reason
+
+    # Scaling an OnDelete StatefulSet does add pods, and is followed as usual.
+    scale = parse_operation("scale statefulset/postgres --replicas=2 -n prod")
+    scaled = await cluster.observe(scale, await cluster.apply(scale, dry_run=False))
+    assert not scaled.failed
+
+    on_delete(sandbox, "DaemonSet", "monitoring", "node-exporter")
+    agent = parse_operation("rollout restart daemonset/node-exporter -n monitoring")
+    progress = await cluster.observe(agent, await cluster.apply(agent, dry_run=False))
+    assert progress.failed and progress.reason is not None and "OnDelete" in progress.reason
+
+
+async def test_an_approved_restart_whose_workload_turned_on_delete_fails_without_waiting(
+        sqlite_database_url: str) -> None:
+    async with running_app(make_settings(sqlite_database_url)) as app:
+        assert app.sandbox is not None
+        request = await app.service.request("rollout restart statefulset/postgres -n prod",
+                                            by=Person(name="alice"), via="console", origin=CONSOLE)
+        on_delete(app.sandbox, "StatefulSet", "prod", "postgres")
+        await app.service.sign(request.id, by=Person(name="bob"), via="console")
+        await app.settle()
+        done = await app.service.get(request.id)
+        assert done.status is RequestStatus.failed, done
+        assert done.outcome is not None and "OnDelete" in done.outcome.summary, done.outcome
