@@ -13,7 +13,7 @@ clusters (one kubeconfig context each) are several executors side by side.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TypedDict, Unpack
 
 import structlog
 from kubernetes import client
@@ -35,6 +35,16 @@ FACTS_TTL_S = 2.0
 FACTS_CACHE_SIZE = 512
 
 _APPLY = APPLY  # what `apply` does for each kind of operation (writes.py)
+
+
+class Options(TypedDict, total=False):
+    """How an executor calls its cluster; the defaults suit a real API server."""
+
+    request_timeout: float
+    conflict_retries: int
+    retry_delays: tuple[float, ...]
+    drain_timeout: float
+    drain_retry: float
 
 
 class KubernetesCluster:
@@ -62,21 +72,21 @@ class KubernetesCluster:
     # ---- construction: one executor per cluster
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None, context: str | None = None, *,
-                        request_timeout: float = 10.0, **options: Any) -> KubernetesCluster:
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
+                        **options: Unpack[Options]) -> KubernetesCluster:
         """One context of a kubeconfig (`path`, else $KUBECONFIG, else ~/.kube/config); the pod's
         service account when there is none and signoff runs inside a cluster."""
-        return cls(connect.from_kubeconfig(path, context), name=context, request_timeout=request_timeout, **options)
+        return cls(connect.from_kubeconfig(path, context), name=context, **options)
 
     @classmethod
-    def in_cluster(cls, *, request_timeout: float = 10.0, **options: Any) -> KubernetesCluster:
+    def in_cluster(cls, **options: Unpack[Options]) -> KubernetesCluster:
         """The pod's service account token and the cluster CA."""
-        return cls(connect.in_cluster(), request_timeout=request_timeout, **options)
+        return cls(connect.in_cluster(), **options)
 
     @classmethod
-    def for_url(cls, url: str, token: str, *, request_timeout: float = 10.0, **options: Any) -> KubernetesCluster:
+    def for_url(cls, url: str, token: str, **options: Unpack[Options]) -> KubernetesCluster:
         """A bearer token against a base URL: the sandbox, or a plain HTTP proxy."""
-        return cls(connect.for_url(url, token), request_timeout=request_timeout, **options)
+        return cls(connect.for_url(url, token), **options)
 
     @property
     def api_client(self) -> client.ApiClient:
