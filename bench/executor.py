@@ -10,11 +10,12 @@ and `observe` until the rollout is done. Reported: process CPU per operation (ti
 threads: the client runs in worker threads), API calls per operation, and wall time.
 
 Figures on the shared 2-core development machine (200 operations, 2 replicas, 6 API calls per
-operation in both; the same script run against each tree, interleaved, twice):
+operation in both; the same script run against each tree, interleaved, four times; the machine
+was shared, so single runs vary by ±0.5 ms):
 - before (issue 17: the facts and the writes' answers as the client's typed models, verification
-  as raw JSON): 6.5 and 5.8 ms CPU per operation;
+  as raw JSON): 6.5, 5.8, 6.1, 6.0 ms CPU per operation (median 6.05 ms);
 - after (every object read once per look and every answer parsed once, as raw JSON; no model is
-  built): 4.7 and 4.4 ms CPU per operation, about a quarter less.
+  built): 4.7, 4.4, 4.4, 5.3 ms CPU per operation (median 4.55 ms), a quarter less.
 What is left is the client's HTTP machinery (urllib3, http.client, argument validation), about
 0.7 ms per call: fewer calls, not faster parsing, is the next lever.
 """
