@@ -31,6 +31,7 @@ from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatu
 from core.domain.blast import BlastRadius, assess
 from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
+from core.domain.feasibility import refuse_unverifiable
 from core.domain.ids import (
     AnyId,
     IncidentId,
@@ -123,6 +124,7 @@ class ApprovalService:
             # A cheap early answer; `create` counts again inside the transaction that stores the request.
             await self._store.read(lambda uow: self._check_rate(uow, by.name))
         facts, blast = await self._inspect(operation)
+        refuse_unverifiable(operation, facts)
         effective = self.policy.effective_risk(operation, risk, facts)
         rule = self.policy.rule_for(effective)
         shortfall = self.policy.quorum_shortfall(rule, requester=by.name)

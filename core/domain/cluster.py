@@ -27,6 +27,9 @@ class TargetFacts(BaseModel):
     controller: str | None = None
     # A drain: the pods it evicts, each `namespace/name (owner)`; DaemonSet and mirror pods are not.
     evictions: tuple[str, ...] = ()
+    # A workload's update strategy (`spec.strategy.type` of a Deployment, `spec.updateStrategy.type` of a
+    # StatefulSet or DaemonSet): with `OnDelete`, a changed template replaces no pod until one is deleted.
+    update_strategy: str | None = None
     note: str | None = None
 
 
