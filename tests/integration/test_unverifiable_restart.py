@@ -20,8 +20,8 @@ from core.chat.commands import ChatContext
 from core.domain.approvals import Place, RequestStatus
 from core.domain.operations import parse_operation
 from core.domain.policy import Person
-from tests.fakes.sandbox import HookedSandbox
-from tests.support import make_settings, running_app
+from testkit.fakes.sandbox import HookedSandbox
+from testkit.support import make_settings, running_app
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 
