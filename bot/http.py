@@ -21,7 +21,7 @@ from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, parse_incident_id, parse_request_id
 from core.domain.operations import MAX_ACTION_LENGTH
 from core.domain.policy import Risk
-from core.domain.text import clean_text
+from core.domain.text import clean_text, name_problem
 from core.errors import NotFound, ParseError, RateLimited, SignoffError, UnknownPerson
 
 log = structlog.get_logger(__name__)
@@ -189,6 +189,9 @@ async def create_request(app: App, request: web.Request) -> web.StreamResponse:
     action = _string(data, "action", required=True, limit=MAX_ACTION_LENGTH)
     requested_by = _string(data, "requested_by", required=True, limit=200)
     assert action is not None and requested_by is not None
+    problem = name_problem(requested_by, "requested_by")
+    if problem is not None:
+        raise HttpRefusal(422, "invalid_name", problem)
     risk_text = _string(data, "risk", limit=20)
     try:
         risk = Risk(risk_text.lower()) if risk_text else None

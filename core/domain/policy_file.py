@@ -22,6 +22,7 @@ from core.domain.policy import (
     SignRule,
     VerifyRules,
 )
+from core.domain.text import name_problem
 from core.errors import SignoffError
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify"}
@@ -59,6 +60,9 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
             )
     people: dict[str, Person] = {}
     for name, entry in _table(data, "people", text, source).items():
+        problem = name_problem(name, "people.<name>")
+        if problem is not None:
+            raise PolicyFileError(source, _locate(text, ["people", name]), "people", problem)
         if not isinstance(entry, dict):
             raise PolicyFileError(source, _locate(text, ["people", name]), f"people.{name}", "must be a table")
         unknown = set(entry) - {"slack", "discord", "groups"}
