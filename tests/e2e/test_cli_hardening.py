@@ -4,6 +4,7 @@ BOM. Each is answered in one sentence that names the setting or the field and wh
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,19 @@ def test_a_policy_file_starting_with_a_bom_is_read(tmp_path: Path) -> None:
     result = signoff("check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "signoff.toml (1 people)" in result.stdout
+
+
+def test_signoff_run_with_an_empty_policy_file_says_anyone_may_sign(tmp_path: Path) -> None:
+    """`signoff run` says it in its log at start-up, not only check-config (issue 18, item 9)."""
+    from tests.e2e.test_http_api import _service
+
+    policy = tmp_path / "empty.toml"
+    policy.write_text("")
+    service = _service(tmp_path, SIGNOFF_POLICY=str(policy))
+    _base, process, log = next(service)
+    process.terminate()
+    process.wait(timeout=20)
+    service.close()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    [warning] = [line for line in lines if line["event"] == "policy.anyone_may_sign"]
+    assert warning["level"] == "warning" and "empty.toml has no [people]" in warning["warning"]
