@@ -39,7 +39,7 @@ ERROR_CODES: dict[str, str] = {
     "invalid_risk": "422: `risk` is not low, medium, high or critical.",
     "invalid_incident_id": "422: `incident_id` is not an incident id like INC-7.",
     "unknown_operation": "422: the action is not one of the accepted forms (the message lists them).",
-    "unparsable": "422: an Alertmanager payload that is not a version 4 webhook.",
+    "invalid_payload": "422: an alerts body that is not Alertmanager's version 4 webhook payload.",
     "policy": "422: the policy refuses the request (the message says which rule).",
     "quorum_unreachable": "422: the roster has too few people who may sign at this risk.",
     "target_missing": "422: the target does not exist in the cluster.",
