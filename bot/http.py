@@ -241,10 +241,11 @@ def _webhook(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         response = await handler(request)
         if 400 <= response.status < 500 and isinstance(response, web.Response) and isinstance(response.body, bytes):
-            code = str(json.loads(response.body).get("error", "http_error"))
+            answer = json.loads(response.body)  # always the JSON error shape (_error)
+            code = str(answer.get("error", "http_error"))
             request.app[APP_KEY].metrics.inc("signoff_alert_webhooks_refused_total", reason=code)
-            log.error("alerts.webhook_refused", status=response.status, error=code,
-                      bytes=request.content_length, message=json.loads(response.body).get("message"))
+            log.error("alerts.webhook_refused", status=response.status, error=code, bytes=request.content_length,
+                      message=answer.get("message"))
         return response
     return wrapped
 
