@@ -144,13 +144,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-async def _read_json(request: web.Request, limit: int = MAX_BODY, what: str = "a JSON object") -> Any:
+async def _read_json(request: web.Request, limit: int = MAX_BODY, what: str = "a JSON object",
+                     smaller: str = "send at most that") -> Any:
     """The whole body as JSON, refused with a sentence when it is too large or not JSON.
 
     `request.read()` reads to the end of the body, however slowly it arrives, up to the application's
     `client_max_size` (the largest limit); a body over it is HTTPRequestEntityTooLarge.
     """
-    too_large = HttpRefusal(413, "body_too_large", f"The body is larger than {_size(limit)}; send at most that.")
+    too_large = HttpRefusal(413, "body_too_large", f"The body is larger than {_size(limit)}; {smaller}.")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     try:
@@ -220,7 +221,8 @@ async def get_request(app: App, request: web.Request) -> web.StreamResponse:
 
 
 async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
-    payload = await _read_json(request, MAX_ALERT_BODY, "Alertmanager's version 4 webhook payload")
+    payload = await _read_json(request, MAX_ALERT_BODY, "Alertmanager's version 4 webhook payload",
+                               "make Alertmanager's groups smaller (more labels in the route's `group_by`)")
     try:
         parsed = parse_alertmanager(payload)
     except ParseError as exc:  # the body as a whole; a bad alert inside it is that alert's outcome

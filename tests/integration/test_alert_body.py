@@ -75,7 +75,7 @@ async def test_a_body_over_the_limit_is_413_in_the_json_shape_logged_and_counted
     with structlog.testing.capture_logs() as logs:
         status, answer, content_type = await post_slowly(url, body_of(MAX_ALERT_BODY + 1))
         assert status == 413 and content_type == "application/json", answer
-        assert answer["error"] == "body_too_large" and "4 MiB" in answer["message"]
+        assert answer["error"] == "body_too_large" and "4 MiB" in answer["message"] and "group_by" in answer["message"]
         # Declared too large up front: refused the same way, without reading it.
         status, answer, _ = await post_slowly(url, body_of(MAX_ALERT_BODY + 1), declare_length=True)
         assert status == 413 and answer["error"] == "body_too_large"
