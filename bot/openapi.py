@@ -12,11 +12,14 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from bot.openapi_lists import list_paths, list_schemas
 from core.app.alert_outcomes import AlertOutcome
 from core.app.service import MAX_REASON
 from core.domain.approvals import ApprovalRequest
 from core.domain.events import TimelineEvent
+from core.domain.incidents import Incident
 from core.domain.operations import MAX_ACTION_LENGTH
+from core.domain.playbooks import Playbook
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 
@@ -29,6 +32,8 @@ ERROR_CODES: dict[str, str] = {
     "not_found": "404: no such request, or no such endpoint.",
     "method_not_allowed": "405: the endpoint does not take this method (see `Allow`).",
     "body_too_large": "413: the body is over 64 KiB (4 MiB for alerts).",
+    "invalid_filter": "400: a list's query parameter is unknown or has a bad value.",
+    "invalid_cursor": "400: a list's `cursor` is not one this list gave out.",
     "invalid_json": "422: the body is not JSON.",
     "duplicate_key": "422: a JSON object gives the same key twice.",
     "invalid_body": "422: the body is JSON but not the object this endpoint takes.",
@@ -76,7 +81,8 @@ _AUTH_ERRORS = {
 @cache
 def openapi_document() -> dict[str, Any]:
     _, generated = models_json_schema(
-        [(ApprovalRequest, "serialization"), (TimelineEvent, "serialization"), (AlertOutcome, "serialization")],
+        [(ApprovalRequest, "serialization"), (TimelineEvent, "serialization"), (AlertOutcome, "serialization"),
+         (Incident, "serialization"), (Playbook, "serialization")],
         ref_template=_REF,
     )
     schemas: dict[str, Any] = dict(generated["$defs"])
@@ -119,7 +125,8 @@ def openapi_document() -> dict[str, Any]:
         "type": "object", "required": ["alerts"],
         "properties": {"alerts": {"type": "array", "items": _ref("AlertOutcome")}},
     }
-    return {
+    schemas.update(list_schemas())
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "signoff",
@@ -192,3 +199,6 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
     }
+    for path, item in list_paths(_AUTH_ERRORS).items():
+        document["paths"].setdefault(path, {}).update(item)
+    return document

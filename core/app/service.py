@@ -29,7 +29,7 @@ from core.app.signals import Signals
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
 from core.domain.blast import BlastRadius, assess
-from core.domain.cluster import Cluster, ClusterError, TargetFacts
+from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
 from core.domain.ids import (
     AnyId,
@@ -53,7 +53,7 @@ from core.errors import (
     RequestExpired,
     SelfApprovalForbidden,
 )
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 

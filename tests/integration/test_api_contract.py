@@ -86,3 +86,14 @@ async def test_405_404_and_500_are_json(alert_app: tuple[App, str]) -> None:
     await app.db.write(lambda uow: uow.connection.exec_driver_sql("UPDATE requests SET data = '{\"broken\": 1}'"))
     status, body, _ = await call("GET", requests_url(url) + "/" + created["id"])
     assert (status, body["error"]) == (500, "internal_error") and "log" in body["message"], body
+
+
+async def test_the_list_endpoints_refusals_are_documented_codes(alert_app: tuple[App, str]) -> None:
+    _app, url = alert_app
+    base = url.replace("/api/v1/alerts", "/api/v1")
+    for path, code in (("/requests?colour=red", "invalid_filter"), ("/requests?limit=x", "invalid_filter"),
+                       ("/incidents?cursor=nonsense", "invalid_cursor"), ("/audit?after=x", "invalid_filter")):
+        status, body, _ = await call("GET", base + path)
+        assert (status, body["error"]) == (400, code) and code in ERROR_CODES, (path, body)
+    status, body, allow = await call("DELETE", base + "/audit")
+    assert (status, body["error"]) == (405, "method_not_allowed") and "GET" in allow

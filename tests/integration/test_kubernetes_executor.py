@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from adapters.kubernetes.executor import KubernetesCluster
 from core.domain.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
 from core.domain.operations import parse_operation
-from tests.fakes.sandbox import HookedSandbox
+from testkit.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 
