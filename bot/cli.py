@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error["loc"])
-        print(f"signoff: setting {name}: {error['msg']}", file=sys.stderr)
+        print(f"signoff: setting {name}: {str(error['msg']).removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks", "sandbox")
     level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "error"
@@ -178,7 +178,8 @@ def check_config(settings: Settings) -> int:
     lines.append(f"cluster: {settings.cluster}")
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP mode on POST /slack/events"
-        lines.append(f"slack: on, {mode}, API {settings.slack_api_url}, channel {settings.slack_channel or '(none)'}")
+        lines.append(f"slack: on, {mode}, API {mask_url(settings.slack_api_url)}, channel "
+                     f"{settings.slack_channel or '(none)'}")
     else:
         lines.append("slack: off (set SLACK_BOT_TOKEN)")
     if settings.discord_enabled:
@@ -188,9 +189,12 @@ def check_config(settings: Settings) -> int:
         lines.append("discord: off (set DISCORD_BOT_TOKEN)")
     lines.append("http api: " + ("on (bearer token set)" if settings.api_token else "off (set SIGNOFF_API_TOKEN)"))
     lines.append(f"http: {settings.http_host}:{settings.listen_port}")
-    lines.append("llm advisor: " + (f"{settings.llm_url} model {settings.llm_model or '(default)'}"
+    lines.append("llm advisor: " + (f"{mask_url(settings.llm_url)} model {settings.llm_model or '(default)'}"
                                     if settings.llm_url else "off"))
     # Warnings, not errors: the rest of the policy works, and an admin may be adding people.
+    open_warning = policy.open_warning()
+    if open_warning is not None:
+        lines.append(f"warning: {open_warning}")
     lines.extend(f"warning: {warning}" for warning in policy.quorum_warnings())
     print("\n".join(lines))
     problem = settings.slack_problem()

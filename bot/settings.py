@@ -6,15 +6,20 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.db.urls import url_passwords
+from adapters.db.urls import url_passwords, url_problem
 from core.domain.policy import Policy
 from core.domain.policy_file import parse_policy
 from core.errors import SignoffError
 
 DEFAULT_POLICY_FILE = "signoff.toml"
+# Tokens signoff checks itself: long enough not to be guessed, and long enough for the log masker to recognise.
+MIN_TOKEN_LENGTH = 16
+
+log = structlog.get_logger(__name__)
 
 
 class Settings(BaseSettings):
@@ -66,6 +71,22 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("api_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters long (this one has "
+                             f"{len(value.get_secret_value())}); generate one with `openssl rand -hex 32`")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @property
     def listen_port(self) -> int:
         return self.http_port or self.port or 3000
@@ -95,18 +116,23 @@ class Settings(BaseSettings):
         if path is None:
             return Policy()
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte order mark is not part of the TOML
         except OSError as exc:
             raise SignoffError(f"{path}: cannot read the policy file ({exc.strerror or exc}); "
                                "fix SIGNOFF_POLICY or create the file.") from None
-        return parse_policy(text, str(path))
+        policy = parse_policy(text, str(path))
+        warning = policy.open_warning()
+        if warning is not None:
+            log.warning("policy.anyone_may_sign", source=str(path), warning=warning)
+        return policy
 
     def secrets(self) -> list[str]:
         """Every secret value, so tests and log filters can make sure none leaks."""
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
                   self.discord_bot_token, self.llm_api_key, self.audit_key, self.audit_webhook_token]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        return found + url_passwords(self.database_url)
+        urls = (self.database_url, self.slack_api_url, self.llm_url or "", self.audit_webhook or "")
+        return found + [password for url in urls for password in url_passwords(url)]
 
     @property
     def audit_key_bytes(self) -> bytes | None:

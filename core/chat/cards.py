@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from core.chat.text import visible
 from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.events import TimelineEvent
 from core.domain.policy import format_duration
@@ -148,11 +149,11 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
     icon = STATUS_ICON[status]
     fields: list[CardField] = [
         CardField(label="Operation", value=f"`{request.operation.command()}`", inline=False),
-        CardField(label="Requested by", value=request.requested_by),
+        CardField(label="Requested by", value=visible(request.requested_by)),
         CardField(label="Risk", value=_risk_text(request)),
     ]
     if request.reason:
-        fields.append(CardField(label="Reason", value=request.reason, inline=False))
+        fields.append(CardField(label="Reason", value=visible(request.reason, lines=True), inline=False))
     if request.incident_id:
         scope = f" · {incident_scope}" if incident_scope else ""
         fields.append(CardField(label="Incident", value=f"{request.incident_id}{scope}", inline=not scope))
@@ -205,8 +206,8 @@ def signers_text(request: ApprovalRequest) -> str:
     if not request.signatures:
         return "nobody yet"
     if not any(s.comment for s in request.signatures):
-        return ", ".join(f"{s.person} ({s.via})" for s in request.signatures)
-    return "\n".join(f"{s.person} ({s.via})" + (f": “{s.comment}”" if s.comment else "")
+        return ", ".join(f"{visible(s.person)} ({s.via})" for s in request.signatures)
+    return "\n".join(f"{visible(s.person)} ({s.via})" + (f": “{visible(s.comment)}”" if s.comment else "")
                      for s in request.signatures)
 
 
@@ -321,9 +322,10 @@ def timeline_text(subject: str, events: Sequence[TimelineEvent]) -> str:
         return f"No timeline events for {subject}."
     lines = [f"Timeline of {subject} ({len(events)} events, hash-chained):"]
     for event in events:
-        actor = "" if event.actor == "signoff" else f" [{event.actor}]"
-        detail = f" — {event.detail}" if event.detail else ""
-        lines.append(f"#{event.seq} {event.at:%H:%M:%S} {event.type}{actor}: {event.title}{detail}")
+        # One line per event, whatever a reason or a comment holds: escapes are shown, never obeyed.
+        actor = "" if event.actor == "signoff" else f" [{visible(event.actor)}]"
+        detail = f" — {visible(event.detail)}" if event.detail else ""
+        lines.append(f"#{event.seq} {event.at:%H:%M:%S} {event.type}{actor}: {visible(event.title)}{detail}")
     lines.append(f"last hash {events[-1].hash[:16]}…")
     return "\n".join(lines)
 
