@@ -185,3 +185,12 @@ rate_events = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
     sa.Index("ix_rate_events_person", "person", "kind", "at"),
 )
+
+# Chat deliveries already handled, so a platform's retry (or a replayed request) that lands on any replica is
+# answered once: Slack slash commands by trigger_id, events by event_id (adapters/db/dedupe.py, pruned after a day).
+chat_deliveries = sa.Table(
+    "chat_deliveries", metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Index("ix_chat_deliveries_at", "at"),
+)

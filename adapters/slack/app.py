@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import translate
 from adapters.slack.gateway import SlackGateway, build_web_client, retry_handlers
+from adapters.slack.guard import Guard, Seen, SeenInMemory
 from adapters.slack.jobs import Jobs
 from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ERROR_MAX, comment_view, message_text
 from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
@@ -73,8 +73,6 @@ _BAD_TOKEN_ERRORS = frozenset({
     "no_permission", "missing_scope",
 })
 _EVERYTHING = re.compile(r".*")
-# Slack retries an event up to 3 times within about 5 minutes; remembering this many ids covers that.
-SEEN_EVENTS = 4096
 
 
 class SlackConfig(BaseModel):
@@ -95,10 +93,13 @@ class SlackConfig(BaseModel):
 
 
 class SlackAdapter:
-    def __init__(self, chat: ChatCommands, config: SlackConfig, *, jobs: Jobs | None = None) -> None:
+    def __init__(self, chat: ChatCommands, config: SlackConfig, *, jobs: Jobs | None = None,
+                 seen: Seen | None = None) -> None:
         self.chat = chat
         self.config = config
         self.jobs = jobs or Jobs()
+        # Deliveries already handled: the database's (shared by replicas) in `signoff run`.
+        self.seen: Seen = seen or SeenInMemory()
         # The bot token lives in this client (the gateway's and the private replies'); Bolt gets a
         # token-less twin and the token through `authorize`, so it never calls auth.test itself.
         self.client = build_web_client(config.bot_token, config.api_url, timeout=config.timeout_s)
@@ -110,7 +111,6 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._connector: asyncio.Task[None] | None = None
-        self._seen_events: OrderedDict[str, None] = OrderedDict()
         self.bolt = AsyncApp(
             name="signoff",
             client=self._bolt_client,
@@ -267,14 +267,20 @@ class SlackAdapter:
     # ------------------------------------------------------------------ listeners (the ack path)
 
     def _register(self) -> None:
+        # The workspace boundary and duplicates: one global middleware; failures: `app.error` (guard.py).
+        guard = Guard(seen=lambda: self.seen, served=lambda: self._auth.team_id if self._auth else None,
+                      bot_user=lambda: self.bot_user_id, tell=self.tell,
+                      submit=self.jobs.submit)
+        self.bolt.use(guard.middleware())
+        self.bolt.error(guard.error_handler())
+
         # Plain functions, not bound methods: Bolt injects arguments by parameter name (`ack`, `body`,
         # `event`) and would try to fill a method's `self`. Each one acks, translates, hands off.
         async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
             command = translate.slash_command(body)
             if command is not None:
-                await self.jobs.submit("command", partial(self._command, command),
-                                       partial(self._tell_failure, command.reply_to))
+                await self._submit("command", partial(self._command, command), command.reply_to)
 
         async def on_action(ack: AsyncAck, body: dict[str, Any]) -> None:
             click = translate.click(body)
@@ -285,19 +291,12 @@ class SlackAdapter:
                 # Nothing is stored by opening a form: acknowledged at once, the modal follows in a job
                 # (views.open must use the click's trigger_id within 3 s, so it runs right away).
                 await ack()
-                await self.jobs.submit("comment-form", partial(self._comment_form, click),
-                                       partial(self._tell_failure, click.reply_to))
+                await self._submit("comment-form", partial(self._comment_form, click), click.reply_to)
                 return
             # A click is one short database transaction, so it is stored *before* Slack hears "ok":
             # if signoff dies in between, the person sees the click fail and clicks again, instead
             # of a signature being acknowledged and lost. Only the private reply runs after the ack.
-            try:
-                reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
-            except Exception:
-                log.exception("slack.click_failed", user=click.ctx.account, action=click.action)
-                await ack()
-                await self.jobs.submit("click-failed", partial(self._tell_failure, click.reply_to, "crashed"))
-                return
+            reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
             await ack()
             log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20],
                      ok=reply.ok)
@@ -310,12 +309,7 @@ class SlackAdapter:
                 return
             # Signed before Slack hears "ok", as a click is; a refusal is shown in the modal under the comment
             # (the person can fix it or cancel), a signature closes the modal and is confirmed privately.
-            try:
-                reply = await self.chat.run(from_comment(submission.request, submission.comment), submission.ctx)
-            except Exception:
-                log.exception("slack.comment_failed", user=submission.ctx.account)
-                await ack(response_action="errors", errors={COMMENT_BLOCK_ID: UNFINISHED_TEXT["crashed"]})
-                return
+            reply = await self.chat.run(from_comment(submission.request, submission.comment), submission.ctx)
             log.info("slack.comment", user=submission.ctx.account, request_id=submission.request[:20], ok=reply.ok)
             if not reply.ok:
                 await ack(response_action="errors", errors={COMMENT_BLOCK_ID: clip(reply.text, VIEW_ERROR_MAX)})
@@ -326,13 +320,13 @@ class SlackAdapter:
         async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
             message = translate.thread_message(event, self.bot_user_id, _team(body))
-            if message is not None and self._first_delivery(body):
+            if message is not None:
                 await self.jobs.submit("thread", partial(self._thread, message))
 
         async def on_reaction(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
             vote = translate.reaction_vote(event, self.bot_user_id, _team(body))
-            if vote is not None and self._first_delivery(body):
+            if vote is not None:
                 await self.jobs.submit("reaction", partial(self._reaction, vote))
 
         async def ack_only(ack: AsyncAck) -> None:
@@ -351,18 +345,9 @@ class SlackAdapter:
         bolt.view(_EVERYTHING)(ack_only)
         bolt.options(_EVERYTHING)(ack_only)
 
-    def _first_delivery(self, body: dict[str, Any]) -> bool:
-        """Slack redelivers an event it thinks was not acknowledged in time (same `event_id`); answer once."""
-        event_id = body.get("event_id")
-        if not isinstance(event_id, str):
-            return True
-        if event_id in self._seen_events:
-            log.info("slack.event_redelivered", event_id=event_id)
-            return False
-        self._seen_events[event_id] = None
-        while len(self._seen_events) > SEEN_EVENTS:
-            self._seen_events.popitem(last=False)
-        return True
+    async def _submit(self, name: str, work: Callable[[], Awaitable[None]], to: Responder) -> None:
+        """Work after the ack: a job that does not finish is told to the person who acted."""
+        await self.jobs.submit(name, work, partial(self._tell_failure, to))
 
     # ------------------------------------------------------------------ jobs (after the ack)
 
