@@ -321,6 +321,13 @@ class SignoffClient(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("discord.ready", user_id=self.user.id if self.user else None, guilds=len(self.guilds))
+        if self.served_guild is None and self.channel_id is not None:
+            # The REST read at start-up failed: the gateway's guilds now say where the channel is.
+            channel = self.get_channel(self.channel_id)
+            guild = getattr(channel, "guild", None)
+            if guild is not None:
+                self._serve(guild.id)
+                log.info("discord.served_guild", guild_id=guild.id, source="DISCORD_CHANNEL_ID")
 
     async def on_message(self, message: discord.Message) -> None:
         # Bots (this one included, and webhooks) are ignored: signoff must never answer itself.

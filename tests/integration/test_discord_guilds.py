@@ -108,3 +108,14 @@ async def test_with_no_server_configured_every_interaction_is_refused_saying_wha
         text = await refused_text(fake, ALICE, "request", action=RESTART_API)
         assert "DISCORD_GUILD_ID" in text and "refused" in text, text
         assert await app.service.pending() == []
+
+
+async def test_the_channels_server_is_found_even_when_the_first_read_fails(fake: FakeDiscord,
+                                                                          sqlite_database_url: str) -> None:
+    fake.fail("GET", rf"/channels/{fake.channel_id}$", status=403)  # the REST read at start-up
+    async with discord_service(fake, sqlite_database_url, DISCORD_GUILD_ID=None) as app:
+        with from_guild(fake, OTHER_GUILD):
+            text = await refused_text(fake, ALICE, "help")
+        assert "refused" in text and fake.guild_id in text, text
+        assert followup_text(await command(fake, ALICE, "list")).startswith("No pending requests")
+        assert await app.service.pending() == []
