@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.slack import FakeSlack  # noqa: E402
+from testkit.fakes.slack import FakeSlack  # noqa: E402
 
 SANDBOX_TOKEN = "bench-startup-sandbox-token"
 POLL_S = 0.002

@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print the timeline of a request (R-…) or incident (INC-…)")
     timeline.add_argument("id")
     audit = sub.add_parser("audit", help="audit the timeline")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|export")
     audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    export = audit_sub.add_parser("export", help="print the chain as JSON lines (or CEF), each event with its hashes")
+    export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
+    export.add_argument("--format", choices=("jsonl", "cef"), default="jsonl", dest="fmt")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="upgrade")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -109,6 +112,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _timeline(settings, args.id)
     from bot.database import audit_verify, open_database
 
+    if command == "audit" and args.audit_command == "export":
+        from bot.audit_export import audit_export
+        return await audit_export(settings, after=max(args.after, 0), fmt=args.fmt)
     if command == "audit":
         return await audit_verify(settings)
     if command == "db":

@@ -12,11 +12,12 @@ import structlog
 from aiohttp import web
 
 from adapters.alertmanager import BadAlert, parse_alertmanager
+from bot.api_json import request_json
+from bot.api_lists import list_audit, list_incidents, list_playbooks, list_requests
 from bot.bootstrap import App
 from bot.openapi import OPENAPI_PATH, openapi_document
 from core.app.alert_outcomes import AlertOutcome
 from core.domain.alerts import Alert, AlertStatus
-from core.domain.approvals import ApprovalRequest
 from core.domain.ids import RequestId, parse_incident_id, parse_request_id
 from core.domain.policy import Risk
 from core.domain.text import clean_text
@@ -27,15 +28,6 @@ log = structlog.get_logger(__name__)
 MAX_BODY = 64 * 1024
 MAX_ALERT_BODY = 4 * 1024 * 1024
 APP_KEY: web.AppKey[App] = web.AppKey("signoff_app", App)
-
-
-def request_json(request: ApprovalRequest, timeline: list[Any] | None = None) -> dict[str, Any]:
-    data = request.model_dump(mode="json")
-    data["command"] = request.operation.command()
-    data["signed"] = request.signed
-    if timeline is not None:
-        data["timeline"] = [event.model_dump(mode="json") for event in timeline]
-    return data
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -169,7 +161,11 @@ def build_http_app(app: App) -> web.Application:
     http.router.add_get("/healthz", healthz)
     http.router.add_get("/metrics", metrics)
     http.router.add_post("/api/v1/requests", _api(create_request))
+    http.router.add_get("/api/v1/requests", _api(list_requests))
     http.router.add_get("/api/v1/requests/{request_id}", _api(get_request))
+    http.router.add_get("/api/v1/incidents", _api(list_incidents))
+    http.router.add_get("/api/v1/playbooks", _api(list_playbooks))
+    http.router.add_get("/api/v1/audit", _api(list_audit))
     http.router.add_post("/api/v1/alerts", _api(receive_alerts))
     http.router.add_get(OPENAPI_PATH, openapi)
     return http

@@ -12,9 +12,12 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from bot.openapi_lists import list_paths, list_schemas
 from core.app.alert_outcomes import AlertOutcome
 from core.domain.approvals import ApprovalRequest
 from core.domain.events import TimelineEvent
+from core.domain.incidents import Incident
+from core.domain.playbooks import Playbook
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 
@@ -41,7 +44,8 @@ _AUTH_ERRORS = {
 @cache
 def openapi_document() -> dict[str, Any]:
     _, generated = models_json_schema(
-        [(ApprovalRequest, "serialization"), (TimelineEvent, "serialization"), (AlertOutcome, "serialization")],
+        [(ApprovalRequest, "serialization"), (TimelineEvent, "serialization"), (AlertOutcome, "serialization"),
+         (Incident, "serialization"), (Playbook, "serialization")],
         ref_template=_REF,
     )
     schemas: dict[str, Any] = dict(generated["$defs"])
@@ -79,7 +83,8 @@ def openapi_document() -> dict[str, Any]:
         "type": "object", "required": ["alerts"],
         "properties": {"alerts": {"type": "array", "items": _ref("AlertOutcome")}},
     }
-    return {
+    schemas.update(list_schemas())
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "signoff",
@@ -152,3 +157,6 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
     }
+    for path, item in list_paths(_AUTH_ERRORS).items():
+        document["paths"].setdefault(path, {}).update(item)
+    return document

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(default=None, alias="SIGNOFF_LLM_MODEL")
     llm_api_key: SecretStr | None = Field(default=None, alias="SIGNOFF_LLM_API_KEY")
     audit_key: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_KEY")
+    audit_webhook: str | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK")
+    audit_webhook_token: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK_TOKEN")
 
     log_format: Literal["console", "json"] | None = Field(default=None, alias="SIGNOFF_LOG_FORMAT")
     log_level: str = Field(default="info", alias="SIGNOFF_LOG_LEVEL")
@@ -56,7 +58,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "api_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", "discord_bot_token",
-        "llm_api_key", "audit_key", "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
+        "llm_api_key", "audit_key", "audit_webhook", "audit_webhook_token",
+        "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
         mode="before",
     )
     @classmethod
@@ -101,7 +104,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so tests and log filters can make sure none leaks."""
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  self.discord_bot_token, self.llm_api_key, self.audit_key]
+                  self.discord_bot_token, self.llm_api_key, self.audit_key, self.audit_webhook_token]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         return found + url_passwords(self.database_url)
 

@@ -39,8 +39,8 @@ from adapters.slack.render import (
     message_text,
     with_mentions,
 )
-from core.app.outbox import DeliveryError, MessageRef
 from core.chat.cards import Card, Mentions
+from core.chat.messages import DeliveryError, MessageRef
 
 log = structlog.get_logger(__name__)
 

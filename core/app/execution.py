@@ -23,12 +23,12 @@ from core.app.verification import VerificationService
 from core.chat.cards import result_text, risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
+from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import binding_problem
 from core.domain.policy import Policy
 from core.domain.verify import DEFAULT_TIMEOUT
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 

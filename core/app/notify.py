@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from core.app.outbox import MessageKind, NewMessage
 from core.chat.cards import Mentions
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
 from core.domain.policy import ANYONE, Policy, Risk
 

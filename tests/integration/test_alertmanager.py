@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from adapters.db.database import Database
-from tests.harness import API_TOKEN, CHANNEL, Deployment, free_port
+from testkit.harness import API_TOKEN, CHANNEL, Deployment, free_port
 
 T = TypeVar("T")
 NAMESPACE = "crash"  # the harness sandbox's namespace of one-replica deployments app-0000, app-0001, …

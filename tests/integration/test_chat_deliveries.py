@@ -7,7 +7,7 @@ import asyncio
 
 from adapters.db.database import Database
 from adapters.db.dedupe import DatabaseDeliveries
-from tests.support import MovableClock
+from testkit.support import MovableClock
 
 
 async def test_a_delivery_is_new_once_across_instances_and_forgotten_after_a_day(database_url: str) -> None:

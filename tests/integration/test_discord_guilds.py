@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.discord import FakeDiscord, InteractionReply
-from tests.support.discord import (
+from testkit.fakes.discord import FakeDiscord, InteractionReply
+from testkit.support.discord import (
     ALICE,
     BOB,
     EVE,
@@ -27,7 +27,7 @@ from tests.support.discord import (
     followup_text,
     requested,
 )
-from tests.support.discord import CAROL as CAROL_ID
+from testkit.support.discord import CAROL as CAROL_ID
 
 OTHER_GUILD = "999999999999999999"
 

@@ -10,8 +10,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.fakes.discord import FakeDiscord
-from tests.support.discord import ALICE, BOB, CAROL, EVE, MALLORY, RESTART_API, command, discord_service, followup_text
+from testkit.fakes.discord import FakeDiscord
+from testkit.support.discord import (
+    ALICE,
+    BOB,
+    CAROL,
+    EVE,
+    MALLORY,
+    RESTART_API,
+    command,
+    discord_service,
+    followup_text,
+)
 
 
 @pytest.fixture

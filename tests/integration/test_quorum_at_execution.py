@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.domain.approvals import Place, RequestStatus
-from tests.support import make_settings, running_app
+from testkit.support import make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 POLICY = """

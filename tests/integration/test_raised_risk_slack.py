@@ -13,8 +13,8 @@ import pytest
 from core.domain.approvals import RequestStatus
 from core.domain.events import EventType
 from core.domain.policy import Risk
-from tests.support.policy import team_policy
-from tests.support.slack import ALICE, BOB, CAROL, card_text, slack_world
+from testkit.support.policy import team_policy
+from testkit.support.slack import ALICE, BOB, CAROL, card_text, slack_world
 
 DAVE = "U0DAVE"
 RULES = """

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import postgres_database
-from tests.fakes.slack import FakeSlack, event_body, sign, slash_command_body, thread_message_event
-from tests.support.slack import ALICE, BOB, CHANNEL, SECRET, TEAM_POLICY, SlackWorld, slack_world
+from testkit.fakes.slack import FakeSlack, event_body, sign, slash_command_body, thread_message_event
+from testkit.postgres import postgres_database
+from testkit.support.slack import ALICE, BOB, CHANNEL, SECRET, TEAM_POLICY, SlackWorld, slack_world
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from core.chat.commands import Reply, Sign
 from core.chat.handlers import Caller
-from tests.support.slack import ALICE, BOB, RESTART_API, TEAM_POLICY, slack_world
+from testkit.support.slack import ALICE, BOB, RESTART_API, TEAM_POLICY, slack_world
 
 CHECK_THE_CARD = "check the card"
 

@@ -1,7 +1,7 @@
 """chat deliveries already handled (Slack slash commands by trigger_id, events by event_id), shared by replicas
 
 Revision ID: 0006
-Revises: 0004 (chained after 0005 when both are merged)
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

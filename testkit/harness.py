@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from adapters.db.database import Database
-from tests.fakes.slack import FakeSlack, block_actions_body, post_signed
+from testkit.fakes.slack import FakeSlack, block_actions_body, post_signed
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "harness-signing-secret"
@@ -77,7 +77,7 @@ def free_port() -> int:
 
 
 class SandboxProcess:
-    """`python -m tests.fakes.sandbox` (the sandbox with its test hooks) with one deployment per lifecycle in
+    """`python -m testkit.fakes.sandbox` (the sandbox with its test hooks) with one deployment per lifecycle in
     namespace `crash`."""
 
     def __init__(self, workdir: Path, deployments: int) -> None:
@@ -93,7 +93,7 @@ class SandboxProcess:
         )
         self._log = (workdir / "sandbox.log").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.sandbox", "--port", str(self.port), "--token", SANDBOX_TOKEN,
+            [sys.executable, "-m", "testkit.fakes.sandbox", "--port", str(self.port), "--token", SANDBOX_TOKEN,
              "--deployments", str(deployments)],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=self._log, stderr=subprocess.STDOUT,
         )

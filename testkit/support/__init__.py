@@ -3,6 +3,6 @@ loopback servers (`loopback`) and each chat's world (`slack`, `discord`)."""
 
 from __future__ import annotations
 
-from tests.support.app import MovableClock, hooked_app, make_settings, running_app, sqlite_url
+from testkit.support.app import MovableClock, hooked_app, make_settings, running_app, sqlite_url
 
 __all__ = ["MovableClock", "hooked_app", "make_settings", "running_app", "sqlite_url"]

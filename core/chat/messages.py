@@ -1,4 +1,8 @@
-"""Outgoing chat messages, stored in the same transaction as the change that caused them."""
+"""Outgoing chat messages, stored in the same transaction as the change that caused them.
+
+They stand in core/chat, beside the Card they carry, so that the ports (core/ports.py) name them without
+importing core/app.
+"""
 
 from __future__ import annotations
 

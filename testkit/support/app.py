@@ -12,7 +12,7 @@ from bot.bootstrap import App, bootstrap
 from bot.settings import Settings
 from core.domain.policy import Policy
 from core.domain.policy_file import parse_policy
-from tests.fakes.sandbox import hooked_cluster
+from testkit.fakes.sandbox import hooked_cluster
 
 
 class MovableClock:

@@ -1,7 +1,7 @@
 """The sandbox API server with the hooks only tests and benches use: request recording, fault
 injection, and actions run just before a request (a concurrent writer racing it).
 
-`python -m tests.fakes.sandbox --port P --token T` serves it in its own process, with two extra
+`python -m testkit.fakes.sandbox --port P --token T` serves it in its own process, with two extra
 routes for a harness there: `GET /_sandbox/requests` (the recorded calls) and `POST
 /_sandbox/faults?fraction=0.3&seed=1&statuses=500,409&timeout_delay=2` (random faults).
 """
@@ -24,7 +24,7 @@ from adapters.kubernetes.sandbox import SandboxCluster
 from adapters.kubernetes.sandbox.common import JSON
 from adapters.kubernetes.sandbox.errors import _status_object
 from adapters.kubernetes.sandbox.server import main, respond
-from tests.support.loopback import Fault, FaultBook, StopAwareSleep
+from testkit.support.loopback import Fault, FaultBook, StopAwareSleep
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Shared set-up for the Discord adapter tests, the twin of `tests.support.slack`: the team's Discord
+"""Shared set-up for the Discord adapter tests, the twin of `testkit.support.slack`: the team's Discord
 accounts and policy, the app as `signoff run` composes it with `start_discord`, and helpers that drive
 FakeDiscord (commands, clicks) and read what it shows (cards, threads)."""
 
@@ -12,12 +12,12 @@ from typing import Any
 from bot.bootstrap import App
 from bot.chats.discord import start_discord
 from core.domain.events import EventType
-from tests.fakes.discord import (
+from testkit.fakes.discord import (
     FakeDiscord,
     InteractionReply,
 )
-from tests.support.app import make_settings, running_app
-from tests.support.policy import team_policy
+from testkit.support.app import make_settings, running_app
+from testkit.support.policy import team_policy
 
 ALICE = "111111111111111111"
 BOB = "222222222222222222"

@@ -21,7 +21,7 @@ from adapters.slack import EVENTS_PATH, SlackAdapter
 from bot.bootstrap import App
 from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
-from tests.fakes.slack import (
+from testkit.fakes.slack import (
     FakeSlack,
     block_actions_body,
     block_actions_payload,
@@ -32,8 +32,8 @@ from tests.fakes.slack import (
     view_submission_body,
     view_submission_payload,
 )
-from tests.support.app import make_settings, running_app
-from tests.support.policy import team_policy
+from testkit.support.app import make_settings, running_app
+from testkit.support.policy import team_policy
 
 SECRET = "test-signing-secret"
 CHANNEL = "C0OPS"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.harness import SIGNERS, Deployment, deployment, people_for
+from testkit.harness import SIGNERS, Deployment, deployment, people_for
 
 TERMINAL = {"succeeded", "failed", "blocked", "interrupted", "expired"}
 
