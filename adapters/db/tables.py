@@ -201,3 +201,12 @@ stream_positions = sa.Table(
     sa.Column("not_before", sa.String(32), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+
+# Chat deliveries already handled, so a platform's retry (or a replayed request) that lands on any replica is
+# answered once: Slack slash commands by trigger_id, events by event_id (adapters/db/dedupe.py, pruned after a day).
+chat_deliveries = sa.Table(
+    "chat_deliveries", metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Index("ix_chat_deliveries_at", "at"),
+)

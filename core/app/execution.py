@@ -219,12 +219,13 @@ class ExecutionService:
                if facts is not None and facts.replicas is not None else "the cluster could not be read")
         rule = self._policy.rule_for(risk)
         now = self._clock.now()
+        policy = self._policy
 
         def send_back(uow: UnitOfWork) -> bool:
             current = uow.requests.get(request_id, lock=True)
             if current is None or current.version != request.version:
                 return False  # someone else acted on it meanwhile
-            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why)
+            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why, people=policy.people)
             uow.requests.update(changed.request, expected_version=current.version)
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
@@ -251,7 +252,8 @@ class ExecutionService:
                                      lease_until=now + self._lease)
             if not won:
                 return None
-            problem = binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
+            problem = (binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
+                       or approvals.quorum_problem(request))
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
             return changed.request, problem

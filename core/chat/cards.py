@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from core.chat.text import visible
-from core.domain.approvals import ApprovalRequest, RequestStatus
+from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
 from core.domain.events import TimelineEvent
 from core.domain.policy import format_duration
 from core.domain.verify import PodTrouble
@@ -202,13 +202,20 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
 
 
 def signers_text(request: ApprovalRequest) -> str:
-    """`bob (slack), carol (discord)`; one signer a line, each comment beside its signer, once any has one."""
+    """`bob (slack), carol (discord)`; one signer a line, each comment beside its signer, once any has one.
+
+    A signature the request's current rule does not admit (its risk was raised) is shown as no longer counting.
+    """
     if not request.signatures:
         return "nobody yet"
+
+    def one(s: Signature) -> str:
+        aside = f", no longer counts at {request.risk} risk" if s.person in request.uncounted else ""
+        return f"{visible(s.person)} ({s.via}{aside})"
+
     if not any(s.comment for s in request.signatures):
-        return ", ".join(f"{visible(s.person)} ({s.via})" for s in request.signatures)
-    return "\n".join(f"{visible(s.person)} ({s.via})" + (f": “{visible(s.comment)}”" if s.comment else "")
-                     for s in request.signatures)
+        return ", ".join(one(s) for s in request.signatures)
+    return "\n".join(one(s) + (f": “{visible(s.comment)}”" if s.comment else "") for s in request.signatures)
 
 
 def _risk_text(request: ApprovalRequest) -> str:
@@ -308,7 +315,7 @@ def status_text(request: ApprovalRequest, now: datetime) -> str:
         f"{request.requested_by}",
     ]
     if request.signatures:
-        lines.append("signed by " + ", ".join(request.signers))
+        lines.append("signed by " + signers_text(request).replace("\n", "; "))
     if request.status is RequestStatus.pending:
         lines.append(f"expires in {format_duration(request.expires_at - now)}")
     outcome = _outcome_text(request)
@@ -331,6 +338,12 @@ def timeline_text(subject: str, events: Sequence[TimelineEvent]) -> str:
 
 
 def risk_raised_text(request: ApprovalRequest, why: str) -> str:
-    return (f"⚠️ {request.id} did not run: {why}, so its risk is now {request.risk} and it needs "
+    text = (f"⚠️ {request.id} did not run: {why}, so its risk is now {request.risk} and it needs "
             f"{request.quorum} signature(s) ({progress_bar(request.signed, request.quorum)}) from "
-            f"{request.sign_rule.describe_approvers()}. The signatures given still count; sign on the card.")
+            f"{request.sign_rule.describe_approvers()}.")
+    if request.uncounted:
+        text += (f" {', '.join(request.uncounted)}'s signature no longer counts: {request.risk} risk needs "
+                 f"{request.sign_rule.describe_approvers()}.")
+    if request.counted:
+        text += f" {', '.join(request.counted_signers)}'s signature still counts."
+    return text + " Sign on the card."
