@@ -4,6 +4,7 @@ or as CEF for syslog-based SIEMs, streamed page by page so that a million events
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any, TextIO
 from bot.database import open_database
 from bot.settings import Settings
 from core.domain.events import parse_at
+from core.domain.text import visible
 
 PAGE = 5000
 VENDOR, PRODUCT, VERSION = "signoff", "signoff", "1"
@@ -19,17 +21,25 @@ VENDOR, PRODUCT, VERSION = "signoff", "signoff", "1"
 _SEVERITY = {"refused": 5, "rejected": 4, "expired": 4, "blocked": 7, "failed": 7, "interrupted": 8}
 
 
+# What JSON leaves raw but a terminal or a log viewer would obey (C1 controls, direction and line-separator
+# characters): written as JSON escapes, which parse back to the very same text, so the hashes still hold.
+_OBEYED = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
 def jsonl_line(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return _OBEYED.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _cef_header(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    # Shown as escapes first (a terminal must not obey them), then CEF's own escapes over the result.
+    text = visible(str(value).replace("\r", " ").replace("\n", " "))
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _cef_value(value: object) -> str:
-    text = str(value).replace("\\", "\\\\").replace("=", "\\=")
-    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    lines = re.split(r"\r\n|\r|\n", str(value))
+    return "\\n".join(visible(line).replace("\\", "\\\\").replace("=", "\\=") for line in lines)
 
 
 def cef_line(event: dict[str, Any]) -> str:

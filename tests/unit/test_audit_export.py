@@ -22,3 +22,15 @@ def test_cef_escapes_pipes_in_the_header_and_equals_backslashes_newlines_in_valu
 def test_jsonl_is_one_compact_line_keeping_unicode() -> None:
     line = jsonl_line({**EVENT, "title": "R-3 ✅"})
     assert "\n" not in line and "✅" in line and ", " not in line
+
+
+def test_what_a_terminal_would_obey_is_escaped_and_parses_back_to_the_same_text() -> None:
+    import json
+
+    title = "evil\u202egnp.exe \x1b[31m\u0085"
+    line = jsonl_line({**EVENT, "title": title})
+    assert "\u202e" not in line and "\x1b" not in line and "\x85" not in line
+    assert json.loads(line)["title"] == title  # the hashed text is unchanged
+    cef = cef_line({**EVENT, "title": title, "detail": title})
+    assert "\u202e" not in cef and "\x1b" not in cef
+    assert r"evil\\u202egnp.exe \\x1b[31m" in cef  # the escape's backslash escaped as CEF wants
