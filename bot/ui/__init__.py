@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from bot.ui.auth import UI_KEY, UiContext, gate, login_form, login_with_token, logout, oidc_callback, oidc_start
 from bot.ui.pages import (
@@ -49,6 +51,11 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers["Cache-Control"] = "no-store"  # pages carry history: not kept by browsers or proxies
 
 
+def chat_text(value: object) -> Markup:
+    """Card text as chat writes it: escaped, with `code` spans shown as code."""
+    return Markup(re.sub(r"`([^`\n]+)`", r"<code>\1</code>", str(escape(str(value)))))
+
+
 async def _to_slash(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(UI_PREFIX + "/")
 
@@ -57,7 +64,7 @@ def add_ui_routes(http: web.Application, app_key: web.AppKey[App]) -> None:
     ui = web.Application(middlewares=[gate])
     ui[UI_KEY] = UiContext(app_key)
     aiohttp_jinja2.setup(ui, loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                         undefined=jinja2.StrictUndefined)
+                         undefined=jinja2.StrictUndefined, filters={"chat": chat_text})
     ui.on_response_prepare.append(_security_headers)
     ui.router.add_get("/", request_list)
     ui.router.add_get("/requests/{request_id}", request_page)
