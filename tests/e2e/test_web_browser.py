@@ -76,6 +76,7 @@ def _browser_or_skip() -> None:
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     _browser_or_skip()
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium never fetches a driver or a browser
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service

@@ -238,3 +238,39 @@ async def test_the_request_page_names_an_altered_event(served: tuple[App, str]) 
     async with client() as session:
         _, body, _ = await get(session, f"{base}/ui/requests/R-1", headers={"Authorization": f"Bearer {TOKEN}"})
     assert "does not match its timeline" in body
+
+
+async def test_filters_pages_and_refusals_on_the_requests_page(served: tuple[App, str]) -> None:
+    app, base = served
+    second = await app.service.request("scale deployment/web --replicas=3 -n staging", by=app.policy.people["bob"],
+                                       via="api")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with client() as session:
+        _, first_page, _ = await get(session, f"{base}/ui/?limit=1", headers=auth)
+        assert f">{second.id}<" in first_page and ">R-1<" not in first_page
+        older = re.search(r'id="older" href="([^"]+)"', first_page)
+        assert older is not None
+        _, next_page, _ = await get(session, f"{base}/ui/{older.group(1).replace('&amp;', '&')}", headers=auth)
+        assert ">R-1<" in next_page and f">{second.id}<" not in next_page
+        _, mine, _ = await get(session, f"{base}/ui/?requester=bob&status=pending", headers=auth)
+        assert f">{second.id}<" in mine and ">R-1<" not in mine
+        status, bad, _ = await get(session, f"{base}/ui/?status=sleeping", headers=auth)
+        assert status == 400 and "`status` must be one or more of pending" in bad
+        status, bad, _ = await get(session, f"{base}/ui/?cursor=bm9wZQ", headers=auth)
+        assert status == 400 and "`cursor` is not one this list gave out" in bad
+        status, missing, _ = await get(session, f"{base}/ui/requests/R-999", headers=auth)
+        assert status == 404 and "There is no request R-999" in missing
+        status, missing, _ = await get(session, f"{base}/ui/requests/nonsense", headers=auth)
+        assert status == 404
+
+
+async def test_sign_out_ends_the_session(served: tuple[App, str]) -> None:
+    _, base = served
+    async with client() as session:
+        _, page = await sign_in_with_token(session, base)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        async with session.post(f"{base}/ui/logout", data={"csrf": csrf.group(1)}) as response:
+            assert response.status == 200 and is_login_page(await response.text())
+        status, body, _ = await get(session, f"{base}/ui/")
+        assert status == 401 and is_login_page(body)
