@@ -274,3 +274,21 @@ async def test_sign_out_ends_the_session(served: tuple[App, str]) -> None:
             assert response.status == 200 and is_login_page(await response.text())
         status, body, _ = await get(session, f"{base}/ui/")
         assert status == 401 and is_login_page(body)
+
+
+async def test_the_login_page_says_which_settings_turn_sign_in_on(sqlite_database_url: str) -> None:
+    async with running_app(make_settings(sqlite_database_url), policy=POLICY) as app:
+        async for base in _serve(app):
+            async with client() as session:
+                status, body, _ = await get(session, f"{base}/ui/")
+                assert status == 401 and "no way to sign in yet" in body and "SIGNOFF_OIDC_ISSUER" in body
+                assert 'id="token"' not in body and 'id="oidc"' not in body
+                status, body, _ = await get(session, f"{base}/ui/", headers={"Authorization": "Bearer anything-at-all"})
+                assert status == 401 and "R-" not in body
+    async with running_app(make_settings(sqlite_database_url, SIGNOFF_API_TOKEN=TOKEN), policy=POLICY) as app:
+        async for base in _serve(app):
+            async with client() as session:
+                _, body, _ = await get(session, f"{base}/ui/login")
+                assert 'id="token"' in body and 'id="oidc"' not in body
+                status, body, _ = await get(session, f"{base}/ui/oidc/start")
+                assert status == 404 and "OIDC sign-in is not configured" in body
