@@ -8,6 +8,7 @@ import base64
 import secrets
 import time
 import warnings
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -16,18 +17,24 @@ import structlog
 
 from core.domain.policy import Person, Policy
 
-with warnings.catch_warnings():  # authlib.jose warns that it will move to joserfc; it stays until authlib 2.0
-    import authlib.deprecate  # installs an "always" filter of its own, which the next line overrides here
-
-    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
-    from authlib.jose import JsonWebKey, jwt
-    from authlib.jose.errors import JoseError
-    from authlib.oauth2.rfc7636 import create_s256_code_challenge
-    from authlib.oidc.core import CodeIDToken
-
 log = structlog.get_logger(__name__)
 DISCOVERY_TTL_S = 300.0
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+def _authlib() -> Any:
+    """authlib's JOSE and OIDC pieces, imported on the first sign-in rather than before the server may listen."""
+    with warnings.catch_warnings():  # authlib.jose warns that it will move to joserfc; it stays until authlib 2.0
+        import authlib.deprecate  # installs an "always" filter of its own, which the next line overrides here
+
+        warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+        from authlib import jose
+        from authlib.jose import errors
+        from authlib.oauth2 import rfc7636
+        from authlib.oidc import core
+    return SimpleNamespace(JsonWebKey=jose.JsonWebKey, jwt=jose.jwt, JoseError=errors.JoseError,
+                           create_s256_code_challenge=rfc7636.create_s256_code_challenge,
+                           CodeIDToken=core.CodeIDToken)
 
 
 class SignInRefused(Exception):
@@ -76,7 +83,7 @@ class OidcClient:
         query = urlencode({
             "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
             "scope": "openid email profile", "state": kept["state"], "nonce": kept["nonce"],
-            "code_challenge": create_s256_code_challenge(kept["verifier"]), "code_challenge_method": "S256",
+            "code_challenge": _authlib().create_s256_code_challenge(kept["verifier"]), "code_challenge_method": "S256",
         })
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", kept
 
@@ -101,16 +108,17 @@ class OidcClient:
             log.warning("ui.oidc_token_refused", status=status)
             raise SignInRefused("The sign-in provider refused the code exchange (check SIGNOFF_OIDC_CLIENT_ID and "
                                 "SIGNOFF_OIDC_CLIENT_SECRET); try signing in again.")
-        keys = JsonWebKey.import_key_set(await self._get_json(str(found["jwks_uri"])))
+        authlib = _authlib()
+        keys = authlib.JsonWebKey.import_key_set(await self._get_json(str(found["jwks_uri"])))
         try:
-            claims = jwt.decode(
-                tokens["id_token"], keys, claims_cls=CodeIDToken,
+            claims = authlib.jwt.decode(
+                tokens["id_token"], keys, claims_cls=authlib.CodeIDToken,
                 claims_options={"iss": {"essential": True, "value": self.issuer}},
                 claims_params={"nonce": kept["nonce"], "client_id": self.client_id,
                                "access_token": tokens.get("access_token")},
             )
             claims.validate(leeway=60)
-        except (JoseError, ValueError) as exc:
+        except (authlib.JoseError, ValueError) as exc:
             log.warning("ui.oidc_id_token_refused", error=type(exc).__name__)
             raise SignInRefused("The sign-in provider's ID token did not check out (signature, issuer, audience, "
                                 "expiry or nonce); try signing in again.") from None
