@@ -292,3 +292,31 @@ async def test_the_login_page_says_which_settings_turn_sign_in_on(sqlite_databas
                 assert 'id="token"' in body and 'id="oidc"' not in body
                 status, body, _ = await get(session, f"{base}/ui/oidc/start")
                 assert status == 404 and "OIDC sign-in is not configured" in body
+
+
+async def test_an_unreachable_provider_is_a_sentence_on_the_login_page(
+        served: tuple[App, str], oidc: FakeOidcProvider) -> None:
+    _, base = served
+    await oidc.stop()
+    async with client() as session:
+        status, body, _ = await get(session, f"{base}/ui/oidc/start")
+    assert status == 502 and is_login_page(body) and "cannot be reached right now" in body
+
+
+async def test_the_request_and_audit_pages_on_each_database(database_url: str) -> None:
+    async with running_app(make_settings(database_url, SIGNOFF_API_TOKEN=TOKEN), policy=POLICY) as app:
+        made = await app.service.request("rollout restart deployment/api -n prod", by=app.policy.people["alice"],
+                                         via="api")
+        await app.service.sign(made.id, by=app.policy.people["bob"], via="slack", comment="fine by me")
+        events = await app.service.timeline(made.id)
+        async for base in _serve(app):
+            async with client() as session:
+                await sign_in_with_token(session, base)
+                _, page, _ = await get(session, f"{base}/ui/requests/{made.id}")
+                assert all(event.hash in page for event in events) and "fine by me" in page
+                assert "Every event's hash matches its content" in page
+                _, audit, _ = await get(session, f"{base}/ui/audit")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', audit)
+                assert csrf is not None and events[-1].hash in audit
+                async with session.post(f"{base}/ui/audit/verify", data={"csrf": csrf.group(1)}) as response:
+                    assert f"timeline intact: {events[-1].seq} events" in await response.text()
