@@ -84,7 +84,10 @@ def identify(request: web.Request) -> tuple[Session | None, bool | None]:
         return Session(who=BEARER, via="bearer", expires=0, csrf=""), True
     if bearer is False:  # a script with a wrong token is refused even when the browser also has a session
         return None, False
-    return read_session(request, _key(app, "session")), None
+    session = read_session(request, _key(app, "session"))
+    if session is not None and session.via == "oidc" and session.who not in app.policy.people:
+        return None, None  # taken off the policy since signing in: the session ends with the roster entry
+    return session, None
 
 
 def current(request: web.Request) -> Session:

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from bot.bootstrap import App
 from bot.http import build_http_app
 from bot.ui.sessions import SESSION_COOKIE, seal, signing_key
+from core.domain.policy_file import parse_policy
 from tests.fakes.oidc import FakeOidcProvider
 from tests.support import make_settings, running_app
 
@@ -320,3 +321,14 @@ async def test_the_request_and_audit_pages_on_each_database(database_url: str) -
                 assert csrf is not None and events[-1].hash in audit
                 async with session.post(f"{base}/ui/audit/verify", data={"csrf": csrf.group(1)}) as response:
                     assert f"timeline intact: {events[-1].seq} events" in await response.text()
+
+
+async def test_a_person_taken_off_the_policy_loses_the_session(served: tuple[App, str]) -> None:
+    app, base = served
+    async with client() as session:
+        status, body, _ = await get(session, f"{base}/ui/oidc/start")
+        assert status == 200 and '<span id="who">alice</span>' in body
+        app.policy = parse_policy(POLICY.replace('email = "alice@example.com"', "").replace("[people.alice]",
+                                                                                          "[people.alicia]"), "p")
+        status, body, _ = await get(session, f"{base}/ui/")
+        assert status == 401 and is_login_page(body)
