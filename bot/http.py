@@ -1,4 +1,5 @@
-"""The one aiohttp server: /healthz, /metrics, /api/v1/*, and /slack/events when Slack is in HTTP mode."""
+"""The one aiohttp server: /healthz, /metrics, /api/v1/*, the web view at /ui/ (bot/ui), and /slack/events when
+Slack is in HTTP mode."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.api_json import request_json
 from bot.api_lists import list_audit, list_incidents, list_playbooks, list_requests
 from bot.bootstrap import App
 from bot.openapi import OPENAPI_PATH, openapi_document
+from bot.ui import add_ui_routes
 from core.app.alert_outcomes import AlertOutcome
 from core.app.service import MAX_REASON
 from core.domain.alerts import Alert, AlertStatus
@@ -274,6 +276,7 @@ def build_http_app(app: App) -> web.Application:
     http.router.add_get("/api/v1/audit", _api(list_audit))
     http.router.add_post("/api/v1/alerts", _webhook(_api(receive_alerts)))
     http.router.add_get(OPENAPI_PATH, openapi)
+    add_ui_routes(http, APP_KEY)
     return http
 
 

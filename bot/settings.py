@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     audit_webhook: str | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK")
     audit_webhook_token: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK_TOKEN")
 
+    # The web view (/ui/): OIDC sign-in, and the key that signs its sessions (random per process when unset).
+    oidc_issuer: str | None = Field(default=None, alias="SIGNOFF_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="SIGNOFF_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="SIGNOFF_OIDC_CLIENT_SECRET")
+    session_key: SecretStr | None = Field(default=None, alias="SIGNOFF_SESSION_KEY")
+
     log_format: Literal["console", "json"] | None = Field(default=None, alias="SIGNOFF_LOG_FORMAT")
     log_level: str = Field(default="info", alias="SIGNOFF_LOG_LEVEL")
 
@@ -86,6 +92,15 @@ class Settings(BaseSettings):
         if problem is not None:
             raise ValueError(problem)
         return value
+
+    @field_validator("oidc_issuer", "oidc_client_id", "oidc_client_secret", "session_key", mode="before")
+    @classmethod
+    def _blank_web_setting_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None and self.oidc_client_id is not None
 
     @property
     def listen_port(self) -> int:
@@ -129,7 +144,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so tests and log filters can make sure none leaks."""
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  self.discord_bot_token, self.llm_api_key, self.audit_key, self.audit_webhook_token]
+                  self.discord_bot_token, self.llm_api_key, self.audit_key, self.audit_webhook_token,
+                  self.oidc_client_secret, self.session_key]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         urls = (self.database_url, self.slack_api_url, self.llm_url or "", self.audit_webhook or "")
         return found + [password for url in urls for password in url_passwords(url)]

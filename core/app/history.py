@@ -26,3 +26,7 @@ class History:
 
     async def chain(self, *, after: int, limit: int) -> list[dict[str, Any]]:
         return await self._store.read(lambda uow: uow.history.chain(after=after, limit=limit))
+
+    async def head(self) -> tuple[int, str] | None:
+        """The chain's last event as the store recorded it: (seq, hash), or None before the first."""
+        return await self._store.read(lambda uow: uow.timeline.head())

@@ -64,6 +64,7 @@ class Person(BaseModel):
     slack: str | None = None
     discord: str | None = None
     groups: frozenset[str] = frozenset()
+    email: str | None = None  # matched by the web view's OIDC sign-in
 
     def account(self, platform: str) -> str | None:
         if platform == "slack":

@@ -65,12 +65,12 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
             raise PolicyFileError(source, _locate(text, ["people", name]), "people", problem)
         if not isinstance(entry, dict):
             raise PolicyFileError(source, _locate(text, ["people", name]), f"people.{name}", "must be a table")
-        unknown = set(entry) - {"slack", "discord", "groups"}
+        unknown = set(entry) - {"slack", "discord", "groups", "email"}
         if unknown:
             key = sorted(unknown)[0]
             raise PolicyFileError(
                 source, _locate(text, ["people", name, key]), f"people.{name}.{key}",
-                "unknown key; a person has `slack`, `discord` and `groups`",
+                "unknown key; a person has `slack`, `discord`, `groups` and `email`",
             )
         people[name] = _model(Person, {"name": name, **entry}, ["people", name], text, source)
     _check_unique_accounts(people, text, source)
