@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from adapters.db.database import Database
+from bot.fleet import build_registry
 from bot.settings import Settings
 from core.app.audit_stream import AuditStream
 from core.app.decisions import DecisionManager
@@ -190,8 +191,8 @@ async def bootstrap(
         else:
             await db.check()
         sandbox = None
-        if cluster is None:
-            cluster, sandbox = await build_cluster(settings, closers, warmers)
+        if cluster is None:  # one executor per cluster of the policy (bot/fleet.py)
+            cluster, sandbox = await build_registry(settings, policy, closers, warmers)
         if check_cluster:
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)

@@ -176,6 +176,9 @@ def check_config(settings: Settings) -> int:
     if policy.rules:
         lines.append(f"  {len(policy.rules)} expert rule(s) from the policy file")
     lines.append(f"cluster: {settings.cluster}")
+    from bot.fleet import check_config_clusters
+
+    lines.extend(check_config_clusters(settings, policy))
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP mode on POST /slack/events"
         lines.append(f"slack: on, {mode}, API {mask_url(settings.slack_api_url)}, channel "

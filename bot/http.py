@@ -200,9 +200,10 @@ async def create_request(app: App, request: web.Request) -> web.StreamResponse:
     except ParseError as exc:
         raise HttpRefusal(422, "invalid_incident_id", exc.message) from None
     reason = _string(data, "reason", limit=MAX_REASON)
+    cluster = _string(data, "cluster", limit=64)
     try:
         created = await app.service.request(action, by=person, via="api", risk=risk, reason=reason,
-                                            incident_id=incident_id)
+                                            incident_id=incident_id, cluster=cluster)
     except ParseError as exc:  # the fields are checked above: what is left is the action
         raise HttpRefusal(422, "unknown_operation", exc.message) from None
     return web.json_response(request_json(created), status=201)

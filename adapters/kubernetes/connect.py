@@ -83,3 +83,16 @@ def for_url(url: str, token: str) -> client.ApiClient:
     configuration = client.Configuration(host=url.rstrip("/"), api_key={"authorization": f"Bearer {token}"})
     configuration.retries = _retries()
     return client.ApiClient(configuration)
+
+
+def contexts(path: str | None = None) -> tuple[list[str], str | None, str]:
+    """The contexts of the kubeconfig signoff would read, its current context, and its path (check-config)."""
+    source = kubeconfig_source(path)
+    if source is None:
+        raise ClusterUnavailable("no kubeconfig: set KUBECONFIG or write ~/.kube/config", reason="NoKubeconfig")
+    try:
+        found, current = config.list_kube_config_contexts(config_file=source)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError) as exc:
+        raise ClusterUnavailable(f"cannot read the kubeconfig {source}: {exc}", reason="BadKubeconfig") from exc
+    names = [str(entry["name"]) for entry in found or []]
+    return names, (str(current["name"]) if current else None), source

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.clusters import place_request, registry_of
 from core.app.metrics import QUORUM_BUCKETS, Metrics
 from core.app.notify import (
     card_posts,
@@ -82,6 +83,7 @@ class RequestDraft:
     blast: BlastRadius
     proposal: Proposal | None
     places: tuple[Place, ...]
+    cluster: str | None = None
 
 
 class ApprovalService:
@@ -93,6 +95,7 @@ class ApprovalService:
         self._metrics = metrics or Metrics()
         self.policy = policy
         self._cluster = cluster
+        self.clusters = registry_of(cluster)
         self._clock = clock
         self._signals = signals
         self.default_places = dict(default_places or {})
@@ -102,9 +105,10 @@ class ApprovalService:
     async def request(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
         reason: str | None = None, incident_id: IncidentId | None = None, proposal: Proposal | None = None,
+        cluster: str | None = None,
     ) -> ApprovalRequest:
         draft = await self.draft(action, by=by, via=via, origin=origin, risk=risk, reason=reason,
-                                 incident_id=incident_id, proposal=proposal)
+                                 incident_id=incident_id, proposal=proposal, cluster=cluster)
         request = await self._store.write(lambda uow: self.create(uow, draft))
         self.created(request)
         return request
@@ -112,9 +116,11 @@ class ApprovalService:
     async def draft(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
         reason: str | None = None, incident_id: IncidentId | None = None, proposal: Proposal | None = None,
+        cluster: str | None = None,
     ) -> RequestDraft:
-        """Everything a request needs before it is stored: parsing, policy, the blast radius."""
-        operation = parse_operation(action)
+        """Everything a request needs before it is stored: parsing, its cluster, policy, the blast radius."""
+        operation, cluster, defaults = place_request(self.policy, self.clusters, parse_operation(action),
+                                                     named=cluster, origin=origin, defaults=self.default_places)
         self.policy.check_operation(operation)
         if reason is not None and len(reason) > MAX_REASON:
             raise ParseError(f"The reason is {len(reason)} characters long; keep it under {MAX_REASON}.")
@@ -137,7 +143,7 @@ class ApprovalService:
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
-            proposal=proposal, places=routed(self.default_places, origin),
+            proposal=proposal, places=routed(defaults, origin), cluster=cluster,
         )
 
     def _check_rate(self, uow: UnitOfWork, person: str) -> None:
@@ -164,7 +170,7 @@ class ApprovalService:
             requested_by=draft.by, via=draft.via, at=self._clock.now(), risk=draft.risk,
             stated_risk=draft.stated_risk, rule=draft.rule, expire_after=self.policy.requests.expire_after,
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
-            places=draft.places,
+            places=draft.places, cluster=draft.cluster,
         )
         uow.requests.add(created.request)
         uow.timeline.append(created.events)

@@ -52,7 +52,7 @@ def way_back_through(service: ApprovalService) -> WayBack:
             f"rollout undo deployment/{op.name} -n {op.namespace}", by=SYSTEM, via="signoff",
             reason=f"the way back{revision}: {request.id} did not verify"[:MAX_REASON],
             incident_id=as_incident_id(request.incident_id) if request.incident_id else None,
-            proposal=Proposal(track="way back", rationale=rationale),
+            proposal=Proposal(track="way back", rationale=rationale), cluster=request.cluster,
         )
         drafted = dataclasses.replace(drafted, places=request.places or drafted.places)
         return lambda uow: service.create(uow, drafted)

@@ -49,12 +49,13 @@ class Command(BaseModel):
 
 
 class Request(Command):
-    """`request <action> [risk=…] [incident=…] [reason="…"]`."""
+    """`request <action> [risk=…] [incident=…] [reason="…"] [cluster=…]`."""
 
     action: str
     risk: Risk | None = None
     incident: IncidentId | None = None
     reason: str | None = None
+    cluster: str | None = None
 
 
 class Sign(Command):

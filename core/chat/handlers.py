@@ -195,7 +195,7 @@ class ChatCommands:
     async def _request(self, command: Request, caller: Caller) -> Reply:
         request = await self._service.request(
             command.action, by=caller.person, via=caller.via, origin=caller.ctx.place, risk=command.risk,
-            reason=command.reason, incident_id=command.incident,
+            reason=command.reason, incident_id=command.incident, cluster=command.cluster,
         )
         return Reply(text=requested_text(request), request_id=request.id)
 

@@ -34,12 +34,13 @@ from core.chat.sentences import ACTION_NEEDED_TEXT, APPROVE_USAGE, RESOLVE_USAGE
 from core.chat.text import clean_text, plain_quotes
 from core.domain.approvals import MAX_COMMENT_LENGTH
 from core.domain.ids import IncidentId, RequestId, parse_incident_id, parse_request_id, parse_subject
+from core.domain.operations import CLUSTER_NAME
 from core.domain.policy import Risk
 from core.errors import ParseError, SignoffError
 
 MAX_COMMAND_LENGTH = 2000
 
-_OPTIONS = ("risk", "incident", "reason")
+_OPTIONS = ("risk", "incident", "reason", "cluster")
 _SCORE = re.compile(r"(?:score=)?([1-5])")
 _THREAD_PUNCTUATION = "!.?`*_"
 
@@ -52,8 +53,7 @@ def _one_id(rest: str, word: str) -> RequestId:
 
 
 def _request(rest: str) -> Command:
-    action, risk, incident, reason = split_request_args(rest)
-    return Request(action=action, risk=risk, incident=incident, reason=reason)
+    return request_from_text(rest)
 
 
 def _reject(rest: str) -> Command:
@@ -191,7 +191,7 @@ def from_button(action: str, value: str) -> Command:
 
 
 def request_command(action: str, risk: str | Risk | None = None, incident: str | None = None,
-                    reason: str | None = None) -> Request:
+                    reason: str | None = None, cluster: str | None = None) -> Request:
     """A request from its parts (typed options, or the text parser's split): the one place they are read."""
     action = " ".join(action.split())
     if not action:
@@ -205,7 +205,9 @@ def request_command(action: str, risk: str | Risk | None = None, incident: str |
                 from None
     incident_id = parse_incident_id(incident) if incident is not None else None
     reason = plain_quotes(reason).strip() if reason else None
-    return Request(action=action, risk=level, incident=incident_id, reason=reason or None)
+    if cluster is not None and not CLUSTER_NAME.fullmatch(cluster):
+        raise ParseError(f"`cluster={cluster[:40]}` is not a cluster name; write it like cluster=eu-1.")
+    return Request(action=action, risk=level, incident=incident_id, reason=reason or None, cluster=cluster)
 
 
 def from_options(action: str, risk: str | None = None, incident: str | None = None,
@@ -232,6 +234,12 @@ def for_incident(kind: type[Resolve], incident: str, score: int) -> Command:
 
 def split_request_args(rest: str) -> tuple[str, Risk | None, IncidentId | None, str | None]:
     """`<action> [risk=…] [incident=…] [reason="…"]` → the action text and its options."""
+    request = request_from_text(rest)
+    return request.action, request.risk, request.incident, request.reason
+
+
+def request_from_text(rest: str) -> Request:
+    """`<action> [risk=…] [incident=…] [reason="…"] [cluster=…]` → the request command."""
     try:
         words = shlex.split(plain_quotes(rest))
     except ValueError as exc:
@@ -247,9 +255,8 @@ def split_request_args(rest: str) -> tuple[str, Risk | None, IncidentId | None, 
             options[key.lower()] = value
         else:
             action_words.append(word)
-    request = request_command(" ".join(action_words), options.get("risk"), options.get("incident"),
-                              options.get("reason"))
-    return request.action, request.risk, request.incident, request.reason
+    return request_command(" ".join(action_words), options.get("risk"), options.get("incident"),
+                           options.get("reason"), options.get("cluster"))
 
 
 def _reading(read: Callable[[], Command]) -> Command:

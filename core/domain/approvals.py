@@ -70,6 +70,9 @@ class ApprovalRequest(BaseModel):
     verification: Verification | None = None
     # Signers whose signature no longer counts: the risk was raised and its rule does not admit them.
     uncounted: tuple[str, ...] = ()
+    # The cluster the request is for, by its name in the policy (or the kubeconfig context). None: made before
+    # signoff served several clusters. The operation names it too when the policy has [clusters].
+    cluster: str | None = None
 
     @property
     def counted(self) -> tuple[Signature, ...]:
@@ -106,8 +109,11 @@ def signed_digest(request: ApprovalRequest) -> str:
     Carried by the `requested` and every `signed` event and recomputed before anything runs, so an operation
     edited in the database after it was signed is never executed.
     """
+    operation = request.operation.model_dump(mode="json")
+    if operation.get("cluster") is None:  # the default cluster of a single-cluster policy: older digests keep
+        operation.pop("cluster", None)
     body = {
-        "request_id": request.id, "operation": request.operation.model_dump(mode="json"),
+        "request_id": request.id, "operation": operation,
         "risk": str(request.risk), "quorum": request.quorum, "approvers": list(request.approvers),
     }
     if request.uncounted:  # only present after a raise set signatures aside, so older digests stay valid
@@ -135,12 +141,13 @@ def new_request(
     *, request_id: str, operation: Operation, action: str, requested_by: Person, via: str, at: datetime,
     risk: Risk, stated_risk: Risk | None, rule: SignRule, expire_after: timedelta, reason: str | None,
     incident_id: str | None, blast: BlastRadius | None, proposal: Proposal | None, places: tuple[Place, ...],
+    cluster: str | None = None,
 ) -> Transition:
     request = ApprovalRequest(
         id=request_id, operation=operation, action=action, requested_by=requested_by.name, requested_via=via,
         reason=reason, incident_id=incident_id, stated_risk=stated_risk, risk=risk, quorum=rule.quorum,
         approvers=rule.approvers, expire_after_s=int(expire_after.total_seconds()), created_at=at,
-        expires_at=at + expire_after, blast=blast, proposal=proposal, places=places,
+        expires_at=at + expire_after, blast=blast, proposal=proposal, places=places, cluster=cluster,
     )
     raised = ""
     if stated_risk and stated_risk != risk:

@@ -42,6 +42,8 @@ ACCEPTED_FORMS_TEXT = (
 # Always used with fullmatch: `$` would also match before a trailing newline.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# A cluster's name: what people type after `--context`, ` on ` and `cluster=`.
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _ALLOWED_CHARS = re.compile(r"[A-Za-z0-9 ._/=\-]*")
 
 WorkloadKind = Literal["deployment", "statefulset", "daemonset"]
@@ -70,6 +72,13 @@ class _Op(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    # The cluster the request names (`--context eu-1`, ` on eu-1`, `cluster=eu-1`); None: the default one.
+    # Left out of the signed digest when None, so digests made before several clusters keep.
+    cluster: str | None = None
+
+    @property
+    def on(self) -> str:
+        return f" --context {self.cluster}" if self.cluster else ""
 
     @property
     def target_ref(self) -> str:
@@ -88,7 +97,7 @@ class RestartOp(_Op):
     namespace: str = "default"
 
     def command(self) -> str:
-        return f"kubectl rollout restart {self.target_ref}{self.where}"
+        return f"kubectl rollout restart {self.target_ref}{self.where}{self.on}"
 
 
 class ScaleOp(_Op):
@@ -98,7 +107,7 @@ class ScaleOp(_Op):
     replicas: int = Field(ge=0)
 
     def command(self) -> str:
-        return f"kubectl scale {self.target_ref} --replicas={self.replicas}{self.where}"
+        return f"kubectl scale {self.target_ref} --replicas={self.replicas}{self.where}{self.on}"
 
 
 class RollbackOp(_Op):
@@ -107,7 +116,7 @@ class RollbackOp(_Op):
     namespace: str = "default"
 
     def command(self) -> str:
-        return f"kubectl rollout undo {self.target_ref}{self.where}"
+        return f"kubectl rollout undo {self.target_ref}{self.where}{self.on}"
 
 
 class DeletePodOp(_Op):
@@ -116,7 +125,7 @@ class DeletePodOp(_Op):
     namespace: str = "default"
 
     def command(self) -> str:
-        return f"kubectl delete {self.target_ref}{self.where}"
+        return f"kubectl delete {self.target_ref}{self.where}{self.on}"
 
 
 class CordonOp(_Op):
@@ -125,7 +134,7 @@ class CordonOp(_Op):
     namespace: None = None
 
     def command(self) -> str:
-        return f"kubectl cordon {self.name}"
+        return f"kubectl cordon {self.name}{self.on}"
 
 
 class UncordonOp(_Op):
@@ -134,7 +143,7 @@ class UncordonOp(_Op):
     namespace: None = None
 
     def command(self) -> str:
-        return f"kubectl uncordon {self.name}"
+        return f"kubectl uncordon {self.name}{self.on}"
 
 
 class DrainOp(_Op):
@@ -146,7 +155,7 @@ class DrainOp(_Op):
     namespace: None = None
 
     def command(self) -> str:
-        return f"kubectl drain {self.name} --ignore-daemonsets"
+        return f"kubectl drain {self.name} --ignore-daemonsets{self.on}"
 
 
 Operation = Annotated[
@@ -196,7 +205,12 @@ def parse_operation(text: str) -> Operation:
     if verb not in _VERBS:
         raise _refuse(f"`{_show(tokens[0])}` is not an operation signoff runs")
     args = _Args.collect(verb, rest)
-    return _build(verb, args)
+    operation = _build(verb, args)
+    if args.cluster is None:
+        return operation
+    if not CLUSTER_NAME.fullmatch(args.cluster):
+        raise _refuse(f"`{_show(args.cluster)}` is not a cluster name")
+    return operation.model_copy(update={"cluster": args.cluster})
 
 
 def _tokenize(text: str) -> list[str]:
@@ -217,10 +231,15 @@ class _Args:
         self.positional: list[str] = []
         self.namespace: str | None = None
         self.replicas: str | None = None
+        self.cluster: str | None = None
 
     @classmethod
     def collect(cls, verb: str, rest: list[str]) -> _Args:
         args = cls()
+        # ` on eu-1` at the end of the English form names the cluster.
+        if len(rest) >= 3 and rest[-2].lower() == "on" and not rest[-1].startswith("-"):
+            args.cluster = rest[-1]
+            rest = rest[:-2]
         i = 0
         while i < len(rest):
             token = rest[i]
@@ -247,6 +266,15 @@ class _Args:
                 if args.replicas is not None:
                     raise _refuse("the number of replicas is given twice")
                 args.replicas = value
+            elif low == "--context":
+                if value is None:
+                    i += 1
+                    value = rest[i] if i < len(rest) else None
+                if not value or value.startswith("-"):
+                    raise _refuse("`--context` needs a cluster name after it")
+                if args.cluster is not None:
+                    raise _refuse("the cluster is given twice")
+                args.cluster = value
             elif low == "--replicas":
                 raise _refuse("only `scale` takes a number of replicas")
             elif low == "--ignore-daemonsets" and verb == "drain":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
@@ -19,7 +18,10 @@ from pydantic import (
     model_validator,
 )
 
+from core.domain import durations
 from core.domain.cluster import TargetFacts
+from core.domain.clusters import AlertRules, ClusterSpec, default_cluster
+from core.domain.durations import _duration_seconds
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
@@ -33,6 +35,11 @@ from core.domain.operations import (
     by_operation,
 )
 from core.errors import PolicyViolation, UnknownPerson
+
+# Re-exported where they always were.
+MAX_DURATION = durations.MAX_DURATION
+format_duration = durations.format_duration
+parse_duration = durations.parse_duration
 
 ANYONE = "*"
 BUILT_IN = "built-in policy"
@@ -114,7 +121,6 @@ def _within(bound: timedelta) -> Callable[[object], object]:
 
 # The longest duration a policy may write at all (retention), and the bounds of the shorter kinds: a request,
 # its escalation and its reminder live at most 30 days; a verification at most a day.
-MAX_DURATION = timedelta(days=3650)
 MAX_REQUEST_DURATION = timedelta(days=30)
 MAX_VERIFY_DURATION = timedelta(days=1)
 
@@ -153,36 +159,6 @@ class SignRule(BaseModel):
         return "members of " + ", ".join(self.approvers)
 
 
-def _duration_seconds(text: str) -> int:
-    """`30m`, `1h`, `2h30m`, `45s`, `1d` as seconds (a Python int: no overflow, however long it is written)."""
-    match = re.fullmatch(r"\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*", text)
-    if not text.strip() or not match or not any(match.groups()):
-        raise ValueError(f"`{text}` is not a duration; write it like 30m, 1h, 2h30m or 45s")
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30m`, `1h`, `2h30m`, `45s`, `1d`, at most MAX_DURATION."""
-    total = _duration_seconds(text)
-    if total > MAX_DURATION.total_seconds():
-        raise ValueError(f"`{text.strip()}` is longer than any duration signoff takes (at most "
-                         f"{format_duration(MAX_DURATION)})")
-    return timedelta(seconds=total)
-
-
-def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts[:2])
-
-
 class RequestRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -192,14 +168,12 @@ class RequestRules(BaseModel):
     max_per_person_per_minute: StrictInt = Field(default=20, ge=1, le=10_000)
 
 
-
 class VerifyRules(BaseModel):
     """How long signoff follows an operation's effect when the workload names no deadline of its own."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout: VerifyDuration = timedelta(minutes=10)
-
 
 
 # Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).
@@ -294,7 +268,14 @@ class Policy(BaseModel):
     verify: VerifyRules = VerifyRules()
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
+    clusters: dict[str, ClusterSpec] = Field(default_factory=dict)
+    alerts: AlertRules = AlertRules()
     source: str = BUILT_IN
+
+    def cluster_spec(self, name: str | None) -> ClusterSpec | None:
+        """The `[clusters.<name>]` table (None: the default one); None without [clusters]."""
+        chosen = name or default_cluster(self.clusters)
+        return self.clusters.get(chosen) if chosen else None
 
     @property
     def open(self) -> bool:
@@ -378,9 +359,14 @@ class Policy(BaseModel):
 
     def risk_floor(self, op: Operation, facts: TargetFacts | None = None) -> Risk:
         namespace = op.namespace
-        if namespace is not None and namespace in self.requests.protected_namespaces:
+        spec = self.cluster_spec(op.cluster)
+        protected = (*self.requests.protected_namespaces, *(spec.protected_namespaces if spec else ()))
+        if namespace is not None and namespace in protected:
             return Risk.critical
-        return _FLOORS[type(op)](op, facts)
+        floor = _FLOORS[type(op)](op, facts)
+        if spec is not None and spec.risk_floor is not None:
+            floor = max_risk(floor, Risk(spec.risk_floor))
+        return floor
 
     @staticmethod
     def floor_reads_facts(op: Operation) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.domain.clusters import CLUSTER_KEYS, AlertRules, ClusterSpec, cluster_problem
 from core.domain.policy import (
     DEFAULT_SIGN_RULES,
     ChatRules,
@@ -25,7 +26,8 @@ from core.domain.policy import (
 from core.domain.text import name_problem
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify"}
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify",
+              "clusters", "alerts"}
 
 
 class PolicyFileError(SignoffError):
@@ -103,8 +105,50 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     if not isinstance(rules_data, list):
         raise PolicyFileError(source, _locate(text, ["rules"]), "rules", "write rules as [[rules]] tables")
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
+    clusters = _clusters(_table(data, "clusters", text, source), text, source)
+    alerts = _model(AlertRules, _table(data, "alerts", text, source), ["alerts"], text, source)
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
-                  rules=rules, groups=groups, chat=chat, verify=verify, source=source)
+                  rules=rules, groups=groups, chat=chat, verify=verify, clusters=clusters, alerts=alerts,
+                  source=source)
+
+
+def _clusters(table: dict[str, Any], text: str, source: str) -> dict[str, ClusterSpec]:
+    """`[clusters.<name>]`: known keys only, a valid risk floor, at most one `default = true`."""
+    clusters: dict[str, ClusterSpec] = {}
+    default: str | None = None
+    for name, entry in table.items():
+        problem = cluster_problem(name)
+        if problem is not None:
+            raise PolicyFileError(source, _locate(text, ["clusters", name]), "clusters", problem)
+        if not isinstance(entry, dict):
+            raise PolicyFileError(source, _locate(text, ["clusters", name]), f"clusters.{name}", "must be a table")
+        for key in entry:
+            if key not in CLUSTER_KEYS:
+                raise PolicyFileError(
+                    source, _locate(text, ["clusters", name, key]), f"clusters.{name}.{key}",
+                    f"unknown key; a cluster has {', '.join(f'`{k}`' for k in CLUSTER_KEYS)}",
+                )
+        floor = entry.get("risk_floor")
+        if floor is not None and floor not in Risk.__members__:
+            raise PolicyFileError(
+                source, _locate(text, ["clusters", name, "risk_floor"]), f"clusters.{name}.risk_floor",
+                "unknown risk level; use low, medium, high or critical",
+            )
+        spec: ClusterSpec = _model(ClusterSpec, entry, ["clusters", name], text, source)
+        if spec.default:
+            if default is not None:
+                raise PolicyFileError(
+                    source, _locate(text, ["clusters", name, "default"]), f"clusters.{name}.default",
+                    f"a second default cluster; {default} is the default already (one cluster has `default = true`)",
+                )
+            default = name
+        clusters[name] = spec
+    return clusters
+
+
+def cluster_line(text: str, name: str, key: str) -> int | None:
+    """The line of `[clusters.<name>] <key>` (for check-config's findings outside this module)."""
+    return _locate(text, ["clusters", name, key])
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:

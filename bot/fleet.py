@@ -1,0 +1,110 @@
+"""Several clusters at the edges: what check-config says about `[clusters]`, and building one executor each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+from core.app.clusters import ClusterRegistry
+from core.domain.clusters import context_of, default_cluster
+from core.domain.policy import Policy
+from core.domain.policy_file import PolicyFileError, cluster_line
+from core.errors import SignoffError
+from core.ports import Cluster
+
+
+def kubeconfig_contexts(path: str | None = None) -> tuple[list[str], str | None, str]:
+    """The contexts of the kubeconfig signoff would read, its current context, and its path."""
+    from adapters.kubernetes.connect import contexts
+
+    return contexts(path)
+
+
+def check_contexts(policy: Policy, contexts: list[str], kubeconfig: str) -> None:
+    """Every `[clusters.<name>]` names a context the kubeconfig has; refused with its line otherwise."""
+    text = Path(policy.source).read_text(encoding="utf-8") if Path(policy.source).is_file() else ""
+    for name, spec in policy.clusters.items():
+        context = context_of(name, spec)
+        if context in contexts:
+            continue
+        line = cluster_line(text, name, "context")  # the table's header when it names no context
+        raise PolicyFileError(
+            policy.source, line, f"clusters.{name}.context",
+            f"the kubeconfig {kubeconfig} has no context `{context}`; its contexts are: "
+            f"{', '.join(contexts) or 'none'}. Set `context` to one of them.",
+        )
+
+
+def describe_clusters(policy: Policy, implicit: str) -> list[str]:
+    """check-config's lines about the clusters."""
+    if not policy.clusters:
+        return [f"clusters: one, {implicit} (add [clusters.<name>] tables for several)"]
+    default = default_cluster(policy.clusters)
+    lines = [f"clusters: {len(policy.clusters)}, default {default or '(none: requests must name one)'}"]
+    for name, spec in policy.clusters.items():
+        extra = []
+        if spec.risk_floor:
+            extra.append(f"risk floor {spec.risk_floor}")
+        if spec.protected_namespaces:
+            extra.append(f"also protected: {', '.join(spec.protected_namespaces)}")
+        if spec.channels is not None:
+            extra.append(f"requests only from {', '.join(spec.channels) or 'nowhere'}")
+        lines.append(f"  cluster {name}: context {context_of(name, spec)}" + "".join(f"; {e}" for e in extra))
+    return lines
+
+
+def check_config_clusters(settings: Settings, policy: Policy) -> list[str]:
+    """The cluster lines of check-config; raises PolicyFileError for a context the kubeconfig lacks."""
+    if settings.cluster == "sandbox":
+        return describe_clusters(policy, "sandbox")
+    try:
+        contexts, current, path = kubeconfig_contexts()
+    except SignoffError as exc:
+        if policy.clusters:
+            raise
+        return [*describe_clusters(policy, "the in-cluster service account"), f"warning: {exc.message}"]
+    check_contexts(policy, contexts, path)
+    return describe_clusters(policy, current or "the current context")
+
+
+async def build_registry(
+    settings: Settings, policy: Policy, closers: list[Callable[[], Any]],
+    warmers: list[Callable[[], Awaitable[Any]]] | None = None,
+) -> tuple[ClusterRegistry, Any]:
+    """One executor per cluster of the policy (one sandbox API server each in sandbox mode); without
+    [clusters], the one cluster of the current context (`sandbox` for the sandbox)."""
+    from adapters.kubernetes.executor import KubernetesCluster
+
+    members: dict[str, Cluster] = {}
+    sandboxes: list[Any] = []
+    names: list[str | None] = [*policy.clusters] or [None]
+    for name in names:
+        if settings.cluster == "sandbox":
+            from adapters.kubernetes.sandbox import SandboxCluster
+
+            sandbox: Any = SandboxCluster(seed=True)
+            url = await asyncio.to_thread(sandbox.start)
+            closers.append(sandbox.stop)
+            sandboxes.append(sandbox)
+            cluster = KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s)
+            key = name or "sandbox"
+        else:
+            context = context_of(name, policy.clusters[name]) if name else None
+            cluster = KubernetesCluster.from_kubeconfig(context=context, request_timeout=settings.kube_timeout_s)
+            key = name or _current_context()
+        closers.append(cluster.close)
+        if warmers is not None:
+            warmers.append(cluster.warm_up)
+        members[key] = cluster
+    default = default_cluster(policy.clusters) if policy.clusters else next(iter(members))
+    return ClusterRegistry(members, default=default), (sandboxes[0] if sandboxes else None)
+
+
+def _current_context() -> str:
+    try:
+        return kubeconfig_contexts()[1] or "default"
+    except SignoffError:
+        return "in-cluster"

@@ -1,0 +1,109 @@
+"""The clusters signoff serves, one executor each, behind the one `Cluster` port the core calls.
+
+Every call carries its operation, and the operation names its cluster (None: the default one), so the blast
+radius, the floor check, the dry run, the write and verification all reach the request's own cluster and
+never another. Each cluster has its own limit of calls in flight: a slow or unreachable cluster fills its own
+slots, never the threads the other clusters' calls run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from core.domain.cluster import ClusterResult, ClusterUnavailable, TargetFacts
+from core.domain.clusters import UnknownCluster, check_channel, choose_cluster, default_cluster
+from core.domain.operations import Operation
+from core.domain.policy import Policy
+from core.domain.request_parts import Place
+from core.domain.verify import Progress
+from core.ports import Cluster
+
+CALLS_IN_FLIGHT_PER_CLUSTER = 4
+
+
+class ClusterRegistry:
+    """Implements the `Cluster` port by routing each call to the operation's cluster."""
+
+    def __init__(self, members: Mapping[str, Cluster], *, default: str | None,
+                 in_flight: int = CALLS_IN_FLIGHT_PER_CLUSTER) -> None:
+        if not members:
+            raise ValueError("a registry needs at least one cluster")
+        self._members = dict(members)
+        self.default = default
+        self._gates = {name: asyncio.Semaphore(in_flight) for name in self._members}
+
+    @classmethod
+    def single(cls, cluster: Cluster, name: str | None = None) -> ClusterRegistry:
+        """One cluster, named after its context (`sandbox` for the sandbox) unless told otherwise."""
+        chosen = name or getattr(cluster, "name", None) or "sandbox"
+        return cls({chosen: cluster}, default=chosen)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._members)
+
+    def member(self, name: str | None) -> Cluster:
+        chosen = name or self.default
+        if chosen is None or chosen not in self._members:
+            known = ", ".join(self._members)
+            raise UnknownCluster(f"There is no cluster `{chosen or '(none named)'}`; the clusters are: {known}.")
+        return self._members[chosen]
+
+    def name_of(self, op: Operation) -> str:
+        """The cluster an operation runs on, by name."""
+        chosen = op.cluster or self.default
+        return chosen if chosen is not None else "unknown"
+
+    def _route(self, op: Operation) -> tuple[Cluster, asyncio.Semaphore]:
+        try:
+            cluster = self.member(op.cluster)
+        except UnknownCluster as exc:
+            # A stored request for a cluster the policy no longer has: nothing can run there.
+            raise ClusterUnavailable(exc.message, reason="UnknownCluster") from None
+        return cluster, self._gates[self.name_of(op)]
+
+    # ---- the port
+
+    async def check(self) -> str:
+        versions = [f"{name} {await cluster.check()}" for name, cluster in self._members.items()]
+        return ", ".join(versions)
+
+    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
+        cluster, gate = self._route(op)
+        async with gate:
+            return await cluster.inspect(op, fresh=fresh)
+
+    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+        cluster, gate = self._route(op)
+        async with gate:
+            return await cluster.apply(op, dry_run=dry_run)
+
+    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
+        cluster, gate = self._route(op)
+        async with gate:
+            return await cluster.observe(op, since, reasons=reasons)
+
+
+def registry_of(cluster: Cluster) -> ClusterRegistry:
+    """The registry behind a `Cluster` (a lone cluster becomes a registry of one)."""
+    return cluster if isinstance(cluster, ClusterRegistry) else ClusterRegistry.single(cluster)
+
+
+
+def place_request(
+    policy: Policy, registry: ClusterRegistry, operation: Operation, *, named: str | None, origin: Place | None,
+    defaults: Mapping[str, str],
+) -> tuple[Operation, str, dict[str, str]]:
+    """The request's cluster (named in its text or by `cluster=`, else the default), refused at once when
+    unknown or asked from a channel the cluster does not take requests from; with the operation naming it
+    (only when the policy has [clusters]: a single cluster's operations and digests stay as they were) and
+    where its cards go."""
+    known = tuple(policy.clusters) or registry.names
+    default = default_cluster(policy.clusters) if policy.clusters else registry.default
+    name = choose_cluster(named=[operation.cluster, named], known=known, default=default)
+    spec = policy.clusters.get(name)
+    check_channel(name, spec, origin)
+    operation = operation.model_copy(update={"cluster": name if policy.clusters else None})
+    places = {**defaults, **(spec.places() if spec is not None else {})}
+    return operation, name, places
