@@ -118,10 +118,11 @@ def _page(page: Page[Any], render: Callable[[Any], dict[str, Any]]) -> web.Respo
     return web.json_response({"items": [render(item) for item in page.items], "next_cursor": page.next_cursor})
 
 
-@_listing("status", "requester", "since", "limit", "cursor")
+@_listing("status", "requester", "cluster", "since", "limit", "cursor")
 async def list_requests(app: App, request: web.Request) -> web.StreamResponse:
     query = RequestQuery(
-        statuses=_statuses(request, RequestStatus), requester=_text(request, "requester"), since=_since(request),
+        statuses=_statuses(request, RequestStatus), requester=_text(request, "requester"),
+        cluster=_text(request, "cluster", limit=64), since=_since(request),
         limit=_limit(request), cursor=_cursor(request, int),
     )
     return _page(await app.history.requests(query), request_json)

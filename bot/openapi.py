@@ -47,6 +47,8 @@ ERROR_CODES: dict[str, str] = {
     "invalid_payload": "422: an alerts body that is not Alertmanager's version 4 webhook payload.",
     "policy": "422: the policy refuses the request (the message says which rule).",
     "quorum_unreachable": "422: the roster has too few people who may sign at this risk.",
+    "unknown_cluster": "422: the request names a cluster the policy does not have (the message lists them).",
+    "wrong_channel": "422: the cluster takes requests only from its `channels` (the message names them).",
     "target_missing": "422: the target does not exist in the cluster.",
     "cluster_rejected": "422: the cluster refused the dry run (the message says why).",
     "cluster_unavailable": "422: the cluster did not answer.",
@@ -104,6 +106,8 @@ def openapi_document() -> dict[str, Any]:
             "risk": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
             "reason": {"type": "string", "maxLength": MAX_REASON},
             "incident_id": {"type": "string", "maxLength": 64, "example": "INC-7"},
+            "cluster": {"type": "string", "maxLength": 64, "example": "eu-1",
+                        "description": "A cluster of the policy's [clusters]; none: the default cluster."},
         },
     }
     schemas["RequestView"] = {

@@ -78,7 +78,8 @@ def list_paths(shared: dict[str, Any]) -> dict[str, Any]:
         "/api/v1/requests": _list(
             "Requests, newest first", "listRequests", "RequestPage",
             [_status([s.value for s in RequestStatus]),
-             _query("requester", "Only requests by this person.", {"type": "string"}), _SINCE, _LIMIT, _CURSOR],
+             _query("requester", "Only requests by this person.", {"type": "string"}),
+             _query("cluster", "Only requests for this cluster.", {"type": "string"}), _SINCE, _LIMIT, _CURSOR],
             errors),
         "/api/v1/incidents": _list(
             "Incidents, newest first", "listIncidents", "IncidentPage",

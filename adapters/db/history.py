@@ -42,6 +42,8 @@ class SqlHistory:
             statement = statement.where(_R.status.in_([s.value for s in query.statuses]))
         if query.requester is not None:
             statement = statement.where(_R.requested_by == query.requester)
+        if query.cluster is not None:
+            statement = statement.where(_R.cluster == query.cluster)
         if query.since is not None:
             # The first request by creation time, found on the creation-time index (min(number) would walk the
             # number index from the oldest request); the margin covers replicas whose clocks differ a little.

@@ -29,7 +29,8 @@ _INSERT_SEQUENCE = sa.insert(t.sequences)
 _INSERT_REQUEST = sa.insert(t.requests)
 _GET_REQUEST = sa.select(_R.data).where(_R.id == sa.bindparam("request_id"))
 _GET_REQUEST_LOCKED = _GET_REQUEST.with_for_update()
-_REQUEST_COLUMNS = ("status", "version", "requested_by", "incident_id", "created_at", "expires_at", "stale_at", "data")
+_REQUEST_COLUMNS = ("status", "version", "requested_by", "incident_id", "created_at", "expires_at", "stale_at", "data",
+                   "cluster")
 _UPDATE_REQUEST = (sa.update(t.requests)
                    .where(_R.id == sa.bindparam("request_id"), _R.version == sa.bindparam("expected_version"))
                    .values({name: sa.bindparam(name) for name in _REQUEST_COLUMNS}))
@@ -101,6 +102,7 @@ class SqlRequests(_Repo):
             "expires_at": format_at(request.expires_at),
             "stale_at": stale_at,
             "data": request.model_dump_json(),
+            "cluster": request.cluster,
         }
 
     def get(self, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:

@@ -28,10 +28,12 @@ requests = sa.Table(
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.String(32), nullable=True),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Column("cluster", sa.String(64), nullable=True),
     sa.Index("ix_requests_status", "status", "number"),
     sa.Index("ix_requests_incident", "incident_id"),
     sa.Index("ix_requests_requester", "requested_by", "number"),
     sa.Index("ix_requests_created", "created_at", "number"),
+    sa.Index("ix_requests_cluster", "cluster", "number"),
 )
 
 signatures = sa.Table(

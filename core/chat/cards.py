@@ -147,7 +147,7 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
     """`incident_scope`: what the linked incident covers ("47 alerts on 47 pods of deployment/api")."""
     status = request.status
     icon = STATUS_ICON[status]
-    fields: list[CardField] = [
+    fields: list[CardField] = [*_where(request),
         CardField(label="Operation", value=f"`{request.operation.command()}`", inline=False),
         CardField(label="Requested by", value=visible(request.requested_by)),
         CardField(label="Risk", value=_risk_text(request)),
@@ -199,6 +199,15 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
         footer=f"signoff · {request.id} · reply `timeline` in the thread for the history",
         state=CardState(status.value),
     )
+
+
+def _where(request: ApprovalRequest) -> tuple[CardField, ...]:
+    """The cluster first, then the target: `eu-1 · prod/api` (`eu-1 · node-1` for a node)."""
+    if request.cluster is None:
+        return ()
+    op = request.operation
+    target = f"{op.namespace}/{op.name}" if op.namespace else op.name
+    return (CardField(label="Cluster", value=visible(f"{request.cluster} · {target}")),)
 
 
 def signers_text(request: ApprovalRequest) -> str:

@@ -59,6 +59,7 @@ class _Query(BaseModel):
 class RequestQuery(_Query):
     statuses: tuple[RequestStatus, ...] = ()
     requester: str | None = None
+    cluster: str | None = None
     since: datetime | None = None
 
 

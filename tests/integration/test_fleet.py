@@ -1,0 +1,136 @@
+"""Several clusters in one process: two sandbox API servers, one executor each (issue 19).
+
+A request for one cluster reads, dry-runs, writes and verifies only there; an unknown cluster, or a channel the
+cluster does not take requests from, is refused at once through chat and the HTTP API, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from bot.bootstrap import App
+from bot.http import build_http_app
+from core.app.clusters import ClusterRegistry
+from core.chat.commands import ChatContext
+from core.domain.approvals import Place, RequestStatus
+from core.domain.policy import Person
+from core.domain.policy_file import parse_policy
+from testkit.fakes.sandbox import HookedSandbox, hooked_cluster
+from testkit.support import make_settings, running_app
+
+ALICE, BOB = Person(name="alice"), Person(name="bob")
+TOKEN = "fleet-token-0123456789abcdef"
+
+POLICY = """\
+[clusters.eu-1]
+default = true
+protected_namespaces = ["payments"]
+slack_channel = "C0PROD"
+channels = ["C0PROD"]
+
+[clusters.us-1]
+risk_floor = "high"
+"""
+
+
+@contextlib.asynccontextmanager
+async def fleet(database_url: str) -> AsyncIterator[tuple[App, HookedSandbox, HookedSandbox]]:
+    async with hooked_cluster(10.0) as (eu, eu_cluster), hooked_cluster(10.0) as (us, us_cluster):
+        registry = ClusterRegistry({"eu-1": eu_cluster, "us-1": us_cluster}, default="eu-1")
+        settings = make_settings(database_url, SIGNOFF_API_TOKEN=TOKEN)
+        async with running_app(settings, policy=parse_policy(POLICY, "fleet.toml"), cluster=registry) as app:
+            eu.clear_requests()
+            us.clear_requests()
+            yield app, eu, us
+
+
+def _writes(sandbox: HookedSandbox) -> list[str]:
+    return [f"{r.method} {r.path}" for r in sandbox.requests if r.method != "GET"]
+
+
+async def test_a_request_for_one_cluster_never_touches_the_other(sqlite_database_url: str) -> None:
+    async with fleet(sqlite_database_url) as (app, eu, us):
+        request = await app.service.request("rollout restart deployment/api -n prod --context us-1", by=ALICE,
+                                            via="console")
+        assert request.cluster == "us-1" and request.operation.cluster == "us-1"
+        assert request.risk.value == "high"  # us-1's floor
+        assert not eu.requests  # the blast radius was read on us-1 only
+        assert us.requests
+        await app.service.sign(request.id, by=BOB, via="console")
+        second = await app.service.get(request.id)
+        if second.status is RequestStatus.pending:  # high risk: quorum 2 in the built-in policy
+            await app.service.sign(request.id, by=Person(name="carol"), via="console")
+        await app.settle()
+        done = await app.service.get(request.id)
+        assert done.status is RequestStatus.succeeded, done.outcome
+        assert not eu.requests
+        patches = _writes(us)
+        assert any("dryRun" in r.query for r in us.requests if r.method == "PATCH")
+        assert any(p.endswith("/namespaces/prod/deployments/api") for p in patches)
+        eu_api = eu.get("Deployment", "prod", "api")
+        us_api = us.get("Deployment", "prod", "api")
+        assert eu_api is not None and us_api is not None
+        annotations = us_api["spec"]["template"]["metadata"].get("annotations") or {}
+        assert "kubectl.kubernetes.io/restartedAt" in annotations
+        assert "kubectl.kubernetes.io/restartedAt" not in (eu_api["spec"]["template"]["metadata"].get(
+            "annotations") or {})
+
+        # The default cluster, in the English form and with no cluster named.
+        english = await app.service.request("restart deployment api in prod on eu-1", by=ALICE, via="console")
+        plain = await app.service.request("rollout restart deployment/web -n prod", by=ALICE, via="console")
+        assert english.cluster == plain.cluster == "eu-1"
+        assert english.risk.value == "medium"  # eu-1 has no floor of its own
+        protected = await app.service.request("rollout restart deployment/api -n payments", by=ALICE,
+                                              via="console", cluster="eu-1")
+        assert protected.risk.value == "critical"
+        assert english.places == (Place(platform="slack", channel="C0PROD"),)
+
+
+async def test_an_unknown_cluster_is_refused_through_chat_and_nothing_is_stored(sqlite_database_url: str) -> None:
+    async with fleet(sqlite_database_url) as (app, eu, us):
+        ctx = ChatContext(platform="console", account="alice", place=Place(platform="console", channel="console"))
+        reply = await app.chat.handle("request rollout restart deployment/api -n prod cluster=ap-9", ctx)
+        assert "no cluster `ap-9`" in reply.text and "eu-1, us-1" in reply.text
+        reply = await app.chat.handle("request rollout restart deployment/api -n prod --context us-1 "
+                                           "cluster=eu-1", ctx)
+        assert "two clusters" in reply.text
+        slack = ChatContext(platform="slack", account="U1", place=Place(platform="slack", channel="C0DEV"))
+        reply = await app.chat.handle("request rollout restart deployment/api -n prod", slack)
+        assert "only in C0PROD" in reply.text and "C0DEV" in reply.text
+        assert await app.service.pending() == []
+        assert not eu.requests and not us.requests  # refused before anything reached a cluster
+
+
+async def test_the_http_api_takes_cluster_and_refuses_an_unknown_one(sqlite_database_url: str) -> None:
+    async with fleet(sqlite_database_url) as (app, _eu, _us):
+        server = TestServer(build_http_app(app))
+        await server.start_server()
+        try:
+            await _http_checks(app, str(server.make_url("")).rstrip("/"))
+        finally:
+            await server.close()
+
+
+async def _http_checks(app: App, base: str) -> None:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        body = {"action": "rollout restart deployment/api -n prod", "requested_by": "alice", "cluster": "ap-9"}
+        async with http.post(f"{base}/api/v1/requests", json=body) as response:
+            assert response.status == 422
+            error = await response.json()
+            assert error["error"] == "unknown_cluster" and "eu-1, us-1" in error["message"]
+        assert await app.service.pending() == []
+        for cluster in ("us-1", "eu-1"):
+            async with http.post(f"{base}/api/v1/requests", json={**body, "cluster": cluster}) as response:
+                assert response.status == 201
+                created = await response.json()
+                assert created["cluster"] == cluster
+        async with http.get(f"{base}/api/v1/requests", params={"cluster": "us-1"}) as response:
+            page = await response.json()
+            assert [item["cluster"] for item in page["items"]] == ["us-1"]
+        async with http.get(f"{base}/api/v1/requests", params={"cluster": "eu-1"}) as response:
+            page = await response.json()
+            assert [item["cluster"] for item in page["items"]] == ["eu-1"]
