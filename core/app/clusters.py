@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
+from core.domain.approvals import ApprovalRequest
 from core.domain.cluster import ClusterResult, ClusterUnavailable, TargetFacts
 from core.domain.clusters import UnknownCluster, check_channel, choose_cluster, default_cluster
 from core.domain.operations import Operation
@@ -107,3 +108,8 @@ def place_request(
     operation = operation.model_copy(update={"cluster": name if policy.clusters else None})
     places = {**defaults, **(spec.places() if spec is not None else {})}
     return operation, name, places
+
+
+def label_of(request: ApprovalRequest) -> str:
+    """The `cluster` label of a request's metrics (`default`: made before several clusters)."""
+    return request.cluster or "default"

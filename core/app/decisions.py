@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.approvals import Proposal
 from core.domain.cluster import ClusterError
+from core.domain.clusters import UnknownCluster, alert_cluster
 from core.domain.correlation import replicaset_of
 from core.domain.incidents import Incident
 from core.domain.operations import Operation, parse_operation
@@ -47,7 +48,7 @@ class DecisionManager:
         self._cluster = cluster
         self._advisor = advisor
         # A pod's owner never changes, and a storm names the same pods again: asked once each.
-        self._owners: dict[tuple[str, str], str | None] = {}
+        self._owners: dict[tuple[str, str, str], str | None] = {}
 
     async def owner_of(self, alert_name: str, labels: dict[str, str]) -> str | None:
         """The workload owning the alert's pod (`deployment/api`), read from the cluster; None if unknown.
@@ -60,13 +61,18 @@ class DecisionManager:
                            or not any(labels.get(kind) for kind in ("deployment", "statefulset", "daemonset"))):
             return None
         namespace = labels.get("namespace", "default")
+        try:  # the pod is read on the alert's own cluster (an unknown one was refused at intake)
+            cluster = alert_cluster(labels, self._policy.clusters, self._policy.alerts.cluster_label)
+        except UnknownCluster:
+            return None
         # The pods of one ReplicaSet have one owner: a storm over 300 pods of a Deployment asks the cluster
         # about the first pod only (a pod name is its ReplicaSet's name plus a random suffix).
-        cached = (namespace, replicaset_of(pod) or pod)
+        cached = (cluster or "", namespace, replicaset_of(pod) or pod)
         if cached in self._owners:
             return self._owners[cached]
         try:
-            facts = await self._cluster.inspect(parse_operation(f"delete pod {pod} -n {namespace}"))
+            op = parse_operation(f"delete pod {pod} -n {namespace}").model_copy(update={"cluster": cluster})
+            facts = await self._cluster.inspect(op)
         except (ClusterError, ParseError) as exc:
             log.info("decision.owner_unavailable", pod=pod, namespace=namespace, error=str(exc))
             return None  # not cached: the cluster may answer next time

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import structlog
 
+from core.app.clusters import label_of
 from core.app.metrics import Metrics
 from core.app.notify import card_updates, thread_replies
 from core.app.signals import Signals
@@ -99,7 +100,7 @@ class ExecutionService:
                 RequestStatus.blocked, started, "blocked: what is stored is not what was signed; nothing was run",
                 reason=f"{tampered}. Someone changed the database; run `signoff audit verify` and ask again.",
                 dry_run="not run")
-            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value, cluster=label_of(request))
             await self._finish(request, outcome)
             return True
         operation = request.operation
@@ -141,15 +142,15 @@ class ExecutionService:
             outcome = self._outcome(RequestStatus.succeeded, started, result.summary, reason=None,
                                     dry_run=dry_summary)
         if api_error is not None:
-            self._metrics.inc("signoff_kubernetes_api_errors_total", reason=api_error)
+            self._metrics.inc("signoff_kubernetes_api_errors_total", reason=api_error, cluster=label_of(request))
         self._metrics.observe("signoff_execution_duration_seconds", outcome.duration_ms / 1000,
-                              outcome=outcome.status.value)
+                              outcome=outcome.status.value, cluster=label_of(request))
         if result is not None and outcome.status is RequestStatus.succeeded:
             # Accepted is not done: `verifying` follows the effect and records the final outcome.
             if await self.verification.start(request, outcome, result):
                 return True
         else:
-            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+            self._metrics.inc("signoff_executions_total", outcome=outcome.status.value, cluster=label_of(request))
         await self._finish(request, outcome)
         return True
 

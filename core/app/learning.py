@@ -17,6 +17,7 @@ from datetime import datetime
 
 import structlog
 
+from core.app.alert_clusters import cluster_of, elsewhere, per_cluster
 from core.app.alert_outcomes import AlertOutcome, Filed, Prepared, failed
 from core.app.decisions import Decision, DecisionManager
 from core.app.notify import card_updates, thread_replies
@@ -137,9 +138,10 @@ class IncidentService:
         A storm of alerts about one workload is one incident (docs/incidents.md, "Correlation"); the
         cluster reads that find each pod's owner run several at a time.
         """
-        outcomes: list[AlertOutcome | None] = [None] * len(alerts)
+        outcomes: list[AlertOutcome | None] = list(elsewhere(alerts, self._policy))  # an unknown cluster
         gate = asyncio.Semaphore(ALERT_CONCURRENCY)
-        firing = [(index, alert) for index, alert in enumerate(alerts) if alert.status is AlertStatus.firing]
+        firing = [(index, alert) for index, alert in enumerate(alerts)
+                  if alert.status is AlertStatus.firing and outcomes[index] is None]
         owners: list[str | None] = [None] * len(firing)
 
         async def owner(position: int, alert: Alert) -> None:
@@ -156,7 +158,7 @@ class IncidentService:
         workloads: dict[str, str | None] = {}
         for (index, alert), found in zip(firing, owners, strict=True):
             workload = workload_of(alert.labels, found)
-            key = correlation_key(alert.name, alert.labels, workload)
+            key = correlation_key(alert.name, per_cluster(alert.labels, self._policy), workload)
             groups.setdefault(key, []).append((index, alert))
             workloads[key] = workload
 
@@ -328,7 +330,7 @@ class IncidentService:
         try:
             return await self._approvals.draft(
                 decision.action, by=SYSTEM, via=ALERTMANAGER, risk=decision.risk, reason=reason,
-                proposal=decision.proposal,
+                proposal=decision.proposal, cluster=cluster_of(incident.labels, self._policy),
             )
         except SignoffError as exc:
             log.warning("alert.proposal_refused", incident_id=incident.id, error=exc.message)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.clusters import label_of
 from core.app.metrics import Metrics
 from core.app.notify import card_updates, thread_replies
 from core.app.service import MAX_REASON, SYSTEM, ApprovalService
@@ -247,7 +248,7 @@ class VerificationService:
         self._signals.outbox.set()
         if ended is None:
             return
-        self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
+        self._metrics.inc("signoff_executions_total", outcome=outcome.status.value, cluster=label_of(request))
         log.info("verification.ended", request_id=request.id, outcome=str(outcome.status), seconds=round(seconds, 3),
                  looks=verification.looks + 1)
 

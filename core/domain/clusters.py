@@ -103,3 +103,29 @@ def check_channel(name: str, spec: ClusterSpec | None, origin: Place | None) -> 
     where = ", ".join(spec.channels) or "no channel"
     raise WrongChannel(f"Requests for cluster {name} are taken only in {where}, not in {origin.channel}; "
                        "ask there.")
+
+
+def alert_cluster(labels: Mapping[str, str], clusters: Mapping[str, ClusterSpec], label: str) -> str | None:
+    """The cluster an alert is about: its `[alerts] cluster_label` label, else the default cluster (None).
+
+    Without [clusters] the label is not read at all: there is one cluster, whatever the alerts call it.
+    """
+    if not clusters:
+        return None
+    name = (labels.get(label) or "").strip()
+    if not name:
+        return default_cluster(clusters)
+    if name not in clusters:
+        raise UnknownCluster(f"the alert's {label}=\"{name[:60]}\" is not a cluster signoff serves; the clusters "
+                             f"are: {', '.join(clusters)}. Nothing is proposed for it; add [clusters.{name[:60]}] "
+                             "to the policy, or fix the alert's label.")
+    return name
+
+
+def with_cluster_label(labels: Mapping[str, str], label: str) -> dict[str, str]:
+    """The labels the correlation key reads, with the cluster under `cluster` whatever the policy's label is,
+    so that incidents are per cluster."""
+    found = dict(labels)
+    if label != "cluster" and (labels.get(label) or "").strip():
+        found["cluster"] = labels[label]
+    return found

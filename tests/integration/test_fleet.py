@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from adapters.alertmanager import parse_alertmanager
 from bot.bootstrap import App
 from bot.http import build_http_app
 from core.app.clusters import ClusterRegistry
@@ -21,6 +23,7 @@ from core.domain.policy import Person
 from core.domain.policy_file import parse_policy
 from testkit.fakes.sandbox import HookedSandbox, hooked_cluster
 from testkit.support import make_settings, running_app
+from tests.integration.test_learning import alert, payload
 
 ALICE, BOB = Person(name="alice"), Person(name="bob")
 TOKEN = "fleet-token-0123456789abcdef"
@@ -76,6 +79,8 @@ async def test_a_request_for_one_cluster_never_touches_the_other(sqlite_database
         assert eu_api is not None and us_api is not None
         annotations = us_api["spec"]["template"]["metadata"].get("annotations") or {}
         assert "kubectl.kubernetes.io/restartedAt" in annotations
+        recorded = app.metrics.snapshot()
+        assert recorded.counters["signoff_executions_total"] == {(("cluster", "us-1"), ("outcome", "succeeded")): 1.0}
         assert "kubectl.kubernetes.io/restartedAt" not in (eu_api["spec"]["template"]["metadata"].get(
             "annotations") or {})
 
@@ -134,3 +139,30 @@ async def _http_checks(app: App, base: str) -> None:
         async with http.get(f"{base}/api/v1/requests", params={"cluster": "eu-1"}) as response:
             page = await response.json()
             assert [item["cluster"] for item in page["items"]] == ["eu-1"]
+
+
+async def test_alerts_pick_their_cluster_and_an_unknown_one_proposes_nothing(sqlite_database_url: str) -> None:
+    async with fleet(sqlite_database_url) as (app, eu, us):
+        def crash(pod: str, fingerprint: str, cluster: str | None) -> dict[str, Any]:
+            labels = {"namespace": "prod", "pod": pod, "container": "app"}
+            if cluster is not None:
+                labels["cluster"] = cluster
+            return alert("KubePodCrashLooping", labels, fingerprint=fingerprint)
+
+        pod = "api-7c9f8d-p1"
+        outcomes = await app.incidents.ingest_alerts(parse_alertmanager(payload(
+            crash(pod, "u1", "us-1"), crash(pod, "x1", "ap-9"), crash(pod, "e1", None))))
+        by_fingerprint = {o.fingerprint: o for o in outcomes}
+        unknown = by_fingerprint["x1"]
+        assert unknown.error is not None and "ap-9" in unknown.error and "eu-1, us-1" in unknown.error
+        assert unknown.incident_id is None and unknown.request_id is None
+        # Incidents are per cluster: the same crash on us-1 and on eu-1 (the default) is two incidents.
+        us_outcome, eu_outcome = by_fingerprint["u1"], by_fingerprint["e1"]
+        assert us_outcome.incident_id and eu_outcome.incident_id
+        assert us_outcome.incident_id != eu_outcome.incident_id
+        for outcome, cluster in ((us_outcome, "us-1"), (eu_outcome, "eu-1")):
+            assert outcome.request_id is not None, outcome
+            assert (await app.service.get(outcome.request_id)).cluster == cluster
+        # Each cluster was asked about its own alert's pod.
+        assert any(r.path.endswith(f"/pods/{pod}") for r in us.requests)
+        assert any(r.path.endswith(f"/pods/{pod}") for r in eu.requests)
