@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="serve the sandbox cluster until stopped; writes a kubeconfig for kubectl")
     sandbox.add_argument("--port", type=int, default=6443, help="the HTTPS port (0: any free port); default 6443")
     sandbox.add_argument("--kubeconfig", default=None, help="where to write the kubeconfig (default: in the temp dir)")
+    sandbox.add_argument("--clusters", default=None,
+                         help="several independent clusters, one kubeconfig context each: --clusters eu-1,us-1")
     return parser
 
 
@@ -71,8 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pathlib import Path
 
         from adapters.kubernetes.sandbox.standalone import serve
+        from bot.fleet import sandbox_clusters
         path = Path(args.kubeconfig) if args.kubeconfig else None
-        return serve(port=args.port, kubeconfig_path=path, out=sys.stdout)
+        try:
+            names = sandbox_clusters(args.clusters)
+        except SignoffError as exc:
+            print(f"signoff: {exc.message}", file=sys.stderr)
+            return 2
+        return serve(port=args.port, kubeconfig_path=path, out=sys.stdout, clusters=names)
     try:
         return asyncio.run(_dispatch(args, settings))
     except SignoffError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.settings import Settings
 from core.app.clusters import ClusterRegistry
-from core.domain.clusters import context_of, default_cluster
+from core.domain.clusters import cluster_problem, context_of, default_cluster
 from core.domain.policy import Policy
 from core.domain.policy_file import PolicyFileError, cluster_line
 from core.errors import SignoffError
@@ -108,3 +108,19 @@ def _current_context() -> str:
         return kubeconfig_contexts()[1] or "default"
     except SignoffError:
         return "in-cluster"
+
+
+def sandbox_clusters(text: str | None) -> list[str] | None:
+    """`--clusters eu-1,us-1`: the names of the sandbox clusters to serve (None: the one sandbox)."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise SignoffError("--clusters needs names, like --clusters eu-1,us-1")
+    for name in names:
+        problem = cluster_problem(name)
+        if problem is not None:
+            raise SignoffError(f"--clusters: {problem}")
+    if len(set(names)) != len(names):
+        raise SignoffError(f"--clusters names a cluster twice ({text}); name each once")
+    return names

@@ -122,6 +122,24 @@ def kubeconfig(url: str, token: str, ca_pem: bytes, *, namespace: str = "default
     return json.dumps(document, indent=2) + "\n"
 
 
+def kubeconfig_for_clusters(clusters: list[tuple[str, str, str]], ca_pem: bytes, *,
+                            namespace: str = "default") -> str:
+    """A kubeconfig with one cluster, user and context per `(name, url, token)`; the first is current."""
+    ca = base64.b64encode(ca_pem).decode("ascii")
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": url, "certificate-authority-data": ca}}
+                     for name, url, _ in clusters],
+        "users": [{"name": name, "user": {"token": token}} for name, _, token in clusters],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
+                     for name, _, _ in clusters],
+        "current-context": clusters[0][0],
+        "preferences": {},
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (it holds the bearer token)."""
     path.parent.mkdir(parents=True, exist_ok=True)
