@@ -13,6 +13,7 @@ import functools
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -32,6 +33,9 @@ JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 # Backoff before each retry of a call that failed transiently (5xx, 429, a timeout, a dropped connection).
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+# Each cluster's calls run on threads of its own: a slow or unreachable cluster holds its own threads, never the
+# ones another cluster's calls (or the rest of the process) need.
+THREADS_PER_CLUSTER = 4
 
 
 class Calls:
@@ -48,6 +52,10 @@ class Calls:
         # `server_version()` (start-up) needs neither.
         self.apis: tuple[client.AppsV1Api, client.CoreV1Api] | None = None
         self._apis_lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=THREADS_PER_CLUSTER, thread_name_prefix="kubernetes")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     @property
     def host(self) -> str:
@@ -132,7 +140,7 @@ class Calls:
             finally:
                 response.release_conn()
 
-        data = await asyncio.to_thread(run)
+        data = await asyncio.get_running_loop().run_in_executor(self._threads, run)
         if not isinstance(data, dict):
             raise ClusterUnavailable("The Kubernetes API server answered with something other than a JSON object.",
                                      reason="InvalidResponse")

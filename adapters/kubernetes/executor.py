@@ -97,6 +97,7 @@ class KubernetesCluster:
         return self._calls.apis
 
     def close(self) -> None:
+        self._calls.close()
         self.api_client.close()  # type: ignore[no-untyped-call]
 
     async def warm_up(self) -> None:

@@ -166,3 +166,30 @@ async def test_alerts_pick_their_cluster_and_an_unknown_one_proposes_nothing(sql
         # Each cluster was asked about its own alert's pod.
         assert any(r.path.endswith(f"/pods/{pod}") for r in us.requests)
         assert any(r.path.endswith(f"/pods/{pod}") for r in eu.requests)
+
+
+async def test_a_cluster_that_does_not_answer_fails_only_its_own_requests(sqlite_database_url: str) -> None:
+    async with fleet(sqlite_database_url) as (app, eu, us):
+        us.inject("*", r".", status=503, reason="ServiceUnavailable", times=None)
+        down = await app.service.request("rollout restart deployment/api -n prod", by=ALICE, via="console",
+                                         cluster="us-1")
+        assert down.blast is not None and "could not read the cluster" in down.blast.summary()
+        up = await app.service.request("rollout restart deployment/api -n prod", by=ALICE, via="console",
+                                       cluster="eu-1")
+        for request in (down, up):
+            current = await app.service.get(request.id)
+            while current.status is RequestStatus.pending:
+                signer = Person(name=f"signer-{current.signed}")
+                current = await app.service.sign(request.id, by=signer, via="console")
+        await app.settle()
+        assert (await app.service.get(up.id)).status is RequestStatus.succeeded
+        ended = await app.service.get(down.id)
+        assert ended.status is not RequestStatus.succeeded
+        assert ended.outcome is not None
+        eu_api = eu.get("Deployment", "prod", "api")
+        assert eu_api is not None
+        assert "kubectl.kubernetes.io/restartedAt" in (eu_api["spec"]["template"]["metadata"].get("annotations") or {})
+        us_api = us.get("Deployment", "prod", "api")
+        assert us_api is not None
+        assert "kubectl.kubernetes.io/restartedAt" not in (us_api["spec"]["template"]["metadata"].get(
+            "annotations") or {})
