@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from adapters.alertmanager import parse_alertmanager
-from bot.bootstrap import App
+from bot.bootstrap import App, bootstrap
 from bot.http import build_http_app
 from core.app.clusters import ClusterRegistry
 from core.chat.commands import ChatContext
 from core.domain.approvals import Place, RequestStatus
-from core.domain.policy import Person
+from core.domain.clusters import UnknownCluster
+from core.domain.policy import Person, Policy
 from core.domain.policy_file import parse_policy
 from testkit.fakes.sandbox import HookedSandbox, hooked_cluster
 from testkit.support import make_settings, running_app
@@ -193,3 +195,21 @@ async def test_a_cluster_that_does_not_answer_fails_only_its_own_requests(sqlite
         assert us_api is not None
         assert "kubectl.kubernetes.io/restartedAt" not in (us_api["spec"]["template"]["metadata"].get(
             "annotations") or {})
+
+
+async def test_the_sandbox_serves_one_cluster_per_policy_cluster(sqlite_database_url: str) -> None:
+    settings = make_settings(sqlite_database_url)
+    async with bootstrap(settings, policy=parse_policy(POLICY, "fleet.toml"), min_update_interval=0.0) as app:
+        assert isinstance(app.cluster, ClusterRegistry)
+        assert app.cluster.names == ("eu-1", "us-1") and app.cluster.default == "eu-1"
+        request = await app.service.request("scale deployment/web --replicas=4 -n prod on us-1", by=ALICE,
+                                            via="console")
+        assert request.cluster == "us-1"
+        assert request.blast is not None and request.blast.target_found
+        with pytest.raises(UnknownCluster, match="eu-1, us-1"):
+            await app.service.request("cordon node-1 --context ap-9", by=ALICE, via="console")
+    async with bootstrap(settings, policy=Policy(), min_update_interval=0.0) as app:
+        assert isinstance(app.cluster, ClusterRegistry) and app.cluster.names == ("sandbox",)
+        plain = await app.service.request("cordon node-1", by=ALICE, via="console")
+        assert plain.cluster == "sandbox" and plain.operation.cluster is None
+        assert plain.operation.command() == "kubectl cordon node-1"
