@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print the timeline of a request (R-…) or incident (INC-…)")
     timeline.add_argument("id")
     audit = sub.add_parser("audit", help="audit the timeline")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|rekey")
     audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    audit_sub.add_parser("rekey", help="after turning on or changing SIGNOFF_AUDIT_KEY (signoff stopped): seal the "
+                                       "chain so far and go on with the new key (the old one in "
+                                       "SIGNOFF_AUDIT_PREVIOUS_KEY, if there was one)")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="upgrade")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -110,6 +113,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.database import audit_verify, open_database
 
     if command == "audit":
+        if args.audit_command == "rekey":
+            from bot.database import audit_rekey
+            return await audit_rekey(settings)
         return await audit_verify(settings)
     if command == "db":
         async with open_database(settings):

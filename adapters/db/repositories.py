@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.db import tables as t
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
-from core.domain.events import GENESIS_HASH, NewEvent, TimelineEvent, format_at, link, parse_at
+from core.domain.events import GENESIS_HASH, EventType, NewEvent, TimelineEvent, format_at, link, parse_at
 from core.domain.incidents import Incident
 from core.domain.playbooks import Playbook, Vote
 from core.errors import AlreadySigned, ConcurrentUpdate
@@ -47,6 +47,13 @@ _EVENTS_OF_REQUEST = (sa.select(t.timeline).where(t.timeline.c.request_id == sa.
                       .order_by(t.timeline.c.seq))
 _EVENTS_OF_INCIDENT = (sa.select(t.timeline).where(t.timeline.c.incident_id == sa.bindparam("key"))
                        .order_by(t.timeline.c.seq))
+_KEY_CHANGES = (sa.select(t.timeline).where(t.timeline.c.seq > sa.bindparam("after"),
+                                             t.timeline.c.type == EventType.key_changed.value)
+                .order_by(t.timeline.c.seq))
+_ORPHAN_REQUESTS = (sa.select(t.timeline.c.request_id).distinct()
+                    .where(t.timeline.c.request_id.is_not(None),
+                           t.timeline.c.request_id.not_in(sa.select(t.requests.c.id)))
+                    .order_by(t.timeline.c.request_id).limit(sa.bindparam("limit")))
 _I = t.incidents.c
 _INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data", "open_key")
 _INSERT_INCIDENT = sa.insert(t.incidents)
@@ -204,13 +211,13 @@ class SqlTimeline(_Repo):
         self._head: tuple[int, str] | None = None
         self._head_stored = False
         self._pending: list[dict[str, object]] = []
+        self._held = False
 
     def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]:
         if not events:
             return []
         if self._head is None:
-            if self._locks_rows:
-                self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+            self.hold()
             stored = self.head()
             self._head_stored = stored is not None
             self._head = stored or (0, GENESIS_HASH)
@@ -224,6 +231,12 @@ class SqlTimeline(_Repo):
         self._pending.extend(_event_row(e) for e in linked)
         self._head = (seq, prev)
         return linked
+
+    def hold(self) -> None:
+        """Until this transaction ends, nobody else appends (PostgreSQL; a SQLite writer holds the file)."""
+        if self._locks_rows and not self._held:
+            self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+            self._held = True
 
     def flush(self) -> None:
         if not self._pending or self._head is None:
@@ -247,8 +260,18 @@ class SqlTimeline(_Repo):
     def for_incident(self, incident_id: str) -> list[TimelineEvent]:
         return [_event_from(row._mapping) for row in self._conn.execute(_EVENTS_OF_INCIDENT, {"key": incident_id})]
 
-    def scan(self, batch: int = 5000) -> Iterator[TimelineEvent]:
-        last = 0
+    def key_changes(self, after: int = 0) -> list[TimelineEvent]:
+        """The `audit.key_changed` events after `after`, in order (a handful in a database's life)."""
+        rows = self._conn.execute(_KEY_CHANGES, {"after": after})
+        return [_event_from(row._mapping) for row in rows]
+
+    def orphan_request_ids(self, limit: int = 10) -> list[str]:
+        """Request ids that events name but no request row has (a deleted request)."""
+        rows = self._conn.execute(_ORPHAN_REQUESTS, {"limit": limit})
+        return [str(row[0]) for row in rows]
+
+    def scan(self, batch: int = 5000, after: int = 0) -> Iterator[TimelineEvent]:
+        last = after
         while True:
             rows = (self._conn.execute(
                 sa.select(t.timeline).where(t.timeline.c.seq > last).order_by(t.timeline.c.seq).limit(batch)

@@ -50,6 +50,8 @@ class EventType(StrEnum):
     playbook_rejected = "playbook_rejected"
     playbook_suspended = "playbook_suspended"
     proposed = "proposed"
+    # `signoff audit rekey`: the audit key changed; the event seals the epoch it closes (core/domain/integrity.py).
+    key_changed = "audit.key_changed"
 
 
 class NewEvent(BaseModel):
@@ -138,6 +140,10 @@ class ChainReport(BaseModel):
     checked: int
     bad_seq: int | None = None
     problem: str | None = None
+    # Of an intact chain's last key epoch: its key id, its first event and its seal so far (`audit rekey`).
+    epoch_key: str | None = None
+    epoch_from: int = 1
+    seal: str | None = None
 
     def describe(self) -> str:
         if self.intact:
