@@ -74,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = Path(args.kubeconfig) if args.kubeconfig else None
         return serve(port=args.port, kubeconfig_path=path, out=sys.stdout)
     try:
+        if args.command in ("run", "console"):
+            from bot.database import sole_process
+
+            with sole_process(settings):
+                return asyncio.run(_dispatch(args, settings))
         return asyncio.run(_dispatch(args, settings))
     except SignoffError as exc:
         print(f"signoff: {exc.message}", file=sys.stderr)
