@@ -101,6 +101,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             raise SignoffError(problem)
         listener = bind_listener(settings.http_host, settings.listen_port)
         try:
+            from bot.database import ensure_audit_key
+
+            await ensure_audit_key(settings)
             from bot.service import run_service
         except BaseException:
             if listener is not None:
@@ -112,6 +115,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(settings)
     if command == "console":
         from bot.chats.console import run_console
+        from bot.database import ensure_audit_key
+
+        await ensure_audit_key(settings)
         return await run_console(settings)
     if command == "timeline":
         return await _timeline(settings, args.id)

@@ -14,6 +14,7 @@ from adapters.db.database import Database
 from bot.audit import audit_rekey as rekey
 from bot.audit import audit_verify as verify
 from bot.settings import Settings
+from core.domain.integrity import key_problem
 from core.errors import SignoffError
 
 
@@ -38,6 +39,15 @@ async def audit_rekey(settings: Settings, out: TextIO | None = None) -> int:
     """`signoff audit rekey` (bot/audit.py)."""
     async with open_database(settings) as db:
         return await rekey(db, settings.audit_key_bytes, out)
+
+
+async def ensure_audit_key(settings: Settings) -> None:
+    """`signoff run` and `signoff console` start only on a chain whose key epoch is the configured key."""
+    key = settings.audit_key_bytes
+    async with open_database(settings) as db:
+        problem = await db.read(lambda uow: key_problem(uow.timeline, key))
+    if problem is not None:
+        raise SignoffError(problem)
 
 
 def sqlite_file(url: str) -> Path | None:

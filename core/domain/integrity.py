@@ -163,6 +163,19 @@ def verify_timeline(timeline: ChainReader, key: bytes | None) -> ChainReport:
     return walk_chain(timeline.scan(), head=timeline.head(), key=key, epoch_key_id=epoch_before(changes, key))
 
 
+def key_problem(timeline: ChainReader, key: bytes | None) -> str | None:
+    """At start-up: the chain's last event must be hashed with the configured key, or the service would append
+    events no key epoch vouches for (the key was turned on, changed or removed without `signoff audit rekey`)."""
+    head = timeline.head()
+    last = next(timeline.scan(batch=1, after=head[0] - 1), None) if head is not None else None
+    if head is None or last is None or last.seq != head[0] or authentic(last, key):
+        return None  # empty; or cut, which the executor and `signoff audit verify` name
+    held = "not set" if key is None else f"key {key_id(key)}"
+    return (f"The timeline's last event ({last.seq}) is not hashed with SIGNOFF_AUDIT_KEY ({held}): after turning "
+            "on, changing or removing the key, stop signoff and run `signoff audit rekey` first (docs/security.md); "
+            "if the key did not change, run `signoff audit verify`.")
+
+
 def request_problem(request: ApprovalRequest, timeline: ChainReader, key: bytes | None = None) -> str | None:
     """Before executing: None when the request's events link to their predecessors up to the chain head and the
     request is what was requested and signed; else the first problem, in a sentence."""

@@ -149,3 +149,16 @@ async def test_a_rekey_refuses_to_seal_a_broken_chain(database_url: str) -> None
     await _sql(database_url, "UPDATE timeline SET actor = 'mallory' WHERE seq = 2")
     code, text = await signoff(database_url, "audit", "rekey", key=KEY_A)
     assert code == 1 and "refusing" in text and "event 2" in text, text
+
+
+async def test_the_service_does_not_start_on_a_chain_of_another_key(database_url: str) -> None:
+    # Started with the new key before `rekey`, it would append events that no key epoch vouches for.
+    await _history(database_url, key=None)
+    code, text = await signoff(database_url, "console", key=KEY_A)
+    assert code == 2 and "signoff audit rekey" in text, text
+    assert (await signoff(database_url, "audit", "rekey", key=KEY_A))[0] == 0
+    code, text = await signoff(database_url, "console", key=KEY_A)
+    assert code == 0, text
+    # The reverse: the key removed without a key change.
+    code, text = await signoff(database_url, "console")
+    assert code == 2 and "signoff audit rekey" in text, text
