@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Protocol
 
 from core.domain.approvals import ApprovalRequest, RequestStatus, signed_digest
@@ -58,6 +59,8 @@ class ChainReader(Protocol):
 
     def key_changes(self, after: int = 0) -> list[TimelineEvent]: ...
 
+    def links(self, after: int, upto: int) -> Iterator[tuple[int, str, str]]: ...
+
 
 def key_id(key: bytes | None) -> str:
     """A public name for a key (it reveals nothing of the key): `none` without one."""
@@ -91,24 +94,16 @@ def epoch_before(changes: Sequence[TimelineEvent], key: bytes | None) -> str:
 class _Epoch:
     key_id: str
     first: int
-    seal: hashlib._Hash | None  # None when the walk started inside this epoch (its seal cannot be checked)
-
-
-def _seal_update(seal: hashlib._Hash | None, event: TimelineEvent) -> None:
-    if seal is not None:
-        seal.update((canonical_json(event.body()) + event.hash + "\n").encode("utf-8"))
+    seal: hashlib._Hash  # over every event of the epoch so far: its content and its hash
 
 
 def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None, key: bytes | None,
-               epoch_key_id: str, start: int = 1, upto_head: bool = False) -> ChainReport:
-    """Walk events `start`… in seq order up to the head: links, hashes per key epoch, seals, and the head.
+               epoch_key_id: str) -> ChainReport:
+    """Walk the chain from event 1 in seq order up to the head: links, hashes per key epoch, seals, the head.
 
-    `key` is the key of the last epoch (the configured one); `epoch_key_id` the key id of the epoch event
-    `start` belongs to. From `start` > 1 the first event's own link is taken as given (the caller starts one
-    event before what it protects). With `upto_head`, events after the head (appended by others since the head
-    was read, outside a snapshot) are left for a later walk."""
-    expected_seq, expected_prev = start, GENESIS_HASH if start == 1 else None
-    epoch = _Epoch(epoch_key_id, start, hashlib.sha256() if start == 1 else None)
+    `key` is the key of the last epoch (the configured one); `epoch_key_id` the key id of the first epoch."""
+    expected_seq, expected_prev = 1, GENESIS_HASH
+    epoch = _Epoch(epoch_key_id, 1, hashlib.sha256())
     checked = 0
     current = key_id(key)
 
@@ -116,12 +111,10 @@ def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None,
         return ChainReport(intact=False, checked=checked, bad_seq=seq, problem=problem)
 
     for event in events:
-        if upto_head and head is not None and event.seq > head[0]:
-            break
         if event.seq != expected_seq:
             missing = "missing or reordered" if event.seq > expected_seq else "duplicated or reordered"
             return broken(event.seq, f"expected event {expected_seq} here ({missing} events)")
-        if expected_prev is not None and event.prev_hash != expected_prev:
+        if event.prev_hash != expected_prev:
             return broken(event.seq, "its prev_hash does not match the event before it (deleted, inserted, "
                                      "reordered, or the event before it was altered and re-hashed)")
         if event.type is EventType.key_changed:
@@ -129,7 +122,7 @@ def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None,
             if old_id != epoch.key_id:
                 return broken(event.seq, f"this key change says it replaces key {old_id}, but the events before "
                                          f"it were hashed with key {epoch.key_id}")
-            if epoch.seal is not None and event.digest != epoch.seal.hexdigest():
+            if event.digest != epoch.seal.hexdigest():
                 return broken(event.seq, f"events {epoch.first}–{event.seq - 1} do not match the seal recorded "
                                          "when the key changed here (altered, inserted or deleted)")
             epoch = _Epoch(new_id, event.seq, hashlib.sha256())
@@ -138,7 +131,7 @@ def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None,
             return broken(event.seq, "its content does not match its hash (altered" + (
                 f", or hashed with another audit key: {_REKEY_HINT})" if epoch.key_id != NO_KEY else ")"))
         # Otherwise the epoch's key is an earlier one: the seal at the next key change vouches for its events.
-        _seal_update(epoch.seal, event)
+        epoch.seal.update((canonical_json(event.body()) + event.hash + "\n").encode("utf-8"))
         expected_prev = event.hash
         expected_seq += 1
         checked += 1
@@ -154,7 +147,7 @@ def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None,
                                    f"SIGNOFF_AUDIT_KEY is {'not set' if key is None else 'key ' + current}; "
                                    f"{_REKEY_HINT}")
     return ChainReport(intact=True, checked=checked, epoch_key=epoch.key_id, epoch_from=epoch.first,
-                       seal=epoch.seal.hexdigest() if epoch.seal is not None else None)
+                       seal=epoch.seal.hexdigest())
 
 
 def verify_timeline(timeline: ChainReader, key: bytes | None) -> ChainReport:
@@ -178,24 +171,52 @@ def key_problem(timeline: ChainReader, key: bytes | None) -> str | None:
 
 def request_problem(request: ApprovalRequest, timeline: ChainReader, key: bytes | None = None) -> str | None:
     """Before executing: None when the request's events link to their predecessors up to the chain head and the
-    request is what was requested and signed; else the first problem, in a sentence."""
+    request is what was requested and signed; else the first problem, in a sentence.
+
+    Quick, so it can run inside the claim: the links (prev_hash → hash) of every event from the one before the
+    request's first to the head, and the hashes of the request's events and of their neighbours."""
     events = timeline.for_request(request.id)
     if not events:
         return f"{request.id} has no timeline events"
-    start = max(events[0].seq - 1, 1)
     # Read first: what others append from now on lies beyond it (their rows and the head commit together).
     head = timeline.head()
     if head is None or head[0] < events[-1].seq:
-        return f"the chain head is {'missing' if head is None else f'at event {head[0]}'}, before {request.id}'s " \
-               f"last event {events[-1].seq}"
+        return (f"the chain head is {'missing' if head is None else f'at event {head[0]}'}, before {request.id}'s "
+                f"last event {events[-1].seq}")
+    start = max(events[0].seq - 1, 1)
+    problem = _links_problem(timeline.links(after=start - 1, upto=head[0]), start, head)
+    if problem is not None:
+        return f"the timeline from {request.id}'s first event to the chain head is broken at {problem}"
     changes = [c for c in timeline.key_changes(after=start - 1) if c.seq <= head[0]]
-    # The epoch `start` is in: the one the first later key change replaced; the current key without one.
-    report = walk_chain(timeline.scan(after=start - 1), head=head, key=key, start=start,
-                        epoch_key_id=epoch_before(changes, key), upto_head=True)
-    if not report.intact:
-        return f"the timeline from {request.id}'s first event to the chain head is broken at event " \
-               f"{report.bad_seq}: {report.problem}"
+    last_epoch = key_change_ids(changes[-1])[0] if changes else key_id(key)
+    if last_epoch != key_id(key):
+        return (f"events from {changes[-1].seq} on are hashed with key {last_epoch}, not SIGNOFF_AUDIT_KEY; "
+                f"{_REKEY_HINT}")
+    checked: set[int] = set()
+    for event in events:
+        for neighbour in islice(timeline.scan(batch=3, after=max(event.seq - 2, 0)), 3):
+            if neighbour.seq in checked or neighbour.seq > head[0]:
+                continue
+            checked.add(neighbour.seq)
+            earlier = [c for c in changes if c.seq <= neighbour.seq]
+            epoch = key_change_ids(earlier[-1])[0] if earlier else epoch_before(changes, key)
+            if epoch in (NO_KEY, key_id(key)) and not authentic(neighbour, key if epoch != NO_KEY else None):
+                return f"timeline event {neighbour.seq} (near {request.id}'s events) does not match its hash"
     return binding_problem(request, events)
+
+
+def _links_problem(links: Iterable[tuple[int, str, str]], start: int, head: tuple[int, str]) -> str | None:
+    expected_seq, previous = start, None
+    for seq, prev_hash, hash_ in links:
+        if seq != expected_seq:
+            return f"event {min(seq, expected_seq)}: events missing, duplicated or reordered"
+        if previous is not None and prev_hash != previous:
+            return f"event {seq}: its prev_hash does not match the event before it (altered and re-hashed, " \
+                   "deleted or inserted)"
+        previous, expected_seq = hash_, expected_seq + 1
+    if expected_seq - 1 != head[0] or previous != head[1]:
+        return f"event {expected_seq}: the chain ends at event {expected_seq - 1} but the head records {head[0]}"
+    return None
 
 
 def binding_problem(request: ApprovalRequest, events: Sequence[TimelineEvent]) -> str | None:

@@ -12,6 +12,7 @@ import json
 from io import StringIO
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from bot.database import audit_verify
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus, signed_digest
 from core.domain.events import chain_hash
 from core.domain.policy import Person
+from core.errors import SignoffError
 from tests.support import make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
@@ -164,3 +166,18 @@ async def test_a_request_row_without_events_is_caught(database_url: str) -> None
     code, text = await _verify(settings)
     assert code == 1, text
     assert second.id in text and first.id not in text
+
+
+async def test_with_the_head_record_gone_nothing_is_appended_or_run(database_url: str) -> None:
+    settings = make_settings(database_url)
+    async with running_app(settings) as app:
+        request = await app.service.request(RESTART, by=ALICE, via="console", origin=CONSOLE)
+        await app.db.write(lambda uow: uow.connection.execute(sa.text("DELETE FROM chain_head")))
+        with pytest.raises(SignoffError) as refused:
+            await app.service.sign(request.id, by=BOB, via="console")
+        assert "chain_head" in refused.value.message and "audit verify" in refused.value.message
+        await app.settle()
+        assert [r for r in app.sandbox.requests if r[0] == "PATCH"] == []  # type: ignore[attr-defined]
+        assert (await app.service.get(request.id)).status is RequestStatus.pending
+    code, text = await _verify(settings)
+    assert code == 1 and "head" in text
