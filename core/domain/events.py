@@ -115,7 +115,12 @@ def canonical_json(body: dict[str, Any]) -> str:
 
 
 def chain_hash(prev_hash: str, body: dict[str, Any], key: bytes | None = None) -> str:
-    text = (prev_hash + canonical_json(body)).encode("utf-8")
+    return text_hash(prev_hash, canonical_json(body), key)
+
+
+def text_hash(prev_hash: str, body_json: str, key: bytes | None = None) -> str:
+    """`chain_hash` of an event whose canonical JSON is already at hand."""
+    text = (prev_hash + body_json).encode("utf-8")
     if key:
         return hmac.new(key, text, hashlib.sha256).hexdigest()
     return hashlib.sha256(text).hexdigest()
