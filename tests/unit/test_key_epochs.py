@@ -71,7 +71,7 @@ def test_an_edit_in_an_epoch_whose_key_is_gone_breaks_its_seal() -> None:
 
 def test_a_key_change_that_misnames_the_key_it_replaces_is_refused() -> None:
     events = _chain([("event", A)] * 2 + [("rekey", B), ("event", B)])
-    ok, bad, problem = _walk(events, B, None)  # as if the first epoch had no key
+    ok, bad, problem = _walk(events, B, b"c" * 32)  # as if the first epoch had had another key
     assert not ok and bad == 3 and "replaces key" in problem
 
 
