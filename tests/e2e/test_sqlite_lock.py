@@ -103,3 +103,11 @@ def test_a_run_started_while_a_console_holds_the_file_is_refused(tmp_path: Path)
     finally:
         _, err = console.communicate("help\n", timeout=60)
     assert console.returncode == 0, err
+
+
+def test_only_a_sqlite_file_is_locked() -> None:
+    from bot.database import sqlite_file
+
+    assert sqlite_file("postgresql+asyncpg://signoff@db/signoff") is None
+    assert sqlite_file("sqlite+aiosqlite:///:memory:") is None
+    assert sqlite_file("sqlite+aiosqlite:///data/signoff.db") == (Path("data") / "signoff.db").resolve()
