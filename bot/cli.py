@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = Path(args.kubeconfig) if args.kubeconfig else None
         return serve(port=args.port, kubeconfig_path=path, out=sys.stdout)
     try:
-        if args.command in ("run", "console"):
+        if args.command in ("run", "console") or getattr(args, "audit_command", None) == "rekey":
             from bot.database import sole_process
 
             with sole_process(settings):

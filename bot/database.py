@@ -62,8 +62,9 @@ def sqlite_file(url: str) -> Path | None:
 def sole_process(settings: Settings) -> Iterator[None]:
     """`signoff run` and `signoff console` hold a SQLite file for their lifetime (an exclusive flock on
     `<file>.lock`): a second one would take the first one's executions for crashed ones and mark them
-    interrupted. The short commands (`timeline`, `audit`, `db upgrade`, `check-config`, `playbooks`) do not
-    take it; the demo uses a temporary file of its own. PostgreSQL needs no such lock (leases and claims)."""
+    interrupted. `signoff audit rekey` takes it too (the service must be stopped for a key change). The other
+    short commands (`timeline`, `audit verify`, `db upgrade`, `check-config`, `playbooks`) do not take it; the
+    demo uses a temporary file of its own. PostgreSQL needs no such lock (leases and claims)."""
     path = sqlite_file(settings.database_url)
     if path is None:
         yield

@@ -217,7 +217,7 @@ def request_problem(request: ApprovalRequest, timeline: ChainReader, key: bytes 
 
 
 def _links_problem(links: Iterable[tuple[int, str, str]], start: int, head: tuple[int, str]) -> str | None:
-    expected_seq, previous = start, None
+    expected_seq, previous = start, GENESIS_HASH if start == 1 else None
     for seq, prev_hash, hash_ in links:
         if seq != expected_seq:
             return f"event {min(seq, expected_seq)}: events missing, duplicated or reordered"
@@ -225,7 +225,7 @@ def _links_problem(links: Iterable[tuple[int, str, str]], start: int, head: tupl
             return f"event {seq}: its prev_hash does not match the event before it (altered and re-hashed, " \
                    "deleted or inserted)"
         previous, expected_seq = hash_, expected_seq + 1
-    if expected_seq - 1 != head[0] or previous != head[1]:
+    if expected_seq - 1 != head[0] or previous != head[1]:  # (previous is a hash here: start <= head)
         return f"event {expected_seq}: the chain ends at event {expected_seq - 1} but the head records {head[0]}"
     return None
 

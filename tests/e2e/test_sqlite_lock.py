@@ -75,6 +75,8 @@ def test_a_second_process_on_a_held_sqlite_file_is_refused(tmp_path: Path) -> No
         for args in (("audit", "verify"), ("db", "upgrade"), ("check-config",)):
             result = _signoff(database, *args)
             assert result.returncode == 0, (args, result.stdout, result.stderr)
+        # A key change needs the service stopped (it would go on hashing with the old key).
+        _refused(_signoff(database, "audit", "rekey", SIGNOFF_AUDIT_KEY="k" * 32), database)
         assert run.poll() is None  # the first one is untouched
     finally:
         run.terminate()
