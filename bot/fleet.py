@@ -80,6 +80,9 @@ async def build_registry(
 
     members: dict[str, Cluster] = {}
     sandboxes: list[Any] = []
+    if policy.clusters and settings.cluster != "sandbox":
+        contexts, _, path = kubeconfig_contexts()
+        check_contexts(policy, contexts, path)  # one sentence with the policy's line, before any client
     names: list[str | None] = [*policy.clusters] or [None]
     for name in names:
         if settings.cluster == "sandbox":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,14 +16,16 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from adapters.alertmanager import parse_alertmanager
+from adapters.kubernetes.sandbox.tls import kubeconfig_for_clusters
 from bot.bootstrap import App, bootstrap
 from bot.http import build_http_app
+from bot.settings import Settings
 from core.app.clusters import ClusterRegistry
 from core.chat.commands import ChatContext
 from core.domain.approvals import Place, RequestStatus
 from core.domain.clusters import UnknownCluster
 from core.domain.policy import Person, Policy
-from core.domain.policy_file import parse_policy
+from core.domain.policy_file import PolicyFileError, parse_policy
 from testkit.fakes.sandbox import HookedSandbox, hooked_cluster
 from testkit.support import make_settings, running_app
 from tests.integration.test_learning import alert, payload
@@ -213,3 +216,17 @@ async def test_the_sandbox_serves_one_cluster_per_policy_cluster(sqlite_database
         plain = await app.service.request("cordon node-1", by=ALICE, via="console")
         assert plain.cluster == "sandbox" and plain.operation.cluster is None
         assert plain.operation.command() == "kubectl cordon node-1"
+
+
+async def test_a_context_the_kubeconfig_lacks_stops_start_up_with_its_line(
+        sqlite_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(kubeconfig_for_clusters([("eu-1", "https://127.0.0.1:1", "t"),
+                                                   ("us-1", "https://127.0.0.1:2", "t")], b"ca"))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    policy = parse_policy('[clusters.eu-1]\ndefault = true\n\n[clusters.ap-9]\ncontext = "prod-ap-9"\n', "p.toml")
+    settings = Settings(SIGNOFF_DATABASE_URL=sqlite_database_url, SIGNOFF_CLUSTER="kubeconfig")
+    with pytest.raises(PolicyFileError, match="no context `prod-ap-9`; its contexts are: eu-1, us-1") as caught:
+        async with bootstrap(settings, policy=policy):
+            pass
+    assert caught.value.field == "clusters.ap-9.context"
