@@ -46,13 +46,15 @@ class SignoffGroup(app_commands.Group):
         risk="Your estimate; the policy may raise it",
         incident="The incident behind it, e.g. INC-7",
         reason="Why it is needed",
+        cluster="The cluster, e.g. eu-1 (none: the default one)",
     )
     async def request(
         self, interaction: discord.Interaction[Any], action: str,
         risk: app_commands.Transform[Risk, RiskOption] | None = None,
         incident: app_commands.Transform[IncidentId, IncidentIdOption] | None = None, reason: str | None = None,
+        cluster: str | None = None,
     ) -> None:
-        self._signoff_run(interaction, parser.from_options(action, risk, incident, reason))
+        self._signoff_run(interaction, parser.from_options(action, risk, incident, reason, cluster))
 
     @app_commands.command(name="status", description="Show a request's state")
     @app_commands.rename(subject="id")

@@ -211,10 +211,11 @@ def request_command(action: str, risk: str | Risk | None = None, incident: str |
 
 
 def from_options(action: str, risk: str | None = None, incident: str | None = None,
-                 reason: str | None = None) -> Command:
+                 reason: str | None = None, cluster: str | None = None) -> Command:
     """Typed options (Discord's `/signoff request`): a command without ever becoming text."""
     action, reason = clean_text(action), clean_text(reason) if reason is not None else None
-    return _reading(lambda: request_command(action, risk, (incident or "").strip() or None, reason))
+    named = (cluster or "").strip() or None
+    return _reading(lambda: request_command(action, risk, (incident or "").strip() or None, reason, named))
 
 
 def for_request(kind: type[Show | Cancel | Sign], subject: str) -> Command:

@@ -64,3 +64,13 @@ async def test_good_values_arrive_typed(fake: FakeDiscord, sqlite_database_url: 
         assert (request.stated_risk, request.incident_id) == ("high", "INC-9")
         assert followup_text(await command(fake, BOB, "status", id=" r-1 ")).startswith("⏳ R-1 is pending")
         assert followup_text(await command(fake, BOB, "timeline", id="1")).startswith("Timeline of R-1")
+
+
+async def test_request_takes_a_cluster_option(fake: FakeDiscord, sqlite_database_url: str) -> None:
+    async with discord_service(fake, sqlite_database_url) as app:
+        text = followup_text(await command(fake, ALICE, "request", action=RESTART_API, cluster="ap-9"))
+        assert "no cluster `ap-9`" in text and "sandbox" in text, text
+        assert await app.service.pending() == []
+        made = followup_text(await command(fake, ALICE, "request", action=RESTART_API, cluster="sandbox"))
+        assert made.startswith("📝 R-1 posted"), made
+        assert (await app.service.get("R-1")).cluster == "sandbox"
