@@ -20,6 +20,7 @@ from adapters.db.database import Database
 from bot.fleet import build_registry
 from bot.settings import Settings
 from core.app.audit_stream import AuditStream
+from core.app.clusters import registry_of
 from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
 from core.app.execution import ExecutionService
@@ -193,6 +194,7 @@ async def bootstrap(
         sandbox = None
         if cluster is None:  # one executor per cluster of the policy (bot/fleet.py)
             cluster, sandbox = await build_registry(settings, policy, closers, warmers)
+        cluster = registry_of(cluster)  # every call routed by the operation's cluster (and identity)
         if check_cluster:
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)

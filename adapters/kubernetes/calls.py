@@ -91,6 +91,14 @@ class Calls:
             raise ClusterUnavailable(error.message, reason=error.reason, status=error.status) from error
         return str(info.git_version)
 
+    async def review(self, user: str, groups: tuple[str, ...], attributes: dict[str, str]) -> JSON:
+        """A SubjectAccessReview (`[execution] as = "requester"`): may `user` make a call with these attributes?
+        Asking changes nothing, so it is retried like a read."""
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                "spec": {"user": user, "groups": list(groups), "resourceAttributes": attributes}}
+        api = client.AuthorizationV1Api(self.api_client)
+        return await self.read(api.create_subject_access_review, body)
+
     # ---- calls
 
     async def read(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> JSON:

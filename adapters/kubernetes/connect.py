@@ -13,6 +13,7 @@ import structlog
 import urllib3
 from kubernetes import client, config
 
+from adapters.kubernetes.headers import GROUP_HEADER, JOIN, separate_groups
 from core.domain.cluster import ClusterUnavailable
 
 log = structlog.get_logger(__name__)
@@ -96,3 +97,13 @@ def contexts(path: str | None = None) -> tuple[list[str], str | None, str]:
         raise ClusterUnavailable(f"cannot read the kubeconfig {source}: {exc}", reason="BadKubeconfig") from exc
     names = [str(entry["name"]) for entry in found or []]
     return names, (str(current["name"]) if current else None), source
+
+
+def impersonating(api_client: client.ApiClient, user: str, groups: tuple[str, ...]) -> client.ApiClient:
+    """A client on the same configuration whose every call carries `Impersonate-User` (and `-Group`)."""
+    copy = client.ApiClient(api_client.configuration)
+    copy.set_default_header("Impersonate-User", user)  # type: ignore[no-untyped-call]
+    if groups:
+        copy.set_default_header(GROUP_HEADER, JOIN.join(groups))  # type: ignore[no-untyped-call]
+        separate_groups(copy)
+    return copy

@@ -25,8 +25,9 @@ from adapters.kubernetes.drain import DRAIN_TIMEOUT_S, RETRY_FIRST_S, Drain
 from adapters.kubernetes.failures import Attempt
 from adapters.kubernetes.observe import Observe
 from adapters.kubernetes.writes import APPLY, Writes
+from core.domain.access import Access
 from core.domain.cluster import ClusterResult, TargetFacts
-from core.domain.operations import DrainOp, Operation
+from core.domain.operations import DrainOp, Identity, Operation
 from core.domain.verify import Progress
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,10 @@ class KubernetesCluster:
         drain_retry: float = RETRY_FIRST_S,
     ) -> None:
         self.name = name  # the cluster's name in the policy, or its kubeconfig context
+        self._options: Options = {"request_timeout": request_timeout, "conflict_retries": conflict_retries,
+                                  "retry_delays": retry_delays, "drain_timeout": drain_timeout,
+                                  "drain_retry": drain_retry}
+        self._as: dict[Identity, KubernetesCluster] = {}
         self._calls = Calls(api_client, request_timeout=request_timeout, retry_delays=retry_delays)
         drain = Drain(self._calls, timeout=drain_timeout, retry=drain_retry)
         self._writes = Writes(self._calls, drain, conflict_retries=conflict_retries)
@@ -97,8 +102,32 @@ class KubernetesCluster:
         return self._calls.apis
 
     def close(self) -> None:
+        for other in self._as.values():
+            other.close()
         self._calls.close()
         self.api_client.close()  # type: ignore[no-untyped-call]
+
+    # ---- as the requester (`[execution] as = "requester"`)
+
+    def impersonating(self, identity: Identity) -> KubernetesCluster:
+        """This cluster with every call made as `identity` (one executor per identity, kept for reuse)."""
+        found = self._as.get(identity)
+        if found is None:
+            client_as = connect.impersonating(self.api_client, identity.user, identity.groups)
+            found = self._as[identity] = KubernetesCluster(client_as, name=self.name, **self._options)
+        return found
+
+    async def allowed(self, op: Operation, access: Access) -> bool:
+        """A SubjectAccessReview, made as signoff: may the operation's identity do `access`?"""
+        if op.identity is None:
+            return True
+        attributes = {key: value for key, value in access.model_dump().items() if value}
+        with self._calls.mapped(Attempt(op=op, inspecting=True), "kubernetes.review_failed", verb=access.verb):
+            answer = await self._calls.review(op.identity.user, op.identity.groups, attributes)
+        allowed = bool((answer.get("status") or {}).get("allowed"))
+        log.info("kubernetes.reviewed", user=op.identity.user, verb=access.verb, resource=access.resource,
+                 namespace=access.namespace, allowed=allowed)
+        return allowed
 
     async def warm_up(self) -> None:
         """Build the Apps and Core API objects in a worker thread, so that no caller on the event loop does."""

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
+from core.domain.access import Access
 from core.domain.approvals import ApprovalRequest
 from core.domain.cluster import ClusterResult, ClusterUnavailable, TargetFacts
 from core.domain.clusters import UnknownCluster, check_channel, choose_cluster, default_cluster
-from core.domain.operations import Operation
+from core.domain.operations import Identity, Operation
 from core.domain.policy import Policy
 from core.domain.request_parts import Place
 from core.domain.verify import Progress
 from core.ports import Cluster
 
 CALLS_IN_FLIGHT_PER_CLUSTER = 4
+
+
+@runtime_checkable
+class Impersonating(Protocol):
+    """A cluster that can make its calls as someone else (`Impersonate-User`, `Impersonate-Group`) and ask
+    whether they may (a SubjectAccessReview, made as signoff)."""
+
+    def impersonating(self, identity: Identity) -> Cluster: ...
+
+    async def allowed(self, op: Operation, access: Access) -> bool: ...
 
 
 class ClusterRegistry:
@@ -62,7 +74,20 @@ class ClusterRegistry:
         except UnknownCluster as exc:
             # A stored request for a cluster the policy no longer has: nothing can run there.
             raise ClusterUnavailable(exc.message, reason="UnknownCluster") from None
+        if op.identity is not None:  # every call for the request is made as its requester, or not at all
+            if not isinstance(cluster, Impersonating):
+                raise ClusterUnavailable(f"cluster {self.name_of(op)} cannot make calls as {op.identity.user}",
+                                         reason="NoImpersonation")
+            cluster = cluster.impersonating(op.identity)
         return cluster, self._gates[self.name_of(op)]
+
+    async def allowed(self, op: Operation, access: Access) -> bool:
+        cluster, gate = self._route(op.model_copy(update={"identity": None}))
+        if not isinstance(cluster, Impersonating):
+            raise ClusterUnavailable(f"cluster {self.name_of(op)} cannot answer access reviews",
+                                     reason="NoAccessReview")
+        async with gate:
+            return await cluster.allowed(op, access)
 
     # ---- the port
 

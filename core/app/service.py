@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from core.app.clusters import place_request, registry_of
+from core.app.identity import as_requester
 from core.app.metrics import QUORUM_BUCKETS, Metrics
 from core.app.notify import (
     card_posts,
@@ -94,8 +95,8 @@ class ApprovalService:
         self._store = store
         self._metrics = metrics or Metrics()
         self.policy = policy
-        self._cluster = cluster
         self.clusters = registry_of(cluster)
+        self._cluster: Cluster = self.clusters
         self._clock = clock
         self._signals = signals
         self.default_places = dict(default_places or {})
@@ -122,6 +123,7 @@ class ApprovalService:
         operation, cluster, defaults = place_request(self.policy, self.clusters, parse_operation(action),
                                                      named=cluster, origin=origin, defaults=self.default_places)
         self.policy.check_operation(operation)
+        operation = await as_requester(self.policy, self.clusters, operation, by, system=by is SYSTEM)
         if reason is not None and len(reason) > MAX_REASON:
             raise ParseError(f"The reason is {len(reason)} characters long; keep it under {MAX_REASON}.")
         if incident_id is not None:

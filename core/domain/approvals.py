@@ -110,8 +110,9 @@ def signed_digest(request: ApprovalRequest) -> str:
     edited in the database after it was signed is never executed.
     """
     operation = request.operation.model_dump(mode="json")
-    if operation.get("cluster") is None:  # the default cluster of a single-cluster policy: older digests keep
-        operation.pop("cluster", None)
+    for key in ("cluster", "identity"):  # a single cluster, signoff's own account: older digests keep
+        if operation.get(key) is None:
+            operation.pop(key, None)
     body = {
         "request_id": request.id, "operation": operation,
         "risk": str(request.risk), "quorum": request.quorum, "approvers": list(request.approvers),

@@ -7,6 +7,7 @@ sandbox): nothing changes for a policy that names none.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -51,6 +52,15 @@ class AlertRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cluster_label: str = "cluster"
+
+
+class ExecutionRules(BaseModel):
+    """`[execution]`: whose account the cluster sees. `signoff`: signoff's own; `requester`: each request's calls
+    impersonate its requester (their `kubernetes` user and groups), after a SubjectAccessReview."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    as_: Literal["signoff", "requester"] = Field(default="signoff", alias="as")
 
 
 def cluster_problem(name: str) -> str | None:

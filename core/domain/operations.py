@@ -68,6 +68,16 @@ _KIND_ALIASES: dict[str, str] = {
 }
 
 
+class Identity(BaseModel):
+    """Whom the cluster sees make the calls (`[execution] as = "requester"`): set by signoff from the policy, never
+    from the action text (the parser refuses `--as`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+
 class _Op(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -75,10 +85,15 @@ class _Op(BaseModel):
     # The cluster the request names (`--context eu-1`, ` on eu-1`, `cluster=eu-1`); None: the default one.
     # Left out of the signed digest when None, so digests made before several clusters keep.
     cluster: str | None = None
+    # None: signoff's own account; also left out of the signed digest when None.
+    identity: Identity | None = None
 
     @property
     def on(self) -> str:
-        return f" --context {self.cluster}" if self.cluster else ""
+        where = f" --context {self.cluster}" if self.cluster else ""
+        if self.identity is not None:
+            where += f" --as {self.identity.user}" + "".join(f" --as-group {g}" for g in self.identity.groups)
+        return where
 
     @property
     def target_ref(self) -> str:

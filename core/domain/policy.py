@@ -20,7 +20,7 @@ from pydantic import (
 
 from core.domain import durations
 from core.domain.cluster import TargetFacts
-from core.domain.clusters import AlertRules, ClusterSpec, default_cluster
+from core.domain.clusters import AlertRules, ClusterSpec, ExecutionRules, default_cluster
 from core.domain.durations import _duration_seconds
 from core.domain.operations import (
     CordonOp,
@@ -72,6 +72,9 @@ class Person(BaseModel):
     discord: str | None = None
     groups: frozenset[str] = frozenset()
     email: str | None = None  # matched by the web view's OIDC sign-in
+    # Who the cluster sees with `[execution] as = "requester"` (docs/fleets.md).
+    kubernetes: str | None = None
+    kubernetes_groups: tuple[str, ...] = ()
 
     def account(self, platform: str) -> str | None:
         if platform == "slack":
@@ -270,6 +273,7 @@ class Policy(BaseModel):
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
     clusters: dict[str, ClusterSpec] = Field(default_factory=dict)
     alerts: AlertRules = AlertRules()
+    execution: ExecutionRules = ExecutionRules()
     source: str = BUILT_IN
 
     def cluster_spec(self, name: str | None) -> ClusterSpec | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.domain.clusters import CLUSTER_KEYS, AlertRules, ClusterSpec, cluster_problem
+from core.domain.clusters import CLUSTER_KEYS, AlertRules, ClusterSpec, ExecutionRules, cluster_problem
 from core.domain.policy import (
     DEFAULT_SIGN_RULES,
     ChatRules,
@@ -27,7 +27,7 @@ from core.domain.text import name_problem
 from core.errors import SignoffError
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify",
-              "clusters", "alerts"}
+              "clusters", "alerts", "execution"}
 
 
 class PolicyFileError(SignoffError):
@@ -67,12 +67,13 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
             raise PolicyFileError(source, _locate(text, ["people", name]), "people", problem)
         if not isinstance(entry, dict):
             raise PolicyFileError(source, _locate(text, ["people", name]), f"people.{name}", "must be a table")
-        unknown = set(entry) - {"slack", "discord", "groups", "email"}
+        unknown = set(entry) - {"slack", "discord", "groups", "email", "kubernetes", "kubernetes_groups"}
         if unknown:
             key = sorted(unknown)[0]
             raise PolicyFileError(
                 source, _locate(text, ["people", name, key]), f"people.{name}.{key}",
-                "unknown key; a person has `slack`, `discord`, `groups` and `email`",
+                "unknown key; a person has `slack`, `discord`, `groups`, `email`, `kubernetes` and "
+                "`kubernetes_groups`",
             )
         people[name] = _model(Person, {"name": name, **entry}, ["people", name], text, source)
     _check_unique_accounts(people, text, source)
@@ -107,9 +108,10 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     rules = tuple(_model(RuleSpec, entry, ["rules"], text, source) for entry in rules_data)
     clusters = _clusters(_table(data, "clusters", text, source), text, source)
     alerts = _model(AlertRules, _table(data, "alerts", text, source), ["alerts"], text, source)
+    execution = _model(ExecutionRules, _table(data, "execution", text, source), ["execution"], text, source)
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
                   rules=rules, groups=groups, chat=chat, verify=verify, clusters=clusters, alerts=alerts,
-                  source=source)
+                  execution=execution, source=source)
 
 
 def _clusters(table: dict[str, Any], text: str, source: str) -> dict[str, ClusterSpec]:

@@ -80,6 +80,7 @@ API_GROUPS = {
     "BatchV1Api": "batch",
     "PolicyV1Api": "policy",
     "NetworkingV1Api": "networking.k8s.io",
+    "AuthorizationV1Api": "authorization.k8s.io",
 }
 VERB_PREFIXES = (  # longest first: delete_collection_ before delete_
     ("delete_collection_", "deletecollection"),
@@ -91,6 +92,7 @@ VERB_PREFIXES = (  # longest first: delete_collection_ before delete_
     ("delete_", "delete"),
 )
 KINDS = {  # snake_case kind in method names → the resource's plural name in RBAC
+    "subject_access_review": "subjectaccessreviews",
     "controller_revision": "controllerrevisions",
     "daemon_set": "daemonsets",
     "deployment": "deployments",
@@ -119,7 +121,7 @@ NON_RESOURCE_METHODS: dict[tuple[str, str], Access] = {
     ("VersionApi", "get_code"): UrlAccess("/version/", "get"),
 }
 # Attributes of an ApiClient that make no API call.
-API_CLIENT_HARMLESS = frozenset({"close", "configuration"})
+API_CLIENT_HARMLESS = frozenset({"close", "configuration", "set_default_header"})
 # Attributes (on anything) that send a request outside the generated methods.
 RAW_CALLS = frozenset({"call_api", "param_serialize", "_call_with_legacy_options", "rest_client", "request"})
 
@@ -561,6 +563,7 @@ def test_raw_json_reads_are_seen() -> None:
     """Every object is read (and every write answered) as raw JSON, once, in one form: no client models."""
     uses = [u for path in KUBERNETES_MODULES for u in client_uses(path.read_text(encoding="utf-8"), str(path))[0]]
     assert {(u.api, u.method) for u in uses if u.raw_json} == {
+        ("AuthorizationV1Api", "create_subject_access_review"),
         ("AppsV1Api", "read_namespaced_deployment"),
         ("AppsV1Api", "list_namespaced_replica_set"),
         ("AppsV1Api", "read_namespaced_stateful_set"),

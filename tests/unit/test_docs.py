@@ -34,7 +34,7 @@ def _model_sections() -> dict[str, set[str]]:
     sections = {}
     for section in policy_file._TOP_LEVEL:
         model = _element_model(Policy.model_fields[section].annotation)
-        keys = set(model.model_fields)
+        keys = {field.alias or name for name, field in model.model_fields.items()}  # `as`, written `as_`
         keys.discard("name")  # a person's name is the table's name, [people.<name>]
         sections[section] = keys
     return sections

@@ -34,6 +34,7 @@ from aiohttp import web
 from adapters.kubernetes.sandbox.api import ApiServer
 from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
 from adapters.kubernetes.sandbox.errors import _status_object
+from adapters.kubernetes.sandbox.rbac import SAR_PATH, Rbac
 from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
 from adapters.kubernetes.sandbox.table import as_table, wants_table
@@ -66,6 +67,7 @@ class SandboxCluster:
         ready_delay: float = 0.0,
     ) -> None:
         self._token = token
+        self.rbac = Rbac()  # who may do what when a call impersonates someone (rbac.py)
         self._tls = tls
         self._host = host
         self._port = port
@@ -79,6 +81,7 @@ class SandboxCluster:
         self._closing: asyncio.Event | None = None
         if seed:
             seed_world(self._server)
+            self.rbac.seed()
 
     # ---- lifetime
 
@@ -167,12 +170,20 @@ class SandboxCluster:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self._token}":
             return respond(401, _status_object(401, "Unauthorized", "Unauthorized"))
+        user = request.headers.get("Impersonate-User")
+        if user is not None:  # the token holder may impersonate anyone; the call is then judged as them
+            refused = self.rbac.forbidden(user, request.headers.getall("Impersonate-Group", []), request.method,
+                                          request.path, request.query)
+            if refused is not None:
+                return respond(403, refused)
         return await self._answer(request)
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         """An authenticated request, answered by the API server."""
         method, path = request.method, request.path
         body = await request.read()
+        if method == "POST" and path == SAR_PATH:
+            return respond(201, self.rbac.review(json.loads(body or b"{}")))
         # aiohttp reports a missing Content-Type as octet-stream; the API server reads it as JSON.
         content_type = request.content_type if "Content-Type" in request.headers else ""
         if is_watch(method, request.query) and self._closing is not None:

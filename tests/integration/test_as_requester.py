@@ -1,0 +1,82 @@
+"""`[execution] as = "requester"` against the sandbox: the cluster is asked first (a SubjectAccessReview per verb)
+and every call made for the request impersonates the requester, so the sandbox's RBAC judges each call as them
+(issue 19, item 5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.domain.approvals import RequestStatus
+from core.domain.operations import Identity
+from core.errors import NotAuthorized
+from testkit.support import make_settings, running_app
+
+POLICY = """\
+[execution]
+as = "requester"
+
+[people.alice]
+kubernetes = "alice@example.com"
+kubernetes_groups = ["sre"]
+groups = ["sre"]
+
+[people.bob]
+kubernetes = "bob@example.com"
+kubernetes_groups = ["sre"]
+groups = ["sre"]
+
+[people.dave]
+kubernetes = "dave@example.com"
+groups = ["sre"]
+
+[people.erin]
+groups = ["sre"]
+
+[people.frank]
+kubernetes = "frank@example.com"
+groups = ["sre"]
+
+[risk.medium]
+quorum = 1
+approvers = ["sre"]
+"""
+
+
+async def test_the_cluster_is_asked_first_and_sees_the_requester(sqlite_database_url: str) -> None:
+    async with running_app(make_settings(sqlite_database_url), policy=POLICY) as app:
+        assert app.sandbox is not None
+        people = app.policy.people
+        with pytest.raises(NotAuthorized, match=r"erin has no Kubernetes user.*kubernetes = \"<user>\""):
+            await app.service.request("rollout restart deployment/api -n prod", by=people["erin"], via="console")
+        with pytest.raises(NotAuthorized, match=r"does not allow dave \(dave@example.com\) to patch "
+                                                r"deployments.apps/api in prod"):
+            await app.service.request("rollout restart deployment/api -n prod", by=people["dave"], via="console")
+        app.sandbox.inject("POST", r"subjectaccessreviews$", status=503, reason="ServiceUnavailable", times=None)
+        with pytest.raises(NotAuthorized, match="never counts as allowed"):
+            await app.service.request("rollout restart deployment/api -n prod", by=people["alice"], via="console")
+        app.sandbox.clear_faults()
+        assert await app.service.pending() == []  # nothing was stored for any of them
+
+        request = await app.service.request("rollout restart deployment/api -n prod", by=people["alice"],
+                                            via="console")
+        assert request.operation.identity == Identity(user="alice@example.com", groups=("sre",))
+        assert request.operation.command().endswith("--as alice@example.com --as-group sre")
+        await app.service.sign(request.id, by=people["bob"], via="console")
+        await app.settle()
+        assert (await app.service.get(request.id)).status is RequestStatus.succeeded
+
+        # frank may patch the deployment (the review says yes) but not read anything: the blast radius and the
+        # execution's reads are made as frank, and the sandbox's RBAC refuses them as it would refuse him.
+        app.sandbox.rbac.grant("frank@example.com", ["patch"], ["deployments.apps"], "prod")
+        franks = await app.service.request("rollout restart deployment/web -n prod", by=people["frank"],
+                                           via="console")
+        assert franks.blast is not None
+        assert 'User "frank@example.com" cannot get resource "deployments"' in franks.blast.summary()
+        await app.service.sign(franks.id, by=people["bob"], via="console")
+        await app.settle()
+        ended = await app.service.get(franks.id)
+        # The write was his to make; following its effect needs reads he may not make, so it never succeeds.
+        assert ended.status is RequestStatus.verifying
+        web = app.sandbox.get("Deployment", "prod", "web")
+        assert web is not None
+        assert "kubectl.kubernetes.io/restartedAt" in (web["spec"]["template"]["metadata"].get("annotations") or {})
