@@ -53,6 +53,15 @@ def test_two_sandbox_clusters_one_kubeconfig(tmp_path: Path) -> None:
             replicas[context] = json.loads(got.stdout)["spec"]["replicas"]
         assert replicas["us-1"] == 5 and replicas["eu-1"] != 5
 
+        # A write as a person the sandbox's RBAC does not allow in prod: kubectl shows the API server's Forbidden.
+        denied = run("--context", "us-1", "--as", "dave@example.com", "patch", "deployment", "web", "-n", "prod",
+                     "--type=merge", "-p", '{"spec":{"replicas":3}}')
+        assert denied.returncode != 0
+        assert "Forbidden" in denied.stderr and 'User "dave@example.com" cannot' in denied.stderr, denied.stderr
+        allowed = run("--context", "us-1", "--as", "alice@example.com", "--as-group", "sre", "get", "deploy", "-n",
+                      "prod")
+        assert allowed.returncode == 0, allowed.stderr
+
         # check-config reads the same kubeconfig: a policy naming a context it lacks is refused with its line.
         policy = tmp_path / "signoff.toml"
         policy.write_text('[clusters.eu-1]\ndefault = true\n\n[clusters.ap-9]\ncontext = "ap-9"\n')

@@ -17,7 +17,7 @@ as = "requester"
 
 [people.alice]
 kubernetes = "alice@example.com"
-kubernetes_groups = ["sre"]
+kubernetes_groups = ["ops", "sre"]
 groups = ["sre"]
 
 [people.bob]
@@ -59,10 +59,11 @@ async def test_the_cluster_is_asked_first_and_sees_the_requester(sqlite_database
 
         request = await app.service.request("rollout restart deployment/api -n prod", by=people["alice"],
                                             via="console")
-        assert request.operation.identity == Identity(user="alice@example.com", groups=("sre",))
-        assert request.operation.command().endswith("--as alice@example.com --as-group sre")
+        assert request.operation.identity == Identity(user="alice@example.com", groups=("ops", "sre"))
+        assert request.operation.command().endswith("--as alice@example.com --as-group ops --as-group sre")
         await app.service.sign(request.id, by=people["bob"], via="console")
         await app.settle()
+        # Only `sre` is granted anything: the calls carried both groups, as two Impersonate-Group headers.
         assert (await app.service.get(request.id)).status is RequestStatus.succeeded
 
         # frank may patch the deployment (the review says yes) but not read anything: the blast radius and the
