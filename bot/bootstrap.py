@@ -22,14 +22,14 @@ from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
 from core.app.execution import ExecutionService
 from core.app.gateways import ChatGateways
+from core.app.handlers import ChatCommands
 from core.app.learning import IncidentService
+from core.app.learning_handlers import learning_handlers
 from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
 from core.app.service import ApprovalService
 from core.app.signals import Signals
 from core.app.verification import way_back_through
-from core.chat.handlers import ChatCommands
-from core.chat.learning import learning_handlers
 from core.domain.cluster import Cluster
 from core.domain.policy import Policy
 from core.ports import Advisor, Clock, GatewayRegistry, SystemClock

@@ -49,9 +49,9 @@ from adapters.slack.gateway import SlackGateway, build_web_client, retry_handler
 from adapters.slack.jobs import Jobs
 from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ERROR_MAX, comment_view, message_text
 from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
+from core.app.handlers import ChatCommands
 from core.chat.cards import ButtonAction
 from core.chat.commands import Reply
-from core.chat.handlers import ChatCommands
 from core.chat.parser import from_button, from_comment
 from core.chat.sentences import UNFINISHED_TEXT, comment_form_failed_text
 from core.chat.text import clip

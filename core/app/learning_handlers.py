@@ -7,10 +7,10 @@ composition root hands them to `ChatCommands(more=learning_handlers(incidents))`
 
 from __future__ import annotations
 
+from core.app.handlers import Caller, Handlers
 from core.app.learning import IncidentService
 from core.chat import learning_texts as texts
 from core.chat.commands import Incidents, Playbooks, Rate, Reply, Resolve, Vote
-from core.chat.handlers import Caller, Handlers
 
 
 def learning_handlers(incidents: IncidentService) -> Handlers:
