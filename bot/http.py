@@ -135,7 +135,7 @@ async def get_request(app: App, request: web.Request) -> web.StreamResponse:
 async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
     payload = await _read_json(request, MAX_ALERT_BODY, "Alertmanager's version 4 webhook payload")
     parsed = parse_alertmanager(payload)
-    good = iter(await app.incidents.ingest_alerts([a for a in parsed if isinstance(a, Alert)]))
+    good = iter(await app.alerts.ingest_alerts([a for a in parsed if isinstance(a, Alert)]))
     outcomes = [AlertOutcome(fingerprint=a.fingerprint, status=AlertStatus.firing, error=a.error)
                 if isinstance(a, BadAlert) else next(good) for a in parsed]
     for bad in (a for a in parsed if isinstance(a, BadAlert)):

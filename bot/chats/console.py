@@ -14,7 +14,7 @@ def attach_console(app: App, stream: TextIO | None = None, person: str = "alice"
     """The console on a bootstrapped App: its output is the console's outbox gateway, delivering at once."""
     output = ConsoleOutput(stream)
     app.gateways.register(output, CHANNEL)
-    return Console(app.chat, output, person=person, alerts=app.incidents.ingest_alerts)
+    return Console(app.chat, output, person=person, alerts=app.alerts.ingest_alerts)
 
 
 async def run_console(settings: Settings, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
