@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print the timeline of a request (R-…) or incident (INC-…)")
     timeline.add_argument("id")
     audit = sub.add_parser("audit", help="audit the timeline")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|export")
     audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    export = audit_sub.add_parser("export", help="print the chain as JSON lines (or CEF), each event with its hashes")
+    export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
+    export.add_argument("--format", choices=("jsonl", "cef"), default="jsonl", dest="fmt")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="upgrade")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error["loc"])
-        print(f"signoff: setting {name}: {error['msg']}", file=sys.stderr)
+        print(f"signoff: setting {name}: {str(error['msg']).removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks", "sandbox")
     level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "error"
@@ -109,6 +112,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _timeline(settings, args.id)
     from bot.database import audit_verify, open_database
 
+    if command == "audit" and args.audit_command == "export":
+        from bot.audit_export import audit_export
+        return await audit_export(settings, after=max(args.after, 0), fmt=args.fmt)
     if command == "audit":
         return await audit_verify(settings)
     if command == "db":
@@ -172,7 +178,8 @@ def check_config(settings: Settings) -> int:
     lines.append(f"cluster: {settings.cluster}")
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP mode on POST /slack/events"
-        lines.append(f"slack: on, {mode}, API {settings.slack_api_url}, channel {settings.slack_channel or '(none)'}")
+        lines.append(f"slack: on, {mode}, API {mask_url(settings.slack_api_url)}, channel "
+                     f"{settings.slack_channel or '(none)'}")
     else:
         lines.append("slack: off (set SLACK_BOT_TOKEN)")
     if settings.discord_enabled:
@@ -182,9 +189,12 @@ def check_config(settings: Settings) -> int:
         lines.append("discord: off (set DISCORD_BOT_TOKEN)")
     lines.append("http api: " + ("on (bearer token set)" if settings.api_token else "off (set SIGNOFF_API_TOKEN)"))
     lines.append(f"http: {settings.http_host}:{settings.listen_port}")
-    lines.append("llm advisor: " + (f"{settings.llm_url} model {settings.llm_model or '(default)'}"
+    lines.append("llm advisor: " + (f"{mask_url(settings.llm_url)} model {settings.llm_model or '(default)'}"
                                     if settings.llm_url else "off"))
     # Warnings, not errors: the rest of the policy works, and an admin may be adding people.
+    open_warning = policy.open_warning()
+    if open_warning is not None:
+        lines.append(f"warning: {open_warning}")
     lines.extend(f"warning: {warning}" for warning in policy.quorum_warnings())
     print("\n".join(lines))
     problem = settings.slack_problem()

@@ -32,10 +32,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from adapters.db.bookkeeping import SqlChannelCards, SqlLeases, SqlRateEvents
+from adapters.db.history import SqlHistory
 from adapters.db.outbox import SqlOutbox
 from adapters.db.repositories import SqlIncidents, SqlPlaybooks, SqlRequests, SqlTimeline
+from adapters.db.stream import SqlStreamPositions
 from adapters.db.urls import mask_url
-from core.app.outbox import NewMessage
+from core.chat.messages import NewMessage
 from core.errors import ConcurrentUpdate, SignoffError
 from core.ports import Clock, SystemClock
 
@@ -77,6 +79,8 @@ class SqlUnitOfWork:
         self.leases = SqlLeases(conn)
         self.rate_events = SqlRateEvents(conn)
         self.channel_cards = SqlChannelCards(conn, dialect)
+        self.history = SqlHistory(conn)
+        self.stream = SqlStreamPositions(conn)
 
 
 class Database:

@@ -48,7 +48,7 @@ _EVENTS_OF_REQUEST = (sa.select(t.timeline).where(t.timeline.c.request_id == sa.
 _EVENTS_OF_INCIDENT = (sa.select(t.timeline).where(t.timeline.c.incident_id == sa.bindparam("key"))
                        .order_by(t.timeline.c.seq))
 _I = t.incidents.c
-_INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data", "open_key")
+_INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data", "open_key", "created_at")
 _INSERT_INCIDENT = sa.insert(t.incidents)
 _GET_INCIDENT = sa.select(_I.data).where(_I.id == sa.bindparam("incident_id"))
 _GET_INCIDENT_LOCKED = _GET_INCIDENT.with_for_update()
@@ -292,7 +292,7 @@ class SqlIncidents(_Repo):
         return {
             "fingerprint": incident.fingerprint, "status": incident.status.value, "version": incident.version,
             "updated_at": format_at(incident.updated_at), "data": incident.model_dump_json(),
-            "open_key": incident.open_key,
+            "open_key": incident.open_key, "created_at": format_at(incident.created_at),
         }
 
     def get(self, incident_id: str, *, lock: bool = False) -> Incident | None:
@@ -370,6 +370,7 @@ class SqlPlaybooks(_Repo):
         self._conn.execute(sa.insert(t.playbooks).values(
             id=playbook.id, status=playbook.status.value, version=playbook.version,
             identity=playbook_identity(playbook), data=playbook.model_dump_json(),
+            created_at=format_at(playbook.created_at),
         ))
 
     def get(self, playbook_id: str, *, lock: bool = False) -> Playbook | None:

@@ -20,9 +20,9 @@ from core.app.alert_outcomes import AlertOutcome, Filed, Prepared, failed
 from core.app.decisions import Decision, DecisionManager
 from core.app.incident_notes import announce, last_fix, rating_prompt
 from core.app.notify import card_updates
-from core.app.outbox import MessageKind, NewMessage
 from core.app.service import SYSTEM, ApprovalService, RequestDraft
 from core.chat import learning_texts as texts
+from core.chat.messages import MessageKind, NewMessage
 from core.domain import incidents as inc
 from core.domain.alerts import Alert, AlertStatus
 from core.domain.correlation import correlation_key, workload_of

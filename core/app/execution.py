@@ -24,11 +24,11 @@ from core.app.verification import VerificationService
 from core.chat.cards import risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
+from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import binding_problem
 from core.domain.policy import Policy
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -215,12 +215,13 @@ class ExecutionService:
                if facts is not None and facts.replicas is not None else "the cluster could not be read")
         rule = self._policy.rule_for(risk)
         now = self._clock.now()
+        policy = self._policy
 
         def send_back(uow: UnitOfWork) -> bool:
             current = uow.requests.get(request_id, lock=True)
             if current is None or current.version != request.version:
                 return False  # someone else acted on it meanwhile
-            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why)
+            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why, people=policy.people)
             store_transition(uow, current, changed, policy=self._policy, bus=self._bus,
                              note=risk_raised_text(changed.request, why))
             return True
@@ -239,7 +240,8 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
-            problem = binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
+            problem = (binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
+                       or approvals.quorum_problem(request))
             changed = approvals.claimed(request, worker=self.worker_id, at=now)
             # A claim another worker won raises ConcurrentUpdate: the store runs this again, which then
             # finds the request executing and returns None.

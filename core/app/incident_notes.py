@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from core.app.notify import thread_replies
-from core.app.outbox import MessageKind, NewMessage
 from core.chat import learning_texts as texts
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.incidents import Incident
 from core.domain.policy import PlaybookRules

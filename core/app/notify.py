@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from core.app.outbox import MessageKind, NewMessage
 from core.chat.cards import Mentions, result_text
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
 from core.domain.policy import ANYONE, Policy, Risk
 
@@ -127,7 +127,7 @@ def status_note(request: ApprovalRequest) -> str | None:
     if status in (RequestStatus.succeeded, RequestStatus.failed, RequestStatus.blocked) and request.outcome:
         return result_text(request)
     if status is RequestStatus.approved:
-        return f"✅ {request.id} approved by {', '.join(request.signers)}: dry run and execution follow."
+        return f"✅ {request.id} approved by {', '.join(request.counted_signers)}: dry run and execution follow."
     if status is RequestStatus.rejected:
         return f"🚫 {request.id} vetoed by {request.decided_by}; nothing will run."
     if status is RequestStatus.cancelled:

@@ -24,11 +24,11 @@ from core.app.transitions import store_transition
 from core.chat.cards import verified_note, verify_failed_note
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus, Transition
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, TargetMissing
+from core.domain.cluster import ClusterError, ClusterResult, TargetMissing
 from core.domain.ids import as_incident_id
 from core.domain.operations import RestartOp, RollbackOp
 from core.domain.verify import DEFAULT_TIMEOUT, Progress, poll_delay
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 # Drafts the way back for a failed restart or rollback before the transaction that records the

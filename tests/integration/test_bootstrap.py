@@ -10,7 +10,7 @@ from adapters.console.repl import ConsoleOutput
 from bot.bootstrap import bootstrap
 from core.app.messagebus import RequestCreated, RequestFinished
 from core.domain.policy import Policy
-from tests.support import make_settings
+from testkit.support import make_settings
 
 
 def settings(database_url: str) -> Any:

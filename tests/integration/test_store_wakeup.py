@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.db.database import Database, SqlUnitOfWork
-from core.app.outbox import MessageKind, NewMessage
+from core.chat.messages import MessageKind, NewMessage
 
 MESSAGE = NewMessage(platform="console", channel="console", kind=MessageKind.channel, text="hello")
 

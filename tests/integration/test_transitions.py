@@ -10,8 +10,8 @@ import pytest
 
 from adapters.db.database import Database, SqlUnitOfWork
 from core.app.messagebus import MessageBus, RequestCreated, RequestFinished
-from core.app.outbox import MessageKind
 from core.app.transitions import Claim, store_transition
+from core.chat.messages import MessageKind
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, Place, RequestStatus, Transition
 from core.domain.events import EventType
