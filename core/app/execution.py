@@ -26,7 +26,7 @@ from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
-from core.domain.integrity import binding_problem
+from core.domain.integrity import request_problem
 from core.domain.policy import Policy
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
@@ -240,8 +240,7 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
-            problem = (binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
-                       or approvals.quorum_problem(request))
+            problem = request_problem(request, uow.timeline, self._audit_key) or approvals.quorum_problem(request)
             changed = approvals.claimed(request, worker=self.worker_id, at=now)
             # A claim another worker won raises ConcurrentUpdate: the store runs this again, which then
             # finds the request executing and returns None.
