@@ -155,7 +155,7 @@ async def test_alerts_pick_their_cluster_and_an_unknown_one_proposes_nothing(sql
             return alert("KubePodCrashLooping", labels, fingerprint=fingerprint)
 
         pod = "api-7c9f8d-p1"
-        outcomes = await app.incidents.ingest_alerts(parse_alertmanager(payload(
+        outcomes = await app.alerts.ingest_alerts(parse_alertmanager(payload(
             crash(pod, "u1", "us-1"), crash(pod, "x1", "ap-9"), crash(pod, "e1", None))))
         by_fingerprint = {o.fingerprint: o for o in outcomes}
         unknown = by_fingerprint["x1"]
