@@ -65,7 +65,7 @@ def check_config_clusters(settings: Settings, policy: Policy) -> list[str]:
     except SignoffError as exc:
         if policy.clusters:
             raise
-        return [*describe_clusters(policy, "the in-cluster service account"), f"warning: {exc.message}"]
+        return [f"clusters: one, the current kubeconfig context (none here: {exc.message})"]
     check_contexts(policy, contexts, path)
     return describe_clusters(policy, current or "the current context")
 
