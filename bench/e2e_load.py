@@ -222,7 +222,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[st
                        extra_env={"SIGNOFF_LOG_LEVEL": args.log_level})
     try:
         if args.profile:
-            start_profiled(world, Path(args.profile).resolve())
+            start_profiled(world, args.profile_path)
             await world.replicas[0].wait_healthy()
         else:
             await world.start()
@@ -266,6 +266,7 @@ def main() -> None:
     parser.add_argument("--profile", help="write the bot's cProfile stats here and print the top")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
+    args.profile_path = Path(args.profile).resolve() if args.profile else None
     floor = None
     with tempfile.TemporaryDirectory() as tmp:
         figures, executed = asyncio.run(measure(args, Path(tmp)))
