@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -46,6 +47,30 @@ _CARD_PENDING = sa.select(_O.id).where(_O.platform == sa.bindparam("platform"), 
                                        _O.status == "pending", _O.kind == MessageKind.card.value).limit(1)
 
 
+def _due_query(at: Any, platforms: list[str] | Any | None, per_lane: Any, limit: Any) -> sa.Select[Any]:
+    """The due messages; each argument a value, or a bind parameter for the statement built once below."""
+    c = t.outbox.c
+    conditions = [c.status == "pending", c.next_attempt_at <= at,
+                  sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
+    if platforms is not None:
+        # Messages for a platform this process cannot reach stay for a process that can; they must not
+        # take the window from the platforms it can.
+        conditions.append(c.platform.in_(platforms))
+    if per_lane is None:
+        return sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+    # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
+    lane = sa.func.row_number().over(
+        partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
+    ).label("lane_position")
+    ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
+    return (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
+            .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
+
+
+_DUE_BY_LANE = _due_query(sa.bindparam("at"), sa.bindparam("platforms", expanding=True), sa.bindparam("per_lane"),
+                          sa.bindparam("limit"))
+
+
 class SqlOutbox(_Repo):
     def __init__(self, conn: sa.Connection, dialect: str, now: datetime) -> None:
         super().__init__(conn, dialect)
@@ -67,24 +92,12 @@ class SqlOutbox(_Repo):
     def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
             per_lane: int | None = None) -> list[OutboxMessage]:
         at = format_at(now)
-        c = t.outbox.c
-        conditions = [c.status == "pending", c.next_attempt_at <= at,
-                      sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
-        if platforms is not None:
-            # Messages for a platform this process cannot reach stay for a process that can; they must not
-            # take the window from the platforms it can.
-            conditions.append(c.platform.in_(sorted(platforms)))
-        if per_lane is None:
-            query = sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+        if platforms is not None and per_lane is not None:  # the dispatcher's pass: built once
+            rows = self._conn.execute(_DUE_BY_LANE, {"at": at, "platforms": sorted(platforms), "per_lane": per_lane,
+                                                     "limit": limit})
         else:
-            # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
-            lane = sa.func.row_number().over(
-                partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
-            ).label("lane_position")
-            ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
-            query = (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
-                     .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
-        rows = self._conn.execute(query)
+            rows = self._conn.execute(_due_query(at, sorted(platforms) if platforms is not None else None, per_lane,
+                                                 limit))
         messages = []
         for row in rows:
             m = row._mapping
