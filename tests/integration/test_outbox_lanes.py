@@ -53,7 +53,7 @@ async def test_a_platform_whose_calls_hang_does_not_hold_back_another(database_u
                 async with asyncio.timeout(30):
                     while "console goes out" not in transcript.getvalue():
                         await asyncio.sleep(0.01)
+                    while await app.db.read(lambda uow: uow.outbox.backlog()) != 40:  # and is booked
+                        await asyncio.sleep(0.01)
                 # ... while every Slack post is still hanging: none has been answered.
                 assert not [c for c in fake.calls_to("chat.postMessage") if not c.failed]
-                backlog = await app.db.read(lambda uow: uow.outbox.backlog())
-                assert backlog == 40
