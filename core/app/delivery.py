@@ -32,8 +32,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
-# At most this many of one card's messages per pass, so that cards waiting for their post leave room for others.
-PER_LANE = 20
+PER_LANE = 20  # at most this many of one card's messages per pass: cards waiting for their post leave room
 # Flood control: one digest per channel per minute; how often a process looks for one that is due.
 DIGEST_EVERY = timedelta(minutes=1)
 DIGEST_CHECK = timedelta(seconds=30)
@@ -55,6 +54,11 @@ class _Claim:
     lanes: list[list[_Job]] = field(default_factory=list)
     settled: int = 0  # messages done in the claim itself (nothing left to send)
     held_back: list[OutboxMessage] = field(default_factory=list)  # new cards past the channel's budget
+
+
+def _lane_key(message: OutboxMessage) -> str:
+    """Messages of one key (a request's card and its thread) go out in order, one after another."""
+    return message.key or f"#{message.id}"
 
 
 class OutboxDispatcher:
@@ -95,60 +99,90 @@ class OutboxDispatcher:
                 await self._signals.outbox.wait(interval)
 
     async def _lane_loop(self, platform: str, wake: asyncio.Event, interval: float) -> None:
-        """One platform's passes, until its gateway is taken out (`run` starts another when it is back)."""
-        while platform in self.gateways:
-            wake.clear()
+        """One platform's deliveries, until its gateway is taken out (`run` starts another when it is back).
+
+        A pass does not wait for the previous one's calls (a new card goes out while another card's update is
+        on its way); a card whose messages are in flight is left out of the next claim, so they keep their order.
+        """
+        gate = asyncio.Semaphore(self._concurrency)
+        busy: set[str] = set()
+
+        async def lane(key: str, jobs: list[_Job]) -> None:
             try:
-                await self.run_platform(platform)
-            except Exception:
-                # One bad pass must not stop the lane; the next pass retries from the database.
-                log.exception("outbox.pass_failed", platform=platform)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await wake.wait()
+                async with gate:
+                    self.delivered += await self._run_lane(platform, jobs)
+            finally:
+                busy.discard(key)
+                wake.set()  # what waited behind this card may go now
+
+        async with asyncio.TaskGroup() as lanes:
+            while platform in self.gateways:
+                wake.clear()
+                try:
+                    claim = await self._claim_pass(platform, 200, frozenset(busy))
+                    self.delivered += claim.settled
+                    for jobs in claim.lanes:
+                        key = _lane_key(jobs[0].message)
+                        busy.add(key)
+                        lanes.create_task(lane(key, jobs))
+                except Exception:
+                    # One bad pass must not stop the lane; the next pass retries from the database.
+                    log.exception("outbox.pass_failed", platform=platform)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await wake.wait()
 
     async def run_once(self, limit: int = 200) -> int:
         """One pass for every platform, side by side; returns how many messages were delivered."""
         results = await asyncio.gather(*(self.run_platform(p, limit) for p in tuple(self.gateways)),
                                        return_exceptions=True)
-        for platform, result in zip(tuple(self.gateways), results, strict=False):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                log.error("outbox.pass_failed", platform=platform, error=f"{type(result).__name__}: {result}")
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("outbox.pass_failed", error=f"{type(result).__name__}: {result}")
+            elif isinstance(result, BaseException):
+                raise result
         return sum(r for r in results if isinstance(r, int))
 
     async def run_platform(self, platform: str, limit: int = 200) -> int:
-        """One pass over one platform's due messages; returns how many were delivered.
+        """One pass over one platform's due messages, to the end of its calls; returns how many were delivered.
 
         One write transaction claims the pass (leases, anchors, rendered cards, what needs no call), then
         each message costs its call and one write. Each card's messages go out one after another;
         different cards go out side by side, at most `concurrency` at a time per platform.
         """
-        now = self._clock.now()
-        if now >= self._next_digest_check.get(platform, now) and await self._digests(now, platform):
-            now = self._clock.now()  # the digest just stored is due in this pass
-        claim = await self._store.write(functools.partial(self._claim, platform=platform, now=now, limit=limit))
-        for message in claim.held_back:
-            self._held_back(message, now)
+        claim = await self._claim_pass(platform, limit, frozenset())
         gate = asyncio.Semaphore(self._concurrency)
         counts = [claim.settled]
 
         async def lane(jobs: list[_Job]) -> None:
             async with gate:
-                try:
-                    counts[0] += await self._lane(platform, jobs)
-                except Exception:
-                    # One lane fails alone (a database error while booking it): cancelling the others mid-call
-                    # would re-send what they had delivered but not yet booked.
-                    log.exception("outbox.lane_crashed", platform=platform, key=jobs[0].message.key)
+                counts[0] += await self._run_lane(platform, jobs)
 
         async with asyncio.TaskGroup() as group:
             for jobs in claim.lanes:
                 group.create_task(lane(jobs))
         self.delivered += counts[0]
-        self._forget_paced(now)
         return counts[0]
+
+    async def _claim_pass(self, platform: str, limit: int, busy: frozenset[str]) -> _Claim:
+        now = self._clock.now()
+        if now >= self._next_digest_check.get(platform, now) and await self._digests(now, platform):
+            now = self._clock.now()  # the digest just stored is due in this pass
+        claim = await self._store.write(functools.partial(self._claim, platform=platform, now=now, limit=limit,
+                                                          busy=busy))
+        for message in claim.held_back:
+            self._held_back(message, now)
+        self._forget_paced(now)
+        return claim
+
+    async def _run_lane(self, platform: str, jobs: list[_Job]) -> int:
+        try:
+            return await self._lane(platform, jobs)
+        except Exception:
+            # One lane fails alone (a database error while booking it): cancelling the others mid-call
+            # would re-send what they had delivered but not yet booked.
+            log.exception("outbox.lane_crashed", platform=platform, key=jobs[0].message.key)
+            return 0
 
     @property
     def pacing_entries(self) -> int:
@@ -163,7 +197,7 @@ class OutboxDispatcher:
 
     # ---- the claim: one write transaction per pass
 
-    def _claim(self, uow: UnitOfWork, *, platform: str, now: datetime, limit: int) -> _Claim:
+    def _claim(self, uow: UnitOfWork, *, platform: str, now: datetime, limit: int, busy: frozenset[str]) -> _Claim:
         """Lease the pass's messages and read what their delivery needs; settle those that need no call.
 
         Runs whole again on a write conflict, so it changes nothing outside the transaction.
@@ -171,7 +205,8 @@ class OutboxDispatcher:
         claim = _Claim()
         lanes: dict[str, list[OutboxMessage]] = {}
         for message in uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE):
-            lanes.setdefault(message.key or f"#{message.id}", []).append(message)
+            if _lane_key(message) not in busy:  # its card's earlier messages are still on their way
+                lanes.setdefault(_lane_key(message), []).append(message)
         until = now + self._lease
         done: list[int] = []
         for messages in lanes.values():
