@@ -21,8 +21,13 @@ with the ratios to the goals: ≤ 15 ms of bot CPU per request, card p50 ≤ 50 
 (`bench/profiled.py`; written at its graceful stop) and prints the top functions by own and
 cumulative time. The profiler roughly doubles the CPU; compare shares, not milliseconds.
 
-Figures on this machine (2 cores shared with the fakes, the sandbox and the clients; 8 clients × 20 s):
-  before (main at e285ee7): see docs/benchmarks.md "End-to-end load".
+Figures on this machine (2 cores shared with the fakes, the sandbox, the clients and other engineers' test
+runs, load average 7–8), before (main at e285ee7) and after the outbox change, run alternately:
+  before: 47.0–54.4 ms bot CPU per request, 14.7–15.2 requests/s, card p50 80.5–98.3 ms (p90 144–168 ms),
+          click → cluster p50 168–171 ms; on a quieter machine 37.9–40.8 ms, card p50 65–81 ms
+  after : 36.2–40.4 ms bot CPU per request, 12.8–19.7 requests/s, card p50 25.6–35.0 ms (p90 45–109 ms),
+          click → cluster p50 191–247 ms
+Details and the profile's findings: docs/benchmarks.md, "End-to-end load".
 """
 
 from __future__ import annotations
