@@ -17,6 +17,10 @@ Measured on the bot process only (utime + stime from /proc/<pid>/stat over the l
     cluster write returned), p50/p90;
 with the ratios to the goals: ≤ 15 ms of bot CPU per request, card p50 ≤ 50 ms under load.
 
+`--baseline DIR --rounds N` runs another checkout's `bot` (e.g. `git archive e285ee7 | tar -x -C DIR`)
+under the same load, alternating with this one, and prints the ratios: on a shared machine only
+figures measured side by side compare.
+
 `--profile FILE` runs the bot under cProfile in every thread, timed in thread CPU time
 (`bench/profiled.py`; written at its graceful stop) and prints the top functions by own and
 cumulative time. The profiler roughly doubles the CPU; compare shares, not milliseconds.
@@ -39,7 +43,6 @@ import os
 import pstats
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -219,12 +222,16 @@ def start_profiled(world: Deployment, out: Path) -> None:
     log.close()
 
 
-async def measure(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[str, float]]:
+async def measure(args: argparse.Namespace, tmp: Path, code: Path | None = None,
+                  ) -> tuple[Figures, dict[str, float]]:
+    """One run; `code`: the signoff checkout whose `bot` runs (default: this one)."""
     database_url = f"sqlite+aiosqlite:///{tmp}/load.db"
     targets = args.clients * args.targets_per_client
     # POLICY's card budget (1,000 a minute, the most a policy may say) covers a 20 s run at up to ~45/s.
     world = Deployment(tmp, database_url, replicas=1, deployments=targets, policy=POLICY,
                        extra_env={"SIGNOFF_LOG_LEVEL": args.log_level})
+    if code is not None:
+        world.env["PYTHONPATH"] = str(code)  # the replicas share this environment
     try:
         if args.profile:
             start_profiled(world, args.profile_path)
@@ -238,7 +245,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[st
     return figures, await executed_at(database_url)
 
 
-def report(figures: Figures, executed: dict[str, float], floor: float | None) -> None:
+def report(figures: Figures, executed: dict[str, float], baseline: Figures | None = None) -> None:
     done = max(1, figures.completed)
     per_request = figures.cpu / done * 1000
     clicks = [(executed[rid] - at) * 1000 for rid, at in figures.clicked_at.items() if rid in executed]
@@ -251,9 +258,11 @@ def report(figures: Figures, executed: dict[str, float], floor: float | None) ->
           f"(goal p50 <= {TARGET_CARD_MS:.0f} ms)")
     print(f"click → cluster : p50 {pct(clicks, 0.5):.1f} ms, p90 {pct(clicks, 0.9):.1f} ms "
           f"(quorum click sent → `executed` event)")
-    if floor is not None:
-        print(f"floor           : {floor:.2f} ms CPU per request (bare Bolt + aiohttp + sqlite3, same HTTP traffic);"
-              f" bot/floor {per_request / floor:.1f}")
+    if baseline is not None:
+        base = baseline.cpu / max(1, baseline.completed) * 1000
+        print(f"vs baseline     : CPU per request {per_request / base:.2f}×, card p50 "
+              f"{pct(figures.card_ms, 0.5) / pct(baseline.card_ms, 0.5):.2f}×, throughput "
+              f"{(figures.completed / figures.elapsed) / (baseline.completed / baseline.elapsed):.2f}×")
 
 
 def show_profile(path: str, top: int) -> None:
@@ -270,14 +279,24 @@ def main() -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--profile", help="write the bot's cProfile stats here and print the top")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--baseline", type=Path, help="another signoff checkout (e.g. `git archive` of main): "
+                        "run it first under the same load and print the ratios")
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline: alternate this many times")
     args = parser.parse_args()
     args.profile_path = Path(args.profile).resolve() if args.profile else None
-    floor = None
-    with tempfile.TemporaryDirectory() as tmp:
-        figures, executed = asyncio.run(measure(args, Path(tmp)))
     print(f"load            : {args.clients} clients × {args.seconds:.0f} s, SQLite, Slack HTTP mode, sandbox "
-          f"in its own process; {statistics.fmean(figures.card_ms) if figures.card_ms else 0:.1f} ms mean card")
-    report(figures, executed, floor)
+          "in its own process")
+    for _ in range(args.rounds if args.baseline else 1):
+        baseline = None
+        if args.baseline:
+            with tempfile.TemporaryDirectory() as tmp:
+                baseline, executed = asyncio.run(measure(args, Path(tmp), args.baseline.resolve()))
+            print(f"--- baseline ({args.baseline})")
+            report(baseline, executed)
+            print("--- this checkout")
+        with tempfile.TemporaryDirectory() as tmp:
+            figures, executed = asyncio.run(measure(args, Path(tmp)))
+        report(figures, executed, baseline)
     if args.profile:
         show_profile(args.profile, args.top)
 
