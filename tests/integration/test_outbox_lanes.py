@@ -12,15 +12,23 @@ import asyncio
 from io import StringIO
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.chats.console import attach_console
 from bot.chats.slack import attach_slack
 from bot.http import build_http_app
-from core.app.outbox import MessageKind, NewMessage
+from core.app.outbox import MessageKind, MessageRef, NewMessage
 from tests.fakes.slack import FakeSlack
 from tests.support import make_settings, running_app
 
 CHANNEL = "C0OPS"
 FOREVER = 3600.0  # longer than any test: the fake ends these sleeps when it stops
+
+
+def leased(uow: Any, text: str) -> bool:
+    return bool(uow.connection.execute(
+        sa.text("SELECT count(*) FROM outbox WHERE body LIKE :text AND lease_owner IS NOT NULL"),
+        {"text": f"%{text}%"}).scalar_one())
 
 
 def leased_slack(uow: Any) -> int:
@@ -56,4 +64,36 @@ async def test_a_platform_whose_calls_hang_does_not_hold_back_another(database_u
                     while await app.db.read(lambda uow: uow.outbox.backlog()) != 40:  # and is booked
                         await asyncio.sleep(0.01)
                 # ... while every Slack post is still hanging: none has been answered.
+                assert not [c for c in fake.calls_to("chat.postMessage") if not c.failed]
+
+
+async def test_a_cards_next_reply_waits_for_the_one_on_its_way(database_url: str) -> None:
+    """A platform's next pass does not wait for the previous pass's calls, but a card whose reply is still on
+    its way is left out of it: its next reply goes after that one, while other cards' messages go meanwhile."""
+    async with FakeSlack() as fake:
+        fake.delay("chat.postMessage", FOREVER)
+        settings = make_settings(database_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.api_url,
+                                 SLACK_CHANNEL=CHANNEL, SLACK_SIGNING_SECRET="lanes-signing-secret",
+                                 SIGNOFF_CHAT_TIMEOUT=FOREVER)
+        async with running_app(settings) as app:
+            attach_slack(app, build_http_app(app))
+            card = MessageRef(platform="slack", channel=CHANNEL, message_id="1.0", thread="1.0")
+
+            def reply(text: str, key: str | None = "R-1") -> list[NewMessage]:
+                kind = MessageKind.thread if key else MessageKind.channel
+                return [NewMessage(platform="slack", channel=CHANNEL, kind=kind, key=key, text=text)]
+
+            await app.db.write(lambda uow: uow.outbox.save_anchor("R-1", card))
+            await app.db.write(lambda uow: uow.outbox.add(reply("first reply")))
+            async with app.background():
+                app.signals.outbox.set()
+                async with asyncio.timeout(30):
+                    while not await app.db.read(lambda uow: leased(uow, "first reply")):
+                        await asyncio.sleep(0.01)
+                await app.db.write(lambda uow: uow.outbox.add(reply("second reply") + reply("elsewhere", None)))
+                app.signals.outbox.set()
+                async with asyncio.timeout(30):  # a later pass took the other message, with the first still hanging
+                    while not await app.db.read(lambda uow: leased(uow, "elsewhere")):
+                        await asyncio.sleep(0.01)
+                assert not await app.db.read(lambda uow: leased(uow, "second reply"))
                 assert not [c for c in fake.calls_to("chat.postMessage") if not c.failed]
