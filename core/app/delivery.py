@@ -15,11 +15,11 @@ import dataclasses
 import functools
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.delivery_plan import Claim, Job, lane_key
 from core.app.metrics import Metrics
 from core.app.outbox import DeliveryError, MessageKind, MessageRef, NewMessage, OutboxMessage
 from core.app.signals import Signals
@@ -36,29 +36,6 @@ PER_LANE = 20  # at most this many of one card's messages per pass: cards waitin
 # Flood control: one digest per channel per minute; how often a process looks for one that is due.
 DIGEST_EVERY = timedelta(minutes=1)
 DIGEST_CHECK = timedelta(seconds=30)
-
-
-@dataclass
-class _Job:
-    """One claimed message and what its delivery needs, read in the claim's transaction."""
-
-    message: OutboxMessage
-    anchor: MessageRef | None  # where the key's card lives (None: not posted yet, or posted earlier in the lane)
-    card: Card | None = None  # the card to post or to update to, rendered from the request's current state
-    coalesced: tuple[int, ...] = ()  # the key's other pending card updates, done with this one
-    leased_until: datetime | None = None
-
-
-@dataclass
-class _Claim:
-    lanes: list[list[_Job]] = field(default_factory=list)
-    settled: int = 0  # messages done in the claim itself (nothing left to send)
-    held_back: list[OutboxMessage] = field(default_factory=list)  # new cards past the channel's budget
-
-
-def _lane_key(message: OutboxMessage) -> str:
-    """Messages of one key (a request's card and its thread) go out in order, one after another."""
-    return message.key or f"#{message.id}"
 
 
 class OutboxDispatcher:
@@ -107,7 +84,7 @@ class OutboxDispatcher:
         gate = asyncio.Semaphore(self._concurrency)
         busy: set[str] = set()
 
-        async def lane(key: str, jobs: list[_Job]) -> None:
+        async def lane(key: str, jobs: list[Job]) -> None:
             try:
                 async with gate:
                     self.delivered += await self._run_lane(platform, jobs)
@@ -120,9 +97,9 @@ class OutboxDispatcher:
                 wake.clear()
                 try:
                     claim = await self._claim_pass(platform, 200, frozenset(busy))
-                    self.delivered += claim.settled
+                    self.delivered += len(claim.settled)
                     for jobs in claim.lanes:
-                        key = _lane_key(jobs[0].message)
+                        key = lane_key(jobs[0].message)
                         busy.add(key)
                         lanes.create_task(lane(key, jobs))
                 except Exception:
@@ -152,9 +129,9 @@ class OutboxDispatcher:
         """
         claim = await self._claim_pass(platform, limit, frozenset())
         gate = asyncio.Semaphore(self._concurrency)
-        counts = [claim.settled]
+        counts = [len(claim.settled)]
 
-        async def lane(jobs: list[_Job]) -> None:
+        async def lane(jobs: list[Job]) -> None:
             async with gate:
                 counts[0] += await self._run_lane(platform, jobs)
 
@@ -164,18 +141,21 @@ class OutboxDispatcher:
         self.delivered += counts[0]
         return counts[0]
 
-    async def _claim_pass(self, platform: str, limit: int, busy: frozenset[str]) -> _Claim:
+    async def _claim_pass(self, platform: str, limit: int, busy: frozenset[str]) -> Claim:
         now = self._clock.now()
         if now >= self._next_digest_check.get(platform, now) and await self._digests(now, platform):
             now = self._clock.now()  # the digest just stored is due in this pass
-        claim = await self._store.write(functools.partial(self._claim, platform=platform, now=now, limit=limit,
+        survey = await self._store.read(functools.partial(self._survey, platform=platform, now=now, limit=limit,
                                                           busy=busy))
+        if not survey.lanes and not survey.postponed and not survey.settled:
+            return survey  # nothing due: no write
+        claim = await self._store.write(functools.partial(self._claim, survey=survey, platform=platform, now=now))
         for message in claim.held_back:
             self._held_back(message, now)
         self._forget_paced(now)
         return claim
 
-    async def _run_lane(self, platform: str, jobs: list[_Job]) -> int:
+    async def _run_lane(self, platform: str, jobs: list[Job]) -> int:
         try:
             return await self._lane(platform, jobs)
         except Exception:
@@ -197,29 +177,25 @@ class OutboxDispatcher:
 
     # ---- the claim: one write transaction per pass
 
-    def _claim(self, uow: UnitOfWork, *, platform: str, now: datetime, limit: int, busy: frozenset[str]) -> _Claim:
-        """Lease the pass's messages and read what their delivery needs; settle those that need no call.
-
-        Runs whole again on a write conflict, so it changes nothing outside the transaction.
-        """
-        claim = _Claim()
+    def _survey(self, uow: UnitOfWork, *, platform: str, now: datetime, limit: int, busy: frozenset[str]) -> Claim:
+        """Read what the pass's deliveries need (a read, off the writer): each card's anchor, the cards to
+        post or update to, the updates an update coalesces; which messages wait, and which need no call."""
+        claim = Claim()
         lanes: dict[str, list[OutboxMessage]] = {}
         for message in uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE):
-            if _lane_key(message) not in busy:  # its card's earlier messages are still on their way
-                lanes.setdefault(_lane_key(message), []).append(message)
-        until = now + self._lease
-        done: list[int] = []
+            if lane_key(message) not in busy:  # its card's earlier messages are still on their way
+                lanes.setdefault(lane_key(message), []).append(message)
         for messages in lanes.values():
             key = messages[0].key
             anchor = uow.outbox.anchor(key, platform) if key else None
             posting = False  # the key's card is posted earlier in this lane: later messages go in its thread
-            jobs: list[_Job] = []
+            jobs: list[Job] = []
             for message in messages:
                 postpone = self._update_too_soon(message, now)
                 if postpone is not None:
                     # A card update waiting for the platform's pace must not hold back the thread's replies:
                     # the card exists already, and the update renders the latest state when it goes.
-                    uow.outbox.retry_later(message.id, at=postpone, error="", count_attempt=False)
+                    claim.postponed.append((message.id, postpone))
                     continue
                 if any(message.id in job.coalesced for job in jobs):
                     continue  # goes with an update already claimed
@@ -227,32 +203,51 @@ class OutboxDispatcher:
                         and uow.outbox.card_pending(platform, key):
                     # The card is not out yet (its post is being retried, or is leased by a process that
                     # died): updates and replies wait for it instead of going out without their thread.
-                    uow.outbox.retry_later(message.id, at=now + timedelta(seconds=1), error="", count_attempt=False)
+                    claim.postponed.append((message.id, now + timedelta(seconds=1)))
                     break
-                if not uow.outbox.lease(message.id, owner=self._owner, until=until, now=now):
-                    break  # another process has it: the rest of the card's messages wait
                 job = self._prepare(uow, message, anchor, posting)
                 if job is None:
-                    done.append(message.id)
-                    claim.settled += 1
+                    claim.settled.append(message.id)
                     continue
-                if anchor is None and key is not None and self._new_card(message) and not posting:
-                    allowed = uow.channel_cards.take(platform, message.channel, key, message_id=message.id, now=now,
-                                                     limit=self._card_budget)
-                    if not allowed:
-                        claim.held_back.append(message)  # listed in the channel's next digest instead
-                        done.append(message.id)
-                        claim.settled += 1
-                        continue
                 posting = posting or message.kind is MessageKind.card
-                jobs.append(dataclasses.replace(job, leased_until=until))
+                jobs.append(job)
             if jobs:
                 claim.lanes.append(jobs)
-        uow.outbox.delivered(done, now)
+        return claim
+
+    def _claim(self, uow: UnitOfWork, *, survey: Claim, platform: str, now: datetime) -> Claim:
+        """Lease what the survey found, spend the flood budget, book what needs no call (a short write).
+
+        Runs whole again on a write conflict, so it changes nothing outside the transaction.
+        """
+        claim = Claim(settled=list(survey.settled))
+        until = now + self._lease
+        for message_id, at in survey.postponed:
+            uow.outbox.retry_later(message_id, at=at, error="", count_attempt=False)
+        for jobs in survey.lanes:
+            leased: list[Job] = []
+            unposted = False  # the lane's card went to the digest: its updates and direct messages have no card
+            for job in jobs:
+                message, key = job.message, job.message.key
+                if not uow.outbox.lease(message.id, owner=self._owner, until=until, now=now):
+                    break  # another process has it: the rest of the card's messages wait
+                if unposted and message.kind in (MessageKind.card_update, MessageKind.direct):
+                    claim.settled.append(message.id)
+                elif job.anchor is None and key is not None and self._new_card(message) and not leased \
+                        and not uow.channel_cards.take(platform, message.channel, key, message_id=message.id,
+                                                       now=now, limit=self._card_budget):
+                    claim.held_back.append(message)  # listed in the channel's next digest instead
+                    claim.settled.append(message.id)
+                    unposted = unposted or message.kind is MessageKind.card
+                else:
+                    leased.append(dataclasses.replace(job, leased_until=until))
+            if leased:
+                claim.lanes.append(leased)
+        uow.outbox.delivered(claim.settled, now)
         return claim
 
     def _prepare(self, uow: UnitOfWork, message: OutboxMessage, anchor: MessageRef | None,
-                 posting: bool) -> _Job | None:
+                 posting: bool) -> Job | None:
         """What delivering `message` takes; None when it needs no call (settled in the claim)."""
         kind = message.kind
         if kind is MessageKind.card:
@@ -263,19 +258,19 @@ class OutboxDispatcher:
                 return None
             if message.mentions:
                 card = card.model_copy(update={"mentions": message.mentions})
-            return _Job(message, None, card)
+            return Job(message, None, card)
         if kind is MessageKind.card_update:
             if (anchor is None and not posting) or message.key is None:
                 return None  # the card was never posted; nothing to update
             ids = uow.outbox.pending_updates(message.platform, message.key)
-            return _Job(message, anchor, self._render_in(uow, message.key), tuple(i for i in ids if i != message.id))
+            return Job(message, anchor, self._render_in(uow, message.key), tuple(i for i in ids if i != message.id))
         if kind is MessageKind.direct and anchor is None and not posting:
             return None  # a card that was never posted has nothing to link to
-        return _Job(message, anchor)
+        return Job(message, anchor)
 
     # ---- delivering a claimed lane
 
-    async def _lane(self, platform: str, jobs: list[_Job]) -> int:
+    async def _lane(self, platform: str, jobs: list[Job]) -> int:
         delivered = 0
         anchor: MessageRef | None = None  # the card posted in this lane, for the messages after it
         for n, job in enumerate(jobs):
@@ -298,7 +293,7 @@ class OutboxDispatcher:
             delivered += 1
         return delivered
 
-    async def _keep_lease(self, job: _Job) -> bool:
+    async def _keep_lease(self, job: Job) -> bool:
         """A lane that has waited half its lease on slow calls renews it before the next call."""
         now = self._clock.now()
         if job.leased_until is None or now < job.leased_until - self._lease / 2:
@@ -307,12 +302,12 @@ class OutboxDispatcher:
         return await self._store.write(
             lambda uow: uow.outbox.lease(job.message.id, owner=self._owner, until=until, now=now))
 
-    async def _release(self, jobs: list[_Job]) -> None:
+    async def _release(self, jobs: list[Job]) -> None:
         if jobs:
             ids = [job.message.id for job in jobs]
             await self._store.write(lambda uow: uow.outbox.release(ids, owner=self._owner))
 
-    async def _deliver(self, gateway: ChatGateway, job: _Job, anchor: MessageRef | None) -> MessageRef | None:
+    async def _deliver(self, gateway: ChatGateway, job: Job, anchor: MessageRef | None) -> MessageRef | None:
         """Sends one claimed message and books it; returns the lane's anchor from now on."""
         message, kind = job.message, job.message.kind
         if kind is MessageKind.card:
