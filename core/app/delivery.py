@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
+MIN_PASS_GAP_S = 0.01
 PER_LANE = 20  # at most this many of one card's messages per pass: cards waiting for their post leave room
 # Flood control: one digest per channel per minute; how often a process looks for one that is due.
 DIGEST_EVERY = timedelta(minutes=1)
@@ -108,6 +109,7 @@ class OutboxDispatcher:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(interval):
                         await wake.wait()
+                await asyncio.sleep(MIN_PASS_GAP_S)  # wake-ups in a burst make one pass, not one each
 
     async def run_once(self, limit: int = 200) -> int:
         """One pass for every platform, side by side; returns how many messages were delivered."""
