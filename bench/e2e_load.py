@@ -26,11 +26,11 @@ figures measured side by side compare.
 cumulative time. The profiler roughly doubles the CPU; compare shares, not milliseconds.
 
 Figures on this machine (2 cores shared with the fakes, the sandbox, the clients and other engineers' test
-runs, load average 7–8), before (main at e285ee7) and after the outbox change, run alternately:
-  before: 47.0–54.4 ms bot CPU per request, 14.7–15.2 requests/s, card p50 80.5–98.3 ms (p90 144–168 ms),
-          click → cluster p50 168–171 ms; on a quieter machine 37.9–40.8 ms, card p50 65–81 ms
-  after : 36.2–40.4 ms bot CPU per request, 12.8–19.7 requests/s, card p50 25.6–35.0 ms (p90 45–109 ms),
-          click → cluster p50 191–247 ms
+runs, load average 5–8), `--baseline` (main at e285ee7) `--rounds 2`:
+  before: 51.3–52.6 ms bot CPU per request, 11.3–13.7 requests/s, card p50 97.0–97.5 ms (p90 182–194 ms),
+          click → cluster p50 189–190 ms; on a quieter machine 37.9–40.8 ms, card p50 65–81 ms
+  after : 39.4–42.5 ms bot CPU per request (0.75–0.83×), 13.3–14.1 requests/s, card p50 47.5–59.2 ms
+          (p90 94–123 ms), click → cluster p50 202–255 ms
 Details and the profile's findings: docs/benchmarks.md, "End-to-end load".
 """
 
