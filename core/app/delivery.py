@@ -147,6 +147,7 @@ class OutboxDispatcher:
         now = self._clock.now()
         if now >= self._next_digest_check.get(platform, now) and await self._digests(now, platform):
             now = self._clock.now()  # the digest just stored is due in this pass
+        self._forget_paced(now)
         survey = await self._store.read(functools.partial(self._survey, platform=platform, now=now, limit=limit,
                                                           busy=busy))
         if not survey.lanes and not survey.postponed and not survey.settled:
@@ -154,7 +155,6 @@ class OutboxDispatcher:
         claim = await self._store.write(functools.partial(self._claim, survey=survey, platform=platform, now=now))
         for message in claim.held_back:
             self._held_back(message, now)
-        self._forget_paced(now)
         return claim
 
     async def _run_lane(self, platform: str, jobs: list[Job]) -> int:
