@@ -17,7 +17,7 @@ from core.domain.incidents import clean_labels
 from core.domain.text import clean_text
 from core.errors import ParseError
 
-MAX_ALERTS = 1000
+MAX_ALERTS = 20_000  # a 4 MiB body holds about 8,000 real alerts; Alertmanager never resends a refused group
 MAX_KEY = 128
 
 

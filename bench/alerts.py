@@ -94,7 +94,7 @@ async def main() -> None:
         sandbox = None
         if not args.in_process_sandbox:
             # As in production the API server is another process (here: the sandbox on loopback).
-            from tests.harness import SandboxProcess
+            from testkit.harness import SandboxProcess
 
             sandbox = SandboxProcess(Path(tmp), deployments=0)
             env.update({"SIGNOFF_CLUSTER": "kubeconfig", "KUBECONFIG": str(sandbox.kubeconfig)})

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.crash import run_crash_test
+from testkit.crash import run_crash_test
 
 
 async def main() -> int:

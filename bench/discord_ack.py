@@ -40,8 +40,8 @@ from adapters.loopthread import LoopThread
 from bot.chats.discord import start_discord
 from bot.settings import Settings
 from core.domain.policy import Person
-from tests.fakes.discord import FakeDiscord, point_discord_py_at
-from tests.support import hooked_app
+from testkit.fakes.discord import FakeDiscord, point_discord_py_at
+from testkit.support import hooked_app
 
 T = TypeVar("T")
 ACTION = "rollout restart deployment/api -n prod"

@@ -58,8 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.db.database import Database  # noqa: E402
-from tests.fakes.slack import FakeSlack, SlackCall, block_actions_body, post_signed  # noqa: E402
-from tests.harness import API_TOKEN, CHANNEL, POLICY, SECRET, SIGNERS, Deployment, requester  # noqa: E402
+from testkit.fakes.slack import FakeSlack, SlackCall, block_actions_body, post_signed  # noqa: E402
+from testkit.harness import API_TOKEN, CHANNEL, POLICY, SECRET, SIGNERS, Deployment, requester  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 REQUEST_ID = re.compile(r"\bR-\d+\b")

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from bot.chats.console import attach_console  # noqa: E402
 from bot.logs import configure_logging  # noqa: E402
-from core.app.outbox import MessageKind, NewMessage  # noqa: E402
+from core.chat.messages import MessageKind, NewMessage  # noqa: E402
 from core.domain.approvals import Place, RequestStatus  # noqa: E402
 from core.domain.policy import Person, Risk  # noqa: E402
-from tests.support import make_settings, running_app, sqlite_url  # noqa: E402
+from testkit.support import make_settings, running_app, sqlite_url  # noqa: E402
 
 CONSOLE = Place(platform="console", channel="console")
 ALICE, BOB, CAROL = Person(name="alice"), Person(name="bob"), Person(name="carol")

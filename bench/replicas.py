@@ -23,8 +23,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import postgres_database
-from tests.harness import SIGNERS, Deployment, deployment
+from testkit.harness import SIGNERS, Deployment, deployment
+from testkit.postgres import postgres_database
 
 
 async def run(world: Deployment, requests: int, concurrency: int) -> float:

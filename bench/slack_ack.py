@@ -42,8 +42,8 @@ from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
 from bot.settings import Settings
 from core.domain.policy import Person
-from tests.fakes.slack import FakeSlack, block_actions_body, sign
-from tests.support import hooked_app
+from testkit.fakes.slack import FakeSlack, block_actions_body, sign
+from testkit.support import hooked_app
 
 T = TypeVar("T")
 SECRET = "bench-signing-secret"

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.slack import FakeSlack  # noqa: E402
+from testkit.fakes.slack import FakeSlack  # noqa: E402
 
 SANDBOX_TOKEN = "bench-startup-sandbox-token"
 POLL_S = 0.002
@@ -139,7 +139,8 @@ def main() -> None:
         try:
             env = dict(base)
             env.update({ "KUBECONFIG": str(kubeconfig), "SIGNOFF_CLUSTER": "kubeconfig",
-                "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_LOG_FORMAT": "json", "SIGNOFF_API_TOKEN": "bench-api-token",
+                "SIGNOFF_HTTP_HOST": "127.0.0.1", "SIGNOFF_LOG_FORMAT": "json",
+                "SIGNOFF_API_TOKEN": "bench-api-token-0123",
                 "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": "bench-signing-secret",
                 "SLACK_API_URL": slack.api_url, "SLACK_CHANNEL": "C0BENCH",
             })

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.db.database import Database  # noqa: E402
-from tests.harness import API_TOKEN, Deployment  # noqa: E402
+from testkit.harness import API_TOKEN, Deployment  # noqa: E402
 
 
 def alert(n: int, workloads: int) -> dict[str, Any]:

@@ -73,7 +73,7 @@ async def run(deployments: int, startup: float, replicas: int) -> dict[str, Any]
     counting = threading.Lock()
     try:
         cluster = KubernetesCluster.for_url(url, "sandbox-token")
-        original = cluster._api_client.call_api
+        original = cluster.api_client.call_api
 
         def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             # /apis/apps/v1/namespaces/bench/deployments/app-0007[/scale] → app-0007
@@ -92,7 +92,7 @@ async def run(deployments: int, startup: float, replicas: int) -> dict[str, Any]
                     request = await app.service.request(f"rollout restart deployment/{name} -n {NAMESPACE}",
                                                         by=Person(name=f"dev{index}"), via="console")
                     ids.append(request.id)
-                cluster._api_client.call_api = counted  # type: ignore[method-assign]
+                cluster.api_client.call_api = counted  # type: ignore[method-assign]
                 async with app.background():
                     cpu0, wall0 = time.process_time(), time.perf_counter()
                     for request_id in ids:

@@ -18,10 +18,12 @@ import structlog
 
 from adapters.db.database import Database
 from bot.settings import Settings
+from core.app.audit_stream import AuditStream
 from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
 from core.app.execution import ExecutionService
 from core.app.gateways import ChatGateways
+from core.app.history import History
 from core.app.learning import IncidentService
 from core.app.maintenance import Maintenance
 from core.app.metrics import Metrics
@@ -30,9 +32,8 @@ from core.app.signals import Signals
 from core.app.verification import way_back_through
 from core.chat.handlers import ChatCommands
 from core.chat.learning import learning_handlers
-from core.domain.cluster import Cluster
 from core.domain.policy import Policy
-from core.ports import Advisor, Clock, GatewayRegistry, SystemClock
+from core.ports import Advisor, Clock, Cluster, GatewayRegistry, SystemClock
 
 log = structlog.get_logger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -59,6 +60,11 @@ class App:
     # `warm_up()` once the service answers, and by whoever first needs it otherwise.
     warmers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
+    audit_stream: AuditStream | None = None  # with SIGNOFF_AUDIT_WEBHOOK
+
+    @property
+    def history(self) -> History:
+        return History(self.db)
 
     async def settle(self, rounds: int = 200) -> None:
         """Run executions and deliveries until nothing is left to do (console scripts, tests)."""
@@ -91,6 +97,8 @@ class App:
                 group.create_task(self._loop("sweep", self.maintenance.sweep, _sleep,
                                              self.settings.sweep_interval_s)),
             ]
+            if self.audit_stream is not None:  # its own worker: a webhook that is down never delays chat
+                tasks.append(group.create_task(self._loop("audit-stream", self.audit_stream.run_once, _sleep, 1.0)))
             try:
                 yield
             finally:
@@ -137,6 +145,18 @@ async def build_cluster(
     if warmers is not None:
         warmers.append(cluster.warm_up)
     return cluster, sandbox
+
+
+def build_audit_stream(settings: Settings, db: Database, clock: Clock, metrics: Metrics,
+                       closers: list[Callable[[], Any]]) -> AuditStream | None:
+    if not settings.audit_webhook:
+        return None
+    from adapters.webhook.cloudevents import CloudEventsWebhook
+
+    token = settings.audit_webhook_token.get_secret_value() if settings.audit_webhook_token else None
+    sink = CloudEventsWebhook(settings.audit_webhook, token, timeout_s=settings.chat_timeout_s)
+    closers.append(sink.close)
+    return AuditStream(store=db, sink=sink, clock=clock, metrics=metrics)
 
 
 def build_advisor(settings: Settings, closers: list[Callable[[], Any]]) -> Advisor | None:
@@ -207,6 +227,7 @@ async def bootstrap(
             closers=closers,
             warmers=warmers,
             sandbox=sandbox,
+            audit_stream=build_audit_stream(settings, db, clock, metrics, closers),
         )
         yield app
     finally:

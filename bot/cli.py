@@ -38,8 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print the timeline of a request (R-…) or incident (INC-…)")
     timeline.add_argument("id")
     audit = sub.add_parser("audit", help="audit the timeline")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
-    audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|export|rekey")
+    verify = audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    verify.add_argument("--file", metavar="F", help="verify an export (`signoff audit export`) offline, without the "
+                                                      "database")
+    export = audit_sub.add_parser("export", help="print the chain as JSON lines (or CEF), each event with its hashes")
+    export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
+    export.add_argument("--format", choices=("jsonl", "cef"), default="jsonl", dest="fmt")
+    audit_sub.add_parser("rekey", help="after turning on or changing SIGNOFF_AUDIT_KEY (signoff stopped): seal the "
+                                       "chain so far and go on with the new key (the old one in "
+                                       "SIGNOFF_AUDIT_PREVIOUS_KEY, if there was one)")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="upgrade")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -58,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error["loc"])
-        print(f"signoff: setting {name}: {error['msg']}", file=sys.stderr)
+        print(f"signoff: setting {name}: {str(error['msg']).removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks", "sandbox")
     level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "error"
@@ -71,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = Path(args.kubeconfig) if args.kubeconfig else None
         return serve(port=args.port, kubeconfig_path=path, out=sys.stdout)
     try:
+        if args.command in ("run", "console") or getattr(args, "audit_command", None) == "rekey":
+            from bot.database import sole_process
+
+            with sole_process(settings):
+                return asyncio.run(_dispatch(args, settings))
         return asyncio.run(_dispatch(args, settings))
     except SignoffError as exc:
         print(f"signoff: {exc.message}", file=sys.stderr)
@@ -93,6 +106,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             raise SignoffError(problem)
         listener = bind_listener(settings.http_host, settings.listen_port)
         try:
+            from bot.database import ensure_audit_key
+
+            await ensure_audit_key(settings)
             from bot.service import run_service
         except BaseException:
             if listener is not None:
@@ -104,12 +120,26 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(settings)
     if command == "console":
         from bot.chats.console import run_console
+        from bot.database import ensure_audit_key
+
+        await ensure_audit_key(settings)
         return await run_console(settings)
     if command == "timeline":
         return await _timeline(settings, args.id)
     from bot.database import audit_verify, open_database
 
+    if command == "audit" and args.audit_command == "verify" and args.file:
+        from pathlib import Path
+
+        from bot.audit_file import verify_file
+        return verify_file(Path(args.file), settings.audit_key_bytes)
+    if command == "audit" and args.audit_command == "export":
+        from bot.audit_export import audit_export
+        return await audit_export(settings, after=max(args.after, 0), fmt=args.fmt)
     if command == "audit":
+        if args.audit_command == "rekey":
+            from bot.database import audit_rekey
+            return await audit_rekey(settings)
         return await audit_verify(settings)
     if command == "db":
         async with open_database(settings):
@@ -172,7 +202,8 @@ def check_config(settings: Settings) -> int:
     lines.append(f"cluster: {settings.cluster}")
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP mode on POST /slack/events"
-        lines.append(f"slack: on, {mode}, API {settings.slack_api_url}, channel {settings.slack_channel or '(none)'}")
+        lines.append(f"slack: on, {mode}, API {mask_url(settings.slack_api_url)}, channel "
+                     f"{settings.slack_channel or '(none)'}")
     else:
         lines.append("slack: off (set SLACK_BOT_TOKEN)")
     if settings.discord_enabled:
@@ -182,9 +213,12 @@ def check_config(settings: Settings) -> int:
         lines.append("discord: off (set DISCORD_BOT_TOKEN)")
     lines.append("http api: " + ("on (bearer token set)" if settings.api_token else "off (set SIGNOFF_API_TOKEN)"))
     lines.append(f"http: {settings.http_host}:{settings.listen_port}")
-    lines.append("llm advisor: " + (f"{settings.llm_url} model {settings.llm_model or '(default)'}"
+    lines.append("llm advisor: " + (f"{mask_url(settings.llm_url)} model {settings.llm_model or '(default)'}"
                                     if settings.llm_url else "off"))
     # Warnings, not errors: the rest of the policy works, and an admin may be adding people.
+    open_warning = policy.open_warning()
+    if open_warning is not None:
+        lines.append(f"warning: {open_warning}")
     lines.extend(f"warning: {warning}" for warning in policy.quorum_warnings())
     print("\n".join(lines))
     problem = settings.slack_problem()

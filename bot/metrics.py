@@ -28,6 +28,7 @@ EXPORTED = (
     "signoff_outbox_dead",
     "signoff_outbox_delivered_total",
     "signoff_outbox_delivery_failures_total",
+    "signoff_audit_stream_lag_events",
     *sorted(HELP),
 )
 
@@ -36,7 +37,8 @@ class _Scrape(Collector):
     """One scrape's values, gathered beforehand (the database read is async; collect() is not)."""
 
     def __init__(self, counts: dict[str, int], backlog: int, dead: int, delivered: float, failures: float,
-                 recorded: MetricsSnapshot) -> None:
+                 recorded: MetricsSnapshot, audit_lag: int | None = None) -> None:
+        self._audit_lag = audit_lag
         self._counts = counts
         self._backlog = backlog
         self._dead = dead
@@ -56,6 +58,9 @@ class _Scrape(Collector):
                                   value=self._delivered)
         yield CounterMetricFamily("signoff_outbox_delivery_failures_total",
                                   "Failed delivery attempts by this process.", value=self._failures)
+        if self._audit_lag is not None:
+            yield GaugeMetricFamily("signoff_audit_stream_lag_events",
+                                    "Timeline events not yet acknowledged by the audit webhook.", value=self._audit_lag)
         yield from families(self._recorded)
 
 
@@ -98,5 +103,6 @@ def render_snapshot(collector: Collector) -> str:
 async def render_metrics(app: App) -> str:
     counts, backlog, dead = await app.db.read(
         lambda uow: (uow.requests.counts(), uow.outbox.backlog(), uow.outbox.failures()))
+    lag = await app.audit_stream.lag() if app.audit_stream is not None else None
     return render_snapshot(_Scrape(counts, backlog, dead, app.dispatcher.delivered, app.dispatcher.failures,
-                                   app.metrics.snapshot()))
+                                   app.metrics.snapshot(), lag))

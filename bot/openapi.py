@@ -12,13 +12,50 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from bot.openapi_lists import list_paths, list_schemas
 from core.app.alert_outcomes import AlertOutcome
+from core.app.service import MAX_REASON
 from core.domain.approvals import ApprovalRequest
 from core.domain.events import TimelineEvent
+from core.domain.incidents import Incident
+from core.domain.operations import MAX_ACTION_LENGTH
+from core.domain.playbooks import Playbook
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 _REF = "#/components/schemas/{model}"
+
+# Every `error` code an /api/v1 answer can carry, with what it means (tests/integration/test_api_contract.py).
+ERROR_CODES: dict[str, str] = {
+    "api_disabled": "404: SIGNOFF_API_TOKEN is not set, so the API is off.",
+    "unauthorized": "401: no or the wrong `Authorization: Bearer <SIGNOFF_API_TOKEN>`.",
+    "not_found": "404: no such request, or no such endpoint.",
+    "method_not_allowed": "405: the endpoint does not take this method (see `Allow`).",
+    "body_too_large": "413: the body is over 64 KiB (4 MiB for alerts).",
+    "invalid_filter": "400: a list's query parameter is unknown or has a bad value.",
+    "invalid_cursor": "400: a list's `cursor` is not one this list gave out.",
+    "invalid_json": "422: the body is not JSON.",
+    "duplicate_key": "422: a JSON object gives the same key twice.",
+    "invalid_body": "422: the body is JSON but not the object this endpoint takes.",
+    "missing_field": "422: a required field is missing.",
+    "invalid_field": "422: a field has the wrong type.",
+    "field_too_long": "422: a field is over its documented maxLength.",
+    "invalid_name": "422: `requested_by` holds control or direction characters, or nothing but spaces.",
+    "invalid_risk": "422: `risk` is not low, medium, high or critical.",
+    "invalid_incident_id": "422: `incident_id` is not an incident id like INC-7.",
+    "unknown_operation": "422: the action is not one of the accepted forms (the message lists them).",
+    "invalid_payload": "422: an alerts body that is not Alertmanager's version 4 webhook payload.",
+    "policy": "422: the policy refuses the request (the message says which rule).",
+    "quorum_unreachable": "422: the roster has too few people who may sign at this risk.",
+    "target_missing": "422: the target does not exist in the cluster.",
+    "cluster_rejected": "422: the cluster refused the dry run (the message says why).",
+    "cluster_unavailable": "422: the cluster did not answer.",
+    "cluster_error": "422: the cluster answered with an error.",
+    "database_unavailable": "422: the database did not answer.",
+    "unknown_person": "403: a policy with a roster does not list `requested_by`.",
+    "rate_limited": "429: over `[requests] max_per_person_per_minute` (see `Retry-After`).",
+    "internal_error": "500: signoff failed; its log says why.",
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -34,29 +71,38 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _AUTH_ERRORS = {
     "401": _json(_ref("Error"), "No or wrong `Authorization: Bearer <SIGNOFF_API_TOKEN>`."),
     "404": _json(_ref("Error"), "The API is off (no SIGNOFF_API_TOKEN), or the request does not exist."),
+    "405": _json(_ref("Error"), "The endpoint does not take this method; `Allow` lists those it takes."),
+    "413": _json(_ref("Error"), "The body is over 64 KiB (4 MiB for alerts)."),
     "422": _ERROR,
+    "500": _json(_ref("Error"), "signoff failed on this request; its log says why."),
 }
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     _, generated = models_json_schema(
-        [(ApprovalRequest, "serialization"), (TimelineEvent, "serialization"), (AlertOutcome, "serialization")],
+        [(ApprovalRequest, "serialization"), (TimelineEvent, "serialization"), (AlertOutcome, "serialization"),
+         (Incident, "serialization"), (Playbook, "serialization")],
         ref_template=_REF,
     )
     schemas: dict[str, Any] = dict(generated["$defs"])
     schemas["Error"] = {
         "type": "object", "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        "properties": {
+            "error": {"type": "string", "examples": list(ERROR_CODES),
+                      "description": "A stable code: " + "; ".join(f"`{c}` {m}" for c, m in ERROR_CODES.items())},
+            "message": {"type": "string", "description": "Why, and what would work, for a person."},
+        },
     }
     schemas["NewRequest"] = {
         "type": "object", "required": ["action", "requested_by"],
         "properties": {
-            "action": {"type": "string", "maxLength": 500, "example": "rollout restart deployment/api -n prod"},
+            "action": {"type": "string", "maxLength": MAX_ACTION_LENGTH,
+                       "example": "rollout restart deployment/api -n prod"},
             "requested_by": {"type": "string", "maxLength": 200,
                              "description": "A person of the policy (by name or account), else a new name."},
             "risk": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
-            "reason": {"type": "string", "maxLength": 500},
+            "reason": {"type": "string", "maxLength": MAX_REASON},
             "incident_id": {"type": "string", "maxLength": 64, "example": "INC-7"},
         },
     }
@@ -79,7 +125,8 @@ def openapi_document() -> dict[str, Any]:
         "type": "object", "required": ["alerts"],
         "properties": {"alerts": {"type": "array", "items": _ref("AlertOutcome")}},
     }
-    return {
+    schemas.update(list_schemas())
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "signoff",
@@ -152,3 +199,6 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
     }
+    for path, item in list_paths(_AUTH_ERRORS).items():
+        document["paths"].setdefault(path, {}).update(item)
+    return document

@@ -6,15 +6,20 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.db.urls import url_passwords
+from adapters.db.urls import url_passwords, url_problem
 from core.domain.policy import Policy
 from core.domain.policy_file import parse_policy
 from core.errors import SignoffError
 
 DEFAULT_POLICY_FILE = "signoff.toml"
+# Tokens signoff checks itself: long enough not to be guessed, and long enough for the log masker to recognise.
+MIN_TOKEN_LENGTH = 16
+
+log = structlog.get_logger(__name__)
 
 
 class Settings(BaseSettings):
@@ -44,6 +49,14 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(default=None, alias="SIGNOFF_LLM_MODEL")
     llm_api_key: SecretStr | None = Field(default=None, alias="SIGNOFF_LLM_API_KEY")
     audit_key: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_KEY")
+    audit_webhook: str | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK")
+    audit_webhook_token: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK_TOKEN")
+
+    # The web view (/ui/): OIDC sign-in, and the key that signs its sessions (random per process when unset).
+    oidc_issuer: str | None = Field(default=None, alias="SIGNOFF_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="SIGNOFF_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="SIGNOFF_OIDC_CLIENT_SECRET")
+    session_key: SecretStr | None = Field(default=None, alias="SIGNOFF_SESSION_KEY")
 
     log_format: Literal["console", "json"] | None = Field(default=None, alias="SIGNOFF_LOG_FORMAT")
     log_level: str = Field(default="info", alias="SIGNOFF_LOG_LEVEL")
@@ -56,12 +69,38 @@ class Settings(BaseSettings):
 
     @field_validator(
         "api_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", "discord_bot_token",
-        "llm_api_key", "audit_key", "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
+        "llm_api_key", "audit_key", "audit_webhook", "audit_webhook_token",
+        "policy_path", "slack_channel", "discord_channel_id", "discord_guild_id", "llm_url",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters long (this one has "
+                             f"{len(value.get_secret_value())}); generate one with `openssl rand -hex 32`")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("oidc_issuer", "oidc_client_id", "oidc_client_secret", "session_key", mode="before")
+    @classmethod
+    def _blank_web_setting_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None and self.oidc_client_id is not None
 
     @property
     def listen_port(self) -> int:
@@ -92,18 +131,24 @@ class Settings(BaseSettings):
         if path is None:
             return Policy()
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte order mark is not part of the TOML
         except OSError as exc:
             raise SignoffError(f"{path}: cannot read the policy file ({exc.strerror or exc}); "
                                "fix SIGNOFF_POLICY or create the file.") from None
-        return parse_policy(text, str(path))
+        policy = parse_policy(text, str(path))
+        warning = policy.open_warning()
+        if warning is not None:
+            log.warning("policy.anyone_may_sign", source=str(path), warning=warning)
+        return policy
 
     def secrets(self) -> list[str]:
         """Every secret value, so tests and log filters can make sure none leaks."""
         values = [self.api_token, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  self.discord_bot_token, self.llm_api_key, self.audit_key]
+                  self.discord_bot_token, self.llm_api_key, self.audit_key, self.audit_webhook_token,
+                  self.oidc_client_secret, self.session_key]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        return found + url_passwords(self.database_url)
+        urls = (self.database_url, self.slack_api_url, self.llm_url or "", self.audit_webhook or "")
+        return found + [password for url in urls for password in url_passwords(url)]
 
     @property
     def audit_key_bytes(self) -> bytes | None:

@@ -31,6 +31,12 @@ class QuorumUnreachable(PolicyViolation):
     code = "quorum_unreachable"
 
 
+class Unverifiable(SignoffError):
+    """An operation whose effect could never be seen (e.g. a restart that replaces no pod): refused when asked."""
+
+    code = "unverifiable"
+
+
 class NotFound(SignoffError):
     code = "not_found"
 

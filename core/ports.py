@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from core.app.outbox import MessageRef, NewMessage, OutboxMessage
 from core.chat.cards import Card, Mentions
+from core.chat.messages import MessageRef, NewMessage, OutboxMessage
 from core.domain.advice import AdvisorAnswer
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
+from core.domain.cluster import ClusterResult, Progress, TargetFacts
 from core.domain.events import NewEvent, TimelineEvent
 from core.domain.incidents import Incident
+from core.domain.listing import IncidentQuery, Page, PlaybookQuery, RequestQuery
+from core.domain.operations import Operation
 from core.domain.playbooks import Playbook, Vote
 
 
@@ -73,9 +77,13 @@ class TimelineRepository(Protocol):
 
     def for_incident(self, incident_id: str) -> list[TimelineEvent]: ...
 
-    def scan(self, batch: int = 5000) -> Iterator[TimelineEvent]: ...
+    def scan(self, batch: int = 5000, after: int = 0) -> Iterator[TimelineEvent]: ...
 
     def head(self) -> tuple[int, str] | None: ...
+
+    def key_changes(self, after: int = 0) -> list[TimelineEvent]: ...
+
+    def links(self, after: int, upto: int) -> Iterator[tuple[int, str, str]]: ...
 
 
 class OutboxRepository(Protocol):
@@ -195,6 +203,47 @@ class ChannelCardRepository(Protocol):
     def prune(self, before: datetime) -> int: ...
 
 
+class HistoryRepository(Protocol):
+    """Read-only pages of history, newest first, by keyset (the list endpoints and the web view)."""
+
+    def requests(self, query: RequestQuery) -> Page[ApprovalRequest]: ...
+
+    def incidents(self, query: IncidentQuery) -> Page[Incident]: ...
+
+    def playbooks(self, query: PlaybookQuery) -> Page[Playbook]: ...
+
+    def chain(self, *, after: int, limit: int) -> list[dict[str, Any]]:
+        """Timeline events with seq > `after`, in chain order, each as the body its hash covers
+        (`events.event_body`, instants in their stored text) plus `hash`."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamPosition:
+    seq: int = 0  # the last event the sink acknowledged
+    failures: int = 0  # in a row, since the last success
+    not_before: datetime | None = None  # no attempt before this, after a failure
+    last_error: str | None = None
+
+
+class StreamRepository(Protocol):
+    """Where a stream of the timeline to an outside sink has got to (shared by replicas)."""
+
+    def position(self, name: str) -> StreamPosition: ...
+
+    def advance(self, name: str, seq: int) -> None:
+        """Acknowledged up to `seq`: never moves backwards; clears the failures."""
+        ...
+
+    def failed(self, name: str, *, error: str, failures: int, not_before: datetime) -> None: ...
+
+
+class AuditSink(Protocol):
+    """Where the SIEM stream goes (a webhook). `send` returns once the event is acknowledged, else raises."""
+
+    async def send(self, event: dict[str, Any]) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories inside one transaction. Synchronous: a transaction is one function."""
 
@@ -206,6 +255,8 @@ class UnitOfWork(Protocol):
     leases: LeaseRepository
     rate_events: RateEventRepository
     channel_cards: ChannelCardRepository
+    history: HistoryRepository
+    stream: StreamRepository
 
 
 T = TypeVar("T")
@@ -224,6 +275,28 @@ class Store(Protocol):
         ...
 
     async def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+
+class Cluster(Protocol):
+    """The Kubernetes API server, as the core sees it. Its facts, results and errors are domain types
+    (core/domain/cluster.py)."""
+
+    async def check(self) -> str:
+        """Reach the API server; return its version string or raise ClusterUnavailable."""
+        ...
+
+    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
+        """Read the target and what depends on it. Never writes. `fresh`: no cached facts."""
+        ...
+
+    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+        """Perform the operation (server-side dry run when dry_run). Raises ClusterError."""
+        ...
+
+    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
+        """Look at the effect of `op`, applied with result `since`. Never writes. `reasons`: also name
+        the pods that are not Ready and why (one more read; used when verification fails)."""
+        ...
 
 
 class ChatGateway(Protocol):

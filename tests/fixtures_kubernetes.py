@@ -15,7 +15,7 @@ from kubernetes import client
 
 from adapters.kubernetes.executor import KubernetesCluster
 from adapters.kubernetes.sandbox.server import THREAD_NAME
-from tests.fakes.sandbox import HookedSandbox
+from testkit.fakes.sandbox import HookedSandbox
 
 ALL_KINDS = (
     "Namespace",

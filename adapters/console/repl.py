@@ -13,17 +13,15 @@ import itertools
 import json
 import shlex
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from adapters.alertmanager import BadAlert, parse_alertmanager
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
-from core.app.outbox import MessageRef
 from core.chat.cards import Card, Mentions
 from core.chat.commands import ChatContext, Vote
 from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
-from core.domain.alerts import Alert
+from core.chat.messages import MessageRef
 from core.domain.approvals import Place
 from core.domain.ids import parse_playbook_id, parse_request_id
 from core.errors import SignoffError
@@ -92,7 +90,10 @@ class ConsoleOutput:
         return MessageRef(platform=PLATFORM, channel=user, message_id=message_id)
 
 
-AlertSink = Callable[[Sequence[Alert]], Awaitable[Sequence[Any]]]
+# Takes an Alertmanager webhook payload, as the webhook would, and tells `refused` why each alert it cannot
+# take was refused before it takes the others. The composition root supplies it: the console knows no
+# Alertmanager parsing of its own.
+AlertSink = Callable[[dict[str, Any], Callable[[str], None]], Awaitable[object]]
 
 
 def alert_payload(text: str, *, at: datetime | None = None) -> dict[str, Any]:
@@ -155,10 +156,7 @@ class Console:
             alert = payload["alerts"][0]
             self._out.write(f"🚨 Alertmanager: {alert['labels']['alertname']} firing "
                             + " ".join(f"{k}={v}" for k, v in alert["labels"].items() if k != "alertname"))
-            parsed = parse_alertmanager(payload)
-            for bad in (a for a in parsed if isinstance(a, BadAlert)):
-                self._out.write(private_text(self.person, bad.error))
-            await self._alerts([a for a in parsed if isinstance(a, Alert)])
+            await self._alerts(payload, lambda error: self._out.write(private_text(self.person, error)))
             return True
         if word == "react":
             playbook_id, _, emoji = rest.strip().partition(" ")

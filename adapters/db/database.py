@@ -32,8 +32,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from adapters.db.bookkeeping import SqlChannelCards, SqlLeases, SqlRateEvents
+from adapters.db.history import SqlHistory
 from adapters.db.outbox import SqlOutbox
 from adapters.db.repositories import SqlIncidents, SqlPlaybooks, SqlRequests, SqlTimeline
+from adapters.db.stream import SqlStreamPositions
 from adapters.db.urls import mask_url
 from core.errors import ConcurrentUpdate, SignoffError
 from core.ports import Clock, SystemClock
@@ -46,6 +48,8 @@ log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 WRITE_ATTEMPTS = 5
+# An arbitrary constant: PostgreSQL serialises migrations on this advisory lock.
+_MIGRATION_LOCK = 7_226_002
 
 
 class DatabaseUnavailable(SignoffError):
@@ -65,6 +69,8 @@ class SqlUnitOfWork:
         self.leases = SqlLeases(conn)
         self.rate_events = SqlRateEvents(conn)
         self.channel_cards = SqlChannelCards(conn, dialect)
+        self.history = SqlHistory(conn)
+        self.stream = SqlStreamPositions(conn)
 
 
 class Database:
@@ -220,6 +226,9 @@ def _current_revision(connection: sa.Connection) -> str | None:
 
 
 def _run_upgrade(connection: sa.Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas started together: one migrates, the others wait here and then find the schema current.
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     # A restart finds the schema current: one query instead of importing and running Alembic (about a
     # fifth of the start-up time), which is only needed when there is something to migrate.
     if _current_revision(connection) == head_revision():

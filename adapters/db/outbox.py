@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from adapters.db import tables as t
 from adapters.db.repositories import _Repo
-from core.app.outbox import MessageKind, MessageRef, NewMessage, OutboxMessage
+from core.chat.messages import MessageKind, MessageRef, NewMessage, OutboxMessage
 from core.domain.events import format_at, parse_at
 
 _INSERT_OUTBOX = sa.insert(t.outbox)

@@ -30,6 +30,8 @@ requests = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Index("ix_requests_status", "status", "number"),
     sa.Index("ix_requests_incident", "incident_id"),
+    sa.Index("ix_requests_requester", "requested_by", "number"),
+    sa.Index("ix_requests_created", "created_at", "number"),
 )
 
 signatures = sa.Table(
@@ -111,7 +113,9 @@ incidents = sa.Table(
     # The correlation key while the incident is open, NULL once resolved: replicas cannot open two
     # incidents for one problem (NULLs never collide, so resolved incidents keep their history).
     sa.Column("open_key", sa.String(300), nullable=True, unique=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
     sa.Index("ix_incidents_status", "status"),
+    sa.Index("ix_incidents_created", "created_at", "id"),
 )
 
 # Every alert that joined an incident, by Alertmanager's fingerprint@startsAt: a repeat is recognised,
@@ -156,6 +160,8 @@ playbooks = sa.Table(
     # Same trigger and template = the same playbook; the database refuses a second copy.
     sa.Column("identity", sa.String(64), nullable=False, unique=True),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Index("ix_playbooks_created", "created_at", "id"),
 )
 
 playbook_votes = sa.Table(
@@ -184,4 +190,23 @@ rate_events = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("at", sa.String(32), nullable=False),
     sa.Index("ix_rate_events_person", "person", "kind", "at"),
+)
+
+# How far each stream of the timeline to an outside sink (the SIEM webhook) has been acknowledged.
+stream_positions = sa.Table(
+    "stream_positions", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("not_before", sa.String(32), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
+
+# Chat deliveries already handled, so a platform's retry (or a replayed request) that lands on any replica is
+# answered once: Slack slash commands by trigger_id, events by event_id (adapters/db/dedupe.py, pruned after a day).
+chat_deliveries = sa.Table(
+    "chat_deliveries", metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Index("ix_chat_deliveries_at", "at"),
 )

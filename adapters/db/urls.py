@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, unquote
 
 MASK = "***"
@@ -36,3 +37,26 @@ def mask_url(url: str, secrets: list[str] | None = None) -> str:
         if secret:
             masked = masked.replace(secret, MASK)
     return masked
+
+
+URL_FORM = "postgresql+asyncpg://user:password@host:5432/name or sqlite+aiosqlite:///signoff.db"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a database URL signoff can use, in one sentence that never shows the password; or None.
+
+    Checked by hand (as SQLAlchemy's `make_url` reads it: the host is after the last `@`) so that settings do not
+    import SQLAlchemy before `signoff run` listens.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not re.fullmatch(r"[\w+]+", scheme):
+        return f"is not a database URL; write it like {URL_FORM}"
+    authority = rest.partition("?")[0]
+    authority = authority[authority.rfind("@") + 1:].partition("/")[0]
+    host, colon, port = authority.rpartition(":") if not authority.endswith("]") else (authority, "", "")
+    if colon and host and port:
+        if not port.isascii() or not port.isdigit():
+            return f"has a port that is not a number; write it like {URL_FORM}"
+        if not 0 < int(port) <= 65535:
+            return f"has port {int(port)}, outside 1-65535; write it like {URL_FORM}"
+    return None

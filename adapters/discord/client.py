@@ -32,7 +32,7 @@ from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext, Command, Reply
 from core.chat.handlers import ChatCommands
 from core.chat.parser import from_button, from_comment
-from core.chat.sentences import UNFINISHED_TEXT
+from core.chat.sentences import NO_SERVER_TEXT, UNFINISHED_TEXT
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +57,8 @@ def signoff_intents() -> discord.Intents:
 
 class SignoffClient(discord.Client):
     def __init__(
-        self, *, chat: ChatCommands, guild_id: int | None = None, guild_ready_timeout: float = 2.0,
-        max_ratelimit_timeout: float = 30.0,
+        self, *, chat: ChatCommands, guild_id: int | None = None, channel_id: int | None = None,
+        guild_ready_timeout: float = 2.0, max_ratelimit_timeout: float = 30.0,
     ) -> None:
         super().__init__(
             intents=signoff_intents(),
@@ -71,9 +71,13 @@ class SignoffClient(discord.Client):
         )
         self.chat = chat
         self.guild_id = guild_id
+        self.channel_id = channel_id
+        # The one server served: DISCORD_GUILD_ID, else DISCORD_CHANNEL_ID's (found at start-up), else none.
+        # Interactions, replies and reactions from any other server (or a DM) are refused, as Slack refuses
+        # other workspaces; with none, everything is refused, saying which setting to add.
+        self.served_guild: int | None = None
         if guild_id is not None:
-            # DISCORD_GUILD_ID set: interactions, replies and reactions from any other server (or a DM) are refused.
-            chat.serve_workspace("discord", str(guild_id))
+            self._serve(guild_id)
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(SignoffGroup(self.on_command),
                               guild=discord.Object(guild_id) if guild_id is not None else None)
@@ -90,7 +94,38 @@ class SignoffClient(discord.Client):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(SignoffButton)
+        await self._find_served_guild()
         await self.sync_commands()
+
+    def _serve(self, guild_id: int) -> None:
+        self.served_guild = guild_id
+        self.chat.serve_workspace("discord", str(guild_id))
+
+    async def _find_served_guild(self) -> None:
+        """Without DISCORD_GUILD_ID: the server DISCORD_CHANNEL_ID belongs to (one REST read after login)."""
+        if self.served_guild is not None or self.channel_id is None:
+            if self.served_guild is None:
+                log.warning("discord.no_server_configured", hint="set DISCORD_GUILD_ID or DISCORD_CHANNEL_ID")
+            return
+        try:
+            channel = await self.fetch_channel(self.channel_id)
+        except (discord.HTTPException, discord.InvalidData) as exc:
+            log.error("discord.channel_unreadable", channel_id=self.channel_id, error=type(exc).__name__,
+                      hint="check DISCORD_CHANNEL_ID, or set DISCORD_GUILD_ID")
+            return
+        guild = getattr(channel, "guild", None)
+        if guild is None:
+            log.error("discord.channel_outside_servers", channel_id=self.channel_id, hint="set DISCORD_GUILD_ID")
+            return
+        self._serve(guild.id)
+        log.info("discord.served_guild", guild_id=guild.id, source="DISCORD_CHANNEL_ID")
+
+    def _unserved(self) -> Reply | None:
+        """The refusal for every interaction while no server is configured (the core refuses other servers)."""
+        if self.served_guild is not None:
+            return None
+        log.warning("discord.refused_no_server")
+        return Reply(text=NO_SERVER_TEXT, ok=False)
 
     async def sync_commands(self) -> None:
         """Put `/signoff` in place: in DISCORD_GUILD_ID (instantly) when set, else globally (may take
@@ -181,7 +216,8 @@ class SignoffClient(discord.Client):
         if not await self._defer(interaction):
             return
         name = interaction.command.name if interaction.command is not None else type(command).__name__.lower()
-        reply = await self._core(self.chat.run(command, self._interaction_context(interaction)), "command", name)
+        reply = self._unserved() or await self._core(self.chat.run(command, self._interaction_context(interaction)),
+                                                     "command", name)
         log.info("discord.command", command=name, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
@@ -189,7 +225,7 @@ class SignoffClient(discord.Client):
         if not await self._defer(interaction):
             return
         ctx = self._interaction_context(interaction)
-        reply = await self._core(self.chat.run(from_button(action, value), ctx), "button", action)
+        reply = self._unserved() or await self._core(self.chat.run(from_button(action, value), ctx), "button", action)
         log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
@@ -201,8 +237,8 @@ class SignoffClient(discord.Client):
         signs, checked again, through `_commented`.
         """
         ctx = self._interaction_context(interaction)
-        reply = await self._core(self.chat.run(from_button(ButtonAction.approve_comment, value), ctx), "button",
-                                 "comment")
+        reply = self._unserved() or await self._core(
+            self.chat.run(from_button(ButtonAction.approve_comment, value), ctx), "button", "comment")
         try:
             if reply.ok and reply.request_id is not None:
                 await interaction.response.send_modal(comment_modal(reply.request_id))
@@ -224,7 +260,8 @@ class SignoffClient(discord.Client):
         if not await self._defer(interaction):
             return
         ctx = self._interaction_context(interaction)
-        reply = await self._core(self.chat.run(from_comment(value, comment), ctx), "modal", "comment")
+        reply = self._unserved() or await self._core(self.chat.run(from_comment(value, comment), ctx), "modal",
+                                                     "comment")
         log.info("discord.comment", value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
@@ -284,10 +321,17 @@ class SignoffClient(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("discord.ready", user_id=self.user.id if self.user else None, guilds=len(self.guilds))
+        if self.served_guild is None and self.channel_id is not None:
+            # The REST read at start-up failed: the gateway's guilds now say where the channel is.
+            channel = self.get_channel(self.channel_id)
+            guild = getattr(channel, "guild", None)
+            if guild is not None:
+                self._serve(guild.id)
+                log.info("discord.served_guild", guild_id=guild.id, source="DISCORD_CHANNEL_ID")
 
     async def on_message(self, message: discord.Message) -> None:
         # Bots (this one included, and webhooks) are ignored: signoff must never answer itself.
-        if message.author.bot or message.webhook_id is not None:
+        if message.author.bot or message.webhook_id is not None or self.served_guild is None:
             return
         channel = message.channel
         if not isinstance(channel, discord.Thread):
@@ -307,7 +351,7 @@ class SignoffClient(discord.Client):
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         if self.user is not None and payload.user_id == self.user.id:
             return
-        if payload.member is not None and payload.member.bot:
+        if (payload.member is not None and payload.member.bot) or self.served_guild is None:
             return
         channel = self.get_channel(payload.channel_id)
         place = self._card_channel(payload.channel_id, channel)

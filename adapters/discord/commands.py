@@ -1,20 +1,34 @@
 """The `/signoff` application-command group: every chat command of docs/design.md §4 as a subcommand.
 
-Each subcommand maps its typed options straight to a core command (never to text) and hands
-it to `run`, which answers the interaction (defer, then follow up) in the client's supervised
-task group.
+Each subcommand's options arrive typed (ids, risk levels, scores: `options.py`'s transformers) and map
+straight to a core command (never to text), handed to `run`, which answers the interaction (defer, then
+follow up) in the client's supervised task group. An option value that does not read is answered the same
+way, with what would work (`on_error`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import discord
+import structlog
 from discord import app_commands
 
+from adapters.discord.options import (
+    BadOption,
+    IncidentIdOption,
+    RequestIdOption,
+    RiskOption,
+    ScoreOption,
+    SubjectOption,
+)
 from core.chat import parser
-from core.chat.commands import Cancel, Command, Help, Incidents, List, Playbooks, Resolve, Show
+from core.chat.commands import Cancel, Command, Help, Incidents, List, Malformed, Playbooks, Resolve, Show, Timeline
+from core.domain.ids import IncidentId, RequestId, Subject
+from core.domain.policy import Risk
+
+log = structlog.get_logger(__name__)
 
 Runner = Callable[[discord.Interaction[Any], Command], None]
 
@@ -35,22 +49,24 @@ class SignoffGroup(app_commands.Group):
     )
     async def request(
         self, interaction: discord.Interaction[Any], action: str,
-        risk: Literal["low", "medium", "high", "critical"] | None = None,
-        incident: str | None = None, reason: str | None = None,
+        risk: app_commands.Transform[Risk, RiskOption] | None = None,
+        incident: app_commands.Transform[IncidentId, IncidentIdOption] | None = None, reason: str | None = None,
     ) -> None:
         self._signoff_run(interaction, parser.from_options(action, risk, incident, reason))
 
     @app_commands.command(name="status", description="Show a request's state")
     @app_commands.rename(subject="id")
     @app_commands.describe(subject="A request id such as R-42")
-    async def status(self, interaction: discord.Interaction[Any], subject: str) -> None:
-        self._signoff_run(interaction, parser.for_request(Show, subject))
+    async def status(self, interaction: discord.Interaction[Any],
+                     subject: app_commands.Transform[RequestId, RequestIdOption]) -> None:
+        self._signoff_run(interaction, Show(request=subject))
 
     @app_commands.command(name="timeline", description="The hash-chained history of a request or incident")
     @app_commands.rename(subject="id")
     @app_commands.describe(subject="A request id (R-42) or an incident id (INC-7)")
-    async def timeline(self, interaction: discord.Interaction[Any], subject: str) -> None:
-        self._signoff_run(interaction, parser.for_subject(subject))
+    async def timeline(self, interaction: discord.Interaction[Any],
+                       subject: app_commands.Transform[Subject, SubjectOption]) -> None:
+        self._signoff_run(interaction, Timeline(subject=subject))
 
     @app_commands.command(name="list", description="Pending requests")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
@@ -59,15 +75,17 @@ class SignoffGroup(app_commands.Group):
     @app_commands.command(name="cancel", description="Cancel your own pending request")
     @app_commands.rename(subject="id")
     @app_commands.describe(subject="A request id such as R-42")
-    async def cancel(self, interaction: discord.Interaction[Any], subject: str) -> None:
-        self._signoff_run(interaction, parser.for_request(Cancel, subject))
+    async def cancel(self, interaction: discord.Interaction[Any],
+                     subject: app_commands.Transform[RequestId, RequestIdOption]) -> None:
+        self._signoff_run(interaction, Cancel(request=subject))
 
     @app_commands.command(name="resolve", description="Resolve an incident and rate how well the fix worked")
     @app_commands.describe(incident="An incident id such as INC-7", score="Effectiveness, 1 (none) to 5 (fixed it)")
     async def resolve(
-        self, interaction: discord.Interaction[Any], incident: str, score: app_commands.Range[int, 1, 5],
+        self, interaction: discord.Interaction[Any], incident: app_commands.Transform[IncidentId, IncidentIdOption],
+        score: app_commands.Transform[int, ScoreOption],
     ) -> None:
-        self._signoff_run(interaction, parser.for_incident(Resolve, incident, score))
+        self._signoff_run(interaction, Resolve(incident=incident, score=score))
 
     @app_commands.command(name="incidents", description="Open incidents")
     async def incidents(self, interaction: discord.Interaction[Any]) -> None:
@@ -80,6 +98,12 @@ class SignoffGroup(app_commands.Group):
     @app_commands.command(name="help", description="How signoff works")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         self._signoff_run(interaction, Help())
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
+        """An option value that does not read: told to the person like any refusal, with what would work."""
+        if isinstance(error, BadOption):
+            log.info("discord.bad_option", command=interaction.command.name if interaction.command else None)
+            self._signoff_run(interaction, Malformed(message=error.message))
 
 
 def canonical_commands(payloads: list[dict[str, Any]]) -> list[Any]:

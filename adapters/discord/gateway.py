@@ -34,8 +34,8 @@ import structlog
 
 from adapters.discord.render import allowed_mentions, card_embed, card_view, mention_text, message_pieces, thread_name
 from adapters.discord.translate import PLATFORM
-from core.app.outbox import DeliveryError, MessageRef
 from core.chat.cards import Card, Mentions
+from core.chat.messages import DeliveryError, MessageRef
 
 log = structlog.get_logger(__name__)
 

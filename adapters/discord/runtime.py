@@ -97,7 +97,8 @@ async def run_discord(
 ) -> AsyncIterator[DiscordRuntime]:
     """Run the Discord adapter for the duration of the block (see the module docstring)."""
     with pointed_at(config.api_url, config.gateway_url):
-        client = SignoffClient(chat=chat, guild_id=config.guild_id, guild_ready_timeout=config.guild_ready_timeout_s)
+        client = SignoffClient(chat=chat, guild_id=config.guild_id, channel_id=config.channel_id,
+                               guild_ready_timeout=config.guild_ready_timeout_s)
         gateway = DiscordGateway(client, request_timeout=config.request_timeout_s)
         channel = str(config.channel_id) if config.channel_id is not None else None
         try:

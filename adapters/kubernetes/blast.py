@@ -1,21 +1,22 @@
 """Reading an operation's target and what depends on it, for the blast radius on the card.
 
-Only reads. The core turns these facts into a judgement (pods affected, downtime); here we
-just gather them: the workload's replicas, its pods (through its selector), the services
-selecting those pods, persistent volume claims they mount, and who controls a single pod.
-For a node the facts span namespaces, so pods, services and claims are named `ns/name`.
+Only reads, each object once and as raw JSON (see calls.py). The core turns these facts into a
+judgement (pods affected, downtime); here we just gather them: the workload's replicas, its pods
+(through its selector), the services selecting those pods, persistent volume claims they mount,
+and who controls a single pod. For a node the facts span namespaces, so pods, services and claims
+are named `ns/name`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
+from adapters.kubernetes.calls import JSON, Calls, meta, spec
 from adapters.kubernetes.drain import controller_ref, evictable, pod_key
-from adapters.kubernetes.objects import selector_query
+from adapters.kubernetes.objects import selector_string
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
     CordonOp,
@@ -30,56 +31,45 @@ from core.domain.operations import (
     by_operation,
 )
 
-_T = TypeVar("_T")
+
+def _claims(pod: JSON) -> list[str]:
+    return [str(claim["claimName"]) for volume in spec(pod).get("volumes") or []
+            if (claim := volume.get("persistentVolumeClaim")) is not None]
 
 
-class Caller(Protocol):
-    """Runs one synchronous client call off the event loop (with the request timeout)."""
-
-    def __call__(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Awaitable[_T]: ...
+def _labels(obj: JSON) -> dict[str, str]:
+    return dict(meta(obj).get("labels") or {})
 
 
-def selector_string(selector: client.V1LabelSelector | None) -> str:
-    """A LabelSelector as the query form the API takes: `app=api,tier in (a,b),!canary`."""
-    if selector is None:
-        return ""
-    expressions = ((e.key, e.operator, e.values) for e in selector.match_expressions or [])
-    return selector_query(selector.match_labels, expressions)
-
-def _claims(pod: client.V1Pod) -> list[str]:
-    spec = pod.spec
-    if spec is None:
-        return []
-    return [
-        volume.persistent_volume_claim.claim_name
-        for volume in spec.volumes or []
-        if volume.persistent_volume_claim is not None
-    ]
+def _name(obj: JSON) -> str:
+    return str(meta(obj).get("name") or "")
 
 
-def _labels(pod: client.V1Pod) -> dict[str, str]:
-    return dict(pod.metadata.labels or {}) if pod.metadata else {}
+def _namespace(obj: JSON) -> str:
+    return str(meta(obj).get("namespace") or "")
 
 
-def _name(obj: Any) -> str:
-    return str(obj.metadata.name) if obj.metadata else ""
+def _items(listed: JSON) -> list[JSON]:
+    return list(listed.get("items") or [])
 
 
-def _namespace(obj: Any) -> str:
-    return str(obj.metadata.namespace) if obj.metadata else ""
-
-
-def _selects(service: client.V1Service, labels: dict[str, str]) -> bool:
+def _selects(service: JSON, labels: dict[str, str]) -> bool:
     # A service without a selector (e.g. `kubernetes`, or one with manual endpoints) selects nothing.
-    selector = service.spec.selector if service.spec else None
-    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+    selector = spec(service).get("selector") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 class FactReader:
-    def __init__(self, apps: client.AppsV1Api, core: client.CoreV1Api, call: Caller) -> None:
-        self._apps = apps
-        self._core = core
-        self._call = call
+    def __init__(self, calls: Calls) -> None:
+        self._calls = calls
+
+    @property
+    def _apps(self) -> client.AppsV1Api:
+        return self._calls.apps
+
+    @property
+    def _core(self) -> client.CoreV1Api:
+        return self._calls.core
 
     async def read(self, op: Operation) -> TargetFacts:
         return await _READERS[type(op)](self, op)
@@ -97,43 +87,31 @@ class FactReader:
         return await self._node(op.name, cordon=False)
 
     async def _node_to_drain(self, op: DrainOp) -> TargetFacts:
-        facts = await self._node(op.name, cordon=True)
+        facts, pods = await self._node_and_pods(op.name, cordon=True)
         if not facts.exists:
             return facts
-        listed = await self._call(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={op.name}")
         owners: dict[tuple[str, str, str], str] = {}
-        evictions = []
-        for pod in evictable(listed.items):
-            evictions.append(f"{pod_key(pod)} ({await self._owner(pod, owners)})")
+        evictions = [f"{pod_key(pod)} ({await self._owner(pod, owners)})" for pod in evictable(pods)]
         if facts.note and "already cordoned" in facts.note and evictions:
             facts = facts.model_copy(update={"note": None})  # cordoned but not drained: the drain still evicts
         return facts.model_copy(update={"evictions": tuple(evictions)})
 
-    async def _owner(self, pod: client.V1Pod, seen: dict[tuple[str, str, str], str]) -> str:
+    async def _owner(self, pod: JSON, seen: dict[tuple[str, str, str], str]) -> str:
         """`deployment/web` for a pod of web's ReplicaSet, `statefulset/db`, or `no controller`."""
         ref = controller_ref(pod)
         if ref is None:
             return "no controller: not recreated"
-        namespace = _namespace(pod)
-        key = (namespace, ref.kind, ref.name)
+        namespace, kind, name = _namespace(pod), str(ref.get("kind")), str(ref.get("name"))
+        key = (namespace, kind, name)
         if key not in seen:
-            owner = f"{ref.kind.lower()}/{ref.name}"
-            if ref.kind == "ReplicaSet":
-                replica_set = await self._read_or_none(self._apps.read_namespaced_replica_set, ref.name, namespace)
-                refs = replica_set.metadata.owner_references if replica_set and replica_set.metadata else None
-                top = next((r for r in refs or [] if r.controller), None)
+            owner = f"{kind.lower()}/{name}"
+            if kind == "ReplicaSet":
+                replica_set = await self._calls.read_or_none(self._apps.read_namespaced_replica_set, name, namespace)
+                top = controller_ref(replica_set) if replica_set is not None else None
                 if top is not None:
-                    owner = f"{top.kind.lower()}/{top.name}"
+                    owner = f"{str(top.get('kind')).lower()}/{top.get('name')}"
             seen[key] = owner
         return seen[key]
-
-    async def _read_or_none(self, fn: Callable[..., _T], *args: Any) -> _T | None:
-        try:
-            return await self._call(fn, *args)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
 
     def _reader(self, kind: str) -> Callable[..., Any]:
         readers: dict[str, Callable[..., Any]] = {
@@ -144,23 +122,21 @@ class FactReader:
         return readers[kind]
 
     async def _workload(self, kind: str, name: str, namespace: str) -> TargetFacts:
-        workload = await self._read_or_none(self._reader(kind), name, namespace)
+        workload = await self._calls.read_or_none(self._reader(kind), name, namespace)
         if workload is None:
             return TargetFacts(exists=False, note=f"{kind}/{name} not found in namespace {namespace}")
         replicas, ready = _replica_counts(kind, workload)
-        selector = selector_string(workload.spec.selector if workload.spec else None)
-        pods: list[client.V1Pod] = []
+        selector = selector_string(spec(workload).get("selector"))
+        pods: list[JSON] = []
         if selector:  # an empty selector would list every pod in the namespace
-            listed = await self._call(self._core.list_namespaced_pod, namespace, label_selector=selector)
-            pods = list(listed.items)
+            pods = _items(await self._calls.read(self._core.list_namespaced_pod, namespace, label_selector=selector))
         claims = sorted({claim for pod in pods for claim in _claims(pod)})
         if kind == "statefulset" and not claims:
             # No pods running (scaled to zero): the claims still exist and still hold the data.
-            templates = workload.spec.volume_claim_templates or []
+            templates = spec(workload).get("volumeClaimTemplates") or []
             claims = [f"{_name(t)}-{name}-{i}" for t in templates for i in range(replicas or 0)]
         # The template's labels too: a service in front of a workload scaled to zero still depends on it.
-        template = workload.spec.template if workload.spec else None
-        template_labels = dict(template.metadata.labels or {}) if template and template.metadata else {}
+        template_labels = _labels(spec(workload).get("template") or {})
         return TargetFacts(
             exists=True,
             replicas=replicas,
@@ -169,10 +145,11 @@ class FactReader:
             services=await self._services(namespace, [*(_labels(p) for p in pods), template_labels]),
             stateful=kind == "statefulset" or bool(claims),
             volumes=tuple(claims),
+            update_strategy=_update_strategy(kind, workload),
         )
 
     async def _pod(self, name: str, namespace: str) -> TargetFacts:
-        pod = await self._read_or_none(self._core.read_namespaced_pod, name, namespace)
+        pod = await self._calls.read_or_none(self._core.read_namespaced_pod, name, namespace)
         if pod is None:
             return TargetFacts(exists=False, note=f"pod/{name} not found in namespace {namespace}")
         controller, workload = await self._controller_of(pod, namespace)
@@ -195,54 +172,58 @@ class FactReader:
             note=note,
         )
 
-    async def _controller_of(self, pod: client.V1Pod, namespace: str) -> tuple[str | None, Any]:
+    async def _controller_of(self, pod: JSON, namespace: str) -> tuple[str | None, JSON | None]:
         """`deployment/web` for a pod of web's ReplicaSet; the controlling workload too, if read."""
-        refs = pod.metadata.owner_references if pod.metadata else None
-        ref = next((r for r in refs or [] if r.controller), None)
+        ref = controller_ref(pod)
         if ref is None:
             return None, None
-        if ref.kind == "ReplicaSet":
-            replica_set = await self._read_or_none(self._apps.read_namespaced_replica_set, ref.name, namespace)
-            owners = replica_set.metadata.owner_references if replica_set and replica_set.metadata else None
-            owner = next((r for r in owners or [] if r.controller), None)
-            if owner is None or owner.kind != "Deployment":
-                return f"replicaset/{ref.name}", replica_set
-            deployment = await self._read_or_none(self._apps.read_namespaced_deployment, owner.name, namespace)
-            return f"deployment/{owner.name}", deployment
-        kind = ref.kind.lower()
+        kind, name = str(ref.get("kind")), str(ref.get("name"))
+        if kind == "ReplicaSet":
+            replica_set = await self._calls.read_or_none(self._apps.read_namespaced_replica_set, name, namespace)
+            owner = controller_ref(replica_set) if replica_set is not None else None
+            if owner is None or owner.get("kind") != "Deployment":
+                return f"replicaset/{name}", replica_set
+            deployment = await self._calls.read_or_none(self._apps.read_namespaced_deployment,
+                                                        str(owner.get("name")), namespace)
+            return f"deployment/{owner.get('name')}", deployment
+        kind = kind.lower()
         readers: dict[str, Callable[..., Any]] = {
             "statefulset": self._apps.read_namespaced_stateful_set,
             "daemonset": self._apps.read_namespaced_daemon_set,
         }
-        workload = await self._read_or_none(readers[kind], ref.name, namespace) if kind in readers else None
-        return f"{kind}/{ref.name}", workload
+        workload = await self._calls.read_or_none(readers[kind], name, namespace) if kind in readers else None
+        return f"{kind}/{name}", workload
 
     async def _node(self, name: str, *, cordon: bool) -> TargetFacts:
-        node = await self._read_or_none(self._core.read_node, name)
+        return (await self._node_and_pods(name, cordon=cordon))[0]
+
+    async def _node_and_pods(self, name: str, *, cordon: bool) -> tuple[TargetFacts, list[JSON]]:
+        node = await self._calls.read_or_none(self._core.read_node, name)
         if node is None:
-            return TargetFacts(exists=False, note=f"node/{name} not found")
-        listed = await self._call(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
-        pods = sorted(listed.items, key=lambda p: (_namespace(p), _name(p)))
-        services = await self._call(self._core.list_service_for_all_namespaces)
+            return TargetFacts(exists=False, note=f"node/{name} not found"), []
+        listed = await self._calls.read(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
+        pods = sorted(_items(listed), key=lambda p: (_namespace(p), _name(p)))
+        services = _items(await self._calls.read(self._core.list_service_for_all_namespaces))
         selecting = sorted(
             {
                 f"{_namespace(s)}/{_name(s)}"
-                for s in services.items
+                for s in services
                 for p in pods
                 if _namespace(s) == _namespace(p) and _selects(s, _labels(p))
             }
         )
         claims = sorted({f"{_namespace(p)}/{claim}" for p in pods for claim in _claims(p)})
         notes = []
-        unschedulable = bool(node.spec.unschedulable) if node.spec else False
+        unschedulable = bool(spec(node).get("unschedulable"))
         if cordon and unschedulable:
             notes.append(f"node/{name} is already cordoned")
         if not cordon and not unschedulable:
             notes.append(f"node/{name} is already schedulable")
-        ready = next((c for c in (node.status.conditions or []) if c.type == "Ready"), None) if node.status else None
-        if ready is not None and ready.status != "True":
+        conditions = (node.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        if ready is not None and ready.get("status") != "True":
             notes.append(f"node/{name} is NotReady")
-        return TargetFacts(
+        facts = TargetFacts(
             exists=True,
             pods=tuple(f"{_namespace(p)}/{_name(p)}" for p in pods),
             services=tuple(selecting),
@@ -250,13 +231,14 @@ class FactReader:
             volumes=tuple(claims),
             note="; ".join(notes) or None,
         )
+        return facts, pods
 
     async def _services(self, namespace: str, label_sets: Sequence[dict[str, str]]) -> tuple[str, ...]:
         """Services in the namespace whose selector matches any of these pods' labels."""
         if not any(label_sets):
             return ()
-        services = await self._call(self._core.list_namespaced_service, namespace)
-        return tuple(sorted(_name(s) for s in services.items if _any_selected(s, label_sets)))
+        services = _items(await self._calls.read(self._core.list_namespaced_service, namespace))
+        return tuple(sorted(_name(s) for s in services if _any_selected(s, label_sets)))
 
 
 # What is read for each kind of operation: its workload, its pod, or its node.
@@ -271,18 +253,23 @@ _READERS: dict[OperationType, Callable[[FactReader, Any], Awaitable[TargetFacts]
 })
 
 
-def _any_selected(service: client.V1Service, label_sets: Iterable[dict[str, str]]) -> bool:
+def _any_selected(service: JSON, label_sets: Iterable[dict[str, str]]) -> bool:
     return any(_selects(service, labels) for labels in label_sets)
 
 
-def _replica_counts(kind: str, workload: Any) -> tuple[int | None, int | None]:
+def _replica_counts(kind: str, workload: JSON) -> tuple[int | None, int | None]:
     """(desired, ready); a DaemonSet's desired count is the number of nodes it should run on."""
-    status = workload.status
+    status = workload.get("status")
     if kind == "daemonset":
-        if status is None:
+        if not status:
             return 0, 0
-        return int(status.desired_number_scheduled), int(status.number_ready)
-    spec = workload.spec
-    replicas = spec.replicas if spec is not None and spec.replicas is not None else 1
-    ready = (status.ready_replicas if status is not None else None) or 0
-    return int(replicas), int(ready)
+        return int(status.get("desiredNumberScheduled") or 0), int(status.get("numberReady") or 0)
+    replicas = spec(workload).get("replicas")
+    ready = (status or {}).get("readyReplicas") or 0
+    return int(replicas if replicas is not None else 1), int(ready)
+
+
+def _update_strategy(kind: str, workload: JSON) -> str | None:
+    """`spec.strategy.type` of a Deployment, `spec.updateStrategy.type` of a StatefulSet or DaemonSet."""
+    strategy = spec(workload).get("strategy" if kind == "deployment" else "updateStrategy")
+    return str(strategy.get("type") or "RollingUpdate") if isinstance(strategy, dict) else None

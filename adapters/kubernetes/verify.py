@@ -60,6 +60,17 @@ def deployment_progress(obj: JSON, since: ClusterResult, *, scale_to: int | None
     )
 
 
+def _on_delete(obj: JSON, example_pod: str) -> str | None:
+    """Why a rollout of this StatefulSet or DaemonSet can never complete by itself, or None: with
+    `updateStrategy: OnDelete` a new template replaces no pod (`kubectl rollout status` gives up at once)."""
+    if (_spec(obj).get("updateStrategy") or {}).get("type") != "OnDelete":
+        return None
+    meta = obj.get("metadata") or {}
+    return (f"{str(obj.get('kind') or 'the workload').lower()}/{meta.get('name')} has updateStrategy OnDelete: "
+            "the new template replaces no pod until one is deleted. Delete its pods one at a time, each once "
+            f"the previous one's replacement is Ready (`delete pod {example_pod} -n {meta.get('namespace')}`)")
+
+
 def stateful_set_progress(obj: JSON, since: ClusterResult, *, scale_to: int | None = None) -> Progress:
     spec, status = _spec(obj), _status(obj)
     desired = int(spec.get("replicas", 1)) if scale_to is None else scale_to
@@ -68,7 +79,9 @@ def stateful_set_progress(obj: JSON, since: ClusterResult, *, scale_to: int | No
     updated = int(status.get("updatedReplicas") or 0)
     same_revision = status.get("currentRevision") == status.get("updateRevision")
     done = _observed(obj, since) and same_revision and ready == desired and total == desired
-    return Progress(done=done, desired=desired, updated=updated if scale_to is None else None, ready=ready,
+    stuck = _on_delete(obj, f"{(obj.get('metadata') or {}).get('name')}-0") if scale_to is None else None
+    return Progress(done=done, failed=stuck is not None and not done, reason=stuck if not done else None,
+                    desired=desired, updated=updated if scale_to is None else None, ready=ready,
                     achieved=f"{ready}/{desired} pods ready", waiting_for="the rollout")
 
 
@@ -78,7 +91,9 @@ def daemon_set_progress(obj: JSON, since: ClusterResult) -> Progress:
     updated = int(status.get("updatedNumberScheduled") or 0)
     available = int(status.get("numberAvailable") or 0)
     done = _observed(obj, since) and updated == desired and available == desired
-    return Progress(done=done, desired=desired, updated=updated, available=available,
+    stuck = _on_delete(obj, "<pod>")
+    return Progress(done=done, failed=stuck is not None and not done, reason=stuck if not done else None,
+                    desired=desired, updated=updated, available=available,
                     achieved=f"{available}/{desired} pods available", waiting_for="the rollout")
 
 

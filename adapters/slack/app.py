@@ -1,6 +1,7 @@
 """Slack: a slack_bolt AsyncApp whose listeners acknowledge at once and hand the work on.
 
-How a click travels: Bolt verifies the signature (HTTP mode) → our listener calls
+How a click travels: Bolt verifies the signature (HTTP mode) → the global middleware (guard.py) checks the
+workspace and drops a duplicate delivery → our listener calls
 `ChatCommands.run(from_button(...))` (one short database transaction in the core: the signature is
 stored) → `ack()` → Bolt answers Slack → a job tells the person the core's reply privately
 (the payload's response_url, else chat.postEphemeral) → the card update and thread notes go
@@ -14,7 +15,7 @@ keeps or awaits (lost on shutdown, unsupervised), and its ack runner then polls 
 `ack()` and a hand-off, and Bolt answers as soon as it returns: no Bolt-owned tasks, no
 polling delay. The work itself runs as a supervised job (`Jobs`: kept, drained on shutdown),
 never on the acknowledgement path, and a job that does not finish is told to the person
-who acted.
+who acted. What a listener raises goes to Bolt's `app.error` (guard.py): acknowledged, and told.
 
 Bolt calls `auth.test` lazily on the first request, i.e. on somebody's acknowledgement
 path, and again after any failure. We call it once at start-up (which also refuses a bad
@@ -27,10 +28,9 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import structlog
@@ -42,12 +42,14 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import translate
-from adapters.slack.gateway import SlackGateway, build_web_client, retry_handlers
+from adapters.slack.gateway import BAD_TOKEN_ERRORS, SlackGateway, build_web_client
+from adapters.slack.guard import Guard, Seen, SeenInMemory
 from adapters.slack.jobs import Jobs
-from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ERROR_MAX, comment_view, message_text
+from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ERROR_MAX, comment_view
+from adapters.slack.replies import Replies
+from adapters.slack.socket import socket_mode
 from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
 from core.chat.cards import ButtonAction
 from core.chat.commands import Reply
@@ -58,23 +60,13 @@ from core.chat.text import clip
 from core.errors import SignoffError
 from core.ports import GatewayRegistry
 
-if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
 
 AUTH_UNAVAILABLE_TEXT = "⚠️ signoff cannot reach Slack's API right now, so nothing was done; try again in a minute."
 
-# Errors that mean the token itself is wrong: waiting will not fix them, so start-up stops.
-_BAD_TOKEN_ERRORS = frozenset({
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type",
-    "no_permission", "missing_scope",
-})
 _EVERYTHING = re.compile(r".*")
-# Slack retries an event up to 3 times within about 5 minutes; remembering this many ids covers that.
-SEEN_EVENTS = 4096
 
 
 class SlackConfig(BaseModel):
@@ -95,10 +87,13 @@ class SlackConfig(BaseModel):
 
 
 class SlackAdapter:
-    def __init__(self, chat: ChatCommands, config: SlackConfig, *, jobs: Jobs | None = None) -> None:
+    def __init__(self, chat: ChatCommands, config: SlackConfig, *, jobs: Jobs | None = None,
+                 seen: Seen | None = None) -> None:
         self.chat = chat
         self.config = config
         self.jobs = jobs or Jobs()
+        # Deliveries already handled: the database's (shared by replicas) in `signoff run`.
+        self.seen: Seen = seen or SeenInMemory()
         # The bot token lives in this client (the gateway's and the private replies'); Bolt gets a
         # token-less twin and the token through `authorize`, so it never calls auth.test itself.
         self.client = build_web_client(config.bot_token, config.api_url, timeout=config.timeout_s)
@@ -107,10 +102,7 @@ class SlackAdapter:
         self.bot_user_id: str | None = None
         self._auth: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
-        self._socket: AsyncSocketModeHandler | None = None
-        self._connector: asyncio.Task[None] | None = None
-        self._seen_events: OrderedDict[str, None] = OrderedDict()
+        self.replies = Replies(self.client, config.timeout_s)
         self.bolt = AsyncApp(
             name="signoff",
             client=self._bolt_client,
@@ -147,20 +139,17 @@ class SlackAdapter:
         self._use_session(session)
         try:
             await self.authenticate()
-            async with self.jobs.running():
-                try:
-                    if self.config.socket_mode:
-                        await self._start_socket_mode()
-                    yield
-                finally:
-                    await self._stop_socket_mode()
+            async with self.jobs.running(), contextlib.AsyncExitStack() as stack:
+                if self.config.app_token is not None:
+                    await stack.enter_async_context(socket_mode(self.bolt, self._bolt_client, self.config.app_token))
+                yield
         finally:
             self._use_session(None)
             await session.close()
 
     def _use_session(self, session: aiohttp.ClientSession | None) -> None:
         # One pooled session for every Web API call while running; slack_sdk opens one per call otherwise.
-        self._session = session
+        self.replies.session = session
         self.client.session = session
         self._bolt_client.session = session
 
@@ -173,7 +162,7 @@ class SlackAdapter:
                 response = await self.client.auth_test()
             except SlackApiError as exc:
                 error = str(exc.response.get("error") or "")
-                if error in _BAD_TOKEN_ERRORS:
+                if error in BAD_TOKEN_ERRORS:
                     raise SignoffError(
                         f"Slack refused SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-…) from "
                         "your Slack app's OAuth & Permissions page, and reinstall the app if you changed its scopes."
@@ -206,52 +195,6 @@ class SlackAdapter:
 
         return authorize
 
-    async def _start_socket_mode(self) -> None:
-        assert self.config.app_token is not None
-        try:
-            await self._bolt_client.apps_connections_open(app_token=self.config.app_token)
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or "")
-            if error in _BAD_TOKEN_ERRORS:
-                raise SignoffError(
-                    f"Slack refused SLACK_APP_TOKEN ({error}). Create an app-level token (xapp-…) with the "
-                    "connections:write scope under Basic Information → App-Level Tokens, and enable Socket Mode."
-                ) from None
-            log.warning("slack.socket_check_failed", error=error)
-        except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
-            log.warning("slack.socket_check_failed", error=type(exc).__name__)
-        # Imported here: HTTP mode (no app token) never loads the Socket Mode client (start-up time).
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        # Built here, inside the running loop: its client opens a session and starts a task in __init__.
-        self._socket = AsyncSocketModeHandler(self.bolt, app_token=self.config.app_token,
-                                              web_client=self._bolt_client)
-        # connect_async() retries on its own until it is connected. Kept and cancelled/awaited on the
-        # way out rather than awaited here, so an unreachable Slack delays Slack and nothing else.
-        self._connector = asyncio.create_task(self._connect(), name="slack.socket_connect")
-
-    async def _connect(self) -> None:
-        assert self._socket is not None
-        try:
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
-        except Exception:
-            # slack_sdk retries every failure itself, so this is a bug there; say so at once, not at shutdown.
-            log.exception("slack.socket_connect_failed")
-            raise
-        log.info("slack.socket_connected")
-
-    async def _stop_socket_mode(self) -> None:
-        connector, self._connector = self._connector, None
-        if connector is not None:
-            connector.cancel()
-            await asyncio.gather(connector, return_exceptions=True)
-        if self._socket is not None:
-            socket, self._socket = self._socket, None
-            try:
-                await socket.close_async()  # type: ignore[no-untyped-call]
-            except Exception:
-                log.exception("slack.socket_close_failed")
-
     # ------------------------------------------------------------------ HTTP mode
 
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
@@ -267,14 +210,20 @@ class SlackAdapter:
     # ------------------------------------------------------------------ listeners (the ack path)
 
     def _register(self) -> None:
+        # The workspace boundary and duplicates: one global middleware; failures: `app.error` (guard.py).
+        guard = Guard(seen=lambda: self.seen, served=lambda: self._auth.team_id if self._auth else None,
+                      bot_user=lambda: self.bot_user_id, tell=self.tell,
+                      submit=self.jobs.submit)
+        self.bolt.use(guard.middleware())
+        self.bolt.error(guard.error_handler())
+
         # Plain functions, not bound methods: Bolt injects arguments by parameter name (`ack`, `body`,
         # `event`) and would try to fill a method's `self`. Each one acks, translates, hands off.
         async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
             command = translate.slash_command(body)
             if command is not None:
-                await self.jobs.submit("command", partial(self._command, command),
-                                       partial(self._tell_failure, command.reply_to))
+                await self._submit("command", partial(self._command, command), command.reply_to)
 
         async def on_action(ack: AsyncAck, body: dict[str, Any]) -> None:
             click = translate.click(body)
@@ -285,19 +234,12 @@ class SlackAdapter:
                 # Nothing is stored by opening a form: acknowledged at once, the modal follows in a job
                 # (views.open must use the click's trigger_id within 3 s, so it runs right away).
                 await ack()
-                await self.jobs.submit("comment-form", partial(self._comment_form, click),
-                                       partial(self._tell_failure, click.reply_to))
+                await self._submit("comment-form", partial(self._comment_form, click), click.reply_to)
                 return
             # A click is one short database transaction, so it is stored *before* Slack hears "ok":
             # if signoff dies in between, the person sees the click fail and clicks again, instead
             # of a signature being acknowledged and lost. Only the private reply runs after the ack.
-            try:
-                reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
-            except Exception:
-                log.exception("slack.click_failed", user=click.ctx.account, action=click.action)
-                await ack()
-                await self.jobs.submit("click-failed", partial(self._tell_failure, click.reply_to, "crashed"))
-                return
+            reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
             await ack()
             log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20],
                      ok=reply.ok)
@@ -310,12 +252,7 @@ class SlackAdapter:
                 return
             # Signed before Slack hears "ok", as a click is; a refusal is shown in the modal under the comment
             # (the person can fix it or cancel), a signature closes the modal and is confirmed privately.
-            try:
-                reply = await self.chat.run(from_comment(submission.request, submission.comment), submission.ctx)
-            except Exception:
-                log.exception("slack.comment_failed", user=submission.ctx.account)
-                await ack(response_action="errors", errors={COMMENT_BLOCK_ID: UNFINISHED_TEXT["crashed"]})
-                return
+            reply = await self.chat.run(from_comment(submission.request, submission.comment), submission.ctx)
             log.info("slack.comment", user=submission.ctx.account, request_id=submission.request[:20], ok=reply.ok)
             if not reply.ok:
                 await ack(response_action="errors", errors={COMMENT_BLOCK_ID: clip(reply.text, VIEW_ERROR_MAX)})
@@ -326,13 +263,13 @@ class SlackAdapter:
         async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
             message = translate.thread_message(event, self.bot_user_id, _team(body))
-            if message is not None and self._first_delivery(body):
+            if message is not None:
                 await self.jobs.submit("thread", partial(self._thread, message))
 
         async def on_reaction(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
             vote = translate.reaction_vote(event, self.bot_user_id, _team(body))
-            if vote is not None and self._first_delivery(body):
+            if vote is not None:
                 await self.jobs.submit("reaction", partial(self._reaction, vote))
 
         async def ack_only(ack: AsyncAck) -> None:
@@ -351,18 +288,9 @@ class SlackAdapter:
         bolt.view(_EVERYTHING)(ack_only)
         bolt.options(_EVERYTHING)(ack_only)
 
-    def _first_delivery(self, body: dict[str, Any]) -> bool:
-        """Slack redelivers an event it thinks was not acknowledged in time (same `event_id`); answer once."""
-        event_id = body.get("event_id")
-        if not isinstance(event_id, str):
-            return True
-        if event_id in self._seen_events:
-            log.info("slack.event_redelivered", event_id=event_id)
-            return False
-        self._seen_events[event_id] = None
-        while len(self._seen_events) > SEEN_EVENTS:
-            self._seen_events.popitem(last=False)
-        return True
+    async def _submit(self, name: str, work: Callable[[], Awaitable[None]], to: Responder) -> None:
+        """Work after the ack: a job that does not finish is told to the person who acted."""
+        await self.jobs.submit(name, work, partial(self._tell_failure, to))
 
     # ------------------------------------------------------------------ jobs (after the ack)
 
@@ -403,44 +331,8 @@ class SlackAdapter:
         await self.tell(to, Reply(text=UNFINISHED_TEXT.get(reason, UNFINISHED_TEXT["crashed"]), ok=False))
 
     async def tell(self, to: Responder, reply: Reply) -> None:
-        """The core's answer to the person who acted: privately unless the reply says otherwise.
-
-        The response_url first (valid for 30 minutes, and the only way to answer in a DM or a
-        channel the bot is not in), chat.postEphemeral when it fails or there is none. Best
-        effort: what the person did is already stored, and the card (through the outbox) shows it.
-        """
-        text = message_text(reply.text)
-        if to.response_url and await self._respond(to.response_url, text, reply.private):
-            return
-        if to.channel is None:
-            log.warning("slack.private_reply_lost", user=to.user, reason="no channel")
-            return
-        try:
-            if reply.private:
-                await self.client.chat_postEphemeral(channel=to.channel, user=to.user, text=text,
-                                                     thread_ts=to.thread_ts)
-            else:
-                await self.client.chat_postMessage(channel=to.channel, text=text, thread_ts=to.thread_ts)
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.warning("slack.private_reply_failed", user=to.user, channel=to.channel, error=error)
-
-    async def _respond(self, url: str, text: str, private: bool) -> bool:
-        webhook = AsyncWebhookClient(url, timeout=self.config.timeout_s, session=self._session,
-                                     retry_handlers=retry_handlers())
-        try:
-            response = await webhook.send_dict({
-                "text": text,
-                "response_type": "ephemeral" if private else "in_channel",
-                "replace_original": False,  # never overwrite the card the person clicked on
-            })
-        except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
-            log.warning("slack.respond_failed", error=type(exc).__name__)
-            return False
-        if response.status_code != 200:
-            log.warning("slack.respond_failed", status=response.status_code, error=str(response.body)[:100])
-            return False
-        return True
+        """The core's answer to the person who acted: privately unless the reply says otherwise (replies.py)."""
+        await self.replies.tell(to, reply)
 
 
 __all__ = ["EVENTS_PATH", "SlackAdapter", "SlackConfig"]

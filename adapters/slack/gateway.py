@@ -39,12 +39,17 @@ from adapters.slack.render import (
     message_text,
     with_mentions,
 )
-from core.app.outbox import DeliveryError, MessageRef
 from core.chat.cards import Card, Mentions
+from core.chat.messages import DeliveryError, MessageRef
 
 log = structlog.get_logger(__name__)
 
 PLATFORM = "slack"
+# Errors that mean a token itself is wrong: waiting will not fix them, so start-up stops.
+BAD_TOKEN_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type",
+    "no_permission", "missing_scope",
+})
 DEFAULT_TIMEOUT_S = 10
 
 # `ok: false` errors that are worth trying again; every other error is permanent (the

@@ -183,3 +183,41 @@ def reaction_vote(event: dict[str, Any], bot_user_id: str | None, team: str | No
     team = _str(event.get("user_team")) or team
     return ReactionVote(message_ts=ts, reaction=name, ctx=_context(user, channel, team),
                         reply_to=Responder(user=user, channel=channel))
+
+
+def acting_team(body: dict[str, Any]) -> str | None:
+    """The workspace whatever arrived came from: the acting person's own (a shared channel's other
+    organisation is theirs), else the envelope's."""
+    if body.get("type") == "event_callback":
+        event = _dict(body.get("event"))
+        return _str(event.get("user_team")) or _str(event.get("team")) or _str(body.get("team_id"))
+    if "command" in body:
+        return _str(body.get("team_id"))
+    return _team_of(body) or _str(body.get("team_id"))
+
+
+def delivery_key(body: dict[str, Any], bot_user_id: str | None) -> str | None:
+    """What makes a delivery Slack (or a replay) may send twice unique: a slash command's `trigger_id`, an
+    event's `event_id` (only for events signoff answers: thread replies and reactions). None: nothing to dedupe."""
+    if "command" in body:
+        trigger = _str(body.get("trigger_id"))
+        return f"slack:command:{trigger}" if trigger else None
+    event_id = _str(body.get("event_id"))
+    if body.get("type") != "event_callback" or event_id is None:
+        return None
+    event = _dict(body.get("event"))
+    if thread_message(event, bot_user_id) is None and reaction_vote(event, bot_user_id) is None:
+        return None
+    return f"slack:event:{event_id}"
+
+
+def responder(body: dict[str, Any]) -> Responder | None:
+    """Where to tell the person who sent `body` something privately (a failure, a refusal)."""
+    command = slash_command(body)
+    if command is not None:
+        return command.reply_to
+    user = _str(_dict(body.get("user")).get("id"))
+    if user is None:
+        return None
+    channel = _str(_dict(body.get("channel")).get("id")) or _str(_dict(body.get("container")).get("channel_id"))
+    return Responder(user=user, channel=channel, response_url=_str(body.get("response_url")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import SecretStr
 
+from adapters.db.dedupe import DatabaseDeliveries
 from adapters.slack.app import SlackAdapter, SlackConfig
 from bot.bootstrap import App
 from bot.settings import Settings
@@ -38,6 +39,7 @@ def attach_slack(app: App, http: web.Application | None = None) -> SlackAdapter:
 
     Enter `adapter.running()` to authenticate and start receiving.
     """
-    adapter = SlackAdapter(app.chat, slack_config(app.settings))
+    # Duplicates (a Slack retry, a replayed command) are recognised in the database, whichever replica gets them.
+    adapter = SlackAdapter(app.chat, slack_config(app.settings), seen=DatabaseDeliveries(app.db, app.clock))
     adapter.attach(app.gateways, http)
     return adapter

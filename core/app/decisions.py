@@ -15,7 +15,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.approvals import Proposal
-from core.domain.cluster import Cluster, ClusterError
+from core.domain.cluster import ClusterError
 from core.domain.correlation import replicaset_of
 from core.domain.incidents import Incident
 from core.domain.operations import Operation, parse_operation
@@ -24,7 +24,7 @@ from core.domain.policy import Policy, Risk
 from core.domain.rules import AlertFacts, proposal_grammar, propose_by_rules
 from core.domain.similarity import similarity
 from core.errors import ParseError
-from core.ports import Advisor
+from core.ports import Advisor, Cluster
 
 log = structlog.get_logger(__name__)
 

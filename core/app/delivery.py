@@ -21,10 +21,10 @@ import structlog
 
 from core.app.delivery_plan import Claim, Job, lane_key
 from core.app.metrics import Metrics
-from core.app.outbox import DeliveryError, MessageKind, MessageRef, NewMessage, OutboxMessage
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
 from core.chat.digest import digest_text, incident_line, request_line
+from core.chat.messages import DeliveryError, MessageKind, MessageRef, NewMessage, OutboxMessage
 from core.domain.ids import IncidentId, RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 

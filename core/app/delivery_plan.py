@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.app.outbox import MessageRef, OutboxMessage
 from core.chat.cards import Card
+from core.chat.messages import MessageRef, OutboxMessage
 
 
 @dataclass

@@ -23,12 +23,12 @@ from core.app.verification import VerificationService
 from core.chat.cards import result_text, risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
+from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
-from core.domain.integrity import binding_problem
+from core.domain.integrity import request_problem
 from core.domain.policy import Policy
 from core.domain.verify import DEFAULT_TIMEOUT
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -219,12 +219,13 @@ class ExecutionService:
                if facts is not None and facts.replicas is not None else "the cluster could not be read")
         rule = self._policy.rule_for(risk)
         now = self._clock.now()
+        policy = self._policy
 
         def send_back(uow: UnitOfWork) -> bool:
             current = uow.requests.get(request_id, lock=True)
             if current is None or current.version != request.version:
                 return False  # someone else acted on it meanwhile
-            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why)
+            changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why, people=policy.people)
             uow.requests.update(changed.request, expected_version=current.version)
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
@@ -251,7 +252,7 @@ class ExecutionService:
                                      lease_until=now + self._lease)
             if not won:
                 return None
-            problem = binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
+            problem = request_problem(request, uow.timeline, self._audit_key) or approvals.quorum_problem(request)
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
             return changed.request, problem

@@ -32,6 +32,8 @@ from core.ports import Clock, Store
 
 log = structlog.get_logger(__name__)
 
+RELEASE_TIMEOUT_S = 5.0
+
 
 class Leadership:
     """One replica's seat in the election for the lease `name`, as `owner` (unique per process)."""
@@ -128,7 +130,9 @@ class Leadership:
         self._until = None
         name, owner = self.name, self.owner
         try:
-            async with asyncio.timeout(self._renew_every):
+            # Bounded, so that a stop never hangs on a database that is gone, but not by the renewal period: a
+            # busy database may take longer than a short one, and the follower would then wait out the lease.
+            async with asyncio.timeout(max(self._renew_every, RELEASE_TIMEOUT_S)):
                 await self._store.write(lambda uow: uow.leases.release(name, owner=owner))
         except asyncio.CancelledError:
             raise

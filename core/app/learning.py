@@ -20,10 +20,10 @@ import structlog
 from core.app.alert_outcomes import AlertOutcome, Filed, Prepared, failed
 from core.app.decisions import Decision, DecisionManager
 from core.app.notify import card_updates, thread_replies
-from core.app.outbox import MessageKind, NewMessage
 from core.app.service import SYSTEM, ApprovalService, RequestDraft
 from core.app.signals import Signals
 from core.chat import learning_texts as texts
+from core.chat.messages import MessageKind, NewMessage
 from core.domain import incidents as inc
 from core.domain import playbooks as pb
 from core.domain.alerts import Alert, AlertStatus

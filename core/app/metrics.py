@@ -55,7 +55,10 @@ HELP: dict[str, str] = {
     "signoff_chat_api_errors_total": "Failed chat API calls (delivery attempts), by platform.",
     "signoff_kubernetes_api_errors_total": "Kubernetes API calls that failed, by reason.",
     "signoff_refusals_total": "Refused actions, by reason.",
+    "signoff_alert_webhooks_refused_total": "Alertmanager notifications refused (4xx, never resent), by error code.",
     "signoff_cards_held_back_total": "New cards over a channel's budget, listed in a digest instead, by platform.",
+    "signoff_audit_events_sent_total": "Timeline events the audit webhook acknowledged (SIGNOFF_AUDIT_WEBHOOK).",
+    "signoff_audit_stream_failures_total": "Failed attempts to send to the audit webhook.",
 }
 
 

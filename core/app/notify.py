@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from core.app.outbox import MessageKind, NewMessage
 from core.chat.cards import Mentions
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
 from core.domain.policy import ANYONE, Policy, Risk
 
@@ -125,7 +125,7 @@ def status_note(request: ApprovalRequest) -> str | None:
     """The thread message a state change deserves, if any (signatures only update the card)."""
     status = request.status
     if status is RequestStatus.approved:
-        return f"✅ {request.id} approved by {', '.join(request.signers)}: dry run and execution follow."
+        return f"✅ {request.id} approved by {', '.join(request.counted_signers)}: dry run and execution follow."
     if status is RequestStatus.rejected:
         return f"🚫 {request.id} vetoed by {request.decided_by}; nothing will run."
     if status is RequestStatus.cancelled:

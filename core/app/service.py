@@ -29,8 +29,9 @@ from core.app.signals import Signals
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
 from core.domain.blast import BlastRadius, assess
-from core.domain.cluster import Cluster, ClusterError, TargetFacts
+from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
+from core.domain.feasibility import refuse_unverifiable
 from core.domain.ids import (
     AnyId,
     IncidentId,
@@ -53,7 +54,7 @@ from core.errors import (
     RequestExpired,
     SelfApprovalForbidden,
 )
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +124,7 @@ class ApprovalService:
             # A cheap early answer; `create` counts again inside the transaction that stores the request.
             await self._store.read(lambda uow: self._check_rate(uow, by.name))
         facts, blast = await self._inspect(operation)
+        refuse_unverifiable(operation, facts)
         effective = self.policy.effective_risk(operation, risk, facts)
         rule = self.policy.rule_for(effective)
         shortfall = self.policy.quorum_shortfall(rule, requester=by.name)

@@ -23,11 +23,11 @@ from core.app.signals import Signals
 from core.chat.cards import result_text, verified_note, verify_failed_note
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus
-from core.domain.cluster import Cluster, ClusterError, ClusterResult, TargetMissing
+from core.domain.cluster import ClusterError, ClusterResult, TargetMissing
 from core.domain.ids import as_incident_id
 from core.domain.operations import RestartOp, RollbackOp
 from core.domain.verify import Progress, poll_delay
-from core.ports import Clock, Store, UnitOfWork
+from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.domain.approvals import ApprovalRequest, RequestStatus
+from core.chat.text import visible
+from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
 from core.domain.events import TimelineEvent
 from core.domain.policy import format_duration
 from core.domain.verify import PodTrouble
@@ -148,11 +149,11 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
     icon = STATUS_ICON[status]
     fields: list[CardField] = [
         CardField(label="Operation", value=f"`{request.operation.command()}`", inline=False),
-        CardField(label="Requested by", value=request.requested_by),
+        CardField(label="Requested by", value=visible(request.requested_by)),
         CardField(label="Risk", value=_risk_text(request)),
     ]
     if request.reason:
-        fields.append(CardField(label="Reason", value=request.reason, inline=False))
+        fields.append(CardField(label="Reason", value=visible(request.reason, lines=True), inline=False))
     if request.incident_id:
         scope = f" · {incident_scope}" if incident_scope else ""
         fields.append(CardField(label="Incident", value=f"{request.incident_id}{scope}", inline=not scope))
@@ -201,13 +202,20 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
 
 
 def signers_text(request: ApprovalRequest) -> str:
-    """`bob (slack), carol (discord)`; one signer a line, each comment beside its signer, once any has one."""
+    """`bob (slack), carol (discord)`; one signer a line, each comment beside its signer, once any has one.
+
+    A signature the request's current rule does not admit (its risk was raised) is shown as no longer counting.
+    """
     if not request.signatures:
         return "nobody yet"
+
+    def one(s: Signature) -> str:
+        aside = f", no longer counts at {request.risk} risk" if s.person in request.uncounted else ""
+        return f"{visible(s.person)} ({s.via}{aside})"
+
     if not any(s.comment for s in request.signatures):
-        return ", ".join(f"{s.person} ({s.via})" for s in request.signatures)
-    return "\n".join(f"{s.person} ({s.via})" + (f": “{s.comment}”" if s.comment else "")
-                     for s in request.signatures)
+        return ", ".join(one(s) for s in request.signatures)
+    return "\n".join(one(s) + (f": “{visible(s.comment)}”" if s.comment else "") for s in request.signatures)
 
 
 def _risk_text(request: ApprovalRequest) -> str:
@@ -307,7 +315,7 @@ def status_text(request: ApprovalRequest, now: datetime) -> str:
         f"{request.requested_by}",
     ]
     if request.signatures:
-        lines.append("signed by " + ", ".join(request.signers))
+        lines.append("signed by " + signers_text(request).replace("\n", "; "))
     if request.status is RequestStatus.pending:
         lines.append(f"expires in {format_duration(request.expires_at - now)}")
     outcome = _outcome_text(request)
@@ -321,14 +329,21 @@ def timeline_text(subject: str, events: Sequence[TimelineEvent]) -> str:
         return f"No timeline events for {subject}."
     lines = [f"Timeline of {subject} ({len(events)} events, hash-chained):"]
     for event in events:
-        actor = "" if event.actor == "signoff" else f" [{event.actor}]"
-        detail = f" — {event.detail}" if event.detail else ""
-        lines.append(f"#{event.seq} {event.at:%H:%M:%S} {event.type}{actor}: {event.title}{detail}")
+        # One line per event, whatever a reason or a comment holds: escapes are shown, never obeyed.
+        actor = "" if event.actor == "signoff" else f" [{visible(event.actor)}]"
+        detail = f" — {visible(event.detail)}" if event.detail else ""
+        lines.append(f"#{event.seq} {event.at:%H:%M:%S} {event.type}{actor}: {visible(event.title)}{detail}")
     lines.append(f"last hash {events[-1].hash[:16]}…")
     return "\n".join(lines)
 
 
 def risk_raised_text(request: ApprovalRequest, why: str) -> str:
-    return (f"⚠️ {request.id} did not run: {why}, so its risk is now {request.risk} and it needs "
+    text = (f"⚠️ {request.id} did not run: {why}, so its risk is now {request.risk} and it needs "
             f"{request.quorum} signature(s) ({progress_bar(request.signed, request.quorum)}) from "
-            f"{request.sign_rule.describe_approvers()}. The signatures given still count; sign on the card.")
+            f"{request.sign_rule.describe_approvers()}.")
+    if request.uncounted:
+        text += (f" {', '.join(request.uncounted)}'s signature no longer counts: {request.risk} risk needs "
+                 f"{request.sign_rule.describe_approvers()}.")
+    if request.counted:
+        text += f" {', '.join(request.counted_signers)}'s signature still counts."
+    return text + " Sign on the card."

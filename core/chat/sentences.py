@@ -92,6 +92,11 @@ def open_requests_text(requests: Sequence[ApprovalRequest], now: datetime) -> st
 
 
 
+NO_SERVER_TEXT = ("This signoff is not configured for any Discord server, so this was refused. Ask an admin to "
+                  "set `DISCORD_GUILD_ID` (or `DISCORD_CHANNEL_ID`, whose server is then the one served) and restart "
+                  "signoff.")
+
+
 def outside_workspace(platform: str, workspace: str | None, served: str) -> str:
     where = {"slack": "Slack workspace", "discord": "Discord server"}.get(platform, f"{platform} workspace")
     came = f"`{workspace}`" if workspace else "outside any"

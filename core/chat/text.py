@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.domain.text import clean_text
+from core.domain.text import clean_text, visible
 
-__all__ = ["SMART_QUOTES", "clean_text", "clip", "plain_quotes"]
+__all__ = ["SMART_QUOTES", "clean_text", "clip", "plain_quotes", "visible"]
 
 # Phones and chat clients turn "…" into curly quotes; the command syntax means the plain ones.
 SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})

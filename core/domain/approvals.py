@@ -7,8 +7,8 @@ the timeline events it caused, or raises a typed refusal. Nothing here does I/O.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -18,78 +18,22 @@ from core.domain.cluster import ClusterResult
 from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.operations import Operation
 from core.domain.policy import ANYONE, Person, Risk, SignRule
+from core.domain.request_parts import (
+    MAX_COMMENT_LENGTH,
+    TERMINAL_STATUSES,
+    Outcome,
+    Place,
+    Proposal,
+    RequestStatus,
+    Signature,
+)
 from core.domain.verify import Progress, Verification
 from core.errors import AlreadySigned, NotAuthorized, NotPending, RequestExpired, SelfApprovalForbidden
 
-
-class RequestStatus(StrEnum):
-    pending = "pending"
-    approved = "approved"
-    executing = "executing"
-    verifying = "verifying"
-    succeeded = "succeeded"
-    failed = "failed"
-    blocked = "blocked"
-    rejected = "rejected"
-    expired = "expired"
-    cancelled = "cancelled"
-    interrupted = "interrupted"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-
-# Where a request ends: nothing moves it any further.
-TERMINAL_STATUSES = frozenset(
-    s for s in RequestStatus
-    if s not in (RequestStatus.pending, RequestStatus.approved, RequestStatus.executing, RequestStatus.verifying)
-)
-
-
-class Place(BaseModel):
-    """A chat channel a card is posted to."""
-
-    model_config = ConfigDict(frozen=True)
-
-    platform: str
-    channel: str
-
-
-# A signer's comment ("checked the dashboards"): shown beside them on the card, kept in the signed event.
-MAX_COMMENT_LENGTH = 500
-
-
-class Signature(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    person: str
-    via: str
-    at: datetime
-    # What the signer said; not part of `signed_digest`, which stands for the operation alone.
-    comment: str | None = None
-
-
-class Outcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    status: RequestStatus
-    summary: str
-    reason: str | None = None
-    dry_run: str | None = None
-    duration_ms: int = 0
-    finished_at: datetime
-
-
-class Proposal(BaseModel):
-    """Where a proposed request came from (decision manager tracks)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    track: str
-    playbook_id: str | None = None
-    similarity: float | None = None
-    rationale: str = ""
+__all__ = [
+    "MAX_COMMENT_LENGTH", "TERMINAL_STATUSES", "ApprovalRequest", "Outcome", "Place", "Proposal", "RequestStatus",
+    "Signature", "Transition", "signed_digest",
+]
 
 
 class ApprovalRequest(BaseModel):
@@ -124,14 +68,26 @@ class ApprovalRequest(BaseModel):
     escalated_to: tuple[str, ...] = ()
     reminded_at: datetime | None = None
     verification: Verification | None = None
+    # Signers whose signature no longer counts: the risk was raised and its rule does not admit them.
+    uncounted: tuple[str, ...] = ()
+
+    @property
+    def counted(self) -> tuple[Signature, ...]:
+        """The signatures that count towards the quorum under the request's current rule."""
+        return tuple(s for s in self.signatures if s.person not in self.uncounted)
 
     @property
     def signed(self) -> int:
-        return len(self.signatures)
+        return len(self.counted)
 
     @property
     def signers(self) -> tuple[str, ...]:
+        """Everyone who signed, counted or not (one person signs once)."""
         return tuple(s.person for s in self.signatures)
+
+    @property
+    def counted_signers(self) -> tuple[str, ...]:
+        return tuple(s.person for s in self.counted)
 
     @property
     def sign_rule(self) -> SignRule:
@@ -154,6 +110,8 @@ def signed_digest(request: ApprovalRequest) -> str:
         "request_id": request.id, "operation": request.operation.model_dump(mode="json"),
         "risk": str(request.risk), "quorum": request.quorum, "approvers": list(request.approvers),
     }
+    if request.uncounted:  # only present after a raise set signatures aside, so older digests stay valid
+        body["uncounted"] = list(request.uncounted)
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -240,21 +198,22 @@ def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "cons
          comment: str | None = None) -> Transition:
     may_sign(request, by, at)
     signatures = (*request.signatures, Signature(person=by.name, via=via, at=at, comment=comment or None))
-    reached = len(signatures) >= request.quorum
+    # Only signatures the current rule admits count: after a raised risk, some earlier ones no longer do.
+    counted = request.signed + 1
+    reached = counted >= request.quorum
     updated = request.model_copy(update={
         "signatures": signatures,
         "version": request.version + 1,
         **({"status": RequestStatus.approved, "approved_at": at, "decided_at": at} if reached else {}),
     })
     events = [_event(
-        updated, at, EventType.signed, f"{by.name} signed ({len(signatures)}/{request.quorum})",
+        updated, at, EventType.signed, f"{by.name} signed ({counted}/{request.quorum})",
         actor=by.name, role="approver", detail=f"via {via}" + (f": {comment}" if comment else ""),
         digest=signed_digest(request),
     )]
     if reached:
         events.append(_event(
-            updated, at, EventType.approved,
-            f"quorum reached: approved by {', '.join(s.person for s in signatures)}",
+            updated, at, EventType.approved, f"quorum reached: approved by {', '.join(updated.counted_signers)}",
         ))
     return Transition(updated, tuple(events))
 
@@ -305,24 +264,40 @@ def expire(request: ApprovalRequest, *, at: datetime) -> Transition:
     return Transition(updated, (_event(updated, at, EventType.expired, why),))
 
 
-def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: datetime, why: str) -> Transition:
-    """Fresh facts put the floor above what was signed: back to pending for the missing signatures.
+def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: datetime, why: str,
+               people: Mapping[str, Person]) -> Transition:
+    """Fresh facts (or a read that failed) put the floor above what was signed: back to pending.
 
-    The signatures given so far still count; the new quorum and approvers apply, with a fresh expiry window.
+    The new quorum and approvers apply, with a fresh expiry window. Only the signatures the new rule admits
+    still count (`people` says who is in which group); the others stay on record, set aside, and the card
+    says so. Every raise weighs all the signatures again.
     """
     if request.status is not RequestStatus.approved:
         raise NotPending(f"{request.id} is {request.status}, not approved.", request.id)
+    uncounted = tuple(s.person for s in request.signatures
+                      if not rule.admits(people.get(s.person) or Person(name=s.person)))
     updated = request.model_copy(update={
         "status": RequestStatus.pending, "version": request.version + 1, "risk": risk, "quorum": rule.quorum,
-        "approvers": rule.approvers, "approved_at": None, "decided_at": None,
+        "approvers": rule.approvers, "approved_at": None, "decided_at": None, "uncounted": uncounted,
         "expires_at": at + timedelta(seconds=request.expire_after_s),
     })
     detail = (f"{why}; risk {request.risk} → {risk}: needs {rule.quorum} signature(s) from "
               f"{rule.describe_approvers()}, {updated.signed} given")
+    if uncounted:
+        detail += f"; no longer counts: {', '.join(uncounted)}"
     return Transition(updated, (_event(
         updated, at, EventType.risk_raised, "risk floor raised before execution: more signatures needed",
         detail=detail, digest=signed_digest(updated),
     ),))
+
+
+def quorum_problem(request: ApprovalRequest) -> str | None:
+    """Checked before anything runs: why an approved request does not have its quorum of counted signatures."""
+    if request.signed >= request.quorum:
+        return None
+    aside = f"; {', '.join(request.uncounted)} no longer count(s) at {request.risk} risk" if request.uncounted else ""
+    return (f"{request.id} has {request.signed}/{request.quorum} counted signature(s) from "
+            f"{request.sign_rule.describe_approvers()}{aside}")
 
 
 def escalate(request: ApprovalRequest, *, at: datetime, to: tuple[str, ...]) -> Transition:

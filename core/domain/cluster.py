@@ -1,16 +1,14 @@
 """What the core needs to know about a cluster, independent of any client library.
 
-The Kubernetes adapter gathers `TargetFacts` and performs `apply`; the core turns facts
-into a blast radius (a domain judgement) and outcomes into request states.
+The Kubernetes adapter gathers `TargetFacts` and performs `apply` (the `Cluster` port in
+core/ports.py); the core turns facts into a blast radius (a domain judgement) and outcomes
+into request states.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from pydantic import BaseModel, ConfigDict
 
-from core.domain.operations import Operation
 from core.errors import SignoffError
 
 
@@ -29,6 +27,9 @@ class TargetFacts(BaseModel):
     controller: str | None = None
     # A drain: the pods it evicts, each `namespace/name (owner)`; DaemonSet and mirror pods are not.
     evictions: tuple[str, ...] = ()
+    # A workload's update strategy (`spec.strategy.type` of a Deployment, `spec.updateStrategy.type` of a
+    # StatefulSet or DaemonSet): with `OnDelete`, a changed template replaces no pod until one is deleted.
+    update_strategy: str | None = None
     note: str | None = None
 
 
@@ -125,21 +126,3 @@ class ClusterUnavailable(ClusterError):
 
     code = "cluster_unavailable"
 
-
-class Cluster(Protocol):
-    async def check(self) -> str:
-        """Reach the API server; return its version string or raise ClusterUnavailable."""
-        ...
-
-    async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
-        """Read the target and what depends on it. Never writes. `fresh`: no cached facts."""
-        ...
-
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
-        """Perform the operation (server-side dry run when dry_run). Raises ClusterError."""
-        ...
-
-    async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
-        """Look at the effect of `op`, applied with result `since`. Never writes. `reasons`: also name
-        the pods that are not Ready and why (one more read; used when verification fails)."""
-        ...

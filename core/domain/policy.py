@@ -8,7 +8,16 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
@@ -26,6 +35,7 @@ from core.domain.operations import (
 from core.errors import PolicyViolation, UnknownPerson
 
 ANYONE = "*"
+BUILT_IN = "built-in policy"
 # Platforms whose "account" is the person's name in the policy rather than a chat user id.
 NAMED_BY_PERSON = frozenset({"console", "api"})
 
@@ -54,6 +64,7 @@ class Person(BaseModel):
     slack: str | None = None
     discord: str | None = None
     groups: frozenset[str] = frozenset()
+    email: str | None = None  # matched by the web view's OIDC sign-in
 
     def account(self, platform: str) -> str | None:
         if platform == "slack":
@@ -79,29 +90,45 @@ class GroupHandles(BaseModel):
         return None
 
 
-def _to_duration(value: object) -> object:
-    """`"10m"` in a policy file, or seconds."""
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    return value
+def _within(bound: timedelta) -> Callable[[object], object]:
+    """`"10m"` in a policy file, or seconds, at most `bound` (said in the refusal), at least one second."""
+    def to_duration(value: object) -> object:
+        if isinstance(value, bool):
+            return value  # refused by the timedelta type: `true` is not a duration
+        if isinstance(value, str):
+            seconds: float = _duration_seconds(value)
+            shown = value.strip()
+        elif isinstance(value, int | float):
+            seconds, shown = value, f"{value} seconds"
+        elif isinstance(value, timedelta):
+            seconds, shown = value.total_seconds(), format_duration(value)
+        else:
+            return value
+        if not seconds <= bound.total_seconds():  # `not <=`: NaN is refused too
+            raise ValueError(f"must be at most {format_duration(bound)}; `{shown}` is longer")
+        if seconds < 1:
+            raise ValueError("must be at least one second")
+        return timedelta(seconds=seconds)
+    return to_duration
 
 
-def _at_least_a_second(value: timedelta) -> timedelta:
-    if value.total_seconds() < 1:
-        raise ValueError("must be at least one second")
-    return value
+# The longest duration a policy may write at all (retention), and the bounds of the shorter kinds: a request,
+# its escalation and its reminder live at most 30 days; a verification at most a day.
+MAX_DURATION = timedelta(days=3650)
+MAX_REQUEST_DURATION = timedelta(days=30)
+MAX_VERIFY_DURATION = timedelta(days=1)
 
-
-# A policy duration: written `30m`, `1h`, `2h30m`, `45s`, `1d` (or seconds), at least one second.
-Duration = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_at_least_a_second)]
+# A policy duration: written `30m`, `1h`, `2h30m`, `45s`, `1d` (or seconds), at least one second and at most
+# 30 days (`Duration`), a day (`VerifyDuration`) or ten years (`LongDuration`).
+Duration = Annotated[timedelta, BeforeValidator(_within(MAX_REQUEST_DURATION))]
+VerifyDuration = Annotated[timedelta, BeforeValidator(_within(MAX_VERIFY_DURATION))]
+LongDuration = Annotated[timedelta, BeforeValidator(_within(MAX_DURATION))]
 
 
 class SignRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    quorum: int = Field(ge=1, le=25)
+    quorum: StrictInt = Field(ge=1, le=25)
     approvers: tuple[str, ...] = (ANYONE,)
     # Paging: still short of the quorum this long after creation, the thread mentions `escalate_to`;
     # this long before expiry, the approvers who have not signed are reminded once.
@@ -126,13 +153,22 @@ class SignRule(BaseModel):
         return "members of " + ", ".join(self.approvers)
 
 
-def parse_duration(text: str) -> timedelta:
-    """`30m`, `1h`, `2h30m`, `45s`, `1d`."""
+def _duration_seconds(text: str) -> int:
+    """`30m`, `1h`, `2h30m`, `45s`, `1d` as seconds (a Python int: no overflow, however long it is written)."""
     match = re.fullmatch(r"\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*", text)
     if not text.strip() or not match or not any(match.groups()):
         raise ValueError(f"`{text}` is not a duration; write it like 30m, 1h, 2h30m or 45s")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `1h`, `2h30m`, `45s`, `1d`, at most MAX_DURATION."""
+    total = _duration_seconds(text)
+    if total > MAX_DURATION.total_seconds():
+        raise ValueError(f"`{text.strip()}` is longer than any duration signoff takes (at most "
+                         f"{format_duration(MAX_DURATION)})")
+    return timedelta(seconds=total)
 
 
 def format_duration(delta: timedelta) -> str:
@@ -152,8 +188,8 @@ class RequestRules(BaseModel):
 
     expire_after: Duration = timedelta(minutes=30)
     protected_namespaces: tuple[str, ...] = ("kube-system",)
-    max_replicas: int = Field(default=50, ge=0)
-    max_per_person_per_minute: int = Field(default=20, ge=1, le=10_000)
+    max_replicas: StrictInt = Field(default=50, ge=0, le=100_000)
+    max_per_person_per_minute: StrictInt = Field(default=20, ge=1, le=10_000)
 
 
 
@@ -162,7 +198,7 @@ class VerifyRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout: Duration = timedelta(minutes=10)
+    timeout: VerifyDuration = timedelta(minutes=10)
 
 
 
@@ -175,7 +211,7 @@ class RetentionRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    keep: Duration = timedelta(days=30)
+    keep: LongDuration = timedelta(days=30)
 
     @field_validator("keep")
     @classmethod
@@ -188,12 +224,12 @@ class RetentionRules(BaseModel):
 class PlaybookRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    quorum: int = Field(default=1, ge=1, le=25)
+    quorum: StrictInt = Field(default=1, ge=1, le=25)
     approvers: tuple[str, ...] = (ANYONE,)
-    similarity: float = Field(default=0.85, ge=0.0, le=1.0)
+    similarity: StrictFloat = Field(default=0.85, ge=0.0, le=1.0)
     # A fix rated at least `extract_min_score` becomes a playbook; at `auto_approve_score` it needs no votes.
-    extract_min_score: int = Field(default=4, ge=1, le=MAX_SCORE)
-    auto_approve_score: int = Field(default=5, ge=1, le=MAX_SCORE)
+    extract_min_score: StrictInt = Field(default=4, ge=1, le=MAX_SCORE)
+    auto_approve_score: StrictInt = Field(default=5, ge=1, le=MAX_SCORE)
 
     @model_validator(mode="after")
     def _ordered(self) -> PlaybookRules:
@@ -224,7 +260,7 @@ class ChatRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_new_cards_per_minute: int = Field(default=10, ge=1, le=1000)
+    max_new_cards_per_minute: StrictInt = Field(default=10, ge=1, le=1000)
 
 
 class RuleSpec(BaseModel):
@@ -258,12 +294,19 @@ class Policy(BaseModel):
     verify: VerifyRules = VerifyRules()
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
-    source: str = "built-in policy"
+    source: str = BUILT_IN
 
     @property
     def open(self) -> bool:
         """Without a roster of people, any account may act and is known by its account id."""
         return not self.people
+
+    def open_warning(self) -> str | None:
+        """A policy file without a roster opens signing to anyone: worth saying loudly, never silently."""
+        if not self.open or self.source == BUILT_IN:
+            return None
+        return (f"{self.source} has no [people]: anyone may sign any request (only the requester is refused); "
+                "add [people.<name>] entries with their groups to say who may sign")
 
     def person(self, platform: str, account: str) -> Person:
         """The person behind an account; refused, saying how to be added, when the roster lacks them."""

@@ -22,6 +22,7 @@ from core.domain.policy import (
     SignRule,
     VerifyRules,
 )
+from core.domain.text import name_problem
 from core.errors import SignoffError
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify"}
@@ -41,6 +42,7 @@ class PolicyFileError(SignoffError):
 
 
 def parse_policy(text: str, source: str) -> Policy:
+    text = text.removeprefix("\ufeff")  # a byte order mark, as some editors on Windows write one
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -58,14 +60,17 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
             )
     people: dict[str, Person] = {}
     for name, entry in _table(data, "people", text, source).items():
+        problem = name_problem(name, "people.<name>")
+        if problem is not None:
+            raise PolicyFileError(source, _locate(text, ["people", name]), "people", problem)
         if not isinstance(entry, dict):
             raise PolicyFileError(source, _locate(text, ["people", name]), f"people.{name}", "must be a table")
-        unknown = set(entry) - {"slack", "discord", "groups"}
+        unknown = set(entry) - {"slack", "discord", "groups", "email"}
         if unknown:
             key = sorted(unknown)[0]
             raise PolicyFileError(
                 source, _locate(text, ["people", name, key]), f"people.{name}.{key}",
-                "unknown key; a person has `slack`, `discord` and `groups`",
+                "unknown key; a person has `slack`, `discord`, `groups` and `email`",
             )
         people[name] = _model(Person, {"name": name, **entry}, ["people", name], text, source)
     _check_unique_accounts(people, text, source)
@@ -142,6 +147,22 @@ def _table(data: dict[str, Any], key: str, text: str, source: str) -> dict[str, 
     return value
 
 
+# Types are strict: `quorum = true` or `quorum = "2"` is a mistake to point out, not a 1 or a 2 to guess.
+_TYPE_MESSAGES = {
+    "int_type": "must be an integer, like 2 (not true, 2.0 or \"2\")",
+    "int_from_float": "must be an integer, like 2 (not 2.5)",
+    "float_type": "must be a number, like 0.85 (not \"0.85\")",
+    "string_type": "must be a string in quotes, like \"U0ALICE\"",
+    "bool_type": "must be true or false",
+    "tuple_type": "must be a list, like [\"sre\"]",
+    "list_type": "must be a list, like [\"sre\"]",
+    "frozen_set_type": "must be a list, like [\"sre\"]",
+    "set_type": "must be a list, like [\"sre\"]",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+}
+
+
 def _model(cls: Any, value: Any, path: list[str], text: str, source: str) -> Any:
     try:
         return cls.model_validate(value)
@@ -149,7 +170,7 @@ def _model(cls: Any, value: Any, path: list[str], text: str, source: str) -> Any
         error = exc.errors()[0]
         loc = [str(part) for part in error["loc"]]
         field = ".".join(path + loc)
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = _TYPE_MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         raise PolicyFileError(source, _locate(text, path + loc[:1]), field, message) from None

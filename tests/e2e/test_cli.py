@@ -92,7 +92,7 @@ def test_policy_file_error_names_file_line_and_field(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "signoff.toml, line 5 (risk.high.quorum)" in result.stderr
     assert "Traceback" not in result.stderr
-    run = signoff("run", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "t0ken-for-test"})
+    run = signoff("run", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "t0ken-for-tests-01"})
     assert run.returncode == 2 and "line 5" in run.stderr
 
 
@@ -137,7 +137,7 @@ def _closed_port() -> int:
 def test_unreachable_database_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
     port = _closed_port()
     result = signoff("run", cwd=tmp_path, env={
-        "SIGNOFF_API_TOKEN": "t0ken-for-test",
+        "SIGNOFF_API_TOKEN": "t0ken-for-tests-01",
         "SIGNOFF_DATABASE_URL": f"postgresql+asyncpg://nobody@127.0.0.1:{port}/nothing",
     })
     assert result.returncode == 2
@@ -155,7 +155,7 @@ users: [{{name: u, user: {{token: abc}}}}]
 contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
 current-context: x
 """)
-    result = signoff("run", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "t0ken-for-test", "KUBECONFIG": str(kubeconfig),
+    result = signoff("run", cwd=tmp_path, env={"SIGNOFF_API_TOKEN": "t0ken-for-tests-01", "KUBECONFIG": str(kubeconfig),
                                                "SIGNOFF_KUBE_TIMEOUT": "2"})
     assert result.returncode == 2, result.stderr
     assert "kubernetes api server" in result.stderr.lower()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.slack import reaction_added_event
-from tests.support.slack import BOB, CAROL, CHANNEL, TEAM_POLICY, buttons, card_text, slack_world
+from testkit.fakes.slack import reaction_added_event
+from testkit.support.slack import BOB, CAROL, CHANNEL, TEAM_POLICY, buttons, card_text, slack_world
 
 TOKEN = "e2e-api-token-0123456789"
 

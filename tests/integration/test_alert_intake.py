@@ -72,4 +72,5 @@ async def test_nul_and_lone_surrogates_are_cleaned(alert_app: tuple[App, str]) -
 async def test_a_body_that_is_not_a_webhook_is_still_refused(alert_app: tuple[App, str]) -> None:
     _app, url = alert_app
     assert (await post_raw(url, "[1, 2]"))[0] == 422
-    assert (await post_raw(url, '{"version": "3", "alerts": []}'))[0] == 422
+    status, body = await post_raw(url, '{"version": "3", "alerts": []}')
+    assert (status, body["error"]) == (422, "invalid_payload") and "version 4" in body["message"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from adapters.db.database import Database
-from tests.harness import API_TOKEN, CHANNEL, Deployment, free_port
+from testkit.harness import API_TOKEN, CHANNEL, Deployment, free_port
 
 T = TypeVar("T")
 NAMESPACE = "crash"  # the harness sandbox's namespace of one-replica deployments app-0000, app-0001, …
@@ -190,3 +192,31 @@ async def test_real_alertmanager_into_signoff(tmp_path: Path) -> None:
         posts_after = sum(1 for call in deployment.slack.calls_to("chat.postMessage")
                           if not call.args.get("thread_ts"))
         assert posts_after - posts_before <= 3
+
+
+def post_to_alertmanager(manager: Alertmanager, alerts: list[dict[str, Any]]) -> None:
+    """As Prometheus does: one POST of many alerts to Alertmanager's API (amtool adds one per process)."""
+    request = urllib.request.Request(manager.url + "/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+
+
+async def test_a_storm_of_3000_alerts_in_one_notification_is_recorded_whole(tmp_path: Path) -> None:
+    """Issue 18, item 1: `max_alerts: 0` sends the whole group, 3,000 crash-looping pods over 3 deployments,
+    about 1.4 MB in one body. Every alert is recorded and the 3 deployments are 3 incidents (before the fix
+    the body was read cut short and refused 422: 436 alerts recorded, 1 incident, no error line)."""
+    with world(tmp_path) as (deployment, manager):
+        await deployment.start()
+        url = deployment.database_url
+        targets = ("app-0001", "app-0002", "app-0003")
+        alerts = [{"labels": crash_labels(targets[i % 3], i), "annotations": {"summary": "crash looping"}}
+                  for i in range(3000)]
+        await asyncio.to_thread(post_to_alertmanager, manager, alerts)
+        storm = await eventually(lambda: snapshot(url), lambda v: v["alerts"] == 3000, "all 3,000 alerts recorded",
+                                 timeout=40)
+        assert len(storm["incidents"]) == 3 and len(storm["requests"]) == 3, storm
+        am_log = tmp_path / "alertmanager.log"
+        await eventually(lambda: asyncio.sleep(0.2, result=am_log.read_text()), lambda text: "Notify success" in text,
+                         "Alertmanager's notification answered 2xx")
+        assert "Notify for alerts failed" not in am_log.read_text(), am_log.read_text()[-3000:]

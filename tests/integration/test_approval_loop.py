@@ -17,7 +17,7 @@ from core.domain.approvals import Place, RequestStatus
 from core.domain.events import EventType
 from core.domain.policy import Person, Risk
 from core.errors import AlreadySigned, NotFound, NotPending, ParseError, PolicyViolation, SelfApprovalForbidden
-from tests.support import MovableClock, make_settings, running_app
+from testkit.support import MovableClock, make_settings, running_app
 
 MANY_SIGNERS = """
 [risk.high]

@@ -12,8 +12,8 @@ from core.chat.commands import ChatContext, Reply, Vote
 from core.chat.parser import from_button
 from core.domain.approvals import Place
 from core.domain.ids import parse_playbook_id
-from tests.support import make_settings, running_app
-from tests.support.policy import team_policy
+from testkit.support import make_settings, running_app
+from testkit.support.policy import team_policy
 
 POLICY = team_policy(slack={"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL", "dave": "U0DAVE"},
                      medium_quorum=2)

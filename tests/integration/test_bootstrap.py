@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 from adapters.console.repl import ConsoleOutput
 from bot.bootstrap import bootstrap
 from core.domain.policy import Policy
-from tests.support import make_settings
+from testkit.support import make_settings
 
 
 def settings(database_url: str) -> Any:

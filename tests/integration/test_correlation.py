@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from adapters.alertmanager import parse_alertmanager
 from adapters.db import tables as t
 from bot.bootstrap import App
+from testkit.support import make_settings, running_app
 from tests.integration.test_learning import alert, payload
-from tests.support import make_settings, running_app
 
 
 def crash(pod: str, fingerprint: str, *, namespace: str = "prod", name: str = "KubePodCrashLooping",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.crash import run_crash_test
-from tests.support import sqlite_url
+from testkit.crash import run_crash_test
+from testkit.support import sqlite_url
 
 
 async def test_random_sigkills_lose_nothing_and_execute_nothing_twice(tmp_path: Path) -> None:

@@ -25,11 +25,11 @@ from bot.chats.slack import attach_slack
 from bot.http import HttpServer, build_http_app
 from core.domain.approvals import RequestStatus
 from core.domain.events import EventType
-from tests.fakes.discord import FakeDiscord, InteractionReply
-from tests.fakes.slack import FakeSlack
-from tests.support import make_settings, running_app
-from tests.support.policy import team_policy
-from tests.support.slack import SECRET, SlackWorld, buttons, card_text
+from testkit.fakes.discord import FakeDiscord, InteractionReply
+from testkit.fakes.slack import FakeSlack
+from testkit.support import make_settings, running_app
+from testkit.support.policy import team_policy
+from testkit.support.slack import SECRET, SlackWorld, buttons, card_text
 
 SLACK_CHANNEL = "C0OPS"
 ALICE_SLACK, BOB_SLACK, CAROL_SLACK = "U0ALICE", "U0BOB", "U0CAROL"

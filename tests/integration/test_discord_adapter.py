@@ -18,14 +18,14 @@ import pytest
 from core.domain.approvals import RequestStatus
 from core.domain.events import EventType
 from core.domain.policy import Person
-from tests.fakes.discord import (
+from testkit.fakes.discord import (
     INTENT_GUILD_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGES,
     INTENT_GUILDS,
     INTENT_MESSAGE_CONTENT,
     FakeDiscord,
 )
-from tests.support.discord import (
+from testkit.support.discord import (
     ALICE,
     BOB,
     CAROL,

@@ -15,8 +15,8 @@ import pytest
 
 from core.domain.approvals import RequestStatus, signed_digest
 from core.domain.events import EventType
-from tests.fakes.discord import FakeDiscord
-from tests.support.discord import (
+from testkit.fakes.discord import FakeDiscord
+from testkit.support.discord import (
     ALICE,
     BOB,
     CAROL,

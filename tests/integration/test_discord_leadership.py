@@ -14,8 +14,8 @@ import pytest
 from bot.bootstrap import App
 from bot.chats.discord import DISCORD_LEASE, start_discord
 from core.app.leader import Leadership
-from tests.fakes.discord import FakeDiscord
-from tests.support import make_settings, running_app
+from testkit.fakes.discord import FakeDiscord
+from testkit.support import make_settings, running_app
 
 T = TypeVar("T")
 TIMING = {"ttl": 1.0, "renew_every": 0.2, "poll_every": 0.1, "safety": 0.3}

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.domain.alerts import Alert, AlertStatus
-from tests.fakes.discord import FakeDiscord
-from tests.support.discord import ALICE, BOB, CAROL, MALLORY, discord_service, requested
+from testkit.fakes.discord import FakeDiscord
+from testkit.support.discord import ALICE, BOB, CAROL, MALLORY, discord_service, requested
 
 EVIL = "[Click here to approve](https://evil.example/x) **now** ||secret|| <@222> __u__ ~~s~~ `code"
 # Constructs Discord would render, unless escaped with a backslash.

@@ -21,9 +21,9 @@ import pytest
 
 from adapters.db.database import Database
 from bot.chats.discord import DISCORD_LEASE
-from tests.conftest import postgres_database
-from tests.fakes.discord import FakeDiscord
-from tests.harness import API_TOKEN, Deployment, SignoffProcess, deployment
+from testkit.fakes.discord import FakeDiscord
+from testkit.harness import API_TOKEN, Deployment, SignoffProcess, deployment
+from testkit.postgres import postgres_database
 
 pytestmark = pytest.mark.postgres
 

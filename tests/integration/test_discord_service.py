@@ -13,8 +13,8 @@ import pytest
 from bot.chats.discord import start_discord
 from bot.service import run_service
 from core.errors import SignoffError
-from tests.fakes.discord import FakeDiscord
-from tests.support import make_settings, running_app
+from testkit.fakes.discord import FakeDiscord
+from testkit.support import make_settings, running_app
 
 ALICE = "111111111111111111"
 

@@ -16,7 +16,7 @@ from core.domain.blast import assess
 from core.domain.cluster import ClusterRejected, TargetMissing
 from core.domain.operations import DrainOp, parse_operation
 from core.domain.policy import Policy, Risk
-from tests.fakes.sandbox import HookedSandbox
+from testkit.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 

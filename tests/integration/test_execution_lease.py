@@ -10,11 +10,12 @@ from datetime import timedelta
 
 from bot.bootstrap import build_cluster
 from core.domain.approvals import Place, RequestStatus
-from core.domain.cluster import Cluster, ClusterResult, TargetFacts
+from core.domain.cluster import ClusterResult, TargetFacts
 from core.domain.events import EventType
 from core.domain.operations import Operation
 from core.domain.policy import Person
-from tests.support import MovableClock, make_settings, running_app
+from core.ports import Cluster
+from testkit.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 ALICE, BOB = Person(name="alice"), Person(name="bob")

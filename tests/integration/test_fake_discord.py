@@ -21,7 +21,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakes.discord import (
+from testkit.fakes.discord import (
     INTENT_MESSAGE_CONTENT,
     FakeDiscord,
     point_discord_py_at,

@@ -31,7 +31,7 @@ from slack_sdk.web import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.fakes.slack import (
+from testkit.fakes.slack import (
     FakeSlack,
     block_actions_body,
     block_actions_payload,
@@ -438,7 +438,7 @@ async def test_threaded_fake_awaited_from_another_loop() -> None:
 
 
 async def test_views_open_takes_a_trigger_once_and_refuses_a_bad_view(fake: FakeSlack) -> None:
-    from tests.fakes.slack import view_submission_payload
+    from testkit.fakes.slack import view_submission_payload
     client = web_client(fake)
     view = {"type": "modal", "callback_id": "cb", "private_metadata": "{}",
             "title": {"type": "plain_text", "text": "Approve R-1"}, "submit": {"type": "plain_text", "text": "Sign"},

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.crash import TERMINAL
-from tests.harness import SIGNERS, deployment
-from tests.support import sqlite_url
+from testkit.crash import TERMINAL
+from testkit.harness import SIGNERS, deployment
+from testkit.support import sqlite_url
 
 LIFECYCLES = 10
 

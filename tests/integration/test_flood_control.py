@@ -7,11 +7,11 @@ import asyncio
 from typing import Any
 
 from adapters.alertmanager import parse_alertmanager
-from core.app.outbox import MessageRef
 from core.chat.cards import Card
+from core.chat.messages import MessageRef
+from testkit.support import make_settings, running_app
+from testkit.support.app import MovableClock
 from tests.integration.test_learning import alert, payload
-from tests.support import make_settings, running_app
-from tests.support.app import MovableClock
 
 POLICY = """
 [chat]

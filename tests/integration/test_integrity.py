@@ -17,7 +17,7 @@ from bot.database import audit_verify
 from core.domain.approvals import Place, RequestStatus
 from core.domain.events import EventType, canonical_json
 from core.domain.policy import Person
-from tests.support import make_settings, running_app
+from testkit.support import make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 ALICE, BOB = Person(name="alice"), Person(name="bob")

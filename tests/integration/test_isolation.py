@@ -8,13 +8,14 @@ from io import StringIO
 
 from bot.bootstrap import build_cluster
 from bot.chats.console import attach_console
-from core.app.outbox import MessageKind, NewMessage
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import Place
-from core.domain.cluster import Cluster, ClusterResult, TargetFacts
+from core.domain.cluster import ClusterResult, TargetFacts
 from core.domain.operations import Operation
 from core.domain.policy import Person
 from core.domain.verify import Progress
-from tests.support import MovableClock, make_settings, running_app
+from core.ports import Cluster
+from testkit.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 

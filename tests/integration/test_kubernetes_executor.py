@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from adapters.kubernetes.executor import KubernetesCluster
 from core.domain.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
 from core.domain.operations import parse_operation
-from tests.fakes.sandbox import HookedSandbox
+from testkit.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 
@@ -95,6 +95,47 @@ current-context: elsewhere
         assert await executor.check() == "v1.31.0"
     finally:
         executor.close()
+
+
+async def test_one_executor_per_context_each_sees_its_own_cluster(sandbox: HookedSandbox, tmp_path: Path) -> None:
+    """Several clusters are several executors, one kubeconfig context each, with nothing shared: a write
+    through one changes only its cluster, and its facts cache is its own."""
+    other = HookedSandbox(token="other-token")
+    other.start()
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        f"""
+apiVersion: v1
+kind: Config
+clusters:
+- {{name: eu, cluster: {{server: "{sandbox.url}"}}}}
+- {{name: us, cluster: {{server: "{other.url}"}}}}
+users:
+- {{name: eu-bot, user: {{token: {sandbox.token}}}}}
+- {{name: us-bot, user: {{token: other-token}}}}
+contexts:
+- {{name: prod-eu-1, context: {{cluster: eu, user: eu-bot}}}}
+- {{name: prod-us-1, context: {{cluster: us, user: us-bot}}}}
+current-context: prod-eu-1
+"""
+    )
+    eu = KubernetesCluster.from_kubeconfig(str(kubeconfig), context="prod-eu-1", request_timeout=2.0)
+    us = KubernetesCluster.from_kubeconfig(str(kubeconfig), context="prod-us-1", request_timeout=2.0)
+    try:
+        assert (eu.name, us.name) == ("prod-eu-1", "prod-us-1")
+        scale = parse_operation("scale deployment/web --replicas=5 -n prod")
+        assert (await eu.inspect(scale)).replicas == 2
+        assert (await us.inspect(scale)).replicas == 2
+        await us.apply(scale, dry_run=False)
+        assert (await us.inspect(scale)).replicas == 5
+        assert (await eu.inspect(scale, fresh=True)).replicas == 2
+        web = sandbox.get("deployment", "prod", "web")
+        assert web is not None and web["spec"]["replicas"] == 2  # the write went to the other cluster only
+        assert [r.method for r in sandbox.requests if r.method != "GET"] == []
+    finally:
+        eu.close()
+        us.close()
+        other.stop()
 
 
 def test_without_any_configuration_the_error_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

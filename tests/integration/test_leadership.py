@@ -13,7 +13,7 @@ import pytest
 
 from adapters.db.database import Database
 from core.app.leader import Leadership
-from tests.support import MovableClock
+from testkit.support import MovableClock
 
 T = TypeVar("T")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

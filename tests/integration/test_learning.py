@@ -23,7 +23,7 @@ from core.domain.approvals import Place, RequestStatus
 from core.domain.playbooks import PlaybookStatus
 from core.domain.policy import Person
 from core.errors import AlreadySigned, NotAuthorized, NotPending
-from tests.support import make_settings, running_app
+from testkit.support import make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 TOKEN = "alerts-token-0123456789"

@@ -16,7 +16,7 @@ from core.domain.incidents import Incident
 from core.domain.operations import RestartOp, parse_operation
 from core.domain.rules import proposal_grammar
 from core.errors import ParseError
-from tests.fakes.openai import FakeOpenAI
+from testkit.fakes.openai import FakeOpenAI
 
 KEY = "sk-test-0123456789abcdef"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from datetime import timedelta
 from io import StringIO
 
 from bot.chats.console import attach_console
-from core.app.outbox import MessageKind
+from core.chat.messages import MessageKind
 from core.domain.approvals import Place
 from core.domain.policy import Person
-from tests.support import MovableClock, make_settings, running_app
+from testkit.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 

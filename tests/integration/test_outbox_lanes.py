@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from bot.chats.console import attach_console
 from bot.chats.slack import attach_slack
 from bot.http import build_http_app
-from core.app.outbox import MessageKind, MessageRef, NewMessage
-from tests.fakes.slack import FakeSlack
-from tests.support import make_settings, running_app
+from core.chat.messages import MessageKind, MessageRef, NewMessage
+from testkit.fakes.slack import FakeSlack
+from testkit.support import make_settings, running_app
 
 CHANNEL = "C0OPS"
 FOREVER = 3600.0  # longer than any test: the fake ends these sleeps when it stops

@@ -13,15 +13,15 @@ from typing import Any
 from bot.bootstrap import App
 from bot.chats.discord import start_discord
 from core.domain.events import EventType
-from tests.fakes.discord import FakeDiscord
-from tests.support.app import MovableClock, running_app
-from tests.support.discord import ALICE as D_ALICE
-from tests.support.discord import BOB as D_BOB
-from tests.support.discord import CAROL as D_CAROL
-from tests.support.discord import MALLORY as D_MALLORY
-from tests.support.discord import click, command, followup_text, settings_for, thread_texts, wait_card
-from tests.support.policy import team_policy
-from tests.support.slack import ALICE, BOB, CAROL, CHANNEL, MALLORY, card_text, slack_world
+from testkit.fakes.discord import FakeDiscord
+from testkit.support.app import MovableClock, running_app
+from testkit.support.discord import ALICE as D_ALICE
+from testkit.support.discord import BOB as D_BOB
+from testkit.support.discord import CAROL as D_CAROL
+from testkit.support.discord import MALLORY as D_MALLORY
+from testkit.support.discord import click, command, followup_text, settings_for, thread_texts, wait_card
+from testkit.support.policy import team_policy
+from testkit.support.slack import ALICE, BOB, CAROL, CHANNEL, MALLORY, card_text, slack_world
 
 LEADS_ROLE = "999999999999999999"
 PAGING_RULES = f"""

@@ -9,7 +9,7 @@ from core.domain.approvals import Place
 from core.domain.events import EventType
 from core.domain.policy import Person
 from core.errors import RateLimited
-from tests.support import MovableClock, make_settings, running_app
+from testkit.support import MovableClock, make_settings, running_app
 
 POLICY = """
 [requests]

@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import postgres_database
-from tests.harness import CHANNEL, POLICY, SIGNERS, Deployment, deployment
+from testkit.harness import CHANNEL, POLICY, SIGNERS, Deployment, deployment
+from testkit.postgres import postgres_database
 
 pytestmark = pytest.mark.postgres
 LIFECYCLES = 12

@@ -9,11 +9,11 @@ from io import StringIO
 import sqlalchemy as sa
 
 from bot.chats.console import attach_console
-from core.app.outbox import MessageKind, NewMessage
+from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import Place
 from core.domain.policy import Person, Policy, parse_duration
-from tests.support import MovableClock, make_settings, running_app
-from tests.support.app import hooked_app
+from testkit.support import MovableClock, make_settings, running_app
+from testkit.support.app import hooked_app
 
 CONSOLE = Place(platform="console", channel="console")
 

@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.fakes.sandbox import HookedSandbox
+from testkit.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 

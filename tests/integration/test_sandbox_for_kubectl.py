@@ -7,7 +7,7 @@ import json
 
 from kubernetes import client, watch
 
-from tests.fakes.sandbox import HookedSandbox
+from testkit.fakes.sandbox import HookedSandbox
 
 pytest_plugins = ("tests.fixtures_kubernetes",)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.harness import API_TOKEN, SECRET, SIGNERS, deployment
-from tests.support import sqlite_url
+from testkit.harness import API_TOKEN, SECRET, SIGNERS, deployment
+from testkit.support import sqlite_url
 
 
 async def test_a_full_run_logs_no_secret(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from core.domain.approvals import RequestStatus, signed_digest
 from core.domain.events import EventType
-from tests.support.slack import (
+from testkit.support.slack import (
     ALICE,
     BOB,
     CAROL,

@@ -4,8 +4,8 @@ answer never came), signoff finds the message by its metadata before posting aga
 from __future__ import annotations
 
 from core.domain.approvals import RequestStatus
-from tests.support import MovableClock
-from tests.support.slack import ALICE, BOB, CHANNEL, TEAM_POLICY, slack_world
+from testkit.support import MovableClock
+from testkit.support.slack import ALICE, BOB, CHANNEL, TEAM_POLICY, slack_world
 
 
 async def test_a_card_stored_before_a_500_is_posted_once(database_url: str) -> None:

@@ -17,7 +17,7 @@ from core.chat.commands import Command, Reply
 from core.chat.handlers import Caller
 from core.chat.parser import WORDS
 from core.errors import NotFound
-from tests.fakes.slack import (
+from testkit.fakes.slack import (
     FakeSlack,
     event_body,
     message_event,
@@ -27,8 +27,8 @@ from tests.fakes.slack import (
     slash_command_body,
     thread_message_event,
 )
-from tests.support import MovableClock
-from tests.support.slack import (
+from testkit.support import MovableClock
+from testkit.support.slack import (
     ALICE,
     BOB,
     CAROL,

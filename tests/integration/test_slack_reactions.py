@@ -4,8 +4,8 @@ with chat.postEphemeral, and the verdict in the thread."""
 
 from __future__ import annotations
 
-from tests.fakes.slack import reaction_added_event
-from tests.support.slack import (
+from testkit.fakes.slack import reaction_added_event
+from testkit.support.slack import (
     ALICE,
     BOB,
     CAROL,

@@ -12,9 +12,9 @@ import pytest
 
 from bot.service import run_service
 from core.errors import SignoffError
-from tests.fakes.slack import FakeSlack, post_signed, slash_command_body, slash_command_payload
-from tests.support import make_settings
-from tests.support.slack import ALICE, CHANNEL, SECRET
+from testkit.fakes.slack import FakeSlack, post_signed, slash_command_body, slash_command_payload
+from testkit.support import make_settings
+from testkit.support.slack import ALICE, CHANNEL, SECRET
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import ClientSession
 
-from tests.fakes.slack import thread_message_event
-from tests.support.slack import (
+from testkit.fakes.slack import thread_message_event
+from testkit.support.slack import (
     ALICE,
     BOB,
     CAROL,

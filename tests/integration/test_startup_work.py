@@ -9,7 +9,7 @@ from adapters.kubernetes.sandbox import SandboxCluster
 from bot.bootstrap import bootstrap
 from core.domain.operations import RestartOp
 from core.domain.policy import Policy
-from tests.support import make_settings
+from testkit.support import make_settings
 
 
 async def test_the_start_up_check_does_not_build_the_api_clients_and_warm_up_does() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.domain.approvals import Place, RequestStatus
 from core.domain.policy import Person
-from tests.support import make_settings, running_app
+from testkit.support import make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 ALICE, BOB, CAROL = Person(name="alice"), Person(name="bob"), Person(name="carol")

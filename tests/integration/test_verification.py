@@ -17,7 +17,7 @@ from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatu
 from core.domain.operations import RollbackOp
 from core.domain.playbooks import PlaybookStatus
 from core.domain.policy import Person
-from tests.support import MovableClock, make_settings, running_app
+from testkit.support import MovableClock, make_settings, running_app
 
 CONSOLE = Place(platform="console", channel="console")
 ALICE, BOB = Person(name="alice"), Person(name="bob")

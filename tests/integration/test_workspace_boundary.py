@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from core.chat.commands import ChatContext, Help, List
 from core.chat.handlers import ChatCommands
-from tests.fakes.slack import block_actions_body, event_body, message_event, post_signed, slash_command_body
-from tests.support import make_settings, running_app
-from tests.support.slack import CHANNEL, SECRET, slack_world
+from testkit.fakes.slack import block_actions_body, event_body, message_event, post_signed, slash_command_body
+from testkit.support import make_settings, running_app
+from testkit.support.slack import CHANNEL, SECRET, slack_world
 
 OTHER = "T0OTHERORG"
 

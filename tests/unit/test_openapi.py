@@ -7,16 +7,27 @@ from typing import Any, cast
 
 from bot.http import build_http_app
 from bot.openapi import OPENAPI_PATH, openapi_document
+from bot.ui import is_ui_path
 
 
-def _routes() -> set[tuple[str, str]]:
+def _routes(*, ui: bool = False) -> set[tuple[str, str]]:
+    """The API's routes; with `ui`, the web view's instead: HTML pages for people (docs/web.md), which the
+    OpenAPI document of the JSON API does not describe."""
     http = build_http_app(cast(Any, object()))  # the routes do not depend on the App
     routes = set()
     for route in http.router.routes():
         if route.method == "HEAD":  # aiohttp adds HEAD beside every GET
             continue
-        routes.add((route.resource.canonical, route.method.lower()))  # type: ignore[union-attr]
+        path = route.resource.canonical  # type: ignore[union-attr]
+        if is_ui_path(path) == ui:
+            routes.add((path, route.method.lower()))
     return routes
+
+
+def test_the_web_view_is_mounted_under_ui_and_only_there() -> None:
+    pages = _routes(ui=True)
+    assert {("/ui", "get"), ("/ui/", "get"), ("/ui/login", "post"), ("/ui/audit/verify", "post")} <= pages
+    assert not any(path.startswith("/ui") for path, _ in _documented())
 
 
 def _documented() -> set[tuple[str, str]]:

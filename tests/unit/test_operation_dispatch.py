@@ -7,6 +7,7 @@ import pytest
 from adapters.kubernetes.blast import _READERS
 from adapters.kubernetes.executor import _APPLY, KubernetesCluster
 from adapters.kubernetes.failures import Attempt
+from adapters.kubernetes.observe import PROGRESS, WATCHED
 from core.domain.blast import _DOWNTIME, assess
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
@@ -53,7 +54,8 @@ def test_the_examples_cover_every_operation_kind() -> None:
     assert {type(case[0]) for case in EVERY_KIND} == set(OPERATION_TYPES)
 
 
-@pytest.mark.parametrize("table", [_FLOORS, _DOWNTIME, _APPLY, _READERS], ids=["floor", "downtime", "apply", "read"])
+@pytest.mark.parametrize("table", [_FLOORS, _DOWNTIME, _APPLY, _READERS, PROGRESS, WATCHED],
+                         ids=["floor", "downtime", "apply", "read", "progress", "watched"])
 def test_every_dispatch_table_handles_every_kind(table: dict[type, object]) -> None:
     assert set(table) == set(OPERATION_TYPES)
 

@@ -112,7 +112,7 @@ BAD_FILES = [
     ("[risk.high]\nquorum = 0\n", 2, "risk.high.quorum", "greater than or equal to 1"),
     ("[risk.hihg]\nquorum = 2\n", 1, "risk.hihg", "unknown risk level"),
     ("\n\n[requests]\nmax_replicas = 5\nexpire_after = \"soon\"\n", 5, "requests.expire_after", "not a duration"),
-    ("[requests]\nprotected_namespaces = \"kube-system\"\n", 2, "requests.protected_namespaces", "tuple"),
+    ("[requests]\nprotected_namespaces = \"kube-system\"\n", 2, "requests.protected_namespaces", "must be a list"),
     ("[playbooks]\nsimilarity = 1.5\n", 2, "playbooks.similarity", "less than or equal to 1"),
     ("[people.a]\nslack = \"U1\"\n[people.b]\nslack = \"U1\"\n", 4, "people.b.slack", "already belongs to a"),
     ("[teams]\nx = 1\n", 1, "teams", "unknown section"),

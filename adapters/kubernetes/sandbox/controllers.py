@@ -270,10 +270,12 @@ class Controllers(Statuses):
         revision = f"{name}-{_template_hash(template)}"
         replicas = int(spec.get("replicas", 1))
         pods = {_name(p): p for p in self._owned("Pod", stateful_set)}
+        # OnDelete: a template change replaces no pod; a pod that is deleted comes back on the new template.
+        on_delete = _update_strategy(spec) == "OnDelete"
         for ordinal in range(replicas):
             pod_name = f"{name}-{ordinal}"
             pod = pods.pop(pod_name, None)
-            if pod is not None and _labels(pod).get(CONTROLLER_REVISION_HASH) == revision:
+            if pod is not None and (on_delete or _labels(pod).get(CONTROLLER_REVISION_HASH) == revision):
                 continue
             if pod is not None:
                 self._remove("Pod", namespace, pod_name)
@@ -345,9 +347,10 @@ class Controllers(Statuses):
         template = _strip_hash(daemon_set["spec"].get("template"), CONTROLLER_REVISION_HASH)
         revision = _template_hash(template)[:10]
         by_node: dict[str, JSON] = {}
+        on_delete = _update_strategy(daemon_set["spec"]) == "OnDelete"
         for pod in self._owned("Pod", daemon_set):
             node = str(_spec(pod).get("nodeName", ""))
-            if node in by_node or _labels(pod).get(CONTROLLER_REVISION_HASH) != revision:
+            if node in by_node or (not on_delete and _labels(pod).get(CONTROLLER_REVISION_HASH) != revision):
                 self._remove("Pod", namespace, _name(pod))
             else:
                 by_node[node] = pod
@@ -428,3 +431,8 @@ class Controllers(Statuses):
         if "status" not in pod or not spec.get("nodeName") or (pod.get("status") or {}).get("phase") == "Pending":
             pod["status"] = self._pod_status(pod)
 
+
+def _update_strategy(spec: JSON) -> str:
+    """A StatefulSet's or DaemonSet's `spec.updateStrategy.type` (RollingUpdate unless OnDelete)."""
+    strategy = spec.get("updateStrategy")
+    return str(strategy.get("type") or "RollingUpdate") if isinstance(strategy, dict) else "RollingUpdate"

@@ -14,7 +14,7 @@ The server runs in its own thread with its own event loop, so it keeps answering
 caller's loop or thread blocks in the synchronous Kubernetes client. All state lives in
 `ApiServer`, which is plain synchronous code guarded by one re-entrant lock shared by the
 HTTP handler and the direct accessors (`get`, `objects`, `put`).
-The hooks only tests use (request recording, fault injection) live in `tests/fakes/sandbox.py`.
+The hooks only tests use (request recording, fault injection) live in `testkit/fakes/sandbox.py`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from adapters.kubernetes.sandbox.common import (
     _clone,
     _int_or_percent,
     _is_ready,
+    _labels,
     _meta,
     _name,
     _namespace,
@@ -264,8 +265,9 @@ class Statuses(Store):
         ready = sum(1 for p in pods if _is_ready(p))
         updated = _clone(stateful_set)
         replicas = int(stateful_set["spec"].get("replicas", 1))
+        updated_pods = sum(1 for p in pods if _labels(p).get(CONTROLLER_REVISION_HASH) == revision)
         # The current revision moves on only once every pod runs the update and is Ready.
-        current = revision if ready == len(pods) == replicas else (
+        current = revision if ready == len(pods) == replicas == updated_pods else (
             (stateful_set.get("status") or {}).get("currentRevision") or revision)
         status: JSON = {
             "replicas": len(pods),
@@ -276,8 +278,12 @@ class Statuses(Store):
         }
         _set_optional(status, "readyReplicas", ready)
         _set_optional(status, "availableReplicas", ready)
-        _set_optional(status, "currentReplicas", len(pods))
-        _set_optional(status, "updatedReplicas", len(pods))
+        # Pods on the update revision (all of them, once a rolling update is through; OnDelete: the ones
+        # deleted and recreated since the template changed).
+        _set_optional(status, "currentReplicas", sum(1 for p in pods if _labels(p).get(CONTROLLER_REVISION_HASH)
+                                                     == current))
+        _set_optional(status, "updatedReplicas", sum(1 for p in pods if _labels(p).get(CONTROLLER_REVISION_HASH)
+                                                     == revision))
         updated["status"] = status
         self._save(updated)
 
@@ -294,7 +300,10 @@ class Statuses(Store):
             "observedGeneration": updated["metadata"].get("generation", 1),
         }
         _set_optional(status, "numberAvailable", ready)
-        _set_optional(status, "updatedNumberScheduled", len(pods))
+        template = _strip_hash(daemon_set["spec"].get("template"), CONTROLLER_REVISION_HASH)
+        revision = _template_hash(template)[:10]
+        _set_optional(status, "updatedNumberScheduled",
+                      sum(1 for p in pods if _labels(p).get(CONTROLLER_REVISION_HASH) == revision))
         _set_optional(status, "numberUnavailable", node_count - ready)
         updated["status"] = status
         self._save(updated)
