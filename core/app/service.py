@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.freezes import FreezeWindows, no_windows, under_freeze
 from core.app.metrics import QUORUM_BUCKETS, Metrics
 from core.app.notify import (
     card_posts,
@@ -32,6 +33,7 @@ from core.domain.blast import BlastRadius, assess
 from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
 from core.domain.feasibility import refuse_unverifiable
+from core.domain.freeze import FreezeInForce
 from core.domain.ids import (
     AnyId,
     IncidentId,
@@ -82,6 +84,7 @@ class RequestDraft:
     blast: BlastRadius
     proposal: Proposal | None
     places: tuple[Place, ...]
+    freeze: FreezeInForce | None = None
 
 
 class ApprovalService:
@@ -98,6 +101,7 @@ class ApprovalService:
         self.default_places = dict(default_places or {})
         # Later features (incidents) add their own rows to the transaction that creates a request.
         self.on_created: list[Callable[[UnitOfWork, ApprovalRequest], None]] = []
+        self.freeze_windows: FreezeWindows = no_windows  # `ical` freezes' windows, read in the background
 
     async def request(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
@@ -126,6 +130,8 @@ class ApprovalService:
         facts, blast = await self._inspect(operation)
         refuse_unverifiable(operation, facts)
         effective = self.policy.effective_risk(operation, risk, facts)
+        effective, freeze = under_freeze(self.policy, effective, operation.command(), self._clock.now(),
+                                         self.freeze_windows)
         rule = self.policy.rule_for(effective)
         shortfall = self.policy.quorum_shortfall(rule, requester=by.name)
         if shortfall is not None:
@@ -137,7 +143,7 @@ class ApprovalService:
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
-            proposal=proposal, places=routed(self.default_places, origin),
+            proposal=proposal, places=routed(self.default_places, origin), freeze=freeze,
         )
 
     def _check_rate(self, uow: UnitOfWork, person: str) -> None:
@@ -164,7 +170,7 @@ class ApprovalService:
             requested_by=draft.by, via=draft.via, at=self._clock.now(), risk=draft.risk,
             stated_risk=draft.stated_risk, rule=draft.rule, expire_after=self.policy.requests.expire_after,
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
-            places=draft.places,
+            places=draft.places, freeze=draft.freeze,
         )
         uow.requests.add(created.request)
         uow.timeline.append(created.events)

@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from core.domain.cluster import TargetFacts
+from core.domain.freeze import Freeze
+from core.domain.oncall import Schedule
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
@@ -133,8 +135,9 @@ class SignRule(BaseModel):
     # Paging: still short of the quorum this long after creation, the thread mentions `escalate_to`;
     # this long before expiry, the approvers who have not signed are reminded once.
     escalate_after: Duration | None = None
-    escalate_to: tuple[str, ...] = ()
+    escalate_to: tuple[str, ...] = ()  # groups, or schedules as `oncall.<name>`
     remind_before_expiry: Duration | None = None
+    page: tuple[str, ...] = ()  # schedules (`oncall.<name>`) whose person on call the card's first post mentions
 
     @model_validator(mode="after")
     def _escalation_pairs(self) -> SignRule:
@@ -294,6 +297,8 @@ class Policy(BaseModel):
     verify: VerifyRules = VerifyRules()
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
+    oncall: dict[str, Schedule] = Field(default_factory=dict)
+    freezes: tuple[Freeze, ...] = ()
     source: str = BUILT_IN
 
     @property
