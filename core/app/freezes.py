@@ -22,9 +22,9 @@ def under_freeze(
     policy: Policy, risk: Risk, command: str, at: datetime, windows: FreezeWindows = no_windows,
 ) -> tuple[Risk, FreezeInForce | None]:
     """The risk a request made at `at` gets, and the freeze in force; refused when the freeze says so."""
-    if not policy.freezes:
+    if not policy.freeze:
         return risk, None
-    freeze = freeze_in_force(policy.freezes, at, windows())
+    freeze = freeze_in_force(policy.freeze, at, windows())
     if freeze is None:
         return risk, None
     until = f"{freeze.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

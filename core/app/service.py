@@ -26,6 +26,7 @@ from core.app.notify import (
     thread_replies,
     who_can_sign,
 )
+from core.app.oncall import OnCall, first_post_mentions
 from core.app.signals import Signals
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
@@ -102,6 +103,7 @@ class ApprovalService:
         # Later features (incidents) add their own rows to the transaction that creates a request.
         self.on_created: list[Callable[[UnitOfWork, ApprovalRequest], None]] = []
         self.freeze_windows: FreezeWindows = no_windows  # `ical` freezes' windows, read in the background
+        self.on_call: OnCall | None = None  # who the schedules a level's `page` names are, read in the background
 
     async def request(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
@@ -175,7 +177,8 @@ class ApprovalService:
         uow.requests.add(created.request)
         uow.timeline.append(created.events)
         request = created.request
-        uow.outbox.add(card_posts(request, lambda platform: who_can_sign(self.policy, request, platform)))
+        uow.outbox.add(card_posts(request, lambda platform: first_post_mentions(
+            who_can_sign(self.policy, request, platform), self.on_call, draft.rule, request, platform)))
         uow.outbox.add(direct_pages(self.policy, request))
         for hook in self.on_created:
             hook(uow, created.request)

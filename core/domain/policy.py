@@ -298,7 +298,7 @@ class Policy(BaseModel):
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
     oncall: dict[str, Schedule] = Field(default_factory=dict)
-    freezes: tuple[Freeze, ...] = ()
+    freeze: tuple[Freeze, ...] = ()  # [[freeze]] windows
     source: str = BUILT_IN
 
     @property

@@ -133,7 +133,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         raise PolicyFileError(source, _locate(text, ["freeze"]), "freeze.name",
                               f"two freezes are named `{twice}`; give each its own name")
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
-                  rules=rules, groups=groups, chat=chat, verify=verify, oncall=oncall, freezes=freezes,
+                  rules=rules, groups=groups, chat=chat, verify=verify, oncall=oncall, freeze=freezes,
                   source=source)
 
 

@@ -60,7 +60,7 @@ def test_a_recurring_freeze_is_in_force_during_one_of_its_occurrences() -> None:
 
 
 def test_raise_is_one_level_higher_and_refuses_a_critical_request() -> None:
-    policy = Policy(freezes=(BLACK_FRIDAY,))
+    policy = Policy(freeze=(BLACK_FRIDAY,))
     at = START + timedelta(hours=1)
     for risk, raised in ((Risk.low, Risk.medium), (Risk.medium, Risk.high), (Risk.high, Risk.critical)):
         got, freeze = under_freeze(policy, risk, "cordon node-1", at)
@@ -73,7 +73,7 @@ def test_raise_is_one_level_higher_and_refuses_a_critical_request() -> None:
 
 
 def test_refuse_names_the_freeze_its_end_and_break_glass() -> None:
-    policy = Policy(freezes=(CODE_RED,))
+    policy = Policy(freeze=(CODE_RED,))
     with pytest.raises(ChangeFreeze) as refused:
         under_freeze(policy, Risk.low, "rollout restart deployment/api -n prod", CODE_RED.start or START)
     message = refused.value.message
@@ -84,8 +84,8 @@ def test_the_policy_file_reads_freezes_and_refuses_mistakes() -> None:
     policy = parse_policy('[[freeze]]\nname = "Black Friday"\nstart = "2026-11-27T00:00:00Z"\n'
                           'end = "2026-11-30T08:00:00Z"\neffect = "raise"\n\n'
                           '[[freeze]]\nname = "Fridays"\nical = "freezes.ics"\neffect = "refuse"\n', "p.toml")
-    assert [f.name for f in policy.freezes] == ["Black Friday", "Fridays"]
-    assert policy.freezes[0].end == END and policy.freezes[1].effect is FreezeEffect.refuse
+    assert [f.name for f in policy.freeze] == ["Black Friday", "Fridays"]
+    assert policy.freeze[0].end == END and policy.freeze[1].effect is FreezeEffect.refuse
     for body, says in (
         ('name = "x"\nstart = "2026-11-27T00:00:00Z"\n', "needs `start` and `end`"),
         ('name = "x"\nstart = "2026-11-27T00:00:00Z"\nend = "2026-11-26T00:00:00Z"\n', "after `start`"),
