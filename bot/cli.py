@@ -38,11 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print the timeline of a request (R-…) or incident (INC-…)")
     timeline.add_argument("id")
     audit = sub.add_parser("audit", help="audit the timeline")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|export")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|export|rekey")
     audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
     export = audit_sub.add_parser("export", help="print the chain as JSON lines (or CEF), each event with its hashes")
     export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
     export.add_argument("--format", choices=("jsonl", "cef"), default="jsonl", dest="fmt")
+    audit_sub.add_parser("rekey", help="after turning on or changing SIGNOFF_AUDIT_KEY (signoff stopped): seal the "
+                                       "chain so far and go on with the new key (the old one in "
+                                       "SIGNOFF_AUDIT_PREVIOUS_KEY, if there was one)")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="upgrade")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -74,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = Path(args.kubeconfig) if args.kubeconfig else None
         return serve(port=args.port, kubeconfig_path=path, out=sys.stdout)
     try:
+        if args.command in ("run", "console") or getattr(args, "audit_command", None) == "rekey":
+            from bot.database import sole_process
+
+            with sole_process(settings):
+                return asyncio.run(_dispatch(args, settings))
         return asyncio.run(_dispatch(args, settings))
     except SignoffError as exc:
         print(f"signoff: {exc.message}", file=sys.stderr)
@@ -96,6 +104,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             raise SignoffError(problem)
         listener = bind_listener(settings.http_host, settings.listen_port)
         try:
+            from bot.database import ensure_audit_key
+
+            await ensure_audit_key(settings)
             from bot.service import run_service
         except BaseException:
             if listener is not None:
@@ -107,6 +118,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(settings)
     if command == "console":
         from bot.chats.console import run_console
+        from bot.database import ensure_audit_key
+
+        await ensure_audit_key(settings)
         return await run_console(settings)
     if command == "timeline":
         return await _timeline(settings, args.id)
@@ -116,6 +130,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.audit_export import audit_export
         return await audit_export(settings, after=max(args.after, 0), fmt=args.fmt)
     if command == "audit":
+        if args.audit_command == "rekey":
+            from bot.database import audit_rekey
+            return await audit_rekey(settings)
         return await audit_verify(settings)
     if command == "db":
         async with open_database(settings):

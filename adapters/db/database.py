@@ -48,6 +48,8 @@ log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 WRITE_ATTEMPTS = 5
+# An arbitrary constant: PostgreSQL serialises migrations on this advisory lock.
+_MIGRATION_LOCK = 7_226_002
 
 
 class DatabaseUnavailable(SignoffError):
@@ -224,6 +226,9 @@ def _current_revision(connection: sa.Connection) -> str | None:
 
 
 def _run_upgrade(connection: sa.Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas started together: one migrates, the others wait here and then find the schema current.
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     # A restart finds the schema current: one query instead of importing and running Alembic (about a
     # fifth of the start-up time), which is only needed when there is something to migrate.
     if _current_revision(connection) == head_revision():

@@ -12,14 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db import tables as t
+from adapters.db.timeline import ChainHeadMissing, SqlTimeline
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
-from core.domain.events import GENESIS_HASH, NewEvent, TimelineEvent, format_at, link, parse_at
+from core.domain.events import format_at
 from core.domain.incidents import Incident
 from core.domain.playbooks import Playbook, Vote
 from core.errors import AlreadySigned, ConcurrentUpdate
-
-# An arbitrary constant: PostgreSQL serialises timeline appends on this advisory lock.
-_CHAIN_LOCK = 7_226_001
 
 # Hot-path statements are built once: constructing a statement costs more than running it.
 _R = t.requests.c
@@ -38,15 +36,6 @@ _CLAIM_REQUEST = (sa.update(t.requests)
                          _R.version == sa.bindparam("expected_version"))
                   .values({name: sa.bindparam(name) for name in (*_REQUEST_COLUMNS, "claimed_by", "lease_until")}))
 _INSERT_SIGNATURE = sa.insert(t.signatures)
-_INSERT_EVENT = sa.insert(t.timeline)
-_CHAIN_HEAD = sa.select(t.chain_head.c.seq, t.chain_head.c.hash).where(t.chain_head.c.id == 1)
-_INSERT_HEAD = sa.insert(t.chain_head)
-_UPDATE_HEAD = (sa.update(t.chain_head).where(t.chain_head.c.id == 1)
-                .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash")))
-_EVENTS_OF_REQUEST = (sa.select(t.timeline).where(t.timeline.c.request_id == sa.bindparam("key"))
-                      .order_by(t.timeline.c.seq))
-_EVENTS_OF_INCIDENT = (sa.select(t.timeline).where(t.timeline.c.incident_id == sa.bindparam("key"))
-                       .order_by(t.timeline.c.seq))
 _I = t.incidents.c
 _INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data", "open_key", "created_at")
 _INSERT_INCIDENT = sa.insert(t.incidents)
@@ -76,6 +65,9 @@ class _Repo:
             self._conn.execute(_INSERT_SEQUENCE, {"name": name, "value": 1})
             return 1
         return int(value)
+
+
+__all__ = ["ChainHeadMissing", "SqlIncidents", "SqlPlaybooks", "SqlRequests", "SqlTimeline"]
 
 
 class SqlRequests(_Repo):
@@ -191,89 +183,6 @@ class SqlRequests(_Repo):
             sa.select(t.requests.c.status, sa.func.count()).group_by(t.requests.c.status)
         )
         return {row[0]: int(row[1]) for row in rows}
-
-
-class SqlTimeline(_Repo):
-    """Appends within one transaction share one read of the chain head, and their rows and the new
-    head are written together at `flush`, when the transaction's work is done (a request's creation
-    appends several times). Reads of the timeline inside that same transaction do not see them."""
-
-    def __init__(self, conn: sa.Connection, dialect: str, key: bytes | None = None) -> None:
-        super().__init__(conn, dialect)
-        self._key = key
-        self._head: tuple[int, str] | None = None
-        self._head_stored = False
-        self._pending: list[dict[str, object]] = []
-
-    def append(self, events: Sequence[NewEvent]) -> list[TimelineEvent]:
-        if not events:
-            return []
-        if self._head is None:
-            if self._locks_rows:
-                self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-            stored = self.head()
-            self._head_stored = stored is not None
-            self._head = stored or (0, GENESIS_HASH)
-        seq, prev = self._head
-        linked: list[TimelineEvent] = []
-        for event in events:
-            seq += 1
-            item = link(event, seq, prev, self._key)
-            prev = item.hash
-            linked.append(item)
-        self._pending.extend(_event_row(e) for e in linked)
-        self._head = (seq, prev)
-        return linked
-
-    def flush(self) -> None:
-        if not self._pending or self._head is None:
-            return
-        self._conn.execute(_INSERT_EVENT, self._pending)
-        self._pending = []
-        seq, prev = self._head
-        if self._head_stored:
-            self._conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": prev})
-        else:
-            self._conn.execute(_INSERT_HEAD, {"id": 1, "seq": seq, "hash": prev})
-            self._head_stored = True
-
-    def head(self) -> tuple[int, str] | None:
-        row = self._conn.execute(_CHAIN_HEAD).first()
-        return (int(row[0]), str(row[1])) if row is not None else None
-
-    def for_request(self, request_id: str) -> list[TimelineEvent]:
-        return [_event_from(row._mapping) for row in self._conn.execute(_EVENTS_OF_REQUEST, {"key": request_id})]
-
-    def for_incident(self, incident_id: str) -> list[TimelineEvent]:
-        return [_event_from(row._mapping) for row in self._conn.execute(_EVENTS_OF_INCIDENT, {"key": incident_id})]
-
-    def scan(self, batch: int = 5000) -> Iterator[TimelineEvent]:
-        last = 0
-        while True:
-            rows = (self._conn.execute(
-                sa.select(t.timeline).where(t.timeline.c.seq > last).order_by(t.timeline.c.seq).limit(batch)
-            )).all()
-            if not rows:
-                return
-            for row in rows:
-                event = _event_from(row._mapping)
-                last = event.seq
-                yield event
-
-
-def _event_row(event: TimelineEvent) -> dict[str, object]:
-    row = event.body()
-    row["hash"] = event.hash
-    row["digest"] = event.digest  # one shape for every row of an executemany
-    return row
-
-
-def _event_from(row: sa.RowMapping) -> TimelineEvent:
-    return TimelineEvent(
-        seq=row["seq"], at=parse_at(row["at"]), type=row["type"], status=row["status"], title=row["title"],
-        detail=row["detail"], actor=row["actor"], actor_role=row["actor_role"], request_id=row["request_id"],
-        incident_id=row["incident_id"], prev_hash=row["prev_hash"], hash=row["hash"], digest=row["digest"],
-    )
 
 
 class SqlIncidents(_Repo):

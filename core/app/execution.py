@@ -25,7 +25,7 @@ from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
-from core.domain.integrity import binding_problem
+from core.domain.integrity import request_problem
 from core.domain.policy import Policy, Risk
 from core.domain.verify import DEFAULT_TIMEOUT
 from core.ports import Clock, Cluster, Store, UnitOfWork
@@ -254,8 +254,7 @@ class ExecutionService:
                                      lease_until=now + self._lease)
             if not won:
                 return None
-            problem = (binding_problem(request, uow.timeline.for_request(request_id), self._audit_key)
-                       or approvals.quorum_problem(request))
+            problem = request_problem(request, uow.timeline, self._audit_key) or approvals.quorum_problem(request)
             uow.timeline.append(changed.events)
             uow.outbox.add(card_updates(changed.request))
             return changed.request, problem

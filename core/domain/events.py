@@ -50,6 +50,8 @@ class EventType(StrEnum):
     playbook_rejected = "playbook_rejected"
     playbook_suspended = "playbook_suspended"
     proposed = "proposed"
+    # `signoff audit rekey`: the audit key changed; the event seals the epoch it closes (core/domain/integrity.py).
+    key_changed = "audit.key_changed"
 
 
 class NewEvent(BaseModel):
@@ -113,7 +115,12 @@ def canonical_json(body: dict[str, Any]) -> str:
 
 
 def chain_hash(prev_hash: str, body: dict[str, Any], key: bytes | None = None) -> str:
-    text = (prev_hash + canonical_json(body)).encode("utf-8")
+    return text_hash(prev_hash, canonical_json(body), key)
+
+
+def text_hash(prev_hash: str, body_json: str, key: bytes | None = None) -> str:
+    """`chain_hash` of an event whose canonical JSON is already at hand."""
+    text = (prev_hash + body_json).encode("utf-8")
     if key:
         return hmac.new(key, text, hashlib.sha256).hexdigest()
     return hashlib.sha256(text).hexdigest()
@@ -138,6 +145,10 @@ class ChainReport(BaseModel):
     checked: int
     bad_seq: int | None = None
     problem: str | None = None
+    # Of an intact chain's last key epoch: its key id, its first event and its seal so far (`audit rekey`).
+    epoch_key: str | None = None
+    epoch_from: int = 1
+    seal: str | None = None
 
     def describe(self) -> str:
         if self.intact:
