@@ -5,12 +5,14 @@ and is snapshotted onto the request's JSON; a critical request under `raise` is 
 from __future__ import annotations
 
 import json
+from io import StringIO
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from bot.chats.console import attach_console
 from bot.http import build_http_app
 from core.domain.policy import Risk
 from testkit.support import MovableClock, make_settings, running_app
@@ -102,3 +104,20 @@ async def test_freezes_in_slack(sqlite_database_url: str) -> None:
         said = "\n".join(world.private_texts(ALICE))
         assert "Payments migration" in said and "break glass remains" in said
         assert len(await world.app.service.pending()) == 1  # nothing stored
+
+
+async def test_freezes_in_the_console(sqlite_database_url: str) -> None:
+    clock = MovableClock(START + timedelta(days=1, hours=1))  # the payments migration refuses
+    async with running_app(make_settings(sqlite_database_url), policy=POLICY, clock=clock) as app:
+        transcript = StringIO()
+        console = attach_console(app, transcript)
+        assert await console.line("request rollout restart deployment/api -n prod")
+        said = transcript.getvalue()
+        assert "Payments migration" in said and "2026-11-28 06:00 UTC" in said and "break glass remains" in said
+        assert await app.service.pending() == []
+        clock.advance(hours=6)  # only Black Friday now: raised, and the card says why
+        assert await console.line("request rollout restart deployment/api -n prod")
+        await app.settle()
+        assert "raised one level by the change freeze “Black Friday”" in transcript.getvalue()
+        (request,) = await app.service.pending()
+        assert request.risk is Risk.high and request.freeze is not None

@@ -14,11 +14,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.ical import CalendarFeed
+from bot.chats.discord import start_discord
 from bot.cli import check_config
 from bot.settings import Settings
 from core.app.metrics import Metrics
+from testkit.fakes.discord import FakeDiscord
 from testkit.ics import rotation
-from testkit.support import MovableClock
+from testkit.support import MovableClock, running_app
+from testkit.support.discord import ALICE as D_ALICE
+from testkit.support.discord import BOB as D_BOB
+from testkit.support.discord import CAROL as D_CAROL
+from testkit.support.discord import command, settings_for, wait_card
 from testkit.support.policy import team_policy
 from testkit.support.slack import ALICE, BOB, CAROL, slack_world
 
@@ -175,3 +181,35 @@ def test_check_config_says_who_is_on_call_now(tmp_path: Path, capsys: pytest.Cap
     assert any("high: quorum 2" in line and "pages oncall.primary" in line for line in lines)
     (secondary,) = [line for line in lines if line.startswith("  on call oncall.secondary")]
     assert "could not be read" in secondary and "fall back to the level's groups" in secondary
+
+
+SRE_ROLE = "888888888888888888"
+
+
+async def test_discord_pages_the_person_on_call_from_the_background_loop(
+        sqlite_database_url: str, tmp_path: Path) -> None:
+    """On Discord the first post names the person on call as `<@…>` and allows exactly that ping; the feed is
+    read by the background loop `app.background()` runs, not by the request."""
+    primary = tmp_path / "primary.ics"
+    now = datetime.now(UTC).replace(microsecond=0)
+    primary.write_bytes(rotation((now - timedelta(hours=1), now + timedelta(hours=1), "Primary: carol", None)))
+    people = team_policy(discord={"alice": D_ALICE, "bob": D_BOB, "carol": D_CAROL}, rules="")
+    policy = people + SCHEDULES.format(primary=primary, secondary=primary).replace(
+        '[groups.sre]\nslack = "S0SRE"', f'[groups.sre]\ndiscord = "{SRE_ROLE}"')
+    async with FakeDiscord() as fake:
+        settings = settings_for(fake, sqlite_database_url, SIGNOFF_SWEEP_INTERVAL="3600")
+        async with running_app(settings, policy=policy) as app, \
+                start_discord(app, settings, guild_ready_timeout=0.05), app.background():
+            for user, name in ((D_ALICE, "alice"), (D_BOB, "bob"), (D_CAROL, "carol")):
+                fake.add_member(user, name)
+            assert app.calendars is not None
+            on_call = app.calendars.on_call
+            assert await fake.wait_for(lambda: on_call.person("primary") == "carol" or None)
+            await command(fake, D_ALICE, "request", action="rollout restart deployment/api -n prod", risk="high")
+            await wait_card(fake, "R-1")
+            (first,) = [c.json for c in fake.calls_to("POST", r"/channels/\d+/messages$")
+                        if not c.failed and c.json.get("embeds")]
+            assert first["content"] == f"Can sign: <@&{SRE_ROLE}> <@{D_CAROL}>", first["content"]
+            allowed = first["allowed_mentions"]
+            assert [str(u) for u in allowed.get("users", [])] == [D_CAROL]
+            assert [str(r) for r in allowed.get("roles", [])] == [SRE_ROLE]
