@@ -5,8 +5,8 @@ and is snapshotted onto the request's JSON; a critical request under `raise` is 
 from __future__ import annotations
 
 import json
-from io import StringIO
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 
 import aiohttp
