@@ -5,7 +5,7 @@ and the mentions that page them: a risk level's `page` on the card's first post,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.app.notify import group_mentions
@@ -27,6 +27,10 @@ class OnCall:
         self._policy = policy
         self._feeds = dict(feeds)
         self._now = now
+        self._people = {p.name: p.email for p in policy.people.values()}
+        # Per schedule: the copy it was computed from, the interval in which no event starts or ends (so the
+        # answer holds throughout), and the answer. A card costs a look-up, not a scan of the feed.
+        self._answers: dict[str, tuple[list[CalendarEvent], datetime, datetime, str | None]] = {}
 
     def has_copy(self, schedule: str) -> bool:
         feed = self._feeds.get(schedule)
@@ -37,8 +41,16 @@ class OnCall:
         events = feed.occurrences() if feed is not None else None
         if events is None:
             return None
-        people = {p.name: p.email for p in self._policy.people.values()}
-        return on_call_now(events, at or self._now(), people)
+        at = at or self._now()
+        cached = self._answers.get(schedule)
+        if cached is not None and cached[0] is events and cached[1] <= at < cached[2]:
+            return cached[3]
+        answer = on_call_now(events, at, self._people)
+        edges = [edge for event in events for edge in (event.start, event.end)]
+        since = max((edge for edge in edges if edge <= at), default=at)
+        until = min((edge for edge in edges if edge > at), default=at + timedelta(days=1))
+        self._answers[schedule] = (events, since, until, answer)
+        return answer
 
     def mentions(self, references: Iterable[str], platform: str, *, fallback: Iterable[str] = (),
                  excluding: str | None = None) -> Mentions:

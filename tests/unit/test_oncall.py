@@ -110,3 +110,19 @@ def test_page_and_escalate_to_must_name_known_schedules() -> None:
         parse_policy(POLICY.replace('refresh = "1m"', 'refresh = "soon"'), "p.toml")
     with pytest.raises(PolicyFileError, match=r"oncall\.primary\.ical"):
         parse_policy(POLICY.replace('ical = "primary.ics"', 'ical = ""'), "p.toml")
+
+
+def test_the_remembered_answer_changes_exactly_when_an_override_starts_and_ends() -> None:
+    policy = parse_policy(POLICY, "p.toml")
+    clock = MovableClock(MONDAY + timedelta(hours=1))
+    override = CalendarEvent(summary="Override: bob", start=MONDAY + timedelta(hours=4),
+                             end=MONDAY + timedelta(hours=6))
+    on_call = OnCall(policy, {"primary": Copy([shift("Primary", "alice@example.com"), override])}, clock.now)
+    seen = []
+    for hours in (0, 3, 2, 1, 1, 1, 1):  # 1h, 4h (the override starts), 6h (it ends), 7h, 8h, 9h, 10h
+        clock.advance(hours=hours, seconds=-1 if hours == 3 else 0)
+        seen.append(on_call.person("primary"))
+        if hours == 3:
+            clock.advance(seconds=1)
+            seen.append(on_call.person("primary"))
+    assert seen == ["alice", "alice", "bob", "alice", "alice", None, None, None]
