@@ -19,20 +19,23 @@ import structlog
 from adapters.db.database import Database
 from bot.calendars import Calendars, build_calendars
 from bot.settings import Settings
+from core.app.alert_intake import AlertIntake
 from core.app.audit_stream import AuditStream
 from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
 from core.app.execution import ExecutionService
 from core.app.gateways import ChatGateways
+from core.app.handlers import ChatCommands
 from core.app.history import History
-from core.app.learning import IncidentService
+from core.app.incidents import IncidentService
+from core.app.learning_handlers import learning_handlers
 from core.app.maintenance import Maintenance
+from core.app.messagebus import MessageBus, RequestCreated, RequestFinished
 from core.app.metrics import Metrics
+from core.app.playbooks import PlaybookService
 from core.app.service import ApprovalService
 from core.app.signals import Signals
-from core.app.verification import way_back_through
-from core.chat.handlers import ChatCommands
-from core.chat.learning import learning_handlers
+from core.app.verification import VerificationService, way_back_through
 from core.domain.policy import Policy
 from core.ports import Advisor, Clock, Cluster, GatewayRegistry, SystemClock
 
@@ -50,11 +53,15 @@ class App:
     signals: Signals
     service: ApprovalService
     execution: ExecutionService
+    verification: VerificationService
     maintenance: Maintenance
     dispatcher: OutboxDispatcher
     gateways: GatewayRegistry  # where chat adapters plug their outbox gateway in
     chat: ChatCommands
     incidents: IncidentService
+    playbooks: PlaybookService
+    alerts: AlertIntake
+    bus: MessageBus
     metrics: Metrics
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Work that start-up does not wait for (building clients that are not needed to listen): run by
@@ -73,7 +80,7 @@ class App:
         for _ in range(rounds):
             sent = await self.dispatcher.run_once()
             ran = await self.execution.run_approved()
-            looked = await self.execution.verification.run_due()
+            looked = await self.verification.run_due()
             if not ran and not sent and not looked:
                 return
 
@@ -94,7 +101,7 @@ class App:
                                              self.signals.execution.wait, 2.0)),
                 group.create_task(self._loop("outbox", self.dispatcher.run_once, self.signals.outbox.wait, 0.25)),
                 # Verifying requests (also those a restart found) are looked at when each is due.
-                group.create_task(self._loop("verification", self.execution.verification.run_due,
+                group.create_task(self._loop("verification", self.verification.run_due,
                                              self._until_next_look, 1.0)),
                 group.create_task(self._loop("sweep", self.maintenance.sweep, _sleep,
                                              self.settings.sweep_interval_s)),
@@ -110,7 +117,7 @@ class App:
                     task.cancel()
 
     async def _until_next_look(self, ceiling: float) -> None:
-        await asyncio.sleep(self.execution.verification.wait_s(ceiling))
+        await asyncio.sleep(self.verification.wait_s(ceiling))
 
     @staticmethod
     async def _loop(name: str, work: Callable[[], Any], wait: Callable[[float], Any], interval: float) -> None:
@@ -186,7 +193,10 @@ async def bootstrap(
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     closers: list[Callable[[], Any]] = []
     warmers: list[Callable[[], Awaitable[Any]]] = []
-    db = Database(settings.database_url, clock=clock, audit_key=settings.audit_key_bytes)
+    signals = Signals()
+    # The store wakes the outbox's delivery after each commit that queued a message.
+    db = Database(settings.database_url, clock=clock, audit_key=settings.audit_key_bytes,
+                  wake_outbox=signals.outbox.set)
     closers.append(db.dispose)
     try:
         if upgrade:
@@ -199,35 +209,44 @@ async def bootstrap(
         if check_cluster:
             version = await cluster.check()
             log.info("cluster.connected", version=version, mode=settings.cluster)
-        signals = Signals()
         metrics = Metrics()
+        # Where requests from the API and alerts post their cards, per platform: filled as chat adapters
+        # register (ChatGateways), read by everything that announces outside a request's thread.
+        places: dict[str, str] = {}
+        playbooks = PlaybookService(store=db, policy=policy, clock=clock, places=places)
+        incidents = IncidentService(store=db, policy=policy, clock=clock, playbooks=playbooks, places=places)
+        # The events between services, all in one place: each handler runs inside the transaction that
+        # stores the change (see core.app.transitions), in this order.
+        bus = (
+            MessageBus()
+            .on(RequestCreated, incidents.on_request_created)
+            .on(RequestCreated, playbooks.on_request_created)
+            .on(RequestFinished, playbooks.on_request_finished)
+            .on(RequestFinished, incidents.on_request_finished)
+        )
         service = ApprovalService(store=db, policy=policy, cluster=cluster, clock=clock, signals=signals,
-                                  metrics=metrics)
+                                  metrics=metrics, default_places=places, bus=bus)
+        verification = VerificationService(store=db, cluster=cluster, clock=clock, metrics=metrics, bus=bus,
+                                           way_back=way_back_through(service), timeout=policy.verify.timeout)
         execution = ExecutionService(
-            store=db, cluster=cluster, clock=clock, signals=signals,
+            store=db, cluster=cluster, clock=clock, verification=verification,
             lease=timedelta(seconds=settings.execution_lease_s), metrics=metrics,
-            audit_key=settings.audit_key_bytes, policy=policy,
+            audit_key=settings.audit_key_bytes, policy=policy, bus=bus,
         )
         advisor = build_advisor(settings, closers)
-        incidents = IncidentService(
-            store=db, policy=policy, clock=clock, signals=signals, approvals=service,
-            decisions=DecisionManager(policy=policy, cluster=cluster, advisor=advisor),
-        )
-        # The hooks between services, all in one place: each runs inside the other service's transaction.
-        service.on_created.append(incidents.on_request_created)
-        execution.on_finished.append(incidents.on_request_finished)
-        execution.verification.way_back = way_back_through(service)
-        chat = ChatCommands(service=service, policy=policy, clock=clock, more=learning_handlers(incidents))
+        alerts = AlertIntake(store=db, policy=policy, clock=clock, approvals=service,
+                             decisions=DecisionManager(policy=policy, cluster=cluster, advisor=advisor))
+        chat = ChatCommands(service=service, policy=policy, clock=clock,
+                            more=learning_handlers(incidents, playbooks))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                       min_update_interval=min_update_interval, metrics=metrics,
                                       max_new_cards_per_minute=policy.chat.max_new_cards_per_minute)
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
-            service=service, execution=execution,
-            maintenance=Maintenance(store=db, clock=clock, signals=signals, policy=policy,
-                                    keep=policy.retention.keep),
+            service=service, execution=execution, verification=verification,
+            maintenance=Maintenance(store=db, clock=clock, policy=policy, keep=policy.retention.keep, bus=bus),
             dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
-            chat=chat, incidents=incidents, metrics=metrics,
+            chat=chat, incidents=incidents, playbooks=playbooks, alerts=alerts, bus=bus, metrics=metrics,
             closers=closers,
             warmers=warmers,
             sandbox=sandbox,

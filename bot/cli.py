@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     timeline.add_argument("id")
     audit = sub.add_parser("audit", help="audit the timeline")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="verify|export|rekey")
-    audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    verify = audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 naming the first bad event")
+    verify.add_argument("--file", metavar="F", help="verify an export (`signoff audit export`) offline, without the "
+                                                      "database")
     export = audit_sub.add_parser("export", help="print the chain as JSON lines (or CEF), each event with its hashes")
     export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
     export.add_argument("--format", choices=("jsonl", "cef"), default="jsonl", dest="fmt")
@@ -126,6 +128,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _timeline(settings, args.id)
     from bot.database import audit_verify, open_database
 
+    if command == "audit" and args.audit_command == "verify" and args.file:
+        from pathlib import Path
+
+        from bot.audit_file import verify_file
+        return verify_file(Path(args.file), settings.audit_key_bytes)
     if command == "audit" and args.audit_command == "export":
         from bot.audit_export import audit_export
         return await audit_export(settings, after=max(args.after, 0), fmt=args.fmt)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TextIO
 
+import structlog
 from sqlalchemy.engine import make_url
 
 from adapters.db.database import Database
@@ -16,6 +18,8 @@ from bot.audit import audit_verify as verify
 from bot.settings import Settings
 from core.domain.integrity import key_problem
 from core.errors import SignoffError
+
+log = structlog.get_logger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -42,12 +46,22 @@ async def audit_rekey(settings: Settings, out: TextIO | None = None) -> int:
 
 
 async def ensure_audit_key(settings: Settings) -> None:
-    """`signoff run` and `signoff console` start only on a chain whose key epoch is the configured key."""
+    """`signoff run` and `signoff console` start only on a chain whose key epoch is the configured key.
+
+    When it is not, and the chain so far verifies under the key it was hashed with (none: the key is being
+    turned on; or SIGNOFF_AUDIT_PREVIOUS_KEY), the key change is sealed here as `signoff audit rekey` would
+    (it is the same code): turning the key on needs no extra step. Otherwise the start is refused, naming
+    `signoff audit rekey` (a rotation whose previous key is not given, a removed key, a damaged chain)."""
     key = settings.audit_key_bytes
     async with open_database(settings) as db:
         problem = await db.read(lambda uow: key_problem(uow.timeline, key))
-    if problem is not None:
-        raise SignoffError(problem)
+        if problem is None:
+            return
+        said = io.StringIO()
+        if await rekey(db, key, said) == 0:
+            log.warning("audit.rekeyed_at_start", detail=said.getvalue().strip())
+            return
+    raise SignoffError(problem)
 
 
 def sqlite_file(url: str) -> Path | None:

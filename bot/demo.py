@@ -97,7 +97,7 @@ async def _until_verified(app: App, limit_s: float = 60.0) -> None:
         verifying = await app.db.read(lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=1))
         if not verifying:
             return
-        await asyncio.sleep(app.execution.verification.wait_s(0.5))
+        await asyncio.sleep(app.verification.wait_s(0.5))
         await app.settle()
 
 

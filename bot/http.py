@@ -221,7 +221,7 @@ async def receive_alerts(app: App, request: web.Request) -> web.StreamResponse:
         parsed = parse_alertmanager(payload)
     except ParseError as exc:  # the body as a whole; a bad alert inside it is that alert's outcome
         raise HttpRefusal(422, "invalid_payload", exc.message) from None
-    good = iter(await app.incidents.ingest_alerts([a for a in parsed if isinstance(a, Alert)]))
+    good = iter(await app.alerts.ingest_alerts([a for a in parsed if isinstance(a, Alert)]))
     outcomes = [AlertOutcome(fingerprint=a.fingerprint, status=AlertStatus.firing, error=a.error)
                 if isinstance(a, BadAlert) else next(good) for a in parsed]
     for bad in (a for a in parsed if isinstance(a, BadAlert)):

@@ -264,6 +264,9 @@ class Store(Protocol):
     A transaction is a plain function so the adapter can run it in one hop (a database thread
     for SQLite, `run_sync` for PostgreSQL) and retry it whole on a write conflict; it must
     therefore do nothing but database work.
+
+    Once a write that queued outbox messages has committed, the store wakes the outbox's delivery (a
+    nudge: delivery also polls), so no caller has to remember to.
     """
 
     async def write(self, work: Callable[[UnitOfWork], T], *, urgent: bool = False) -> T:

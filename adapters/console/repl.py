@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from adapters.console.render import card_text, card_update_text, private_text, thread_text
+from core.app.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
 from core.chat.cards import Card, Mentions
 from core.chat.commands import ChatContext, Vote
-from core.chat.handlers import APPROVE_REACTIONS, REJECT_REACTIONS, ChatCommands
 from core.chat.messages import MessageRef
 from core.domain.approvals import Place
 from core.domain.ids import parse_playbook_id, parse_request_id

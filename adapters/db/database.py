@@ -20,7 +20,7 @@ import functools
 import itertools
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +37,7 @@ from adapters.db.outbox import SqlOutbox
 from adapters.db.repositories import SqlIncidents, SqlPlaybooks, SqlRequests, SqlTimeline
 from adapters.db.stream import SqlStreamPositions
 from adapters.db.urls import mask_url
+from core.chat.messages import NewMessage
 from core.errors import ConcurrentUpdate, SignoffError
 from core.ports import Clock, SystemClock
 
@@ -56,6 +57,17 @@ class DatabaseUnavailable(SignoffError):
     code = "database_unavailable"
 
 
+class _QueuingOutbox(SqlOutbox):
+    """The outbox of one transaction, remembering whether it queued a message (to wake delivery on commit)."""
+
+    queued = False
+
+    def add(self, messages: Sequence[NewMessage]) -> None:
+        if messages:
+            self.queued = True
+        super().add(messages)
+
+
 class SqlUnitOfWork:
     """The repositories over one open transaction."""
 
@@ -63,7 +75,7 @@ class SqlUnitOfWork:
         self.connection = conn
         self.requests = SqlRequests(conn, dialect)
         self.timeline = SqlTimeline(conn, dialect, audit_key)
-        self.outbox = SqlOutbox(conn, dialect, clock.now())
+        self.outbox = _QueuingOutbox(conn, dialect, clock.now())
         self.incidents = SqlIncidents(conn, dialect)
         self.playbooks = SqlPlaybooks(conn, dialect)
         self.leases = SqlLeases(conn)
@@ -74,12 +86,18 @@ class SqlUnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str, *, clock: Clock | None = None, audit_key: bytes | None = None) -> None:
+    def __init__(self, url: str, *, clock: Clock | None = None, audit_key: bytes | None = None,
+                 wake_outbox: Callable[[], None] | None = None) -> None:
         self.url = url
+        # Called on the event loop after a write that queued outbox messages has committed.
+        self._wake_outbox = wake_outbox
         self.audit_key = audit_key
         self.clock = clock or SystemClock()
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        # Transactions this process ran (committed writes, reads): what a path costs, for tests and benches.
+        self.writes = 0
+        self.reads = 0
         self._sync: sa.Engine | None = None
         self._async: AsyncEngine | None = None
         self._writer: _Writer | None = None
@@ -108,21 +126,29 @@ class Database:
     async def write(self, work: Callable[[Any], T], *, urgent: bool = False) -> T:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                return await self._run(work, write=True, urgent=urgent)
+                result, queued = await self._run(work, write=True, urgent=urgent)
             except ConcurrentUpdate:
                 if attempt == WRITE_ATTEMPTS:
                     raise
             except (OperationalError, DBAPIError) as exc:
                 if attempt == WRITE_ATTEMPTS or not _retryable(exc):
                     raise
+            else:
+                self.writes += 1
+                if queued and self._wake_outbox is not None:
+                    self._wake_outbox()
+                return result
             log.info("db.retry", attempt=attempt)
             await asyncio.sleep(0.005 * attempt)
         raise AssertionError("unreachable")
 
     async def read(self, work: Callable[[Any], T]) -> T:
-        return await self._run(work, write=False)
+        result, _ = await self._run(work, write=False)
+        self.reads += 1
+        return result
 
-    async def _run(self, work: Callable[[Any], T], *, write: bool, urgent: bool = False) -> T:
+    async def _run(self, work: Callable[[Any], T], *, write: bool, urgent: bool = False) -> tuple[T, bool]:
+        """The work's result, and whether it queued outbox messages; committed (or rolled back) when it returns."""
         if self._sync is not None:
             call = functools.partial(self._in_sync_transaction, work, write)
             if write:
@@ -133,17 +159,17 @@ class Database:
         async with self._async.connect() as conn:
             return await conn.run_sync(self._in_transaction, work)
 
-    def _in_sync_transaction(self, work: Callable[[SqlUnitOfWork], T], write: bool) -> T:
+    def _in_sync_transaction(self, work: Callable[[SqlUnitOfWork], T], write: bool) -> tuple[T, bool]:
         assert self._sync is not None
         with self._sync.connect() as conn:
             return self._in_transaction(conn.execution_options(sqlite_immediate=write), work)
 
-    def _in_transaction(self, conn: sa.Connection, work: Callable[[SqlUnitOfWork], T]) -> T:
+    def _in_transaction(self, conn: sa.Connection, work: Callable[[SqlUnitOfWork], T]) -> tuple[T, bool]:
         with conn.begin():
             uow = SqlUnitOfWork(conn, self.dialect, self.clock, self.audit_key)
             result = work(uow)
             uow.timeline.flush()
-            return result
+        return result, uow.outbox.queued
 
     async def check(self) -> None:
         try:

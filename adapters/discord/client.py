@@ -28,9 +28,9 @@ from adapters.discord.translate import (
     without_bot_mention,
 )
 from adapters.discord.views import TEMPLATE, SignoffButton
+from core.app.handlers import ChatCommands
 from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext, Command, Reply
-from core.chat.handlers import ChatCommands
 from core.chat.parser import from_button, from_comment
 from core.chat.sentences import NO_SERVER_TEXT, UNFINISHED_TEXT
 

@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.discord.client import SignoffClient
 from adapters.discord.gateway import DEFAULT_REQUEST_TIMEOUT_S, DiscordGateway
 from adapters.discord.translate import PLATFORM
+from core.app.handlers import ChatCommands
 from core.app.leader import Leadership
-from core.chat.handlers import ChatCommands
 from core.errors import SignoffError
 from core.ports import GatewayRegistry
 

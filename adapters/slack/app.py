@@ -51,9 +51,9 @@ from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ER
 from adapters.slack.replies import Replies
 from adapters.slack.socket import socket_mode
 from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
+from core.app.handlers import ChatCommands
 from core.chat.cards import ButtonAction
 from core.chat.commands import Reply
-from core.chat.handlers import ChatCommands
 from core.chat.parser import from_button, from_comment
 from core.chat.sentences import UNFINISHED_TEXT, comment_form_failed_text
 from core.chat.text import clip

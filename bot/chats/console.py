@@ -35,7 +35,7 @@ def _alert_sink(app: App) -> AlertSink:
         parsed = parse_alertmanager(payload)
         for bad in (a for a in parsed if isinstance(a, BadAlert)):
             refused(bad.error)
-        await app.incidents.ingest_alerts([a for a in parsed if isinstance(a, Alert)])
+        await app.alerts.ingest_alerts([a for a in parsed if isinstance(a, Alert)])
 
     return take
 

@@ -11,28 +11,26 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import structlog
 
+from core.app.messagebus import MessageBus
 from core.app.metrics import Metrics
-from core.app.notify import card_updates, thread_replies
-from core.app.signals import Signals
+from core.app.notify import thread_replies
+from core.app.transitions import Claim, store_transition
 from core.app.verification import VerificationService
-from core.chat.cards import result_text, risk_raised_text
+from core.chat.cards import risk_raised_text
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import request_problem
 from core.domain.policy import Policy, Risk
-from core.domain.verify import DEFAULT_TIMEOUT
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
 
 
 class _LeaseLost(Exception):
@@ -41,9 +39,10 @@ class _LeaseLost(Exception):
 
 class ExecutionService:
     def __init__(
-        self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals,
+        self, *, store: Store, cluster: Cluster, clock: Clock, verification: VerificationService,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
         concurrency: int = 8, audit_key: bytes | None = None, policy: Policy | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -52,16 +51,12 @@ class ExecutionService:
         self._metrics = metrics or Metrics()
         self._cluster = cluster
         self._clock = clock
-        self._signals = signals
         self._lease = lease
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
-        # Later features (incidents, playbooks) add their rows to the transaction recording an outcome.
-        self.on_finished: list[OnFinished] = []
+        # Other services (incidents, playbooks) hear of an outcome inside the transaction that records it.
+        self._bus = bus
         # An accepted call is followed to its effect; the final outcome is recorded there.
-        self.verification = VerificationService(
-            store=store, cluster=cluster, clock=clock, signals=signals, metrics=self._metrics,
-            on_finished=self.on_finished, timeout=policy.verify.timeout if policy is not None else DEFAULT_TIMEOUT,
-        )
+        self._verification = verification
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -69,24 +64,26 @@ class ExecutionService:
         gate = asyncio.Semaphore(self._concurrency)
         ran = [0]
 
-        async def run(request_id: str) -> None:
+        async def run(request: ApprovalRequest) -> None:
             async with gate:
                 try:
-                    if await self.execute(request_id):
+                    if await self.execute(request.id, listed=request):
                         ran[0] += 1
                 except Exception:
                     # Each request fails alone: a sibling cancelled mid dry run would later be reported as
                     # interrupted although its real call never happened.
-                    log.exception("execution.crashed", request_id=request_id)
+                    log.exception("execution.crashed", request_id=request.id)
 
         # Different requests run side by side (each is claimed alone, so none runs twice).
         async with asyncio.TaskGroup() as group:
             for request in sorted(ready, key=lambda r: r.approved_at or r.created_at):
-                group.create_task(run(request.id))
+                group.create_task(run(request))
         return ran[0]
 
-    async def execute(self, request_id: str) -> bool:
-        if not await self._floor_holds(request_id):
+    async def execute(self, request_id: str, *, listed: ApprovalRequest | None = None) -> bool:
+        """Claim, dry run, real call, record. `listed`: the request as the caller just read it (the floor
+        check then reads nothing; the claim reads it again under its lock)."""
+        if not await self._floor_holds(request_id, listed):
             return False
         claimed = await self._claim(request_id)
         if claimed is None:
@@ -110,8 +107,7 @@ class ExecutionService:
             async with self._holding(request_id):
                 dry = await self._cluster.apply(operation, dry_run=True)
                 dry_summary = "passed"
-                await self._note_dry_run(request, dry)
-                if not await self._renew(request_id):
+                if not await self._go_ahead(request, dry):
                     raise _LeaseLost
                 result = await self._cluster.apply(operation, dry_run=False)
         except _LeaseLost:
@@ -146,7 +142,7 @@ class ExecutionService:
                               outcome=outcome.status.value)
         if result is not None and outcome.status is RequestStatus.succeeded:
             # Accepted is not done: `verifying` follows the effect and records the final outcome.
-            if await self.verification.start(request, outcome, result):
+            if await self._verification.start(request, outcome, result):
                 return True
         else:
             self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)
@@ -198,11 +194,11 @@ class ExecutionService:
             log.exception("execution.renew_failed", request_id=request_id)
             return False
 
-    async def _floor_holds(self, request_id: str) -> bool:
+    async def _floor_holds(self, request_id: str, listed: ApprovalRequest | None) -> bool:
         """Re-evaluate the risk floor with fresh facts; when it rose above what was signed, send it back."""
         if self._policy is None:
             return True
-        request = await self._store.read(lambda uow: uow.requests.get(request_id))
+        request = listed or await self._store.read(lambda uow: uow.requests.get(request_id))
         if request is None or request.status is not RequestStatus.approved:
             return True  # the claim decides
         if not self._policy.floor_reads_facts(request.operation):
@@ -228,14 +224,11 @@ class ExecutionService:
             if current is None or current.version != request.version:
                 return False  # someone else acted on it meanwhile
             changed = approvals.raise_risk(current, risk=risk, rule=rule, at=now, why=why, people=policy.people)
-            uow.requests.update(changed.request, expected_version=current.version)
-            uow.timeline.append(changed.events)
-            uow.outbox.add(card_updates(changed.request))
-            uow.outbox.add(thread_replies(changed.request, risk_raised_text(changed.request, why)))
+            store_transition(uow, current, changed, policy=self._policy, bus=self._bus,
+                             note=risk_raised_text(changed.request, why))
             return True
 
         if await self._store.write(send_back):
-            self._signals.outbox.set()
             log.warning("execution.risk_raised", request_id=request_id, risk=str(risk), quorum=rule.quorum)
         return False
 
@@ -249,29 +242,38 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
-            changed = approvals.claimed(request, worker=self.worker_id, at=now)
-            won = uow.requests.claim(changed.request, expected_version=request.version, worker=self.worker_id,
-                                     lease_until=now + self._lease)
-            if not won:
-                return None
             problem = request_problem(request, uow.timeline, self._audit_key) or approvals.quorum_problem(request)
-            uow.timeline.append(changed.events)
-            uow.outbox.add(card_updates(changed.request))
+            changed = approvals.claimed(request, worker=self.worker_id, at=now)
+            # A claim another worker won raises ConcurrentUpdate: the store runs this again, which then
+            # finds the request executing and returns None.
+            store_transition(uow, request, changed, policy=self._policy, bus=self._bus,
+                             claim=Claim(worker=self.worker_id, lease_until=now + self._lease))
             return changed.request, problem
 
         claimed = await self._store.write(claim)
         if claimed is not None:
-            self._signals.outbox.set()
             log.info("execution.claimed", request_id=request_id, worker=self.worker_id)
         return claimed
 
-    async def _note_dry_run(self, request: ApprovalRequest, dry: ClusterResult) -> None:
+    async def _go_ahead(self, request: ApprovalRequest, dry: ClusterResult) -> bool:
+        """One transaction between the dry run and the real call: the dry run's note, and this worker's lease
+        renewed; False when the lease is no longer this worker's (lapsed, or settled), so the call must not go."""
+        now = self._clock.now()
         event = NewEvent(
-            at=self._clock.now(), type=EventType.dry_run, status=str(RequestStatus.executing),
+            at=now, type=EventType.dry_run, status=str(RequestStatus.executing),
             title="server-side dry run passed (dryRun=All)", detail=dry.summary,
             request_id=request.id, incident_id=request.incident_id,
         )
-        await self._store.write(lambda uow: uow.timeline.append([event]))
+
+        def go_ahead(uow: UnitOfWork) -> bool:
+            uow.timeline.append([event])
+            return uow.requests.renew_lease(request.id, worker=self.worker_id, until=now + self._lease, now=now)
+
+        try:
+            return await self._store.write(go_ahead)
+        except Exception:
+            log.exception("execution.renew_failed", request_id=request.id)
+            return False
 
     async def _finish(self, request: ApprovalRequest, outcome: Outcome) -> None:
         def finish(uow: UnitOfWork) -> bool:
@@ -288,17 +290,12 @@ class ExecutionService:
                     uow.outbox.add(thread_replies(
                         current, f"⚠️ late outcome for {request.id}: {outcome.status}: {outcome.summary}"))
                 return False
-            changed = approvals.finished(current, outcome=outcome)
-            uow.requests.update(changed.request, expected_version=current.version)
-            uow.timeline.append(changed.events)
-            uow.outbox.add(card_updates(changed.request))
-            uow.outbox.add(thread_replies(changed.request, result_text(changed.request)))
-            for hook in self.on_finished:
-                hook(uow, changed.request)
+            # The thread gets the result; `RequestFinished` tells the incidents and playbooks.
+            store_transition(uow, current, approvals.finished(current, outcome=outcome), policy=self._policy,
+                             bus=self._bus)
             return True
 
         on_time = await self._store.write(finish)
-        self._signals.outbox.set()
         if on_time:
             log.info("execution.finished", request_id=request.id, outcome=str(outcome.status),
                      duration_ms=outcome.duration_ms)

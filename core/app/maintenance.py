@@ -14,10 +14,10 @@ from typing import Literal
 
 import structlog
 
-from core.app.notify import card_updates, group_mentions, not_yet_signed, people_mentions, thread_replies
+from core.app.messagebus import MessageBus
+from core.app.notify import group_mentions, not_yet_signed, people_mentions
 from core.app.oncall import OnCall
-from core.app.service import store_transition
-from core.app.signals import Signals
+from core.app.transitions import store_transition
 from core.chat.cards import Mentions
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, RequestStatus, Transition
@@ -67,11 +67,11 @@ def _pages_anyone(policy: Policy) -> bool:
 
 
 class Maintenance:
-    def __init__(self, *, store: Store, clock: Clock, signals: Signals, policy: Policy | None = None,
-                 keep: timedelta = DEFAULT_KEEP) -> None:
+    def __init__(self, *, store: Store, clock: Clock, policy: Policy | None = None, keep: timedelta = DEFAULT_KEEP,
+                 bus: MessageBus | None = None) -> None:
         self._store = store
         self._clock = clock
-        self._signals = signals
+        self._bus = bus
         self._policy = policy
         self._keep = keep
         self._pruned_at: datetime | None = None
@@ -175,11 +175,9 @@ class Maintenance:
                     if waiting:
                         return people_mentions(policy, waiting, platform)
                     return group_mentions(policy, request.approvers, platform, excluding=request.requested_by)
-            uow.requests.update(changed.request, expected_version=request.version)
-            uow.timeline.append(changed.events)
-            if page == "escalate":
-                uow.outbox.add(card_updates(changed.request))  # the card shows it was escalated
-            uow.outbox.add(thread_replies(changed.request, text, mentions=mentions))
+            # The card shows an escalation; a reminder only pages.
+            store_transition(uow, request, changed, policy=policy, bus=self._bus, note=text, mentions=mentions,
+                             card=page == "escalate")
             return True
 
         try:
@@ -187,7 +185,6 @@ class Maintenance:
         except ConcurrentUpdate:
             return False  # another replica's write won the compare-and-swap
         if done:
-            self._signals.outbox.set()
             log.info("request.paged", request_id=request_id, page=page)
         return done
 
@@ -207,11 +204,10 @@ class Maintenance:
                 changed = _overdue_transition(request, now)
             if changed is None:
                 return None
-            store_transition(uow, request, changed, self._policy)
+            store_transition(uow, request, changed, policy=self._policy, bus=self._bus)
             return changed.request.status
 
         status = await self._store.write(settle)
         if status is not None:
-            self._signals.outbox.set()
             log.info("request.settled", request_id=request_id, status=str(status))
         return status

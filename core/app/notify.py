@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from core.chat.cards import Mentions
+from core.chat.cards import Mentions, result_text
 from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
 from core.domain.policy import ANYONE, Policy, Risk
@@ -124,6 +124,8 @@ def pages_requester(request: ApprovalRequest) -> bool:
 def status_note(request: ApprovalRequest) -> str | None:
     """The thread message a state change deserves, if any (signatures only update the card)."""
     status = request.status
+    if status in (RequestStatus.succeeded, RequestStatus.failed, RequestStatus.blocked) and request.outcome:
+        return result_text(request)
     if status is RequestStatus.approved:
         return f"✅ {request.id} approved by {', '.join(request.counted_signers)}: dry run and execution follow."
     if status is RequestStatus.rejected:

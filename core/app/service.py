@@ -14,20 +14,12 @@ from datetime import datetime, timedelta
 import structlog
 
 from core.app.freezes import FreezeWindows, no_windows, under_freeze
+from core.app.messagebus import MessageBus
 from core.app.metrics import QUORUM_BUCKETS, Metrics
-from core.app.notify import (
-    card_posts,
-    card_updates,
-    direct_pages,
-    pages_requester,
-    people_mentions,
-    routed,
-    status_note,
-    thread_replies,
-    who_can_sign,
-)
+from core.app.notify import routed, thread_replies, who_can_sign
 from core.app.oncall import OnCall, first_post_mentions
 from core.app.signals import Signals
+from core.app.transitions import store_transition
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
 from core.domain.blast import BlastRadius, assess
@@ -91,7 +83,7 @@ class RequestDraft:
 class ApprovalService:
     def __init__(
         self, *, store: Store, policy: Policy, cluster: Cluster, clock: Clock, signals: Signals,
-        default_places: dict[str, str] | None = None, metrics: Metrics | None = None,
+        default_places: dict[str, str] | None = None, metrics: Metrics | None = None, bus: MessageBus | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics or Metrics()
@@ -99,9 +91,11 @@ class ApprovalService:
         self._cluster = cluster
         self._clock = clock
         self._signals = signals
-        self.default_places = dict(default_places or {})
-        # Later features (incidents) add their own rows to the transaction that creates a request.
-        self.on_created: list[Callable[[UnitOfWork, ApprovalRequest], None]] = []
+        # Platform → the channel where requests from elsewhere (the API, alerts) post their card; shared with
+        # whoever announces outside a request's thread, and filled as chat adapters register.
+        self.default_places = default_places if default_places is not None else {}
+        # Other services (incidents) hear of a new request inside the transaction that stores it.
+        self._bus = bus
         self.freeze_windows: FreezeWindows = no_windows  # `ical` freezes' windows, read in the background
         self.on_call: OnCall | None = None  # who the schedules a level's `page` names are, read in the background
 
@@ -163,7 +157,7 @@ class ApprovalService:
             )
 
     def create(self, uow: UnitOfWork, draft: RequestDraft) -> ApprovalRequest:
-        """Store a drafted request inside the caller's transaction (with its events, card and hooks)."""
+        """Store a drafted request inside the caller's transaction (with its events, card and `RequestCreated`)."""
         if draft.by is not SYSTEM:
             self._check_rate(uow, draft.by.name)
             uow.rate_events.record(draft.by.name, "request", self._clock.now())
@@ -174,19 +168,14 @@ class ApprovalService:
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
             places=draft.places, freeze=draft.freeze,
         )
-        uow.requests.add(created.request)
-        uow.timeline.append(created.events)
         request = created.request
-        uow.outbox.add(card_posts(request, lambda platform: first_post_mentions(
-            who_can_sign(self.policy, request, platform), self.on_call, draft.rule, request, platform)))
-        uow.outbox.add(direct_pages(self.policy, request))
-        for hook in self.on_created:
-            hook(uow, created.request)
-        return created.request
+        return store_transition(uow, None, created, policy=self.policy, bus=self._bus,
+                                first_post=lambda platform: first_post_mentions(
+                                    who_can_sign(self.policy, request, platform), self.on_call, draft.rule,
+                                    request, platform))
 
     def created(self, request: ApprovalRequest) -> None:
         """After the transaction that stored a request committed."""
-        self._signals.outbox.set()
         log.info("request.created", request_id=request.id, risk=str(request.risk), quorum=request.quorum,
                  requested_by=request.requested_by, via=request.requested_via)
 
@@ -232,12 +221,12 @@ class ApprovalService:
             if request.status is RequestStatus.pending and approvals.is_overdue(request, now):
                 # Expire it now (the sweep would soon) and let the caller explain why nothing happened.
                 expired = approvals.expire(request, at=now)
-                store_transition(uow, request, expired, self.policy)
+                store_transition(uow, request, expired, policy=self.policy, bus=self._bus)
                 return expired.request, True
             changed = transition(request, now)
             for signature in changed.request.signatures[len(request.signatures):]:
                 uow.requests.add_signature(request.id, signature)
-            store_transition(uow, request, changed, self.policy)
+            store_transition(uow, request, changed, policy=self.policy, bus=self._bus)
             return changed.request, False
 
         try:
@@ -245,7 +234,6 @@ class ApprovalService:
         except Refusal as refusal:
             await self._record_refusal(request_id, by, via, verb, refusal)
             raise
-        self._signals.outbox.set()
         if expired_first:
             raise RequestExpired(
                 f"{request_id} expired at {result.expires_at:%H:%M UTC} without reaching its quorum; "
@@ -288,7 +276,6 @@ class ApprovalService:
                 ))
 
         await self._store.write(record, urgent=True)
-        self._signals.outbox.set()
         self._metrics.inc("signoff_refusals_total", reason=refusal.code)
         log.info("request.refused", request_id=request_id, person=by.name, action=verb, code=refusal.code)
 
@@ -325,26 +312,6 @@ class ApprovalService:
             uow.outbox.add(thread_replies(request, text, [place] if place is not None else None))
 
         await self._store.write(post)
-        self._signals.outbox.set()
-
-
-def store_transition(
-    uow: UnitOfWork, before: ApprovalRequest, changed: Transition, policy: Policy | None = None,
-) -> None:
-    """Persist a transition: the new state, its events, the card update and any thread note.
-
-    With the policy, an expiry or veto note pages the requester (the policy maps them to their accounts).
-    """
-    after = changed.request
-    uow.requests.update(after, expected_version=before.version)
-    uow.timeline.append(changed.events)
-    uow.outbox.add(card_updates(after))
-    note = status_note(after)
-    if note:
-        mentions = None
-        if policy is not None and pages_requester(after):
-            mentions = lambda platform: people_mentions(policy, [after.requested_by], platform)  # noqa: E731
-        uow.outbox.add(thread_replies(after, note, mentions=mentions))
 
 
 def _role(request: ApprovalRequest, by: Person) -> str:

@@ -16,22 +16,21 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.messagebus import MessageBus
 from core.app.metrics import Metrics
-from core.app.notify import card_updates, thread_replies
+from core.app.notify import thread_replies
 from core.app.service import MAX_REASON, SYSTEM, ApprovalService
-from core.app.signals import Signals
-from core.chat.cards import result_text, verified_note, verify_failed_note
+from core.app.transitions import store_transition
+from core.chat.cards import verified_note, verify_failed_note
 from core.domain import approvals
-from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus
+from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus, Transition
 from core.domain.cluster import ClusterError, ClusterResult, TargetMissing
 from core.domain.ids import as_incident_id
 from core.domain.operations import RestartOp, RollbackOp
-from core.domain.verify import Progress, poll_delay
+from core.domain.verify import DEFAULT_TIMEOUT, Progress, poll_delay
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-OnFinished = Callable[[UnitOfWork, ApprovalRequest], None]
 # Drafts the way back for a failed restart or rollback before the transaction that records the
 # failure (it reads the cluster); `create` then stores it inside that transaction.
 WayBack = Callable[[ApprovalRequest, str], Awaitable[Callable[[UnitOfWork], ApprovalRequest] | None]]
@@ -68,18 +67,19 @@ def has_way_back(request: ApprovalRequest) -> bool:
 
 class VerificationService:
     def __init__(
-        self, *, store: Store, cluster: Cluster, clock: Clock, signals: Signals, metrics: Metrics,
-        on_finished: list[OnFinished], timeout: timedelta = timedelta(minutes=10), concurrency: int = 32,
+        self, *, store: Store, cluster: Cluster, clock: Clock, metrics: Metrics | None = None,
+        bus: MessageBus | None = None, way_back: WayBack | None = None, timeout: timedelta = DEFAULT_TIMEOUT,
+        concurrency: int = 32,
     ) -> None:
         self._store = store
         self._cluster = cluster
         self._clock = clock
-        self._signals = signals
-        self._metrics = metrics
-        self._on_finished = on_finished
+        self._metrics = metrics or Metrics()
+        # Other services (incidents, playbooks) hear of the final outcome inside the transaction recording it.
+        self._bus = bus
         self.timeout = timeout
         self._gate = asyncio.Semaphore(concurrency)
-        self.way_back: WayBack | None = None
+        self._way_back = way_back
         self.next_due: datetime | None = None
 
     async def start(self, request: ApprovalRequest, outcome: Outcome, baseline: ClusterResult) -> bool:
@@ -91,13 +91,9 @@ class VerificationService:
             if current is None or current.status is not RequestStatus.executing:
                 return None
             changed = approvals.verifying(current, outcome=outcome, baseline=baseline, at=now, deadline=self.timeout)
-            uow.requests.update(changed.request, expected_version=current.version)
-            uow.timeline.append(changed.events)
-            uow.outbox.add(card_updates(changed.request))
-            return changed.request
+            return store_transition(uow, current, changed, bus=self._bus)
 
         started = await self._store.write(begin)
-        self._signals.outbox.set()
         if started is None:
             return False
         log.info("verification.started", request_id=request.id, op=request.operation.kind)
@@ -191,13 +187,11 @@ class VerificationService:
                 return False  # another replica looked meanwhile
             updated = approvals.looked(current, progress=progress, next_look_at=next_look_at,
                                        deadline_at=deadline_at, timeout_from=timeout_from)
-            uow.requests.update(updated, expected_version=current.version)
-            if changed_view:
-                uow.outbox.add(card_updates(updated))
+            # Progress reaches the card only when what it shows changed; the timeline waits for the end.
+            store_transition(uow, current, Transition(updated, ()), bus=self._bus, card=changed_view)
             return True
 
-        if await self._store.write(remember) and changed_view:
-            self._signals.outbox.set()
+        await self._store.write(remember)
         if self.next_due is None or next_look_at < self.next_due:
             self.next_due = next_look_at
 
@@ -218,9 +212,9 @@ class VerificationService:
                 "status": RequestStatus.succeeded, "summary": f"{previous.summary}; {note}", "finished_at": now,
             })
         create_way_back = None
-        if failed and self.way_back is not None and has_way_back(request):
+        if failed and self._way_back is not None and has_way_back(request):
             try:
-                create_way_back = await self.way_back(request, note)
+                create_way_back = await self._way_back(request, note)
             except Exception:
                 # The failure is recorded whatever happens; a person can still ask for the undo.
                 log.exception("verification.way_back_failed", request_id=request.id)
@@ -230,12 +224,8 @@ class VerificationService:
             if current is None or current.status is not RequestStatus.verifying:
                 return None
             changed = approvals.verified(current, outcome=outcome, progress=progress)
-            uow.requests.update(changed.request, expected_version=current.version)
-            uow.timeline.append(changed.events)
-            uow.outbox.add(card_updates(changed.request))
-            uow.outbox.add(thread_replies(changed.request, result_text(changed.request)))
-            for hook in self._on_finished:
-                hook(uow, changed.request)
+            # The thread gets the result; `RequestFinished` tells the incidents and playbooks.
+            store_transition(uow, current, changed, bus=self._bus)
             if create_way_back is not None:
                 back = create_way_back(uow)
                 uow.outbox.add(thread_replies(changed.request, (
@@ -244,7 +234,6 @@ class VerificationService:
             return changed.request
 
         ended = await self._store.write(end)
-        self._signals.outbox.set()
         if ended is None:
             return
         self._metrics.inc("signoff_executions_total", outcome=outcome.status.value)

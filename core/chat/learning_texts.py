@@ -1,6 +1,6 @@
 """What people read about incidents and playbooks: the rating card, announcements, lists.
 
-The learning service (core.app.learning) decides when each is said; the wording lives here,
+The alert intake, incidents and playbooks (core.app) decide when each is said; the wording lives here,
 and every score it mentions comes from the policy's `PlaybookRules`, never from a literal.
 """
 

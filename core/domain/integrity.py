@@ -107,12 +107,16 @@ class _Epoch:
 
 
 def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None, key: bytes | None,
-               epoch_key_id: str) -> ChainReport:
+               epoch_key_id: str, start: tuple[int, str] | None = None) -> ChainReport:
     """Walk the chain from event 1 in seq order up to the head: links, hashes per key epoch, seals, the head.
 
-    `key` is the key of the last epoch (the configured one); `epoch_key_id` the key id of the first epoch."""
-    expected_seq, expected_prev = 1, GENESIS_HASH
-    epoch = _Epoch(epoch_key_id, 1, hashlib.sha256())
+    `key` is the key of the last epoch (the configured one); `epoch_key_id` the key id of the first epoch.
+    `start` (seq, prev_hash) walks a part of the chain that begins later (an export made `--after` some
+    event): its first link is taken as given, and the seal closing its first epoch, which covers events
+    before the part, is not checked."""
+    expected_seq, expected_prev = start or (1, GENESIS_HASH)
+    epoch = _Epoch(epoch_key_id, expected_seq, hashlib.sha256())
+    partial_epoch = start is not None and start[0] > 1
     checked = 0
     current = key_id(key)
 
@@ -131,10 +135,11 @@ def walk_chain(events: Iterable[TimelineEvent], *, head: tuple[int, str] | None,
             if old_id != epoch.key_id:
                 return broken(event.seq, f"this key change says it replaces key {old_id}, but the events before "
                                          f"it were hashed with key {epoch.key_id}")
-            if event.digest != epoch.seal.hexdigest():
+            if not partial_epoch and event.digest != epoch.seal.hexdigest():
                 return broken(event.seq, f"events {epoch.first}–{event.seq - 1} do not match the seal recorded "
                                          "when the key changed here (altered, inserted or deleted)")
             epoch = _Epoch(new_id, event.seq, hashlib.sha256())
+            partial_epoch = False
         body = canonical_json(event.body())
         held = epoch.key_id in (NO_KEY, current)
         if held and not hmac.compare_digest(

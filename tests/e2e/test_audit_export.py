@@ -64,3 +64,76 @@ def test_export_as_cef_escapes_what_would_break_a_record(tmp_path: Path) -> None
                              .stdout.splitlines())
     refused = signoff("audit", "export", "--format", "xml", env={"SIGNOFF_DATABASE_URL": sqlite_url(path)})
     assert refused.returncode == 2 and "jsonl" in refused.stderr
+
+
+def _export(tmp_path: Path, path: Path, *extra: str, env: dict[str, str] | None = None) -> Path:
+    target = tmp_path / f"chain{'-'.join(extra)}.jsonl"
+    result = signoff("audit", "export", *extra, env={"SIGNOFF_DATABASE_URL": sqlite_url(path), **(env or {})},
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    target.write_text(result.stdout)
+    return target
+
+
+def test_an_export_verifies_offline_and_a_tampered_one_names_its_first_bad_event(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    _make_history(path)
+    exported = _export(tmp_path, path)
+    path.unlink()  # offline: no database at all
+    ok = signoff("audit", "verify", "--file", str(exported), cwd=tmp_path,
+                 env={"SIGNOFF_DATABASE_URL": sqlite_url(tmp_path / "absent" / "none.db")})
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "intact" in ok.stdout and not (tmp_path / "absent").exists()
+
+    lines = exported.read_text().splitlines()
+    event = json.loads(lines[3])
+    event["title"] = event["title"].replace("alice", "mallory")  # altered, hash left as it was
+    tampered = tmp_path / "tampered.jsonl"
+    tampered.write_text("\n".join([*lines[:3], json.dumps(event), *lines[4:]]) + "\n")
+    bad = signoff("audit", "verify", "--file", str(tampered), cwd=tmp_path)
+    assert bad.returncode == 1 and "broken at event 4" in bad.stdout, bad.stdout + bad.stderr
+
+    dropped = tmp_path / "dropped.jsonl"
+    dropped.write_text("\n".join([*lines[:5], *lines[6:]]) + "\n")
+    gap = signoff("audit", "verify", "--file", str(dropped), cwd=tmp_path)
+    assert gap.returncode == 1 and "event 7" in gap.stdout
+
+
+def test_a_partial_export_verifies_from_where_it_starts(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    _make_history(path)
+    later = _export(tmp_path, path, "--after", "4")
+    result = signoff("audit", "verify", "--file", str(later), cwd=tmp_path)
+    assert result.returncode == 0 and "events 5–" in result.stdout, result.stdout + result.stderr
+
+
+def test_an_export_made_under_a_key_needs_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    key = {"SIGNOFF_AUDIT_KEY": "k" * 32}
+
+    async def make() -> None:
+        settings = make_settings(sqlite_url(path), SIGNOFF_AUDIT_KEY="k" * 32)
+        async with running_app(settings) as app:
+            request = await app.service.request("cordon node-1", by=Person(name="alice"), via="console")
+            await app.service.sign(request.id, by=Person(name="bob"), via="console")
+    asyncio.run(make())
+    exported = _export(tmp_path, path, env=key)
+    assert signoff("audit", "verify", "--file", str(exported), env=key, cwd=tmp_path).returncode == 0
+    without = signoff("audit", "verify", "--file", str(exported), cwd=tmp_path)
+    assert without.returncode == 1 and "broken at event" in without.stdout
+
+
+def test_a_file_that_is_not_an_export_exits_2_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    _make_history(path)
+    lines = _export(tmp_path, path).read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([*lines[:2], "{not json", *lines[2:]]) + "\n")
+    result = signoff("audit", "verify", "--file", str(broken), cwd=tmp_path)
+    assert result.returncode == 2 and "line 3 is not JSON" in result.stderr, result.stderr
+    missing = signoff("audit", "verify", "--file", str(tmp_path / "nope.jsonl"), cwd=tmp_path)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    shape = tmp_path / "shape.jsonl"
+    shape.write_text('{"seq": 1}\n')
+    wrong = signoff("audit", "verify", "--file", str(shape), cwd=tmp_path)
+    assert wrong.returncode == 2 and "line 1 is not an exported event" in wrong.stderr

@@ -67,7 +67,7 @@ async def test_alert_to_playbook_and_back_over_slack(sqlite_database_url: str) -
         assert any("leads" in text for text in world.private_texts(BOB))
         assert await world.event(reaction_added_event(CAROL, "white_check_mark", CHANNEL, offer["ts"])) == 200
         await world.settle()
-        (playbook,) = await world.app.incidents.playbooks()
+        (playbook,) = await world.app.playbooks.all()
         assert playbook.status == "approved"
         assert any("PB-1 approved" in text for text in world.thread_texts(first["request_id"]))
 

@@ -107,7 +107,7 @@ async def _seed(app: App) -> None:
             verifying = await app.db.read(lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=1))
             if not verifying:
                 break
-            await asyncio.sleep(app.execution.verification.wait_s(0.05))
+            await asyncio.sleep(app.verification.wait_s(0.05))
             await app.settle()
 
 

@@ -78,10 +78,15 @@ async def _sql(url: str, statement: str, **params: Any) -> None:
 
 
 async def _key_change_seq(url: str) -> int:
+    (seq,) = await _key_change_seqs(url)
+    return seq
+
+
+async def _key_change_seqs(url: str) -> list[int]:
     db = Database(url)
     try:
-        return int(await db.read(lambda uow: uow.connection.execute(sa.text(
-            "SELECT seq FROM timeline WHERE type = :t"), {"t": EventType.key_changed.value}).scalar_one()))
+        return [int(seq) for seq in await db.read(lambda uow: uow.connection.execute(sa.text(
+            "SELECT seq FROM timeline WHERE type = :t ORDER BY seq"), {"t": EventType.key_changed.value}).scalars())]
     finally:
         await db.dispose()
 
@@ -151,14 +156,32 @@ async def test_a_rekey_refuses_to_seal_a_broken_chain(database_url: str) -> None
     assert code == 1 and "refusing" in text and "event 2" in text, text
 
 
-async def test_the_service_does_not_start_on_a_chain_of_another_key(database_url: str) -> None:
-    # Started with the new key before `rekey`, it would append events that no key epoch vouches for.
+async def test_turning_the_key_on_seals_the_chain_at_start_and_a_rotation_needs_the_previous_key(
+        database_url: str) -> None:
+    # Started with the key for the first time, the service seals the chain so far (verified under no key) as
+    # `signoff audit rekey` would, and goes on: the pending request made before the key still runs.
     await _history(database_url, key=None)
     code, text = await signoff(database_url, "console", key=KEY_A)
-    assert code == 2 and "signoff audit rekey" in text, text
-    assert (await signoff(database_url, "audit", "rekey", key=KEY_A))[0] == 0
-    code, text = await signoff(database_url, "console", key=KEY_A)
     assert code == 0, text
-    # The reverse: the key removed without a key change.
+    code, text = await signoff(database_url, "audit", "verify", key=KEY_A)
+    assert code == 0 and "intact" in text, text
+    first_change = await _key_change_seq(database_url)
+    # A rotation to B without the previous key: the service does not start (it could not vouch for A's events).
+    code, text = await signoff(database_url, "console", key=KEY_B)
+    assert code == 2 and "signoff audit rekey" in text, text
+    # The key removed without a key change: refused too.
     code, text = await signoff(database_url, "console")
+    assert code == 2 and "signoff audit rekey" in text, text
+    # With the previous key given, the rotation is sealed at start as well.
+    code, text = await signoff(database_url, "console", key=KEY_B, previous=KEY_A)
+    assert code == 0, text
+    assert len(changes := await _key_change_seqs(database_url)) == 2 and changes[1] > first_change
+    code, text = await signoff(database_url, "audit", "verify", key=KEY_B)
+    assert code == 0 and "intact" in text, text
+
+
+async def test_a_damaged_chain_is_not_sealed_at_start(database_url: str) -> None:
+    await _history(database_url, key=None)
+    await _sql(database_url, "UPDATE timeline SET actor = 'mallory' WHERE seq = 2")
+    code, text = await signoff(database_url, "console", key=KEY_A)
     assert code == 2 and "signoff audit rekey" in text, text

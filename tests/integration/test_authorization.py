@@ -88,7 +88,7 @@ async def test_authorization_matrix(sqlite_database_url: str, name: str, action:
                                     allowed: tuple[bool, ...], about: str, role: str) -> None:
     async with running_app(make_settings(sqlite_database_url), policy=POLICY) as app:
         await prepared(app)
-        assert [p.id for p in await app.incidents.playbooks()] == ["PB-1"]
+        assert [p.id for p in await app.playbooks.all()] == ["PB-1"]
         reply = await action(app, role)
         expected = allowed[ROLES.index(role)]
         assert reply.ok is expected, f"{name} by {role}: {reply.text}"

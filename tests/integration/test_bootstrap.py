@@ -8,6 +8,7 @@ from structlog.testing import capture_logs
 
 from adapters.console.repl import ConsoleOutput
 from bot.bootstrap import bootstrap
+from core.app.messagebus import RequestCreated, RequestFinished
 from core.domain.policy import Policy
 from testkit.support import make_settings
 
@@ -48,8 +49,10 @@ async def test_every_closer_runs_even_when_one_fails(sqlite_database_url: str) -
 async def test_hooks_between_services_are_wired_by_the_composition_root(sqlite_database_url: str) -> None:
     async with bootstrap(settings(sqlite_database_url), cluster=object(), check_cluster=False,  # type: ignore[arg-type]
                          policy=Policy()) as app:
-        assert app.incidents.on_request_created in app.service.on_created
-        assert app.incidents.on_request_finished in app.execution.on_finished
+        assert app.bus.handlers(RequestCreated) == (app.incidents.on_request_created,
+                                                    app.playbooks.on_request_created)
+        assert app.bus.handlers(RequestFinished) == (app.playbooks.on_request_finished,
+                                                     app.incidents.on_request_finished)
 
 
 async def test_chat_gateways_plug_in_and_out_through_the_registry(sqlite_database_url: str) -> None:

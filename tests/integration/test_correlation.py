@@ -21,7 +21,7 @@ def crash(pod: str, fingerprint: str, *, namespace: str = "prod", name: str = "K
 
 
 async def ingest(app: App, *alerts: dict[str, Any]) -> list[Any]:
-    return await app.incidents.ingest_alerts(parse_alertmanager(payload(*alerts)))
+    return await app.alerts.ingest_alerts(parse_alertmanager(payload(*alerts)))
 
 
 async def open_incidents(app: App) -> list[Any]:

@@ -276,7 +276,7 @@ async def test_rating_and_reaction_votes_on_a_playbook_offer(fake: FakeDiscord, 
         assert counted == f"<@{CAROL}> 🗳️ Your vote on PB-1 is counted; it is approved."
         told = next(m for m in fake.thread_messages(thread) if m["content"] == counted)
         assert [u["id"] for u in told["mentions"]] == [CAROL]
-        (playbook,) = await app.incidents.playbooks()
+        (playbook,) = await app.playbooks.all()
         assert playbook.status.value == "approved" and [v.person for v in playbook.votes] == ["carol"]
         await fake.add_reaction(ALICE, fake.channel_id, card["id"], "✅")  # on a card, not an offer: nothing
         # Reactions are handled in order: once this one is answered, the one on the card was seen.

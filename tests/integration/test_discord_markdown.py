@@ -60,7 +60,7 @@ async def test_alert_text_in_a_message_shows_as_sent(fake: FakeDiscord, database
     async with discord_service(fake, database_url) as app:
         alert = Alert(status=AlertStatus.firing, labels={"alertname": "DiskAlmostFull", "node": "node-1"},
                       annotations={"description": "# URGENT\n> " + EVIL}, key="disk-1")
-        await app.incidents.ingest_alerts([alert])
+        await app.alerts.ingest_alerts([alert])
         texts = await fake.wait_for(
             lambda: [m["content"] for m in fake.messages() if "DiskAlmostFull" in m.get("content", "")] or None)
         for text in texts:

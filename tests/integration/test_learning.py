@@ -109,7 +109,7 @@ async def test_extraction_when_resolved_after_execution(database_url: str, succe
         outcome = (await app.service.get(request_id)).status
         assert outcome is (RequestStatus.succeeded if succeed else RequestStatus.blocked)
         await app.incidents.resolve("INC-100", by=person("bob"), score=score, via="console")
-        playbooks = await app.incidents.playbooks()
+        playbooks = await app.playbooks.all()
         assert bool(playbooks) is extracted
         if extracted:
             (playbook,) = playbooks
@@ -127,10 +127,10 @@ async def test_extraction_when_execution_finishes_after_the_rating(database_url:
         await app.service.sign(request.id, by=person("bob"), via="console")
         # Rated while the approved request has not run yet: nothing to learn from so far.
         await app.incidents.resolve("INC-7", by=person("bob"), score=score, via="console")
-        assert await app.incidents.playbooks() == []
+        assert await app.playbooks.all() == []
         await app.settle()
         assert (await app.service.get(request.id)).status is RequestStatus.succeeded
-        assert bool(await app.incidents.playbooks()) is extracted
+        assert bool(await app.playbooks.all()) is extracted
 
 
 async def test_identical_playbook_is_not_extracted_twice(database_url: str) -> None:
@@ -138,7 +138,7 @@ async def test_identical_playbook_is_not_extracted_twice(database_url: str) -> N
         for incident in ("INC-1", "INC-2"):
             await fixed_incident(app, incident)
             await app.incidents.resolve(incident, by=person("bob"), score=5, via="console")
-        assert [p.source_incident for p in await app.incidents.playbooks()] == ["INC-1"]
+        assert [p.source_incident for p in await app.playbooks.all()] == ["INC-1"]
         titles = [e.title for e in await app.service.timeline("INC-2")]
         assert "not extracted again: identical to PB-1" in titles
         with pytest.raises(NotPending, match="already rated 5/5"):
@@ -153,7 +153,7 @@ async def test_reaction_votes_reach_the_playbook_quorum(database_url: str) -> No
         with pytest.raises(NotAuthorized):
             await app.incidents.resolve("INC-3", by=person("mallory", "dev"), score=4, via="console")
         await app.incidents.resolve("INC-3", by=app.policy.people["bob"], score=4, via="console")
-        (offered,) = await app.incidents.playbooks()
+        (offered,) = await app.playbooks.all()
         assert offered.status is PlaybookStatus.proposed
         await app.settle()
         # The offer message is anchored under the playbook's id, so a reaction on it is a vote.
@@ -174,23 +174,23 @@ async def test_reaction_votes_reach_the_playbook_quorum(database_url: str) -> No
         assert again is not None and not again.ok and "already voted" in again.text
         second = await app.chat.reaction(anchor.message_id, "✅", ctx("leo"))
         assert second is not None and "approved" in second.text
-        (approved,) = await app.incidents.playbooks()
+        (approved,) = await app.playbooks.all()
         assert approved.status is PlaybookStatus.approved and [v.person for v in approved.votes] == ["lea", "leo"]
         types = [e.type for e in await app.service.timeline("INC-3")]
         assert types.count("playbook_vote") == 2 and "playbook_approved" in types
         with pytest.raises(NotPending):
-            await app.incidents.vote(offered.id, approve=False, by=app.policy.people["leo"], via="console")
+            await app.playbooks.vote(offered.id, approve=False, by=app.policy.people["leo"], via="console")
 
 
 async def test_two_rejections_reject_the_playbook(database_url: str) -> None:
     async with running_app(make_settings(database_url), policy=LEADS_POLICY) as app:
         await fixed_incident(app, "INC-4")
         await app.incidents.resolve("INC-4", by=app.policy.people["bob"], score=4, via="console")
-        (offered,) = await app.incidents.playbooks()
-        await app.incidents.vote(offered.id, approve=False, by=app.policy.people["lea"], via="slack")
+        (offered,) = await app.playbooks.all()
+        await app.playbooks.vote(offered.id, approve=False, by=app.policy.people["lea"], via="slack")
         with pytest.raises(AlreadySigned):
-            await app.incidents.vote(offered.id, approve=True, by=app.policy.people["lea"], via="discord")
-        rejected = await app.incidents.vote(offered.id, approve=False, by=app.policy.people["leo"], via="slack")
+            await app.playbooks.vote(offered.id, approve=True, by=app.policy.people["lea"], via="discord")
+        rejected = await app.playbooks.vote(offered.id, approve=False, by=app.policy.people["leo"], via="slack")
         assert rejected.status is PlaybookStatus.rejected
 
 
@@ -266,7 +266,7 @@ async def test_the_next_similar_alert_gets_the_playbook_proposal(alert_app: tupl
     await app.service.sign(first["request_id"], by=person("bob"), via="console")
     await app.settle()
     await app.incidents.resolve(first["incident_id"], by=person("bob"), score=5, via="console")
-    (playbook,) = await app.incidents.playbooks()
+    (playbook,) = await app.playbooks.all()
     assert playbook.status is PlaybookStatus.approved
 
     new_pod = api_pod(app)  # the restart replaced the pods
@@ -285,7 +285,7 @@ async def test_the_next_similar_alert_gets_the_playbook_proposal(alert_app: tupl
     assert body["alerts"][0]["track"] == "rules"
     await app.service.sign(second["request_id"], by=person("bob"), via="console")
     await app.settle()
-    (used,) = await app.incidents.playbooks()
+    (used,) = await app.playbooks.all()
     assert (used.times_proposed, used.times_executed, used.times_succeeded) == (1, 1, 1)
 
 
@@ -307,7 +307,7 @@ async def test_llm_track_answers_when_no_playbook_and_is_checked_by_the_parser(d
         settings = make_settings(database_url, SIGNOFF_LLM_URL=str(server.make_url("/v1")), SIGNOFF_LLM_API_KEY="k-1")
         async with running_app(settings) as app:
             labels = {"alertname": "CPUThrottlingHigh", "namespace": "prod", "deployment": "web"}
-            outcomes = await app.incidents.ingest_alerts(
+            outcomes = await app.alerts.ingest_alerts(
                 parse_alertmanager(payload(alert("HighLatency", labels, fingerprint="l1"))))
             assert outcomes[0].track == "llm"
             request = await app.service.get(outcomes[0].request_id or "")
@@ -316,7 +316,7 @@ async def test_llm_track_answers_when_no_playbook_and_is_checked_by_the_parser(d
             # An answer outside the allow-list is discarded; the rules track (or the humans) take over.
             # (Another workload: the same alert on deployment/web would join the open incident.)
             other = {**labels, "deployment": "worker"}
-            outcomes = await app.incidents.ingest_alerts(
+            outcomes = await app.alerts.ingest_alerts(
                 parse_alertmanager(payload(alert("HighLatency", other, fingerprint="l2"))))
             assert outcomes[0].track in ("rules", "none")
     finally:

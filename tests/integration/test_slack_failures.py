@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.app.handlers import Caller
 from core.chat.commands import Reply, Sign
-from core.chat.handlers import Caller
 from testkit.support.slack import ALICE, BOB, RESTART_API, TEAM_POLICY, slack_world
 
 CHECK_THE_CARD = "check the card"

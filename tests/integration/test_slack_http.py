@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from core.app.handlers import Caller
 from core.chat.commands import Command, Reply
-from core.chat.handlers import Caller
 from core.chat.parser import WORDS
 from core.errors import NotFound
 from testkit.fakes.slack import (

@@ -44,7 +44,7 @@ async def _later(app: App, clock: MovableClock, seconds: float) -> ApprovalReque
     """Time passes in the sandbox and for signoff; the due looks run."""
     app.sandbox.advance(seconds)
     clock.advance(seconds=seconds)
-    await app.execution.verification.run_due()
+    await app.verification.run_due()
     return None
 
 
@@ -173,7 +173,7 @@ async def test_a_restart_during_verifying_resumes_it(database_url: str) -> None:
         sandbox = app.sandbox
         # signoff stops here; a new process on the same database and cluster recovers
         async with running_app(settings, clock=clock, cluster=app.cluster) as again:
-            counts = await Maintenance(store=again.db, clock=clock, signals=again.signals).recover(sole_worker=True)
+            counts = await Maintenance(store=again.db, clock=clock).recover(sole_worker=True)
             assert counts.get("interrupted", 0) == 0
             assert (await again.service.get(request.id)).status is RequestStatus.verifying
             sandbox.advance(6.0)
@@ -205,19 +205,19 @@ async def test_a_playbook_whose_proposals_fail_twice_in_a_row_is_suspended(datab
         fix = await _run(app, "rollout restart deployment/api -n prod", incident="INC-1")
         assert fix.status is RequestStatus.succeeded
         await app.incidents.resolve("INC-1", by=BOB, score=5, via="console")
-        (playbook,) = await app.incidents.playbooks()
+        (playbook,) = await app.playbooks.all()
         assert playbook.status is PlaybookStatus.approved
         _annotate(app, "deployment", "prod", "api", annotations={FAIL: "CrashLoopBackOff"},
                   progressDeadlineSeconds=30)
         proposal = Proposal(track="playbook", playbook_id=playbook.id, similarity=0.9)
         first = await _fail_a_restart(app, clock, proposal, "INC-2")
         assert first.status is RequestStatus.failed
-        (once,) = await app.incidents.playbooks()
+        (once,) = await app.playbooks.all()
         assert once.status is PlaybookStatus.approved and once.failures_in_a_row == 1
         # the way back of the first failure is not signed; a second proposal of the playbook fails too
         second = await _fail_a_restart(app, clock, proposal, "INC-3")
         assert second.status is RequestStatus.failed
-        (suspended,) = await app.incidents.playbooks()
+        (suspended,) = await app.playbooks.all()
         assert suspended.status is PlaybookStatus.suspended
         assert (suspended.times_executed, suspended.times_succeeded) == (2, 0)
         texts = await _texts(app, clock)
@@ -232,7 +232,7 @@ async def test_the_alert_resolving_after_a_verified_fix_is_evidence_for_the_rati
         app.service.default_places["console"] = "console"
         pod = sorted(p["metadata"]["name"] for p in app.sandbox.objects("pod", "prod", "app=api"))[0]
         labels = {"alertname": "KubePodCrashLooping", "namespace": "prod", "pod": pod, "container": "api"}
-        (opened,) = await app.incidents.ingest_alerts([Alert(status=AlertStatus.firing, labels=labels, key="k1",
+        (opened,) = await app.alerts.ingest_alerts([Alert(status=AlertStatus.firing, labels=labels, key="k1",
                                                              fingerprint="f1")])
         assert opened.request_id is not None and opened.incident_id is not None
         await app.service.sign(opened.request_id, by=BOB, via="console")
@@ -240,7 +240,7 @@ async def test_the_alert_resolving_after_a_verified_fix_is_evidence_for_the_rati
         assert (await app.service.get(opened.request_id)).status is RequestStatus.succeeded
         clock.advance(minutes=2)
         cleared = Alert(status=AlertStatus.resolved, labels=labels, key="k1", fingerprint="f1")
-        await app.incidents.ingest_alerts([cleared])
+        await app.alerts.ingest_alerts([cleared])
         texts = await _texts(app, clock)
         said = f"{opened.incident_id}'s alert resolved 2 min after {opened.request_id} was verified"
         assert sum(said in t for t in texts) == 1, texts

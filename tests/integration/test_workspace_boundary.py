@@ -4,8 +4,8 @@ where it is the only boundary of who may act."""
 
 from __future__ import annotations
 
+from core.app.handlers import ChatCommands
 from core.chat.commands import ChatContext, Help, List
-from core.chat.handlers import ChatCommands
 from testkit.fakes.slack import block_actions_body, event_body, message_event, post_signed, slash_command_body
 from testkit.support import make_settings, running_app
 from testkit.support.slack import CHANNEL, SECRET, slack_world

@@ -121,10 +121,6 @@ def test_the_check_itself_catches_hidden_imports(tmp_path: Path) -> None:
 # refusals) sits with the domain; a core module in no room is itself a finding.
 CORE_ROOMS = ("core.domain", "core.chat", "core.ports", "core.app")
 CORE_BASE = {"core.errors": "core.domain"}
-# core/chat/handlers.py and core/chat/learning.py are being moved into core/app (issue 17, by another
-# branch); until then they are the only modules allowed out of order. Once they have moved,
-# test_the_modules_still_to_move_have_not_moved_yet says to empty this set.
-STILL_TO_MOVE_TO_APP = {"core/chat/handlers.py", "core/chat/learning.py"}
 
 
 def core_room(module: str) -> str | None:
@@ -158,14 +154,7 @@ def _shown(module: str) -> str:
 
 
 def test_core_rooms_point_one_way() -> None:
-    found = core_direction_violations()
-    assert {f for f in found if f not in STILL_TO_MOVE_TO_APP} == set(), found
-
-
-def test_the_modules_still_to_move_have_not_moved_yet() -> None:
-    """The exception above is for files that still stand in core/chat; once moved, it goes."""
-    moved = {f for f in STILL_TO_MOVE_TO_APP if not (ROOT / f).exists()}
-    assert moved == set(), f"{sorted(moved)} moved: remove them from STILL_TO_MOVE_TO_APP"
+    assert core_direction_violations() == {}
 
 
 def test_the_room_check_catches_imports_against_the_direction(tmp_path: Path) -> None:
