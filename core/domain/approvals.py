@@ -255,6 +255,18 @@ def cancel(request: ApprovalRequest, *, by: Person, at: datetime) -> Transition:
     ),))
 
 
+def resolved_on_its_own(request: ApprovalRequest, *, at: datetime, alert: str) -> Transition:
+    """Pending when all of its incident's alerts resolved: cancelled, nothing ran ([incidents] cancel_when_resolved)."""
+    updated = request.model_copy(update={
+        "status": RequestStatus.cancelled, "version": request.version + 1, "decided_by": "alertmanager",
+        "decided_at": at,
+    })
+    return Transition(updated, (_event(
+        updated, at, EventType.cancelled, f"cancelled: the alert {alert} resolved on its own", actor="alertmanager",
+        role="system", detail=f"all of the incident's alerts resolved at {at:%Y-%m-%d %H:%M:%S} UTC; nothing ran",
+    ),))
+
+
 def expire(request: ApprovalRequest, *, at: datetime) -> Transition:
     """Pending past its deadline, or approved but never run within the window (a restart found it)."""
     if request.status is RequestStatus.pending:

@@ -21,6 +21,7 @@ from pydantic import (
 
 from core.domain.cluster import TargetFacts
 from core.domain.freeze import Freeze
+from core.domain.incident_rules import IncidentRules
 from core.domain.oncall import Schedule
 from core.domain.operations import (
     CordonOp,
@@ -195,14 +196,12 @@ class RequestRules(BaseModel):
     max_per_person_per_minute: StrictInt = Field(default=20, ge=1, le=10_000)
 
 
-
 class VerifyRules(BaseModel):
     """How long signoff follows an operation's effect when the workload names no deadline of its own."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout: VerifyDuration = timedelta(minutes=10)
-
 
 
 # Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).
@@ -299,6 +298,7 @@ class Policy(BaseModel):
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
     oncall: dict[str, Schedule] = Field(default_factory=dict)
     freeze: tuple[Freeze, ...] = ()  # [[freeze]] windows
+    incidents: IncidentRules = IncidentRules()
     source: str = BUILT_IN
 
     @property

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.domain.freeze import Freeze
+from core.domain.incident_rules import IncidentRules
 from core.domain.oncall import ONCALL_PREFIX, Schedule
 from core.domain.policy import (
     DEFAULT_SIGN_RULES,
@@ -30,7 +31,7 @@ from core.domain.text import name_problem
 from core.errors import SignoffError
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify", "oncall",
-              "freeze"}
+              "freeze", "incidents"}
 
 
 class _ScheduleEntry(BaseModel):
@@ -118,6 +119,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         playbook_table["approvers"] = list(risk[max(Risk, key=lambda r: r.rank)].approvers)
     playbooks = _model(PlaybookRules, playbook_table, ["playbooks"], text, source)
     chat = _model(ChatRules, _table(data, "chat", text, source), ["chat"], text, source)
+    incidents = _model(IncidentRules, _table(data, "incidents", text, source), ["incidents"], text, source)
     verify = _model(VerifyRules, _table(data, "verify", text, source), ["verify"], text, source)
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list):
@@ -134,7 +136,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
                               f"two freezes are named `{twice}`; give each its own name")
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
                   rules=rules, groups=groups, chat=chat, verify=verify, oncall=oncall, freeze=freezes,
-                  source=source)
+                  incidents=incidents, source=source)
 
 
 def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
