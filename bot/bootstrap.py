@@ -99,7 +99,7 @@ class App:
             tasks = [
                 group.create_task(self._loop("execution", self.execution.run_approved,
                                              self.signals.execution.wait, 2.0)),
-                group.create_task(self._loop("outbox", self.dispatcher.run_once, self.signals.outbox.wait, 0.25)),
+                group.create_task(self.dispatcher.run(0.25)),  # each platform in its own lane
                 # Verifying requests (also those a restart found) are looked at when each is due.
                 group.create_task(self._loop("verification", self.verification.run_due,
                                              self._until_next_look, 1.0)),

@@ -242,7 +242,8 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
-            problem = request_problem(request, uow.timeline, self._audit_key) or approvals.quorum_problem(request)
+            # The counted quorum first: its sentence is the more specific one when both would refuse.
+            problem = approvals.quorum_problem(request) or request_problem(request, uow.timeline, self._audit_key)
             changed = approvals.claimed(request, worker=self.worker_id, at=now)
             # A claim another worker won raises ConcurrentUpdate: the store runs this again, which then
             # finds the request executing and returns None.
