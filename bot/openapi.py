@@ -47,6 +47,8 @@ ERROR_CODES: dict[str, str] = {
     "invalid_payload": "422: an alerts body that is not Alertmanager's version 4 webhook payload.",
     "policy": "422: the policy refuses the request (the message says which rule).",
     "quorum_unreachable": "422: the roster has too few people who may sign at this risk.",
+    "change_freeze": "422: a change freeze refuses the request (`effect = \"refuse\"`, or critical under `raise`); "
+                     "the message names it and its end.",
     "target_missing": "422: the target does not exist in the cluster.",
     "cluster_rejected": "422: the cluster refused the dry run (the message says why).",
     "cluster_unavailable": "422: the cluster did not answer.",

@@ -27,7 +27,7 @@ from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import request_problem
-from core.domain.policy import Policy
+from core.domain.policy import Policy, Risk
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -209,6 +209,8 @@ class ExecutionService:
             log.warning("execution.facts_unavailable", request_id=request_id, error=exc.message)
             facts = None
         risk = self._policy.effective_risk(request.operation, request.stated_risk, facts)
+        if request.freeze is not None:  # the change freeze it was made under raised it one level
+            risk = list(Risk)[min(risk.rank + 1, Risk.critical.rank)]
         if risk.rank <= request.risk.rank:
             return True
         why = (f"the cluster now has {facts.replicas} replica(s) for {request.operation.target_ref}"

@@ -20,6 +20,9 @@ from pydantic import (
 )
 
 from core.domain.cluster import TargetFacts
+from core.domain.freeze import Freeze
+from core.domain.incident_rules import IncidentRules
+from core.domain.oncall import Schedule
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
@@ -133,8 +136,9 @@ class SignRule(BaseModel):
     # Paging: still short of the quorum this long after creation, the thread mentions `escalate_to`;
     # this long before expiry, the approvers who have not signed are reminded once.
     escalate_after: Duration | None = None
-    escalate_to: tuple[str, ...] = ()
+    escalate_to: tuple[str, ...] = ()  # groups, or schedules as `oncall.<name>`
     remind_before_expiry: Duration | None = None
+    page: tuple[str, ...] = ()  # schedules (`oncall.<name>`) whose person on call the card's first post mentions
 
     @model_validator(mode="after")
     def _escalation_pairs(self) -> SignRule:
@@ -192,14 +196,12 @@ class RequestRules(BaseModel):
     max_per_person_per_minute: StrictInt = Field(default=20, ge=1, le=10_000)
 
 
-
 class VerifyRules(BaseModel):
     """How long signoff follows an operation's effect when the workload names no deadline of its own."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout: VerifyDuration = timedelta(minutes=10)
-
 
 
 # Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).
@@ -294,6 +296,9 @@ class Policy(BaseModel):
     verify: VerifyRules = VerifyRules()
     rules: tuple[RuleSpec, ...] = ()
     groups: dict[str, GroupHandles] = Field(default_factory=dict)
+    oncall: dict[str, Schedule] = Field(default_factory=dict)
+    freeze: tuple[Freeze, ...] = ()  # [[freeze]] windows
+    incidents: IncidentRules = IncidentRules()
     source: str = BUILT_IN
 
     @property
