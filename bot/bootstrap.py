@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from adapters.db.database import Database
+from bot.calendars import Calendars, build_calendars
 from bot.fleet import build_registry
 from bot.settings import Settings
 from core.app.alert_intake import AlertIntake
@@ -70,6 +71,7 @@ class App:
     warmers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
     audit_stream: AuditStream | None = None  # with SIGNOFF_AUDIT_WEBHOOK
+    calendars: Calendars | None = None  # [oncall.*] schedules and ical freezes, refreshed in the background
 
     @property
     def history(self) -> History:
@@ -99,7 +101,7 @@ class App:
             tasks = [
                 group.create_task(self._loop("execution", self.execution.run_approved,
                                              self.signals.execution.wait, 2.0)),
-                group.create_task(self._loop("outbox", self.dispatcher.run_once, self.signals.outbox.wait, 0.25)),
+                group.create_task(self.dispatcher.run(0.25)),  # each platform in its own lane
                 # Verifying requests (also those a restart found) are looked at when each is due.
                 group.create_task(self._loop("verification", self.verification.run_due,
                                              self._until_next_look, 1.0)),
@@ -108,6 +110,8 @@ class App:
             ]
             if self.audit_stream is not None:  # its own worker: a webhook that is down never delays chat
                 tasks.append(group.create_task(self._loop("audit-stream", self.audit_stream.run_once, _sleep, 1.0)))
+            # Each feed is its own supervised loop: a slow or failing feed never touches the request path.
+            tasks += [group.create_task(feed.run()) for feed in (self.calendars.feeds if self.calendars else [])]
             try:
                 yield
             finally:
@@ -251,6 +255,9 @@ async def bootstrap(
             sandbox=sandbox,
             audit_stream=build_audit_stream(settings, db, clock, metrics, closers),
         )
+        app.calendars = build_calendars(policy, clock, metrics, settings.chat_timeout_s)
+        service.freeze_windows = app.calendars.freeze_windows
+        service.on_call = app.maintenance.on_call = app.calendars.on_call
         yield app
     finally:
         await close_all(closers)

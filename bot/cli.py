@@ -183,6 +183,8 @@ async def _timeline(settings: Settings, subject: str) -> int:
 
 def check_config(settings: Settings) -> int:
     from adapters.db.urls import mask_url
+    from bot.calendars import calendar_lines
+    from core.ports import SystemClock
 
     policy = settings.load_policy()
     url = mask_url(settings.database_url, settings.secrets())
@@ -192,7 +194,7 @@ def check_config(settings: Settings) -> int:
         + (f" ({len(policy.people)} people)" if policy.people else " (anyone may sign)"),
     ]
     for risk, rule in sorted(policy.risk.items(), key=lambda item: item[0].rank):
-        paging = ""
+        paging = f", pages {', '.join(rule.page)}" if rule.page else ""
         if rule.escalate_after is not None:
             paging += f", escalated to {', '.join(rule.escalate_to)} after {format_duration(rule.escalate_after)}"
         if rule.remind_before_expiry is not None:
@@ -207,6 +209,7 @@ def check_config(settings: Settings) -> int:
                  f"{policy.playbooks.sign_rule.describe_approvers()}, similarity {policy.playbooks.similarity}")
     if policy.rules:
         lines.append(f"  {len(policy.rules)} expert rule(s) from the policy file")
+    lines.extend(calendar_lines(policy, SystemClock()))
     lines.append(f"cluster: {settings.cluster}")
     from bot.fleet import check_config_clusters
 

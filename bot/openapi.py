@@ -49,6 +49,8 @@ ERROR_CODES: dict[str, str] = {
     "quorum_unreachable": "422: the roster has too few people who may sign at this risk.",
     "unknown_cluster": "422: the request names a cluster the policy does not have (the message lists them).",
     "wrong_channel": "422: the cluster takes requests only from its `channels` (the message names them).",
+    "change_freeze": "422: a change freeze refuses the request (`effect = \"refuse\"`, or critical under `raise`); "
+                     "the message names it and its end.",
     "target_missing": "422: the target does not exist in the cluster.",
     "cluster_rejected": "422: the cluster refused the dry run (the message says why).",
     "cluster_unavailable": "422: the cluster did not answer.",

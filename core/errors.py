@@ -31,6 +31,12 @@ class QuorumUnreachable(PolicyViolation):
     code = "quorum_unreachable"
 
 
+class ChangeFreeze(PolicyViolation):
+    """A change freeze is in force: `effect = "refuse"`, or a `raise` that would go above critical."""
+
+    code = "change_freeze"
+
+
 class Unverifiable(SignoffError):
     """An operation whose effect could never be seen (e.g. a restart that replaces no pod): refused when asked."""
 

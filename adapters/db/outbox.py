@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,6 +24,51 @@ _KEY_BY_THREAD = sa.select(_A.key).where(_A.platform == sa.bindparam("platform")
                                          _A.thread == sa.bindparam("ref")).limit(1)
 
 _BODY_FIELDS = ("text", "card", "anchor_as", "mentions")
+
+# Built once: the dispatcher runs these for every message it delivers.
+_O = t.outbox.c
+_LEASE = (sa.update(t.outbox)
+          .where(_O.id == sa.bindparam("message_id"), _O.status == "pending",
+                 sa.or_(_O.leased_until.is_(None), _O.leased_until <= sa.bindparam("now"),
+                        _O.lease_owner == sa.bindparam("owner")))
+          .values(leased_until=sa.bindparam("until"), lease_owner=sa.bindparam("owner")))
+_DELIVERED = (sa.update(t.outbox)
+              .where(_O.id.in_(sa.bindparam("ids", expanding=True)), _O.status == "pending")
+              .values(delivered_at=sa.bindparam("at"), status="delivered", leased_until=None))
+_RELEASE = (sa.update(t.outbox)
+            .where(_O.id.in_(sa.bindparam("ids", expanding=True)), _O.status == "pending",
+                   _O.lease_owner == sa.bindparam("owner"))
+            .values(leased_until=None, lease_owner=None))
+_POSTPONE = (sa.update(t.outbox).where(_O.id == sa.bindparam("message_id"))
+             .values(next_attempt_at=sa.bindparam("at"), leased_until=None))
+_PENDING_UPDATES = sa.select(_O.id).where(_O.platform == sa.bindparam("platform"), _O.key == sa.bindparam("key"),
+                                          _O.status == "pending", _O.kind == MessageKind.card_update.value)
+_CARD_PENDING = sa.select(_O.id).where(_O.platform == sa.bindparam("platform"), _O.key == sa.bindparam("key"),
+                                       _O.status == "pending", _O.kind == MessageKind.card.value).limit(1)
+
+
+def _due_query(at: Any, platforms: list[str] | Any | None, per_lane: Any, limit: Any) -> sa.Select[Any]:
+    """The due messages; each argument a value, or a bind parameter for the statement built once below."""
+    c = t.outbox.c
+    conditions = [c.status == "pending", c.next_attempt_at <= at,
+                  sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
+    if platforms is not None:
+        # Messages for a platform this process cannot reach stay for a process that can; they must not
+        # take the window from the platforms it can.
+        conditions.append(c.platform.in_(platforms))
+    if per_lane is None:
+        return sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+    # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
+    lane = sa.func.row_number().over(
+        partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
+    ).label("lane_position")
+    ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
+    return (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
+            .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
+
+
+_DUE_BY_LANE = _due_query(sa.bindparam("at"), sa.bindparam("platforms", expanding=True), sa.bindparam("per_lane"),
+                          sa.bindparam("limit"))
 
 
 class SqlOutbox(_Repo):
@@ -46,24 +92,12 @@ class SqlOutbox(_Repo):
     def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
             per_lane: int | None = None) -> list[OutboxMessage]:
         at = format_at(now)
-        c = t.outbox.c
-        conditions = [c.status == "pending", c.next_attempt_at <= at,
-                      sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
-        if platforms is not None:
-            # Messages for a platform this process cannot reach stay for a process that can; they must not
-            # take the window from the platforms it can.
-            conditions.append(c.platform.in_(sorted(platforms)))
-        if per_lane is None:
-            query = sa.select(t.outbox).where(*conditions).order_by(c.id).limit(limit)
+        if platforms is not None and per_lane is not None:  # the dispatcher's pass: built once
+            rows = self._conn.execute(_DUE_BY_LANE, {"at": at, "platforms": sorted(platforms), "per_lane": per_lane,
+                                                     "limit": limit})
         else:
-            # A card whose messages are waiting (its post not delivered yet) holds at most `per_lane` places.
-            lane = sa.func.row_number().over(
-                partition_by=(c.platform, sa.func.coalesce(c.key, sa.cast(c.id, sa.String))), order_by=c.id,
-            ).label("lane_position")
-            ranked = sa.select(t.outbox, lane).where(*conditions).subquery()
-            query = (sa.select(*[ranked.c[col.name] for col in t.outbox.c])
-                     .where(ranked.c.lane_position <= per_lane).order_by(ranked.c.id).limit(limit))
-        rows = self._conn.execute(query)
+            rows = self._conn.execute(_due_query(at, sorted(platforms) if platforms is not None else None, per_lane,
+                                                 limit))
         messages = []
         for row in rows:
             m = row._mapping
@@ -76,24 +110,25 @@ class SqlOutbox(_Repo):
         return messages
 
     def lease(self, message_id: int, *, owner: str, until: datetime, now: datetime) -> bool:
-        c = t.outbox.c
-        result = self._conn.execute(
-            sa.update(t.outbox)
-            .where(c.id == message_id, c.status == "pending",
-                   sa.or_(c.leased_until.is_(None), c.leased_until <= format_at(now)))
-            .values(leased_until=format_at(until), lease_owner=owner)
-        )
+        """Free (or lapsed, or already `owner`'s): now `owner`'s until `until`."""
+        result = self._conn.execute(_LEASE, {"message_id": message_id, "now": format_at(now),
+                                             "owner": owner, "until": format_at(until)})
         return result.rowcount == 1
+
+    def release(self, message_ids: Sequence[int], *, owner: str) -> None:
+        """`owner`'s leases on messages it did not try to send, given back as if never taken."""
+        if message_ids:
+            self._conn.execute(_RELEASE, {"ids": list(message_ids), "owner": owner})
 
     def delivered(self, message_ids: Sequence[int], at: datetime) -> None:
         if message_ids:
-            self._conn.execute(
-                sa.update(t.outbox).where(t.outbox.c.id.in_(list(message_ids)), t.outbox.c.status == "pending")
-                .values(status="delivered", delivered_at=format_at(at), leased_until=None)
-            )
+            self._conn.execute(_DELIVERED, {"ids": list(message_ids), "at": format_at(at)})
 
     def retry_later(self, message_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
         c = t.outbox.c
+        if not count_attempt:
+            self._conn.execute(_POSTPONE, {"message_id": message_id, "at": format_at(at)})
+            return
         values: dict[str, object] = {"next_attempt_at": format_at(at), "leased_until": None}
         if count_attempt:
             values["attempts"] = c.attempts + 1
@@ -115,20 +150,11 @@ class SqlOutbox(_Repo):
         )
 
     def pending_updates(self, platform: str, key: str) -> list[int]:
-        c = t.outbox.c
-        rows = self._conn.execute(
-            sa.select(c.id).where(c.platform == platform, c.key == key, c.status == "pending",
-                                  c.kind == MessageKind.card_update.value)
-        )
+        rows = self._conn.execute(_PENDING_UPDATES, {"platform": platform, "key": key})
         return [int(row[0]) for row in rows]
 
     def card_pending(self, platform: str, key: str) -> bool:
-        c = t.outbox.c
-        row = self._conn.execute(
-            sa.select(c.id).where(c.platform == platform, c.key == key, c.status == "pending",
-                                  c.kind == MessageKind.card.value).limit(1)
-        ).first()
-        return row is not None
+        return self._conn.execute(_CARD_PENDING, {"platform": platform, "key": key}).first() is not None
 
     def backlog(self) -> int:
         return int((self._conn.execute(

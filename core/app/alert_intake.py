@@ -21,6 +21,7 @@ from core.app.alert_outcomes import AlertOutcome, Filed, Prepared, failed
 from core.app.decisions import Decision, DecisionManager
 from core.app.incident_notes import announce, last_fix, rating_prompt
 from core.app.notify import card_updates
+from core.app.self_resolved import cancel_pending, resolved_without_a_fix
 from core.app.service import SYSTEM, ApprovalService, RequestDraft
 from core.chat import learning_texts as texts
 from core.chat.messages import MessageKind, NewMessage
@@ -289,8 +290,9 @@ class AlertIntake:
                     announce(uow, change.incident, evidence, self._approvals.default_places)
                     if incident.effectiveness is None:
                         uow.outbox.add(rating_prompt(verified, incident, self._policy.playbooks, evidence=evidence))
-                else:
-                    announce(uow, change.incident, texts.alert_resolved(change.incident),
+                else:  # no fix by signoff succeeded: nothing to rate, and an unsigned proposal is moot
+                    cancelled, kept = cancel_pending(uow, change.incident, self._policy, now)
+                    announce(uow, change.incident, resolved_without_a_fix(change.incident, cancelled, kept),
                              self._approvals.default_places)
             return incident_of
 

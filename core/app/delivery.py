@@ -10,6 +10,8 @@ state, so several queued updates collapse into one call, at most one per card pe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
 import uuid
 from collections.abc import Mapping
@@ -17,12 +19,12 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.delivery_plan import Claim, Job, lane_key
 from core.app.metrics import Metrics
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
 from core.chat.digest import digest_text, incident_line, request_line
 from core.chat.messages import DeliveryError, MessageKind, MessageRef, NewMessage, OutboxMessage
-from core.domain.approvals import ApprovalRequest
 from core.domain.ids import IncidentId, RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 
@@ -30,15 +32,11 @@ log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
-# At most this many of one card's messages per pass, so that cards waiting for their post leave room for others.
-PER_LANE = 20
+MIN_PASS_GAP_S = 0.01
+PER_LANE = 20  # at most this many of one card's messages per pass: cards waiting for their post leave room
 # Flood control: one digest per channel per minute; how often a process looks for one that is due.
 DIGEST_EVERY = timedelta(minutes=1)
 DIGEST_CHECK = timedelta(seconds=30)
-
-
-class _CardNotYet(Exception):
-    """A card update or reply whose card has not been posted yet."""
 
 
 class OutboxDispatcher:
@@ -60,47 +58,113 @@ class OutboxDispatcher:
         self.delivered = 0
         self.failures = 0
         self._card_budget = max_new_cards_per_minute
-        self._next_digest_check = clock.now()
+        self._next_digest_check: dict[str, datetime] = {}
         self.held_back = 0
 
-    async def run_once(self, limit: int = 200) -> int:
-        """One pass over the due messages; returns how many were delivered.
+    async def run(self, interval: float = 0.25) -> None:
+        """Deliver until cancelled, each platform in its own lane: a platform whose calls hang holds back
+        only its own messages. Every lane passes when the outbox is woken, and at least every `interval`."""
+        wakes: dict[str, asyncio.Event] = {}
+        tasks: dict[str, asyncio.Task[None]] = {}
+        async with asyncio.TaskGroup() as group:
+            while True:
+                for platform in tuple(self.gateways):
+                    if platform not in tasks or tasks[platform].done():
+                        wakes[platform] = asyncio.Event()
+                        tasks[platform] = group.create_task(self._lane_loop(platform, wakes[platform], interval))
+                for wake in wakes.values():
+                    wake.set()
+                await self._signals.outbox.wait(interval)
 
-        Each card's messages go out one after another; different cards go out side by side (a chat
-        API call is mostly waiting), at most `concurrency` at a time.
+    async def _lane_loop(self, platform: str, wake: asyncio.Event, interval: float) -> None:
+        """One platform's deliveries, until its gateway is taken out (`run` starts another when it is back).
+
+        A pass does not wait for the previous one's calls (a new card goes out while another card's update is
+        on its way); a card whose messages are in flight is left out of the next claim, so they keep their order.
         """
-        now = self._clock.now()
-        platforms = tuple(self.gateways)
-        if now >= self._next_digest_check and await self._digests(now):
-            now = self._clock.now()  # the digest just stored is due in this pass
-        due = await self._store.read(
-            lambda uow: uow.outbox.due(now, limit, platforms=platforms, per_lane=PER_LANE))
-        lanes: dict[tuple[str, str], list[OutboxMessage]] = {}
-        for message in due:
-            lanes.setdefault((message.platform, message.key or f"#{message.id}"), []).append(message)
         gate = asyncio.Semaphore(self._concurrency)
-        counts = [0]
+        busy: set[str] = set()
 
-        async def lane(messages: list[OutboxMessage]) -> None:
-            async with gate:
+        async def lane(key: str, jobs: list[Job]) -> None:
+            try:
+                async with gate:
+                    self.delivered += await self._run_lane(platform, jobs)
+            finally:
+                busy.discard(key)
+                wake.set()  # what waited behind this card may go now
+
+        async with asyncio.TaskGroup() as lanes:
+            while platform in self.gateways:
+                wake.clear()
                 try:
-                    for message in messages:
-                        outcome = await self._one(message, now)
-                        if outcome == "blocked":
-                            return  # later messages of this card wait for this one
-                        if outcome == "delivered":
-                            counts[0] += 1
+                    claim = await self._claim_pass(platform, 200, frozenset(busy))
+                    self.delivered += len(claim.settled)
+                    for jobs in claim.lanes:
+                        key = lane_key(jobs[0].message)
+                        busy.add(key)
+                        lanes.create_task(lane(key, jobs))
                 except Exception:
-                    # One lane fails alone (a database error while booking it): cancelling the others mid-call
-                    # would re-send what they had delivered but not yet booked.
-                    log.exception("outbox.lane_crashed", platform=messages[0].platform, key=messages[0].key)
+                    # One bad pass must not stop the lane; the next pass retries from the database.
+                    log.exception("outbox.pass_failed", platform=platform)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await wake.wait()
+                await asyncio.sleep(MIN_PASS_GAP_S)  # wake-ups in a burst make one pass, not one each
+
+    async def run_once(self, limit: int = 200) -> int:
+        """One pass for every platform, side by side; returns how many messages were delivered."""
+        results = await asyncio.gather(*(self.run_platform(p, limit) for p in tuple(self.gateways)),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("outbox.pass_failed", error=f"{type(result).__name__}: {result}")
+            elif isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
+
+    async def run_platform(self, platform: str, limit: int = 200) -> int:
+        """One pass over one platform's due messages, to the end of its calls; returns how many were delivered.
+
+        One write transaction claims the pass (leases, anchors, rendered cards, what needs no call), then
+        each message costs its call and one write. Each card's messages go out one after another;
+        different cards go out side by side, at most `concurrency` at a time per platform.
+        """
+        claim = await self._claim_pass(platform, limit, frozenset())
+        gate = asyncio.Semaphore(self._concurrency)
+        counts = [len(claim.settled)]
+
+        async def lane(jobs: list[Job]) -> None:
+            async with gate:
+                counts[0] += await self._run_lane(platform, jobs)
 
         async with asyncio.TaskGroup() as group:
-            for messages in lanes.values():
-                group.create_task(lane(messages))
+            for jobs in claim.lanes:
+                group.create_task(lane(jobs))
         self.delivered += counts[0]
-        self._forget_paced(now)
         return counts[0]
+
+    async def _claim_pass(self, platform: str, limit: int, busy: frozenset[str]) -> Claim:
+        now = self._clock.now()
+        if now >= self._next_digest_check.get(platform, now) and await self._digests(now, platform):
+            now = self._clock.now()  # the digest just stored is due in this pass
+        self._forget_paced(now)
+        survey = await self._store.read(functools.partial(self._survey, platform=platform, now=now, limit=limit,
+                                                          busy=busy))
+        if not survey.lanes and not survey.postponed and not survey.settled:
+            return survey  # nothing due: no write
+        claim = await self._store.write(functools.partial(self._claim, survey=survey, platform=platform, now=now))
+        for message in claim.held_back:
+            self._held_back(message, now)
+        return claim
+
+    async def _run_lane(self, platform: str, jobs: list[Job]) -> int:
+        try:
+            return await self._lane(platform, jobs)
+        except Exception:
+            # One lane fails alone (a database error while booking it): cancelling the others mid-call
+            # would re-send what they had delivered but not yet booked.
+            log.exception("outbox.lane_crashed", platform=platform, key=jobs[0].message.key)
+            return 0
 
     @property
     def pacing_entries(self) -> int:
@@ -113,90 +177,158 @@ class OutboxDispatcher:
         for key in [k for k, at in self._last_update.items() if at <= horizon]:
             del self._last_update[key]
 
-    async def _one(self, message: OutboxMessage, now: datetime) -> str:
-        gateway = self.gateways.get(message.platform)
-        if gateway is None:
-            return "blocked"  # another process (or a later start) with that platform delivers it
-        postpone = self._update_too_soon(message, now)
-        if postpone is not None:
-            # A card update waiting for the platform's pace must not hold back the thread's replies:
-            # the card exists already, and the update renders the latest state when it goes.
-            await self._postpone(message.id, postpone)
-            return "postponed"
-        if not await self._lease_message(message, now):
-            return "blocked"
-        try:
-            await self._deliver(gateway, message)
-        except _CardNotYet:
-            await self._postpone(message.id, now + timedelta(seconds=1))
-            return "blocked"
-        except DeliveryError as exc:
-            await self._failed(message, exc)
-            return "blocked"
-        except Exception as exc:  # an adapter bug must not stop every other message
-            log.exception("outbox.delivery_crashed", message_id=message.id, platform=message.platform)
-            await self._failed(message, DeliveryError(f"{type(exc).__name__}: {exc}"))
-            return "blocked"
-        return "delivered"
+    # ---- the claim: one write transaction per pass
 
-    def _update_too_soon(self, message: OutboxMessage, now: datetime) -> datetime | None:
-        if message.kind is not MessageKind.card_update or message.key is None:
-            return None
-        last = self._last_update.get((message.platform, message.key))
-        if last is None:
-            return None
-        ready = last + timedelta(seconds=self._min_update_interval)
-        return ready if now < ready else None
+    def _survey(self, uow: UnitOfWork, *, platform: str, now: datetime, limit: int, busy: frozenset[str]) -> Claim:
+        """Read what the pass's deliveries need (a read, off the writer): each card's anchor, the cards to
+        post or update to, the updates an update coalesces; which messages wait, and which need no call."""
+        claim = Claim()
+        lanes: dict[str, list[OutboxMessage]] = {}
+        for message in uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE):
+            if lane_key(message) not in busy:  # its card's earlier messages are still on their way
+                lanes.setdefault(lane_key(message), []).append(message)
+        for messages in lanes.values():
+            key = messages[0].key
+            anchor = uow.outbox.anchor(key, platform) if key else None
+            posting = False  # the key's card is posted earlier in this lane: later messages go in its thread
+            jobs: list[Job] = []
+            for message in messages:
+                postpone = self._update_too_soon(message, now)
+                if postpone is not None:
+                    # A card update waiting for the platform's pace must not hold back the thread's replies:
+                    # the card exists already, and the update renders the latest state when it goes.
+                    claim.postponed.append((message.id, postpone))
+                    continue
+                if any(message.id in job.coalesced for job in jobs):
+                    continue  # goes with an update already claimed
+                if not posting and anchor is None and key is not None and message.kind is not MessageKind.card \
+                        and uow.outbox.card_pending(platform, key):
+                    # The card is not out yet (its post is being retried, or is leased by a process that
+                    # died): updates and replies wait for it instead of going out without their thread.
+                    claim.postponed.append((message.id, now + timedelta(seconds=1)))
+                    break
+                job = self._prepare(uow, message, anchor, posting)
+                if job is None:
+                    claim.settled.append(message.id)
+                    continue
+                posting = posting or message.kind is MessageKind.card
+                jobs.append(job)
+            if jobs:
+                claim.lanes.append(jobs)
+        return claim
 
-    async def _postpone(self, message_id: int, until: datetime) -> None:
-        await self._store.write(
-            lambda uow: uow.outbox.retry_later(message_id, at=until, error="", count_attempt=False))
+    def _claim(self, uow: UnitOfWork, *, survey: Claim, platform: str, now: datetime) -> Claim:
+        """Lease what the survey found, spend the flood budget, book what needs no call (a short write).
 
-    async def _lease_message(self, message: OutboxMessage, now: datetime) -> bool:
-        return await self._store.write(
-            lambda uow: uow.outbox.lease(message.id, owner=self._owner, until=now + self._lease, now=now))
+        Runs whole again on a write conflict, so it changes nothing outside the transaction.
+        """
+        claim = Claim(settled=list(survey.settled))
+        until = now + self._lease
+        for message_id, at in survey.postponed:
+            uow.outbox.retry_later(message_id, at=at, error="", count_attempt=False)
+        for jobs in survey.lanes:
+            leased: list[Job] = []
+            unposted = False  # the lane's card went to the digest: its updates and direct messages have no card
+            for job in jobs:
+                message, key = job.message, job.message.key
+                if not uow.outbox.lease(message.id, owner=self._owner, until=until, now=now):
+                    break  # another process has it: the rest of the card's messages wait
+                if unposted and message.kind in (MessageKind.card_update, MessageKind.direct):
+                    claim.settled.append(message.id)
+                elif job.anchor is None and key is not None and self._new_card(message) and not leased \
+                        and not uow.channel_cards.take(platform, message.channel, key, message_id=message.id,
+                                                       now=now, limit=self._card_budget):
+                    claim.held_back.append(message)  # listed in the channel's next digest instead
+                    claim.settled.append(message.id)
+                    unposted = unposted or message.kind is MessageKind.card
+                else:
+                    leased.append(dataclasses.replace(job, leased_until=until))
+            if leased:
+                claim.lanes.append(leased)
+        uow.outbox.delivered(claim.settled, now)
+        return claim
 
-    async def _deliver(self, gateway: ChatGateway, message: OutboxMessage) -> None:
+    def _prepare(self, uow: UnitOfWork, message: OutboxMessage, anchor: MessageRef | None,
+                 posting: bool) -> Job | None:
+        """What delivering `message` takes; None when it needs no call (settled in the claim)."""
         kind = message.kind
-        key = message.key
-        anchor = await self._store.read(lambda uow: uow.outbox.anchor(key, message.platform)) if key else None
-        if kind is not MessageKind.card and anchor is None and key is not None and await self._store.read(
-                lambda uow: uow.outbox.card_pending(message.platform, key)):
-            # The card is not out yet (its post is being retried, or is leased by a process that
-            # died): updates and replies wait for it instead of going out without their thread.
-            raise _CardNotYet()
-        if anchor is None and key is not None and self._new_card(message) and not await self._within_budget(message):
-            await self._done([message.id])  # listed in the channel's next digest instead
-            return
         if kind is MessageKind.card:
-            if anchor is None:
-                card = message.card or await self._render(message.key)
-                if card is None:
-                    await self._done([message.id])
-                    return
-                if message.mentions:
-                    card = card.model_copy(update={"mentions": message.mentions})
-                ref = await gateway.post_card(message.channel, card, token=message.token, retry=message.uncertain)
-                await self._done([message.id], anchors={message.key or "": ref})
-            else:
-                await self._done([message.id])  # already posted by an earlier attempt
-            return
+            if anchor is not None:
+                return None  # already posted by an earlier attempt
+            card = message.card or self._render_in(uow, message.key)
+            if card is None:
+                return None
+            if message.mentions:
+                card = card.model_copy(update={"mentions": message.mentions})
+            return Job(message, None, card)
         if kind is MessageKind.card_update:
-            if anchor is None or message.key is None:
-                await self._done([message.id])  # the card was never posted; nothing to update
-                return
-            ids = await self._store.read(lambda uow: uow.outbox.pending_updates(message.platform, key or ""))
-            card = await self._render(message.key)
-            if card is not None:
-                await gateway.update_card(anchor, card)
+            if (anchor is None and not posting) or message.key is None:
+                return None  # the card was never posted; nothing to update
+            ids = uow.outbox.pending_updates(message.platform, message.key)
+            return Job(message, anchor, self._render_in(uow, message.key), tuple(i for i in ids if i != message.id))
+        if kind is MessageKind.direct and anchor is None and not posting:
+            return None  # a card that was never posted has nothing to link to
+        return Job(message, anchor)
+
+    # ---- delivering a claimed lane
+
+    async def _lane(self, platform: str, jobs: list[Job]) -> int:
+        delivered = 0
+        anchor: MessageRef | None = None  # the card posted in this lane, for the messages after it
+        for n, job in enumerate(jobs):
+            gateway = self.gateways.get(platform)
+            if gateway is None or not await self._keep_lease(job):
+                await self._release(jobs[n:])  # another process (or a later start) delivers them
+                break
+            message = job.message
+            try:
+                anchor = await self._deliver(gateway, job, job.anchor or anchor)
+            except DeliveryError as exc:
+                await self._failed(message, exc)
+                await self._release(jobs[n + 1:])
+                break
+            except Exception as exc:  # an adapter bug must not stop every other message
+                log.exception("outbox.delivery_crashed", message_id=message.id, platform=message.platform)
+                await self._failed(message, DeliveryError(f"{type(exc).__name__}: {exc}"))
+                await self._release(jobs[n + 1:])
+                break
+            delivered += 1
+        return delivered
+
+    async def _keep_lease(self, job: Job) -> bool:
+        """A lane that has waited half its lease on slow calls renews it before the next call."""
+        now = self._clock.now()
+        if job.leased_until is None or now < job.leased_until - self._lease / 2:
+            return True
+        until = now + self._lease
+        return await self._store.write(
+            lambda uow: uow.outbox.lease(job.message.id, owner=self._owner, until=until, now=now))
+
+    async def _release(self, jobs: list[Job]) -> None:
+        if jobs:
+            ids = [job.message.id for job in jobs]
+            await self._store.write(lambda uow: uow.outbox.release(ids, owner=self._owner))
+
+    async def _deliver(self, gateway: ChatGateway, job: Job, anchor: MessageRef | None) -> MessageRef | None:
+        """Sends one claimed message and books it; returns the lane's anchor from now on."""
+        message, kind = job.message, job.message.kind
+        if kind is MessageKind.card:
+            assert job.card is not None
+            ref = await gateway.post_card(message.channel, job.card, token=message.token, retry=message.uncertain)
+            await self._done([message.id], anchors={message.key or "": ref})
+            return ref
+        if kind is MessageKind.card_update:
+            assert anchor is not None and message.key is not None
+            if job.card is not None:
+                await gateway.update_card(anchor, job.card)
             self._last_update[(message.platform, message.key)] = self._clock.now()
-            await self._done(sorted({*ids, message.id}))
-            return
+            await self._done(sorted({*job.coalesced, message.id}))
+            return anchor
         if kind is MessageKind.direct:
-            if anchor is not None:  # a card that was never posted has nothing to link to
-                await gateway.post_direct(message.channel, message.text, anchor)
+            assert anchor is not None
+            await gateway.post_direct(message.channel, message.text, anchor)
             await self._done([message.id])
-            return
+            return anchor
         mentions = message.mentions or None
         if kind is MessageKind.thread and anchor is not None:
             ref = await gateway.post_reply(anchor, message.text, message.card, mentions=mentions, token=message.token,
@@ -208,6 +340,16 @@ class OutboxDispatcher:
         # thread keeps belonging to the request whose card opened it.
         anchors = {message.anchor_as: ref.model_copy(update={"thread": None})} if message.anchor_as else {}
         await self._done([message.id], anchors=anchors)
+        return anchor
+
+    def _update_too_soon(self, message: OutboxMessage, now: datetime) -> datetime | None:
+        if message.kind is not MessageKind.card_update or message.key is None:
+            return None
+        last = self._last_update.get((message.platform, message.key))
+        if last is None:
+            return None
+        ready = last + timedelta(seconds=self._min_update_interval)
+        return ready if now < ready else None
 
     @staticmethod
     def _new_card(message: OutboxMessage) -> bool:
@@ -216,24 +358,19 @@ class OutboxDispatcher:
             return True
         return message.kind is MessageKind.channel and isinstance(stored_key(message.key), IncidentId)
 
-    async def _within_budget(self, message: OutboxMessage) -> bool:
-        key, now, limit = message.key or "", self._clock.now(), self._card_budget
-        allowed = await self._store.write(lambda uow: uow.channel_cards.take(
-            message.platform, message.channel, key, message_id=message.id, now=now, limit=limit))
-        if not allowed:
-            self.held_back += 1
-            self._next_digest_check = now  # the next pass looks whether a digest is due
-            self._metrics.inc("signoff_cards_held_back_total", platform=message.platform)
-            log.info("outbox.card_held_back", platform=message.platform, channel=message.channel, key=key)
-        return allowed
+    def _held_back(self, message: OutboxMessage, now: datetime) -> None:
+        self.held_back += 1
+        self._next_digest_check[message.platform] = now  # the next pass looks whether a digest is due
+        self._metrics.inc("signoff_cards_held_back_total", platform=message.platform)
+        log.info("outbox.card_held_back", platform=message.platform, channel=message.channel, key=message.key)
 
-    async def _digests(self, now: datetime) -> int:
+    async def _digests(self, now: datetime, only: str) -> int:
         """One digest message per channel per minute for the cards the budget held back (any replica's)."""
-        self._next_digest_check = now + DIGEST_CHECK
+        self._next_digest_check[only] = now + DIGEST_CHECK
         waiting = await self._store.read(lambda uow: uow.channel_cards.waiting())
         sent = 0
         for platform, channel in waiting:
-            if platform not in self.gateways:
+            if platform != only:
                 continue
             count = await self._store.write(functools.partial(self._digest, platform=platform, channel=channel,
                                                               now=now))
@@ -242,7 +379,7 @@ class OutboxDispatcher:
                 sent += 1
             else:
                 # Not due yet: look again when it may be.
-                self._next_digest_check = min(self._next_digest_check, now + timedelta(seconds=5))
+                self._next_digest_check[only] = min(self._next_digest_check[only], now + timedelta(seconds=5))
         return sent
 
     def _digest(self, uow: UnitOfWork, *, platform: str, channel: str, now: datetime) -> int:
@@ -266,19 +403,20 @@ class OutboxDispatcher:
         return len(keys)
 
     async def _render(self, key: str | None) -> Card | None:
+        """The card of `key` as it would be posted now."""
+        return await self._store.read(lambda uow: self._render_in(uow, key))
+
+    def _render_in(self, uow: UnitOfWork, key: str | None) -> Card | None:
         request_id = stored_key(key)
         if not isinstance(request_id, RequestId):
             return None  # only a request has a card to re-render
-
-        def read(uow: UnitOfWork) -> tuple[ApprovalRequest | None, str | None]:
-            request = uow.requests.get(request_id)
-            incident = uow.incidents.get(request.incident_id) if request and request.incident_id else None
-            # A correlated incident's card says how far the problem reaches; a single alert needs no count.
-            scope = incident.scope if incident is not None and incident.alert_count > 1 else None
-            return request, scope
-
-        request, scope = await self._store.read(read)
-        return request_card(request, self._clock.now(), scope) if request is not None else None
+        request = uow.requests.get(request_id)
+        if request is None:
+            return None
+        incident = uow.incidents.get(request.incident_id) if request.incident_id else None
+        # A correlated incident's card says how far the problem reaches; a single alert needs no count.
+        scope = incident.scope if incident is not None and incident.alert_count > 1 else None
+        return request_card(request, self._clock.now(), scope)
 
     async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
         now = self._clock.now()

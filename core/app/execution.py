@@ -28,7 +28,7 @@ from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import request_problem
-from core.domain.policy import Policy
+from core.domain.policy import Policy, Risk
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -210,6 +210,8 @@ class ExecutionService:
             log.warning("execution.facts_unavailable", request_id=request_id, error=exc.message)
             facts = None
         risk = self._policy.effective_risk(request.operation, request.stated_risk, facts)
+        if request.freeze is not None:  # the change freeze it was made under raised it one level
+            risk = list(Risk)[min(risk.rank + 1, Risk.critical.rank)]
         if risk.rank <= request.risk.rank:
             return True
         why = (f"the cluster now has {facts.replicas} replica(s) for {request.operation.target_ref}"
@@ -241,7 +243,8 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
-            problem = request_problem(request, uow.timeline, self._audit_key) or approvals.quorum_problem(request)
+            # The counted quorum first: its sentence is the more specific one when both would refuse.
+            problem = approvals.quorum_problem(request) or request_problem(request, uow.timeline, self._audit_key)
             changed = approvals.claimed(request, worker=self.worker_id, at=now)
             # A claim another worker won raises ConcurrentUpdate: the store runs this again, which then
             # finds the request executing and returns None.

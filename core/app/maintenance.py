@@ -16,6 +16,7 @@ import structlog
 
 from core.app.messagebus import MessageBus
 from core.app.notify import group_mentions, not_yet_signed, people_mentions
+from core.app.oncall import OnCall
 from core.app.transitions import store_transition
 from core.chat.cards import Mentions
 from core.domain import approvals
@@ -74,6 +75,7 @@ class Maintenance:
         self._policy = policy
         self._keep = keep
         self._pruned_at: datetime | None = None
+        self.on_call: OnCall | None = None  # `escalate_to` may name schedules (`oncall.<name>`)
 
     async def recover(self, *, sole_worker: bool) -> dict[str, int]:
         """On start: mid-flight executions become interrupted; stale approvals expire; verifications resume.
@@ -158,6 +160,8 @@ class Maintenance:
                         "sign on the card.")
 
                 def mentions(platform: str) -> Mentions:
+                    if self.on_call is not None:
+                        return self.on_call.mentions(groups, platform, fallback=rule.approvers)
                     return group_mentions(policy, groups, platform)
             else:
                 waiting = not_yet_signed(policy, request)

@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 import structlog
 
 from core.app.clusters import place_request, registry_of
+from core.app.freezes import FreezeWindows, no_windows, under_freeze
 from core.app.identity import as_requester
 from core.app.messagebus import MessageBus
 from core.app.metrics import QUORUM_BUCKETS, Metrics
-from core.app.notify import routed, thread_replies
+from core.app.notify import routed, thread_replies, who_can_sign
+from core.app.oncall import OnCall, first_post_mentions
 from core.app.signals import Signals
 from core.app.transitions import store_transition
 from core.domain import approvals
@@ -26,6 +28,7 @@ from core.domain.blast import BlastRadius, assess
 from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
 from core.domain.feasibility import refuse_unverifiable
+from core.domain.freeze import FreezeInForce
 from core.domain.ids import (
     AnyId,
     IncidentId,
@@ -76,6 +79,7 @@ class RequestDraft:
     blast: BlastRadius
     proposal: Proposal | None
     places: tuple[Place, ...]
+    freeze: FreezeInForce | None = None
     cluster: str | None = None
 
 
@@ -96,6 +100,8 @@ class ApprovalService:
         self.default_places = default_places if default_places is not None else {}
         # Other services (incidents) hear of a new request inside the transaction that stores it.
         self._bus = bus
+        self.freeze_windows: FreezeWindows = no_windows  # `ical` freezes' windows, read in the background
+        self.on_call: OnCall | None = None  # who the schedules a level's `page` names are, read in the background
 
     async def request(
         self, action: str, *, by: Person, via: str, origin: Place | None = None, risk: Risk | None = None,
@@ -128,6 +134,8 @@ class ApprovalService:
         facts, blast = await self._inspect(operation)
         refuse_unverifiable(operation, facts)
         effective = self.policy.effective_risk(operation, risk, facts)
+        effective, freeze = under_freeze(self.policy, effective, operation.command(), self._clock.now(),
+                                         self.freeze_windows)
         rule = self.policy.rule_for(effective)
         shortfall = self.policy.quorum_shortfall(rule, requester=by.name)
         if shortfall is not None:
@@ -139,7 +147,7 @@ class ApprovalService:
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
-            proposal=proposal, places=routed(defaults, origin), cluster=cluster,
+            proposal=proposal, places=routed(defaults, origin), freeze=freeze, cluster=cluster,
         )
 
     def _check_rate(self, uow: UnitOfWork, person: str) -> None:
@@ -166,9 +174,13 @@ class ApprovalService:
             requested_by=draft.by, via=draft.via, at=self._clock.now(), risk=draft.risk,
             stated_risk=draft.stated_risk, rule=draft.rule, expire_after=self.policy.requests.expire_after,
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
-            places=draft.places, cluster=draft.cluster,
+            places=draft.places, freeze=draft.freeze, cluster=draft.cluster,
         )
-        return store_transition(uow, None, created, policy=self.policy, bus=self._bus)
+        request = created.request
+        return store_transition(uow, None, created, policy=self.policy, bus=self._bus,
+                                first_post=lambda platform: first_post_mentions(
+                                    who_can_sign(self.policy, request, platform), self.on_call, draft.rule,
+                                    request, platform))
 
     def created(self, request: ApprovalRequest) -> None:
         """After the transaction that stored a request committed."""

@@ -43,14 +43,14 @@ class Claim:
 def store_transition(
     uow: UnitOfWork, before: ApprovalRequest | None, changed: Transition, *, policy: Policy | None = None,
     bus: MessageBus | None = None, note: str | None = None, mentions: MentionsFor | None = None,
-    card: bool = True, claim: Claim | None = None,
+    card: bool = True, claim: Claim | None = None, first_post: MentionsFor | None = None,
 ) -> ApprovalRequest:
     """Persist `changed` (from `before`; None: a new request) and everything it causes; returns the new state.
 
     - The state: added, or a compare-and-swap on `before.version` (raises ConcurrentUpdate when another
       writer won, so the store runs the whole transaction again); `claim`: the execution claim's swap.
     - The card: a new request's first post (paging who can sign, and critical requests' approvers directly,
-      when the policy is given); else an update, unless `card` is False.
+      when the policy is given; `first_post` says whom it pages instead); else an update, unless `card` is False.
     - The thread: `note`, else what the new state deserves (`status_note`). With the policy, a veto or an
       expiry pages the requester unless `mentions` says whom to page.
     - The events: `RequestCreated`, or `RequestFinished` when a running operation ended, to `bus`.
@@ -68,7 +68,7 @@ def store_transition(
         uow.timeline.append(changed.events)
     if before is None:
         if policy is not None:
-            uow.outbox.add(card_posts(after, lambda platform: who_can_sign(policy, after, platform)))
+            uow.outbox.add(card_posts(after, first_post or (lambda platform: who_can_sign(policy, after, platform))))
             uow.outbox.add(direct_pages(policy, after))
         else:
             uow.outbox.add(card_posts(after))

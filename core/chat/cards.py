@@ -228,6 +228,8 @@ def signers_text(request: ApprovalRequest) -> str:
 
 
 def _risk_text(request: ApprovalRequest) -> str:
+    if request.freeze is not None:
+        return f"{request.risk} (🧊 raised one level by {request.freeze.describe()})"
     if request.stated_risk and request.stated_risk != request.risk:
         return f"{request.risk} (asked {request.stated_risk}; raised by the operation's floor)"
     return str(request.risk)

@@ -57,14 +57,6 @@ def playbook_suspended(playbook: Playbook, request_id: str) -> str:
             f"a row (the last, {request_id}). Similar alerts no longer get its proposal.")
 
 
-def alert_resolved(incident: Incident) -> str:
-    if incident.alert_count > 1:
-        return (f"🟢 {incident.id}: all {incident.scope} resolved ({incident.alert_name}). "
-                f"Rate the fix with `{resolve_hint(incident.id)}`.")
-    return (f"🟢 {incident.id}: the alert {incident.alert_name} resolved. "
-            f"Rate the fix with `{resolve_hint(incident.id)}`.")
-
-
 def incident_resolved(incident_id: str, by: str, score: int) -> str:
     return f"🏁 {incident_id} resolved by {by}: the fix rated {score}/{MAX_SCORE}."
 

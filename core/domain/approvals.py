@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from core.domain.blast import BlastRadius
 from core.domain.cluster import ClusterResult
 from core.domain.events import EventType, NewEvent, canonical_json
+from core.domain.freeze import FreezeInForce
 from core.domain.operations import Operation
 from core.domain.policy import ANYONE, Person, Risk, SignRule
 from core.domain.request_parts import (
@@ -70,6 +71,7 @@ class ApprovalRequest(BaseModel):
     verification: Verification | None = None
     # Signers whose signature no longer counts: the risk was raised and its rule does not admit them.
     uncounted: tuple[str, ...] = ()
+    freeze: FreezeInForce | None = None  # the change freeze in force when it was made (it raised the risk)
     # The cluster the request is for, by its name in the policy (or the kubeconfig context). None: made before
     # signoff served several clusters. The operation names it too when the policy has [clusters].
     cluster: str | None = None
@@ -142,16 +144,20 @@ def new_request(
     *, request_id: str, operation: Operation, action: str, requested_by: Person, via: str, at: datetime,
     risk: Risk, stated_risk: Risk | None, rule: SignRule, expire_after: timedelta, reason: str | None,
     incident_id: str | None, blast: BlastRadius | None, proposal: Proposal | None, places: tuple[Place, ...],
+    freeze: FreezeInForce | None = None,
     cluster: str | None = None,
 ) -> Transition:
     request = ApprovalRequest(
         id=request_id, operation=operation, action=action, requested_by=requested_by.name, requested_via=via,
         reason=reason, incident_id=incident_id, stated_risk=stated_risk, risk=risk, quorum=rule.quorum,
         approvers=rule.approvers, expire_after_s=int(expire_after.total_seconds()), created_at=at,
-        expires_at=at + expire_after, blast=blast, proposal=proposal, places=places, cluster=cluster,
+        expires_at=at + expire_after, blast=blast, proposal=proposal, places=places, freeze=freeze,
+        cluster=cluster,
     )
     raised = ""
-    if stated_risk and stated_risk != risk:
+    if freeze is not None:
+        raised = f" (raised one level by {freeze.describe()})"
+    elif stated_risk and stated_risk != risk:
         raised = f" (raised from {stated_risk} by the operation's risk floor)"
     detail = f"risk {risk}{raised}; needs {rule.quorum} signature(s) from {rule.describe_approvers()}"
     if proposal is not None:
@@ -255,6 +261,18 @@ def cancel(request: ApprovalRequest, *, by: Person, at: datetime) -> Transition:
     })
     return Transition(updated, (_event(
         updated, at, EventType.cancelled, f"{by.name} cancelled the request", actor=by.name, role="requester",
+    ),))
+
+
+def resolved_on_its_own(request: ApprovalRequest, *, at: datetime, alert: str) -> Transition:
+    """Pending when all of its incident's alerts resolved: cancelled, nothing ran ([incidents] cancel_when_resolved)."""
+    updated = request.model_copy(update={
+        "status": RequestStatus.cancelled, "version": request.version + 1, "decided_by": "alertmanager",
+        "decided_at": at,
+    })
+    return Transition(updated, (_event(
+        updated, at, EventType.cancelled, f"cancelled: the alert {alert} resolved on its own", actor="alertmanager",
+        role="system", detail=f"all of the incident's alerts resolved at {at:%Y-%m-%d %H:%M:%S} UTC; nothing ran",
     ),))
 
 

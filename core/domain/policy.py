@@ -22,6 +22,9 @@ from core.domain import durations
 from core.domain.cluster import TargetFacts
 from core.domain.clusters import AlertRules, ClusterSpec, ExecutionRules, default_cluster
 from core.domain.durations import _duration_seconds
+from core.domain.freeze import Freeze
+from core.domain.incident_rules import IncidentRules
+from core.domain.oncall import Schedule
 from core.domain.operations import (
     CordonOp,
     DeletePodOp,
@@ -142,8 +145,9 @@ class SignRule(BaseModel):
     # Paging: still short of the quorum this long after creation, the thread mentions `escalate_to`;
     # this long before expiry, the approvers who have not signed are reminded once.
     escalate_after: Duration | None = None
-    escalate_to: tuple[str, ...] = ()
+    escalate_to: tuple[str, ...] = ()  # groups, or schedules as `oncall.<name>`
     remind_before_expiry: Duration | None = None
+    page: tuple[str, ...] = ()  # schedules (`oncall.<name>`) whose person on call the card's first post mentions
 
     @model_validator(mode="after")
     def _escalation_pairs(self) -> SignRule:
@@ -274,6 +278,9 @@ class Policy(BaseModel):
     clusters: dict[str, ClusterSpec] = Field(default_factory=dict)
     alerts: AlertRules = AlertRules()
     execution: ExecutionRules = ExecutionRules()
+    oncall: dict[str, Schedule] = Field(default_factory=dict)
+    freeze: tuple[Freeze, ...] = ()  # [[freeze]] windows
+    incidents: IncidentRules = IncidentRules()
     source: str = BUILT_IN
 
     def cluster_spec(self, name: str | None) -> ClusterSpec | None:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.domain.clusters import CLUSTER_KEYS, AlertRules, ClusterSpec, ExecutionRules, cluster_problem
+from core.domain.freeze import Freeze
+from core.domain.incident_rules import IncidentRules
+from core.domain.oncall import ONCALL_PREFIX, Schedule
 from core.domain.policy import (
     DEFAULT_SIGN_RULES,
     ChatRules,
+    Duration,
     GroupHandles,
     Person,
     PlaybookRules,
@@ -26,8 +31,18 @@ from core.domain.policy import (
 from core.domain.text import name_problem
 from core.errors import SignoffError
 
-_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify",
+_TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify", "oncall",
+              "freeze", "incidents",
               "clusters", "alerts", "execution"}
+
+
+class _ScheduleEntry(BaseModel):
+    """An `[oncall.<name>]` table as written: `refresh` is a duration like `5m`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ical: str
+    refresh: Duration = timedelta(minutes=5)
 
 
 class PolicyFileError(SignoffError):
@@ -90,7 +105,13 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         if not isinstance(entry, dict):
             raise PolicyFileError(source, _locate(text, ["groups", name]), f"groups.{name}", "must be a table")
         groups[name] = _model(GroupHandles, entry, ["groups", name], text, source)
-    _check_escalation_groups(risk, people, groups, text, source)
+    oncall: dict[str, Schedule] = {}
+    for name, entry in _table(data, "oncall", text, source).items():
+        if not isinstance(entry, dict):
+            raise PolicyFileError(source, _locate(text, ["oncall", name]), f"oncall.{name}", "must be a table")
+        written = _model(_ScheduleEntry, entry, ["oncall", name], text, source)
+        oncall[name] = _model(Schedule, written.model_dump(), ["oncall", name], text, source)
+    _check_escalation_groups(risk, people, groups, oncall, text, source)
     requests = _model(RequestRules, _table(data, "requests", text, source), ["requests"], text, source)
     retention = _model(RetentionRules, _table(data, "retention", text, source), ["retention"], text, source)
     playbook_table = dict(_table(data, "playbooks", text, source))
@@ -101,6 +122,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         playbook_table["approvers"] = list(risk[max(Risk, key=lambda r: r.rank)].approvers)
     playbooks = _model(PlaybookRules, playbook_table, ["playbooks"], text, source)
     chat = _model(ChatRules, _table(data, "chat", text, source), ["chat"], text, source)
+    incidents = _model(IncidentRules, _table(data, "incidents", text, source), ["incidents"], text, source)
     verify = _model(VerifyRules, _table(data, "verify", text, source), ["verify"], text, source)
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list):
@@ -109,10 +131,18 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     clusters = _clusters(_table(data, "clusters", text, source), text, source)
     alerts = _model(AlertRules, _table(data, "alerts", text, source), ["alerts"], text, source)
     execution = _model(ExecutionRules, _table(data, "execution", text, source), ["execution"], text, source)
+    freeze_data = data.get("freeze", [])
+    if not isinstance(freeze_data, list) or not all(isinstance(entry, dict) for entry in freeze_data):
+        raise PolicyFileError(source, _locate(text, ["freeze"]), "freeze", "write freezes as [[freeze]] tables")
+    freezes = tuple(_model(Freeze, entry, ["freeze"], text, source) for entry in freeze_data)
+    names = [f.name for f in freezes]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})[0]
+        raise PolicyFileError(source, _locate(text, ["freeze"]), "freeze.name",
+                              f"two freezes are named `{twice}`; give each its own name")
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
-                  rules=rules, groups=groups, chat=chat, verify=verify, clusters=clusters, alerts=alerts,
-                  execution=execution, source=source)
-
+                  rules=rules, groups=groups, chat=chat, verify=verify, oncall=oncall, freeze=freezes,
+                  incidents=incidents, clusters=clusters, alerts=alerts, execution=execution, source=source)
 
 def _clusters(table: dict[str, Any], text: str, source: str) -> dict[str, ClusterSpec]:
     """`[clusters.<name>]`: known keys only, a valid risk floor, at most one `default = true`."""
@@ -172,18 +202,31 @@ def _complete(defined: dict[Risk, SignRule]) -> dict[Risk, SignRule]:
 
 
 def _check_escalation_groups(
-    risk: dict[Risk, SignRule], people: dict[str, Person], groups: dict[str, GroupHandles], text: str, source: str,
+    risk: dict[Risk, SignRule], people: dict[str, Person], groups: dict[str, GroupHandles],
+    oncall: dict[str, Schedule], text: str, source: str,
 ) -> None:
-    """An escalation must reach somebody: a group with a chat handle or with people in it."""
+    """An escalation must reach somebody: a group with a chat handle or with people in it, or a schedule;
+    `page` names schedules only."""
     known = set(groups) | {g for person in people.values() for g in person.groups}
     for level, rule in risk.items():
         for group in rule.escalate_to:
-            if group not in known:
+            schedule = group.removeprefix(ONCALL_PREFIX) if group.startswith(ONCALL_PREFIX) else None
+            if schedule is not None and schedule not in oncall:
+                raise PolicyFileError(
+                    source, _locate(text, ["risk", level.value, "escalate_to"]), f"risk.{level.value}.escalate_to",
+                    f"unknown schedule `{group}`: add [oncall.{schedule}] with its ical feed")
+            if schedule is None and group not in known:
                 raise PolicyFileError(
                     source, _locate(text, ["risk", level.value, "escalate_to"]), f"risk.{level.value}.escalate_to",
                     f"unknown group `{group}`: add [groups.{group}] with its slack/discord handle, "
                     "or put people in it",
                 )
+        for page in rule.page:
+            if not page.startswith(ONCALL_PREFIX) or page.removeprefix(ONCALL_PREFIX) not in oncall:
+                raise PolicyFileError(
+                    source, _locate(text, ["risk", level.value, "page"]), f"risk.{level.value}.page",
+                    f"`{page}` is not a schedule: page names schedules as `oncall.<name>`, each with an "
+                    "[oncall.<name>] table")
 
 
 def _table(data: dict[str, Any], key: str, text: str, source: str) -> dict[str, Any]:

@@ -87,7 +87,10 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                      "--disable-gpu", "--no-first-run", "--disable-extensions", "--hide-scrollbars"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
+    driver.set_page_load_timeout(60)
+    # A click that submits a form returns before the next page has loaded: every look-up waits for its element
+    # (seen failing under load: the audit page's verify result looked for on the page before it).
+    driver.implicitly_wait(30)
     try:
         yield driver
     finally:

@@ -1,0 +1,305 @@
+"""End-to-end load bench (not a test): bot CPU per request and card latency under load (issue 17 item 6).
+
+    python bench/e2e_load.py [--clients 8] [--seconds 20] [--profile out.pstats]
+
+One real `signoff run` (Slack HTTP mode against the fake Slack, HTTP API on, SQLite file, the
+sandbox API server in its own process), driven by `--clients` concurrent clients for `--seconds`.
+Each client, one request after the other:
+
+  create (POST /api/v1/requests, risk high: quorum 2) → wait for the card on the fake Slack →
+  two signed Approve clicks (bob, carol) on POST /slack/events → wait for the outcome in the
+  card's thread ("R-n succeeded", posted once the restart is verified).
+
+Measured on the bot process only (utime + stime from /proc/<pid>/stat over the load window):
+  - bot CPU per completed request (ms), and throughput (completed requests/s);
+  - card latency: create response → the card's chat.postMessage reaching the fake Slack (p50/p90);
+  - click → cluster: the quorum-completing click sent → the `executed` timeline event (the real
+    cluster write returned), p50/p90;
+with the ratios to the goals: ≤ 15 ms of bot CPU per request, card p50 ≤ 50 ms under load.
+
+`--baseline DIR --rounds N` runs another checkout's `bot` (e.g. `git archive e285ee7 | tar -x -C DIR`)
+under the same load, alternating with this one, and prints the ratios: on a shared machine only
+figures measured side by side compare.
+
+`--profile FILE` runs the bot under cProfile in every thread, timed in thread CPU time
+(`bench/profiled.py`; written at its graceful stop) and prints the top functions by own and
+cumulative time. The profiler roughly doubles the CPU; compare shares, not milliseconds.
+
+Figures on this machine (2 cores shared with the fakes, the sandbox, the clients and other engineers' test
+runs, load average 5–8), `--baseline` (main at e285ee7) `--rounds 2`:
+  before: 51.3–52.6 ms bot CPU per request, 11.3–13.7 requests/s, card p50 97.0–97.5 ms (p90 182–194 ms),
+          click → cluster p50 189–190 ms; on a quieter machine 37.9–40.8 ms, card p50 65–81 ms
+  after : 39.4–42.5 ms bot CPU per request (0.75–0.83×), 13.3–14.1 requests/s, card p50 47.5–59.2 ms
+          (p90 94–123 ms), click → cluster p50 202–255 ms
+Details and the profile's findings: docs/benchmarks.md, "End-to-end load".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pstats
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.db.database import Database  # noqa: E402
+from testkit.fakes.slack import FakeSlack, SlackCall, block_actions_body, post_signed  # noqa: E402
+from testkit.harness import API_TOKEN, CHANNEL, POLICY, SECRET, SIGNERS, Deployment, requester  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+REQUEST_ID = re.compile(r"\bR-\d+\b")
+OUTCOME = re.compile(r"\b(R-\d+) (?:succeeded|failed|blocked|was interrupted|expired)")
+TARGET_MS = 15.0
+TARGET_CARD_MS = 50.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (its threads included), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class SlackIndex:
+    """Follows the fake Slack's calls as they arrive: each request's card and outcome, with when."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self._fake = fake
+        self._seen = 0
+        self.cards: dict[str, SlackCall] = {}
+        self.outcomes: dict[str, SlackCall] = {}
+        self._waiters: dict[tuple[str, str], asyncio.Event] = {}
+
+    def event(self, kind: str, request_id: str) -> asyncio.Event:
+        return self._waiters.setdefault((kind, request_id), asyncio.Event())
+
+    async def follow(self) -> None:
+        while True:
+            calls = self._fake.calls
+            new, self._seen = calls[self._seen:len(calls)], len(calls)
+            for call in new:
+                if call.method != "chat.postMessage" or call.failed:
+                    continue
+                text = str(call.args.get("text", ""))
+                if not call.args.get("thread_ts"):
+                    found = REQUEST_ID.search(text)
+                    if found and "blocks" in call.args and found.group(0) not in self.cards:
+                        self.cards[found.group(0)] = call
+                        self.event("card", found.group(0)).set()
+                else:
+                    outcome = OUTCOME.search(text)
+                    if outcome:
+                        self.outcomes.setdefault(outcome.group(1), call)
+                        self.event("outcome", outcome.group(1)).set()
+            await asyncio.sleep(0.002)
+
+
+@dataclass
+class Figures:
+    completed: int = 0
+    failed: int = 0
+    card_ms: list[float] = field(default_factory=list)
+    clicked_at: dict[str, float] = field(default_factory=dict)  # request id → wall time of the quorum click
+    elapsed: float = 0.0
+    cpu: float = 0.0
+
+
+async def one_request(session: aiohttp.ClientSession, base: str, index: SlackIndex, target: str,
+                      figures: Figures, fake: FakeSlack, timeout: float = 30.0) -> bool:
+    body = {"action": f"rollout restart deployment/{target} -n crash", "requested_by": requester(target),
+            "risk": "high", "reason": "load"}
+    async with session.post(base + "/api/v1/requests", json=body,
+                            headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
+        if response.status != 201:
+            print("create refused:", response.status, await response.text(), file=sys.stderr)
+            return False
+        request_id = str((await response.json())["id"])
+    created = time.monotonic()
+    async with asyncio.timeout(timeout):
+        await index.event("card", request_id).wait()
+    card = index.cards[request_id]
+    figures.card_ms.append(max(0.0, card.at - created) * 1000)
+    ts = str(card.response.get("ts")) if card.response else "1.0"
+    for n, user in enumerate(SIGNERS):
+        click = block_actions_body(user, CHANNEL, ts, "signoff_approve", request_id, fake.new_response_url(CHANNEL))
+        if n == len(SIGNERS) - 1:
+            figures.clicked_at[request_id] = time.time()
+        status, text = await post_signed(base + "/slack/events", click, SECRET, session=session)
+        if status != 200:
+            print("click refused:", status, text, file=sys.stderr)
+            return False
+    async with asyncio.timeout(timeout):
+        await index.event("outcome", request_id).wait()
+    return "succeeded" in str(index.outcomes[request_id].args.get("text", ""))
+
+
+async def drive(world: Deployment, clients: int, seconds: float, targets_per_client: int, *,
+                profiling: bool = False) -> Figures:
+    replica = world.replicas[0]
+    assert replica.process is not None
+    pid = replica.process.pid
+    index = SlackIndex(world.slack)
+    figures = Figures()
+    follower = asyncio.create_task(index.follow())
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            # Warm-up: one request per client (lazy clients, first statements), not measured.
+            warm = Figures()
+            await asyncio.gather(*(one_request(session, replica.base, index, f"app-{c:04d}", warm, world.slack)
+                                   for c in range(clients)))
+
+            async def client(c: int) -> None:
+                n = 1
+                while time.monotonic() < deadline:
+                    target = f"app-{c + clients * (n % targets_per_client):04d}"
+                    n += 1
+                    try:
+                        ok = await one_request(session, replica.base, index, target, figures, world.slack)
+                    except TimeoutError:
+                        ok = False
+                    if ok:
+                        figures.completed += 1
+                    else:
+                        figures.failed += 1
+
+            if profiling:
+                os.kill(pid, signal.SIGUSR1)  # bench/profiled.py: start profiling now
+            cpu0, started = cpu_seconds(pid), time.monotonic()
+            deadline = started + seconds
+            await asyncio.gather(*(client(c) for c in range(clients)))
+            figures.elapsed = time.monotonic() - started
+            figures.cpu = cpu_seconds(pid) - cpu0
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    return figures
+
+
+async def executed_at(database_url: str) -> dict[str, float]:
+    db = Database(database_url)
+    try:
+        def read(uow: Any) -> list[tuple[str, str]]:
+            return [(str(r[0]), str(r[1])) for r in uow.connection.exec_driver_sql(
+                "SELECT request_id, at FROM timeline WHERE type = 'executed'").all()]
+
+        rows = await db.read(read)
+    finally:
+        await db.dispose()
+    return {rid: datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() for rid, at in rows}
+
+
+def start_profiled(world: Deployment, out: Path) -> None:
+    """The replica's own start, with the interpreter wrapped in cProfile."""
+    replica = world.replicas[0]
+    replica.starts += 1
+    log = (replica.workdir / f"{replica.name}.log").open("ab")
+    env = {**replica.env, "SIGNOFF_HTTP_PORT": str(replica.port)}
+    replica.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "profiled.py"), str(out), "run"],
+                                       cwd=replica.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+
+
+async def measure(args: argparse.Namespace, tmp: Path, code: Path | None = None,
+                  ) -> tuple[Figures, dict[str, float]]:
+    """One run; `code`: the signoff checkout whose `bot` runs (default: this one)."""
+    database_url = f"sqlite+aiosqlite:///{tmp}/load.db"
+    targets = args.clients * args.targets_per_client
+    # POLICY's card budget (1,000 a minute, the most a policy may say) covers a 20 s run at up to ~45/s.
+    world = Deployment(tmp, database_url, replicas=1, deployments=targets, policy=POLICY,
+                       extra_env={"SIGNOFF_LOG_LEVEL": args.log_level})
+    if code is not None:
+        world.env["PYTHONPATH"] = str(code)  # the replicas share this environment
+    try:
+        if args.profile:
+            start_profiled(world, args.profile_path)
+            await world.replicas[0].wait_healthy()
+        else:
+            await world.start()
+        figures = await drive(world, args.clients, args.seconds, args.targets_per_client,
+                              profiling=bool(args.profile))
+    finally:
+        world.close()
+    return figures, await executed_at(database_url)
+
+
+def report(figures: Figures, executed: dict[str, float], baseline: Figures | None = None) -> None:
+    done = max(1, figures.completed)
+    per_request = figures.cpu / done * 1000
+    clicks = [(executed[rid] - at) * 1000 for rid, at in figures.clicked_at.items() if rid in executed]
+    print(f"requests        : {figures.completed} completed, {figures.failed} failed in {figures.elapsed:.1f} s "
+          f"= {figures.completed / figures.elapsed:.1f} requests/s")
+    print(f"bot CPU         : {figures.cpu:.2f} s = {per_request:.1f} ms per request "
+          f"(goal <= {TARGET_MS:.0f} ms: ratio {per_request / TARGET_MS:.2f}); "
+          f"{figures.cpu / figures.elapsed * 100:.0f}% of one core")
+    print(f"card latency    : p50 {pct(figures.card_ms, 0.5):.1f} ms, p90 {pct(figures.card_ms, 0.9):.1f} ms "
+          f"(goal p50 <= {TARGET_CARD_MS:.0f} ms)")
+    print(f"click → cluster : p50 {pct(clicks, 0.5):.1f} ms, p90 {pct(clicks, 0.9):.1f} ms "
+          f"(quorum click sent → `executed` event)")
+    if baseline is not None:
+        base = baseline.cpu / max(1, baseline.completed) * 1000
+        print(f"vs baseline     : CPU per request {per_request / base:.2f}×, card p50 "
+              f"{pct(figures.card_ms, 0.5) / pct(baseline.card_ms, 0.5):.2f}×, throughput "
+              f"{(figures.completed / figures.elapsed) / (baseline.completed / baseline.elapsed):.2f}×")
+
+
+def show_profile(path: str, top: int) -> None:
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--targets-per-client", type=int, default=30)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--profile", help="write the bot's cProfile stats here and print the top")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--baseline", type=Path, help="another signoff checkout (e.g. `git archive` of main): "
+                        "run it first under the same load and print the ratios")
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline: alternate this many times")
+    args = parser.parse_args()
+    args.profile_path = Path(args.profile).resolve() if args.profile else None
+    print(f"load            : {args.clients} clients × {args.seconds:.0f} s, SQLite, Slack HTTP mode, sandbox "
+          "in its own process")
+    for _ in range(args.rounds if args.baseline else 1):
+        baseline = None
+        if args.baseline:
+            with tempfile.TemporaryDirectory() as tmp:
+                baseline, executed = asyncio.run(measure(args, Path(tmp), args.baseline.resolve()))
+            print(f"--- baseline ({args.baseline})")
+            report(baseline, executed)
+            print("--- this checkout")
+        with tempfile.TemporaryDirectory() as tmp:
+            figures, executed = asyncio.run(measure(args, Path(tmp)))
+        report(figures, executed, baseline)
+    if args.profile:
+        show_profile(args.profile, args.top)
+
+
+if __name__ == "__main__":
+    main()
