@@ -59,14 +59,14 @@ def _listing(*allowed: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def _cursor(request: web.Request, *key: type) -> str | None:
+def query_cursor(request: web.Request, *key: type) -> str | None:
     cursor = _text(request, "cursor", 400)
     if cursor is not None:
         decode_cursor(cursor, *key)  # refused here, before any query, when this list did not give it out
     return cursor
 
 
-def _statuses(request: web.Request, kind: type[E]) -> tuple[E, ...]:
+def query_statuses(request: web.Request, kind: type[E]) -> tuple[E, ...]:
     """`status=a,b` or `status=a&status=b`."""
     given = [part.strip().lower() for value in request.query.getall("status", []) for part in value.split(",")]
     allowed = ", ".join(member.value for member in kind)
@@ -79,7 +79,7 @@ def _statuses(request: web.Request, kind: type[E]) -> tuple[E, ...]:
     return tuple(found)
 
 
-def _limit(request: web.Request, default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
+def query_limit(request: web.Request, default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
     text = request.query.get("limit")
     if text is None or text == "":
         return default
@@ -88,7 +88,7 @@ def _limit(request: web.Request, default: int = DEFAULT_LIMIT, most: int = MAX_L
     return int(text)
 
 
-def _since(request: web.Request) -> datetime | None:
+def query_since(request: web.Request) -> datetime | None:
     text = request.query.get("since")
     if not text:
         return None
@@ -121,24 +121,24 @@ def _page(page: Page[Any], render: Callable[[Any], dict[str, Any]]) -> web.Respo
 @_listing("status", "requester", "cluster", "since", "limit", "cursor")
 async def list_requests(app: App, request: web.Request) -> web.StreamResponse:
     query = RequestQuery(
-        statuses=_statuses(request, RequestStatus), requester=_text(request, "requester"),
-        cluster=_text(request, "cluster", limit=64), since=_since(request),
-        limit=_limit(request), cursor=_cursor(request, int),
+        statuses=query_statuses(request, RequestStatus), requester=_text(request, "requester"),
+        cluster=_text(request, "cluster", limit=64), since=query_since(request),
+        limit=query_limit(request), cursor=query_cursor(request, int),
     )
     return _page(await app.history.requests(query), request_json)
 
 
 @_listing("status", "since", "limit", "cursor")
 async def list_incidents(app: App, request: web.Request) -> web.StreamResponse:
-    query = IncidentQuery(statuses=_statuses(request, IncidentStatus), since=_since(request),
-                          limit=_limit(request), cursor=_cursor(request, str, str))
+    query = IncidentQuery(statuses=query_statuses(request, IncidentStatus), since=query_since(request),
+                          limit=query_limit(request), cursor=query_cursor(request, str, str))
     return _page(await app.history.incidents(query), lambda incident: incident.model_dump(mode="json"))
 
 
 @_listing("status", "limit", "cursor")
 async def list_playbooks(app: App, request: web.Request) -> web.StreamResponse:
-    query = PlaybookQuery(statuses=_statuses(request, PlaybookStatus), limit=_limit(request),
-                          cursor=_cursor(request, str, str))
+    query = PlaybookQuery(statuses=query_statuses(request, PlaybookStatus), limit=query_limit(request),
+                          cursor=query_cursor(request, str, str))
     return _page(await app.history.playbooks(query), lambda playbook: playbook.model_dump(mode="json"))
 
 
@@ -147,7 +147,7 @@ async def list_audit(app: App, request: web.Request) -> web.StreamResponse:
     text = request.query.get("after") or "0"
     if not text.isdigit():
         raise BadFilter(f"`after` must be a sequence number (0 for the start of the chain), not `{text[:40]}`.")
-    limit = _limit(request, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT)
+    limit = query_limit(request, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT)
     events = await app.history.chain(after=int(text), limit=limit)
     last = int(events[-1]["seq"]) if len(events) == limit else None
     return web.json_response({

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.api_lists import BadFilter, _limit, _since, _statuses
+from bot.api_lists import BadFilter, query_cursor, query_limit, query_since, query_statuses
 from bot.audit import audit_verify as verify_chain_and_requests
 from bot.ui.auth import app_of, check_csrf, current
 from bot.ui.change import change_lines
@@ -20,7 +21,7 @@ from core.domain.events import authentic
 from core.domain.ids import RequestId, parse_request_id
 from core.domain.incidents import IncidentStatus
 from core.domain.integrity import request_problem
-from core.domain.listing import BadCursor, IncidentQuery, PlaybookQuery, RequestQuery, decode_cursor
+from core.domain.listing import BadCursor, IncidentQuery, Page, PlaybookQuery, RequestQuery
 from core.domain.playbooks import PlaybookStatus
 from core.errors import NotFound, SignoffError
 
@@ -36,32 +37,33 @@ def render(request: web.Request, template: str, nav: str, context: dict[str, Any
     }, status=status)
 
 
-def _cursor(request: web.Request, *key: type) -> str | None:
-    cursor = request.query.get("cursor") or None
-    if cursor is not None:
-        decode_cursor(cursor, *key)
-    return cursor
-
-
 def _filters(request: web.Request, *names: str) -> dict[str, str]:
     return {name: request.query.get(name, "")[:200] for name in names}
 
 
+async def _list_page(request: web.Request, name: str, filter_names: tuple[str, ...], statuses: list[Any],
+                     query: Callable[[dict[str, str]], Awaitable[Page[Any]]]) -> web.Response:
+    """A list page: its filters from the query string, a page of items, or the filter's refusal (400)."""
+    filters = _filters(request, *filter_names)
+    context = {"filters": filters, "statuses": statuses}
+    try:
+        page = await query(filters)
+    except (BadFilter, BadCursor) as exc:
+        return render(request, f"{name}.html", name, {**context, "items": [], "next": None, "error": exc.message},
+                      status=400)
+    return render(request, f"{name}.html", name, {**context, "items": page.items, "next": page.next_cursor,
+                                                   "error": None})
+
+
 async def request_list(request: web.Request) -> web.StreamResponse:
     app = app_of(request)
-    filters = _filters(request, "status", "requester", "since")
-    try:
-        query = RequestQuery(statuses=_statuses(request, RequestStatus), requester=filters["requester"] or None,
-                             since=_since(request), limit=_limit(request, PAGE), cursor=_cursor(request, int))
-    except (BadFilter, BadCursor) as exc:
-        return render(request, "requests.html", "requests", {
-            "items": [], "next": None, "filters": filters, "statuses": list(RequestStatus), "error": exc.message,
-        }, status=400)
-    page = await app.history.requests(query)
-    return render(request, "requests.html", "requests", {
-        "items": page.items, "next": page.next_cursor, "filters": filters, "statuses": list(RequestStatus),
-        "error": None,
-    })
+
+    async def query(filters: dict[str, str]) -> Page[Any]:
+        return await app.history.requests(RequestQuery(
+            statuses=query_statuses(request, RequestStatus), requester=filters["requester"] or None,
+            since=query_since(request), limit=query_limit(request, PAGE), cursor=query_cursor(request, int)))
+
+    return await _list_page(request, "requests", ("status", "requester", "since"), list(RequestStatus), query)
 
 
 async def request_page(request: web.Request) -> web.StreamResponse:
@@ -92,36 +94,24 @@ async def request_page(request: web.Request) -> web.StreamResponse:
 
 async def incident_list(request: web.Request) -> web.StreamResponse:
     app = app_of(request)
-    filters = _filters(request, "status", "since")
-    try:
-        query = IncidentQuery(statuses=_statuses(request, IncidentStatus), since=_since(request),
-                              limit=_limit(request, PAGE), cursor=_cursor(request, str, str))
-    except (BadFilter, BadCursor) as exc:
-        return render(request, "incidents.html", "incidents", {
-            "items": [], "next": None, "filters": filters, "statuses": list(IncidentStatus), "error": exc.message,
-        }, status=400)
-    page = await app.history.incidents(query)
-    return render(request, "incidents.html", "incidents", {
-        "items": page.items, "next": page.next_cursor, "filters": filters, "statuses": list(IncidentStatus),
-        "error": None,
-    })
+
+    async def query(filters: dict[str, str]) -> Page[Any]:
+        return await app.history.incidents(IncidentQuery(
+            statuses=query_statuses(request, IncidentStatus), since=query_since(request),
+            limit=query_limit(request, PAGE), cursor=query_cursor(request, str, str)))
+
+    return await _list_page(request, "incidents", ("status", "since"), list(IncidentStatus), query)
 
 
 async def playbook_list(request: web.Request) -> web.StreamResponse:
     app = app_of(request)
-    filters = _filters(request, "status")
-    try:
-        query = PlaybookQuery(statuses=_statuses(request, PlaybookStatus), limit=_limit(request, PAGE),
-                              cursor=_cursor(request, str, str))
-    except (BadFilter, BadCursor) as exc:
-        return render(request, "playbooks.html", "playbooks", {
-            "items": [], "next": None, "filters": filters, "statuses": list(PlaybookStatus), "error": exc.message,
-        }, status=400)
-    page = await app.history.playbooks(query)
-    return render(request, "playbooks.html", "playbooks", {
-        "items": page.items, "next": page.next_cursor, "filters": filters, "statuses": list(PlaybookStatus),
-        "error": None,
-    })
+
+    async def query(filters: dict[str, str]) -> Page[Any]:
+        return await app.history.playbooks(PlaybookQuery(
+            statuses=query_statuses(request, PlaybookStatus), limit=query_limit(request, PAGE),
+            cursor=query_cursor(request, str, str)))
+
+    return await _list_page(request, "playbooks", ("status",), list(PlaybookStatus), query)
 
 
 async def breakglass_page(request: web.Request) -> web.StreamResponse:
