@@ -135,12 +135,13 @@ async def timeline_latency(path: Path, events: int, samples: int = 500) -> tuple
         prev = event.hash
         row = event.body()
         batch.append((row["seq"], row["at"], row["type"], row["status"], row["title"], row["detail"], row["actor"],
-                      row["actor_role"], row["request_id"], row["incident_id"], row["prev_hash"], event.hash))
+                      row["actor_role"], row["request_id"], row["incident_id"], row["prev_hash"], event.hash,
+                      row.get("digest")))
         if len(batch) >= 50_000:
-            conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+            conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
             batch.clear()
     if batch:
-        conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+        conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
     conn.execute("INSERT INTO chain_head VALUES (1, ?, ?)", (events, prev))
     conn.execute("COMMIT")
     conn.close()

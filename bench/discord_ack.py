@@ -128,8 +128,13 @@ async def run(clicks: int, warmup: int, slow: float) -> int:
         clickers = [str(FIRST_CLICKER + i) for i in range(total)]
         for uid in clickers:
             fake.add_member(uid, f"clicker{uid[-4:]}")
+        # Every request gets its own card: the per-channel flood control (10 new cards a minute, the
+        # rest in a digest) would leave clicks with no button to press.
+        policy = Path(tmp) / "signoff.toml"
+        policy.write_text("[chat]\nmax_new_cards_per_minute = 1000\n")
         settings = Settings(
             SIGNOFF_DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", SIGNOFF_CLUSTER="sandbox",
+            SIGNOFF_POLICY=str(policy),
             DISCORD_BOT_TOKEN=fake.token, DISCORD_API_URL=fake.api_url, DISCORD_GATEWAY_URL=fake.gateway_url,
             DISCORD_CHANNEL_ID=fake.channel_id, DISCORD_GUILD_ID=fake.guild_id,
         )
