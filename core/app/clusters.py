@@ -9,7 +9,7 @@ slots, never the threads the other clusters' calls run on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from core.domain.access import Access
@@ -35,8 +35,20 @@ class Impersonating(Protocol):
     async def allowed(self, op: Operation, access: Access) -> bool: ...
 
 
+@runtime_checkable
+class Followed(Protocol):
+    """A cluster that follows rollouts with watches and says when one changed (`Progress.follow` is the key)."""
+
+    def on_change(self, wake: Callable[[str], None]) -> None: ...
+
+
 class ClusterRegistry:
     """Implements the `Cluster` port by routing each call to the operation's cluster."""
+
+    def on_change(self, wake: Callable[[str], None]) -> None:
+        for member in self._members.values():
+            if isinstance(member, Followed):
+                member.on_change(wake)
 
     def __init__(self, members: Mapping[str, Cluster], *, default: str | None,
                  in_flight: int = CALLS_IN_FLIGHT_PER_CLUSTER) -> None:
