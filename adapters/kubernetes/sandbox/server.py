@@ -314,6 +314,14 @@ class SandboxCluster:
         with self._lock:
             self.watch_faults.gone += count
 
+    def cut_watches(self) -> None:
+        """Every open watch ends now with 410 Gone (the connection a client must recover from)."""
+        with self._lock:
+            self.watch_faults.cuts += 1
+        if self._thread is not None and self._pulse is not None:
+            pulse = self._pulse
+            self._thread.loop.call_soon_threadsafe(pulse.fire)
+
     @property
     def watches_served(self) -> int:
         return self.watch_faults.served

@@ -8,7 +8,8 @@ gets an ERROR event with a 410 Gone Status, and the client lists again. With `al
 the stream sends a BOOKMARK every second (a client can check its stop flag). The server wakes its
 watches when the store changes (`Pulse`), so an event goes out within a few milliseconds.
 
-`Faults` lets a test break watches: the next N are answered with an ERROR 410 event and ended.
+`Faults` lets a test break watches: the next N are answered with an ERROR 410 event and ended, or every
+open one is ended so.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Faults:
 
     gone: int = 0
     served: int = 0  # watch requests answered, for tests that count them
+    cuts: int = 0  # bumped to end every open watch with 410 Gone (`cut_watches`)
 
     def take(self) -> bool:
         self.served += 1
@@ -118,7 +120,11 @@ async def stream(request: web.Request, query: Mapping[str, str], list_now: Liste
                 await send({"type": "ADDED", "object": obj})
         deadline = time.monotonic() + timeout
         last_bookmark = time.monotonic()
+        cuts = faults.cuts
         while not stopping.is_set():
+            if faults.cuts != cuts:
+                await send(_gone(since))
+                break
             ticket = pulse.changed
             found = changes(since)
             if found is None:
