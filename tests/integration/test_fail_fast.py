@@ -173,7 +173,7 @@ async def test_the_progress_message_is_edited_in_place_and_a_new_one_comes_at_mo
         app = world.app
         app.sandbox.set_restart_interval(1.0)
         _annotate(app, "deployment", "prod", "api", {FAIL: "CrashLoopBackOff"})
-        assert await world.command(ALICE, "request rollout restart deployment/api -n prod reason=\"api is slow\"") == 200
+        assert await world.command(ALICE, 'request rollout restart deployment/api -n prod reason="api is slow"') == 200
         await world.settle()
         await world.click(BOB, "approve", "R-1")
         await world.settle()
