@@ -49,6 +49,8 @@ class Follow:
         self.broken = False
         self.stopped = threading.Event()
         self.looked_at = time.monotonic()
+        self.starting = asyncio.Lock()
+        self.began = False
         self._first = asyncio.Event()  # set on the loop: the workload's first event came, or the watch broke
         self._lock = threading.Lock()
         self._responses: list[Any] = []

@@ -98,8 +98,11 @@ class Observe:
             follow = Follow(key, self._calls, reader=self._lister(op.target), pod_lister=self._core.list_namespaced_pod,
                             name=op.name, namespace=op.namespace, wake=self._woken, loop=asyncio.get_running_loop())
             self._follows[key] = follow
-            await follow.start(verify.selector_of)
         if follow is not None:
+            async with follow.starting:  # a look that comes while the watches begin waits for them
+                if not follow.began:
+                    follow.began = True
+                    await follow.start(verify.selector_of)
             follow.looked_at = time.monotonic()
         if follow is not None and not follow.broken and follow.workload is not None:
             workload, pods, followed = follow.workload, follow.pod_list(), key

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from core.chat.cards import Card
 from core.chat.messages import MessageKind, NewMessage
 from core.domain.approvals import ApprovalRequest
-from core.domain.cluster import PodTrouble
+from core.domain.cluster import PodTrouble, Progress
 from core.domain.fail_fast import progress_note
 
 NEW_MESSAGE_EVERY = timedelta(minutes=1)
@@ -50,6 +50,12 @@ class ProgressNotes:
         card = Card(key=key, title=f"{request.id} is being verified", text=text)
         return [NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.card_update, key=key, card=card)
                 for p in request.places]
+
+    def changed(self, request: ApprovalRequest, progress: Progress) -> bool:
+        """Whether the new pods look different from what the thread shows."""
+        shown = self._shown.get(request.id)
+        note = progress_note(progress.new_pods)
+        return bool(note) and (shown is None or shown.text != note)
 
     def forget(self, request_id: str) -> None:
         self._shown.pop(request_id, None)

@@ -129,6 +129,11 @@ class VerificationService:
         """Look at every verifying request whose next look is due; returns how many were looked at."""
         now = self._clock.now()
         nudged, self._nudged = self._nudged, set()
+        if nudged and self.next_due is not None and self.next_due > now:
+            # Only watches woke us: read just the requests they named (the others are not due).
+            return await self._look_all([r for r in await self._store.read(
+                lambda uow: [uow.requests.get(i) for i in sorted(nudged)]) if r is not None
+                and r.status is RequestStatus.verifying and r.verification is not None])
         verifying = await self._store.read(
             lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=10_000))
         due = [r for r in verifying if r.verification is not None
@@ -136,6 +141,9 @@ class VerificationService:
         later = [r.verification.next_look_at for r in verifying
                  if r.verification is not None and r.verification.next_look_at > now]
         self.next_due = min(later, default=None)
+        return await self._look_all(due)
+
+    async def _look_all(self, due: list[ApprovalRequest]) -> int:
         if not due:
             return 0
 
@@ -184,6 +192,10 @@ class VerificationService:
             self._followed[progress.follow] = request.id
         if not progress.done and await self._failed_fast(request, progress, now):
             return
+        if progress.follow is not None and not progress.done and not progress.failed \
+                and now < verification.next_look_at and verification.progress is not None \
+                and verification.progress.counts() == progress.counts() and not self.notes.changed(request, progress):
+            return  # a watch woke us for a change nobody sees: nothing to store until the next look is due
         deadline_at, timeout_from = verification.deadline_at, None
         if progress.deadline_s is not None and verification.timeout_from != "progressDeadlineSeconds":
             # The workload's own deadline wins over the policy's.
