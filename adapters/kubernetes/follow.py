@@ -59,9 +59,10 @@ class Follow:
 
     async def start(self, selector_of: Callable[[JSON], str]) -> bool:
         """Watch the workload, then list and watch its pods; False when the watches could not begin."""
-        threading.Thread(target=self._run, args=(self._reader, {"field_selector": f"metadata.name={self._name}"},
-                                                 None, self._on_workload),
-                         name=f"watch-{self.key}", daemon=True).start()
+        # Thread.start waits for the thread to run: off the loop, which many starting follows would stall.
+        await asyncio.to_thread(threading.Thread(
+            target=self._run, args=(self._reader, {"field_selector": f"metadata.name={self._name}"}, None,
+                                    self._on_workload), name=f"watch-{self.key}", daemon=True).start)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_EVENT_S):
                 await self._first.wait()
@@ -73,9 +74,9 @@ class Follow:
         with self._lock:
             self.pods = {str(p["metadata"].get("uid")): p for p in listed.get("items") or []}
         since = str((listed.get("metadata") or {}).get("resourceVersion") or "")
-        threading.Thread(target=self._run, args=(self._pod_lister, {"label_selector": selector}, since,
-                                                 self._on_pod),
-                         name=f"watch-pods-{self.key}", daemon=True).start()
+        await asyncio.to_thread(threading.Thread(
+            target=self._run, args=(self._pod_lister, {"label_selector": selector}, since, self._on_pod),
+            name=f"watch-pods-{self.key}", daemon=True).start)
         return True
 
     def _run(self, lister: Callable[..., Any], selector: dict[str, str], since: str | None,

@@ -35,6 +35,8 @@ from core.domain.verify import DEFAULT_TIMEOUT, Progress, poll_delay
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
+# Between looks at a rollout that watches follow (each change wakes verification anyway).
+FOLLOWED_POLL = timedelta(seconds=5)
 # Drafts the way back for a failed restart or rollback before the transaction that records the
 # failure (it reads the cluster); `create` then stores it inside that transaction.
 WayBack = Callable[[ApprovalRequest, str], Awaitable[Callable[[UnitOfWork], ApprovalRequest] | None]]
@@ -240,7 +242,11 @@ class VerificationService:
         assert verification is not None
         now = self._clock.now()
         deadline = deadline_at or verification.deadline_at
-        next_look_at = min(now + poll_delay(verification.looks), max(deadline, now))
+        delay = poll_delay(verification.looks)
+        if progress.follow is not None:  # watches wake us on every change: the poll is only a safety net
+            delay = max(delay, FOLLOWED_POLL)
+        stuck = [since + self.stuck_after for since in self._stuck.get(request.id, {}).values()]
+        next_look_at = min(now + delay, max(deadline, now), *(max(at, now) for at in stuck))
         changed_view = verification.progress is None or verification.progress.counts() != progress.counts()
         notes = self.notes.messages(request, progress.new_pods, now)
 
