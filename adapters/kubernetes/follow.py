@@ -57,8 +57,8 @@ class Follow:
 
     # ---- the streams
 
-    async def start(self, selector_of: Callable[[JSON], str]) -> bool:
-        """Watch the workload, then list and watch its pods; False when the watches could not begin."""
+    async def start(self) -> bool:
+        """Watch the workload, until its first event; False when the watch could not begin."""
         # Thread.start waits for the thread to run: off the loop, which many starting follows would stall.
         await asyncio.to_thread(threading.Thread(
             target=self._run, args=(self._reader, {"field_selector": f"metadata.name={self._name}"}, None,
@@ -69,15 +69,16 @@ class Follow:
         if self.workload is None:
             self.broken = True
             return False
-        selector = selector_of(self.workload)
-        listed = await self._calls.read(self._pod_lister, self._namespace, label_selector=selector)
+        return True
+
+    async def watch_pods(self, selector: str, listed: JSON) -> None:
+        """The pods as listed (`labelSelector`), then watched from the list's resourceVersion."""
         with self._lock:
             self.pods = {str(p["metadata"].get("uid")): p for p in listed.get("items") or []}
         since = str((listed.get("metadata") or {}).get("resourceVersion") or "")
         await asyncio.to_thread(threading.Thread(
             target=self._run, args=(self._pod_lister, {"label_selector": selector}, since, self._on_pod),
             name=f"watch-pods-{self.key}", daemon=True).start)
-        return True
 
     def _run(self, lister: Callable[..., Any], selector: dict[str, str], since: str | None,
              apply: Callable[[str, JSON], None]) -> None:

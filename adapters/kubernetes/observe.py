@@ -102,7 +102,11 @@ class Observe:
             async with follow.starting:  # a look that comes while the watches begin waits for them
                 if not follow.began:
                     follow.began = True
-                    await follow.start(verify.selector_of)
+                    if await follow.start() and follow.workload is not None:
+                        selector = verify.selector_of(follow.workload)
+                        listed = await self._calls.read(self._core.list_namespaced_pod, op.namespace,
+                                                        label_selector=selector)
+                        await follow.watch_pods(selector, listed)
             follow.looked_at = time.monotonic()
         if follow is not None and not follow.broken and follow.workload is not None:
             workload, pods, followed = follow.workload, follow.pod_list(), key
