@@ -38,18 +38,18 @@ class ProgressNotes:
         shown = self._shown.get(request.id)
         if not note or (shown is not None and shown.text == note):
             return []
-        text = f"⏳ {request.id} new pods: {note}"
+        # The note is the message's card, so that an edit replaces all it says (on Discord too, where an edit
+        # of the embed would leave a text beside it unchanged).
         if shown is None or now - shown.posted_at >= NEW_MESSAGE_EVERY:
             number = 1 if shown is None else shown.number + 1
             self._shown[request.id] = _Shown(note, now, number)
-            key = f"{request.id}:progress:{number}"
+            card = _card(request, number, note)
             return [NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.thread, key=request.id,
-                               text=text, anchor_as=key) for p in request.places]
+                               card=card, anchor_as=card.key) for p in request.places]
         self._shown[request.id] = _Shown(note, shown.posted_at, shown.number)
-        key = f"{request.id}:progress:{shown.number}"
-        card = Card(key=key, title=f"{request.id} is being verified", text=text)
-        return [NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.card_update, key=key, card=card)
-                for p in request.places]
+        card = _card(request, shown.number, note)
+        return [NewMessage(platform=p.platform, channel=p.channel, kind=MessageKind.card_update, key=card.key,
+                           card=card) for p in request.places]
 
     def changed(self, request: ApprovalRequest, progress: Progress) -> bool:
         """Whether the new pods look different from what the thread shows."""
@@ -59,3 +59,8 @@ class ProgressNotes:
 
     def forget(self, request_id: str) -> None:
         self._shown.pop(request_id, None)
+
+
+def _card(request: ApprovalRequest, number: int, note: str) -> Card:
+    return Card(key=f"{request.id}:progress:{number}", title=f"⏳ {request.id} is being verified",
+                text=f"new pods: {note}")

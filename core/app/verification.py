@@ -28,7 +28,7 @@ from core.chat.cards import verified_note, verify_failed_note
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus, Transition
 from core.domain.cluster import ClusterError, ClusterResult, TargetMissing
-from core.domain.fail_fast import judge
+from core.domain.fail_fast import judge, said_once
 from core.domain.ids import as_incident_id
 from core.domain.operations import RestartOp, RollbackOp
 from core.domain.verify import DEFAULT_TIMEOUT, Progress, poll_delay
@@ -278,7 +278,7 @@ class VerificationService:
         now = self._clock.now()
         seconds = (now - verification.started_at).total_seconds()
         if failed:
-            note = verify_failed_note(seconds, reason, progress.pods)
+            note = verify_failed_note(seconds, reason, said_once(progress.pods))
             outcome = previous.model_copy(update={
                 "status": RequestStatus.failed, "summary": f"{previous.summary}; {note}", "finished_at": now,
             })

@@ -58,3 +58,15 @@ def _count(pods: Sequence[PodTrouble]) -> str:
 def progress_note(pods: Sequence[PodTrouble]) -> str:
     """`api-7d9f-x2: CrashLoopBackOff (restarts 2) · api-7d9f-k8: Running (restarts 0)`; empty when no new pod."""
     return " · ".join(p.short() for p in sorted(pods, key=lambda p: p.name))
+
+
+def said_once(pods: Sequence[PodTrouble]) -> tuple[PodTrouble, ...]:
+    """The pods with each last termination told once: pods that died the same way repeat no message."""
+    seen: set[tuple[str, int | None, str]] = set()
+    told = []
+    for pod in pods:
+        last = (pod.last_reason, pod.last_exit, pod.last_message)
+        told.append(pod.model_copy(update={"last_reason": "", "last_exit": None, "last_message": ""})
+                    if last in seen else pod)
+        seen.add(last)
+    return tuple(told)

@@ -78,8 +78,9 @@ async def test_a_crash_looping_rollout_fails_at_max_restarts_naming_pods_and_the
                           if p["status"]["containerStatuses"][0]["restartCount"] >= 2)
         assert new_pods
         for pod in new_pods:
-            assert (f"{pod} CrashLoopBackOff (restarted 2×), last terminated Error exit 1: "
-                    "panic: dial tcp db:5432: connection refused") in summary, summary
+            assert f"{pod} CrashLoopBackOff (restarted 2×)" in summary, summary
+        # their last termination, told once for the pods that died the same way
+        assert summary.count(", last terminated Error exit 1: panic: dial tcp db:5432: connection refused") == 1
         # the way back is proposed right then, as a pending request carrying the evidence
         (back,) = [r for r in await app.service.pending() if r.id != request.id]
         assert isinstance(back.operation, RollbackOp) and back.proposal is not None

@@ -10,7 +10,7 @@ from core.app.progress_notes import ProgressNotes
 from core.chat.messages import MessageKind
 from core.domain.approvals import ApprovalRequest
 from core.domain.cluster import PodTrouble
-from core.domain.fail_fast import judge
+from core.domain.fail_fast import judge, said_once
 from core.domain.request_parts import Place
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -40,6 +40,13 @@ def test_fewer_restarts_wait_and_a_stuck_pod_fails_only_after_stuck_after() -> N
     recovered = judge((PodTrouble(name="api-1", reason="Running"),), now=T0 + timedelta(minutes=5),
                       stuck_since=stuck.stuck_since, **RULES)
     assert recovered.reason is None and recovered.stuck_since == {}
+
+
+def test_a_termination_shared_by_several_pods_is_told_once() -> None:
+    same = {"reason": "CrashLoopBackOff", "restarts": 3, "last_exit": 1, "last_reason": "Error", "last_message": "x"}
+    pods = said_once([PodTrouble(name="a", **same), PodTrouble(name="b", **same)])
+    assert [p.text() for p in pods] == ["a CrashLoopBackOff (restarted 3×), last terminated Error exit 1: x",
+                                        "b CrashLoopBackOff (restarted 3×)"]
 
 
 def test_a_pod_merely_starting_is_never_stuck() -> None:
@@ -81,8 +88,8 @@ def test_progress_notes_edit_one_message_and_post_a_new_one_at_most_each_minute(
     request = ApprovalRequest.model_construct(id="R-7", places=(Place(platform="slack", channel="C1"),))
     crash = (PodTrouble(name="api-1", reason="CrashLoopBackOff", restarts=1),)
     (posted,) = notes.messages(request, crash, T0)
-    assert posted.kind is MessageKind.thread and posted.anchor_as == "R-7:progress:1"
-    assert posted.text == "⏳ R-7 new pods: api-1: CrashLoopBackOff (restarts 1)"
+    assert posted.kind is MessageKind.thread and posted.anchor_as == "R-7:progress:1" and posted.card is not None
+    assert posted.card.text == "new pods: api-1: CrashLoopBackOff (restarts 1)"
     assert notes.messages(request, crash, T0 + timedelta(seconds=5)) == []  # nothing new: nothing said
     again = (PodTrouble(name="api-1", reason="CrashLoopBackOff", restarts=2),)
     (edit,) = notes.messages(request, again, T0 + timedelta(seconds=30))
