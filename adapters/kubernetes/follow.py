@@ -116,7 +116,10 @@ class Follow:
                 self._notify()
 
     def _on_workload(self, kind: str, obj: JSON) -> None:
-        if kind != "DELETED":
+        if kind == "DELETED":  # gone: the next look reads it, and says so
+            self.broken = True
+            self.stopped.set()
+        else:
             self.workload = obj
         self._notify()
 
