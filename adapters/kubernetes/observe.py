@@ -1,5 +1,7 @@
-"""Looking at an operation's effect: one read of the target per look (see verify.py for the pure
-judgements), dispatched by operation type through `PROGRESS`, complete for every kind at import."""
+"""Looking at an operation's effect, dispatched by operation type through `PROGRESS`, complete for every
+kind at import (see verify.py for the pure judgements). A restart, rollback or scale is followed by
+watches (follow.py: three calls for the whole verification, then no call per look) and reports its new
+pods; a look at another kind, or at a rollout whose watch broke, reads the target."""
 
 from __future__ import annotations
 

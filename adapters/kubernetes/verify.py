@@ -1,8 +1,8 @@
 """Verification reads: what `kubectl rollout status` waits for, per operation, as a core `Progress`.
 
-Each look is one GET of the target (two for a deleted pod: the pod and its owner); the pods
-are listed only when asked for reasons. The judgements are pure functions of the raw JSON,
-so they are tested without a cluster.
+The judgements are pure functions of the raw JSON (the target as a watch or a GET gave it, its
+pods), so they are tested without a cluster; `new_pods` says how each pod of the newest template
+is doing, for failing fast and the progress notes.
 """
 
 from __future__ import annotations

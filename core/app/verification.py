@@ -2,9 +2,13 @@
 
 A `verifying` request lives in the database with its deadline and when to look next, so this
 is a supervised background activity that a restart simply resumes (looking is read-only, so
-it is never `interrupted`). Each look is one read of the workload; the pods are listed only
-when verification fails, to name them and their reasons. Progress reaches the card through
-the coalesced card updates; the thread gets one message, at the end.
+it is never `interrupted`). A rollout (restart, rollback, scale) is followed by the cluster
+adapter's watches: each change wakes a look (`nudge`), which reads the watches' view (no call);
+other operations, and a rollout whose watch broke, are read on a backing-off schedule. A new pod
+that restarted `max_restarts` times or waited `stuck_after` in an image, config or crash-loop
+reason fails the request at once (core/domain/fail_fast.py), with the way back. Progress reaches
+the card through the coalesced card updates, and the thread through one progress message edited
+in place (progress_notes.py); the result is one more message, at the end.
 """
 
 from __future__ import annotations
