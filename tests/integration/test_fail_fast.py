@@ -13,10 +13,15 @@ from typing import Any
 import pytest
 
 from bot.bootstrap import App
+from bot.chats.discord import start_discord
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
 from core.domain.operations import RollbackOp
 from core.domain.policy import Person
+from testkit.fakes.discord import FakeDiscord
 from testkit.support import MovableClock, make_settings, running_app
+from testkit.support.discord import ALICE as D_ALICE
+from testkit.support.discord import BOB as D_BOB
+from testkit.support.discord import click, command, settings_for, wait_card
 from testkit.support.policy import team_policy
 from testkit.support.slack import ALICE, BOB, slack_world
 
@@ -205,3 +210,34 @@ async def test_the_progress_message_is_edited_in_place_and_a_new_one_comes_at_mo
         assert "(restarts 4)" in notes()[-1]["text"]
         request = await app.service.get("R-1")
         assert request.status is RequestStatus.verifying
+
+
+async def test_on_discord_the_progress_message_is_edited_in_place(sqlite_database_url: str) -> None:
+    clock = MovableClock()
+    policy = team_policy(discord={"alice": D_ALICE, "bob": D_BOB}) + "\n[verify]\nmax_restarts = 6\n"
+    async with FakeDiscord() as fake:
+        settings = settings_for(fake, sqlite_database_url, SIGNOFF_SWEEP_INTERVAL="3600")
+        async with running_app(settings, policy=policy, clock=clock) as app, \
+                start_discord(app, settings, guild_ready_timeout=0.05), app.background():
+            for user, name in ((D_ALICE, "alice"), (D_BOB, "bob")):
+                fake.add_member(user, name)
+            app.sandbox.set_restart_interval(1.0)
+            _annotate(app, "deployment", "prod", "api", {FAIL: "CrashLoopBackOff"})
+            await command(fake, D_ALICE, "request", action="rollout restart deployment/api -n prod",
+                          reason="api is slow")
+            card = await wait_card(fake, "R-1", lambda m: str(m["id"]) in fake.threads)
+            thread = fake.threads[str(card["id"])]
+            assert "You signed R-1" in await click(fake, D_BOB, card["id"], "signoff:approve:R-1")
+
+            def progress() -> dict[str, Any] | None:
+                return next((m for m in fake.thread_messages(thread)
+                             if "is being verified" in str(m.get("embeds"))), None)
+
+            note = await fake.wait_for(progress)
+            assert "CrashLoopBackOff (restarts 1)" in str(note["embeds"]), note
+            app.sandbox.advance(1.0)  # the second restart: the watch wakes verification, which edits the note
+            edit = await fake.wait_for(lambda: next((c for c in fake.calls_to(
+                "PATCH", rf"/channels/{thread}/messages/{note['id']}$") if "(restarts 2)" in str(c.json)), None))
+            assert "is being verified" in str(edit.json)
+            notes = [m for m in fake.thread_messages(thread) if "is being verified" in str(m.get("embeds"))]
+            assert len(notes) == 1 and "(restarts 2)" in str(notes[0]["embeds"])
