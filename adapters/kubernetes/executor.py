@@ -181,6 +181,9 @@ class KubernetesCluster:
                 progress = progress.model_copy(update={"pods": await self._observe.troubles(op, since)})
         return progress
 
+    def following(self, op: Operation, since: ClusterResult) -> bool:
+        return self._observe.following(op, since)
+
     def on_change(self, wake: Callable[[str], None]) -> None:
         """`wake(key)` whenever a followed rollout changed (`Progress.follow` is the key); called on the loop."""
         self._observe.wake = wake

@@ -51,6 +51,7 @@ class Follow:
         self.looked_at = time.monotonic()
         self.starting = asyncio.Lock()
         self.began = False
+        self.pods_since = ""  # the pods were listed (at this resourceVersion) and are watched
         self._first = asyncio.Event()  # set on the loop: the workload's first event came, or the watch broke
         self._lock = threading.Lock()
         self._responses: list[Any] = []
@@ -76,6 +77,7 @@ class Follow:
         with self._lock:
             self.pods = {str(p["metadata"].get("uid")): p for p in listed.get("items") or []}
         since = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        self.pods_since = since
         await asyncio.to_thread(threading.Thread(
             target=self._run, args=(self._pod_lister, {"label_selector": selector}, since, self._on_pod),
             name=f"watch-pods-{self.key}", daemon=True).start)

@@ -54,6 +54,11 @@ class Observe:
             self.stop_following(op, since)
         return progress
 
+    def following(self, op: Operation, since: ClusterResult) -> bool:
+        """A look at `op` reads the follow's watches (they began and hold): no call to the API server."""
+        follow = self._follows.get(_key(op, since))
+        return follow is not None and follow.began and not follow.broken and bool(follow.pods_since)
+
     def _woken(self, key: str) -> None:
         if self.wake is not None:  # whoever listens now (a service built later on the same cluster)
             self.wake(key)
