@@ -3,7 +3,9 @@
 One message in the request's thread is edited in place as the new pods' reasons change; a new message
 is posted at most once a minute (so a long wait still shows in the thread, without flooding it). Each
 posted message is remembered under its own key (`R-12:progress:2`), and the edits go to the latest.
-What was shown lives in memory: after a restart the next change simply posts a new message.
+What was shown lives in memory: after a restart the next change simply posts a new message. An edit
+that reaches a platform before the message it edits was posted is dropped (the outbox has no anchor
+for it yet); the next edit carries the whole note again.
 """
 
 from __future__ import annotations
