@@ -9,7 +9,9 @@ Reported:
 - time from execution (the API server accepted the restart) to verified, p50 and p99, against the
   floor: the sandbox's own rollout time, which is the pod start-up (new pods are created by the
   PATCH and turn Ready exactly `--startup` seconds later, completing the rollout);
-- Kubernetes API calls per verified request, counted at the client (dry run, real call, reads);
+- Kubernetes API calls per verified request, counted at the client (dry run, real call, reads), and
+  those of the verification alone (after the real call: a watch of the deployment, a list and a watch
+  of its pods; a poll's reads when a watch broke);
 - signoff's CPU (process time / wall time) while the rollouts are under way.
 """
 
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,7 @@ async def run(deployments: int, startup: float, replicas: int) -> dict[str, Any]
     while not url.startswith("http"):
         url = process.stdout.readline().strip()
     calls: Counter[tuple[str, str]] = Counter()
+    sequence: dict[str, list[str]] = {}  # deployment → the methods of its calls, in order ("WATCH" for a watch)
     counting = threading.Lock()
     try:
         cluster = KubernetesCluster.for_url(url, "sandbox-token")
@@ -77,10 +81,17 @@ async def run(deployments: int, startup: float, replicas: int) -> dict[str, Any]
 
         def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             # /apis/apps/v1/namespaces/bench/deployments/app-0007[/scale] → app-0007
-            parts = url.split("?", 1)[0].split("/")
+            path, _, query = url.partition("?")
+            parts = path.split("/")
             name = next((parts[i + 1] for i, p in enumerate(parts[:-1]) if p in ("deployments", "pods")), "")
+            params = dict(urllib.parse.parse_qsl(query))
+            if not name:  # a list or a watch: whose, its selector says (fieldSelector name, labelSelector app)
+                selector = params.get("fieldSelector") or params.get("labelSelector") or ""
+                name = selector.partition("=")[2]
+            kind = "WATCH" if params.get("watch") in ("true", "True", "1") else method
             with counting:
                 calls[(name, method)] += 1
+                sequence.setdefault(name, []).append(kind)
             return original(method, url, *args, **kwargs)
 
         with tempfile.TemporaryDirectory(prefix="signoff-bench-verify-") as tmp:
@@ -124,11 +135,20 @@ async def run(deployments: int, startup: float, replicas: int) -> dict[str, Any]
         process.wait(timeout=30)
     per_request = [sum(n for (name, _), n in calls.items() if name == deployment) for deployment in names]
     reads = [calls[(deployment, "GET")] for deployment in names]
+
+    def after_the_call(kinds: list[str]) -> list[str]:
+        last_patch = max((i for i, k in enumerate(kinds) if k == "PATCH"), default=-1)
+        return kinds[last_patch + 1:]
+
+    verifying = [after_the_call(sequence.get(deployment, [])) for deployment in names]
     return {
         "deployments": deployments, "startup_s": startup, "replicas": replicas, "outcomes": dict(outcomes),
         "p50_s": statistics.median(durations), "p99_s": percentile(durations, 0.99), "floor_s": startup,
         "calls_per_request": statistics.mean(per_request), "reads_per_request": statistics.mean(reads),
-        "max_calls": max(per_request), "cpu_s": cpu, "wall_s": wall, "cpu_share": cpu / wall,
+        "max_calls": max(per_request), "verify_calls": statistics.mean(len(v) for v in verifying),
+        "verify_max": max(len(v) for v in verifying),
+        "verify_watches": statistics.mean(sum(k == "WATCH" for k in v) for v in verifying),
+        "cpu_s": cpu, "wall_s": wall, "cpu_share": cpu / wall,
         "wait_cpu_s": wait_cpu, "wait_wall_s": wait_wall, "wait_cpu_share": wait_cpu / max(wait_wall, 1e-9),
     }
 
@@ -150,6 +170,10 @@ def main() -> None:
     print(f"execution → verified: p50 {result['p50_s']:.2f} s ({result['p50_s'] / result['floor_s']:.2f}× floor), "
           f"p99 {result['p99_s']:.2f} s ({result['p99_s'] / result['floor_s']:.2f}× floor); "
           f"floor (the sandbox's own rollout) {result['floor_s']:.2f} s")
+    print(f"{'':24}{'measured':>12}{'target':>10}")
+    print(f"{'verification / floor':24}{result['p50_s'] / result['floor_s']:>11.2f}×{'≤ 1.05×':>10}  (p50)")
+    print(f"{'API calls / verification':24}{result['verify_calls']:>12.2f}{'≤ 3':>10}  "
+          f"(max {result['verify_max']}; watches {result['verify_watches']:.2f})")
     print(f"Kubernetes API calls per verified request: {result['calls_per_request']:.2f} "
           f"(of which reads {result['reads_per_request']:.2f}; max {result['max_calls']}) "
           "— dry run + real call + verification reads")

@@ -119,7 +119,7 @@ class App:
                     task.cancel()
 
     async def _until_next_look(self, ceiling: float) -> None:
-        await asyncio.sleep(self.verification.wait_s(ceiling))
+        await self.verification.wait(ceiling)
 
     @staticmethod
     async def _loop(name: str, work: Callable[[], Any], wait: Callable[[float], Any], interval: float) -> None:
@@ -230,7 +230,9 @@ async def bootstrap(
         service = ApprovalService(store=db, policy=policy, cluster=cluster, clock=clock, signals=signals,
                                   metrics=metrics, default_places=places, bus=bus)
         verification = VerificationService(store=db, cluster=cluster, clock=clock, metrics=metrics, bus=bus,
-                                           way_back=way_back_through(service), timeout=policy.verify.timeout)
+                                           way_back=way_back_through(service), timeout=policy.verify.timeout,
+                                           max_restarts=policy.verify.max_restarts,
+                                           stuck_after=policy.verify.stuck_after)
         execution = ExecutionService(
             store=db, cluster=cluster, clock=clock, verification=verification,
             lease=timedelta(seconds=settings.execution_lease_s), metrics=metrics,

@@ -13,6 +13,7 @@ clusters (one kubeconfig context each) are several executors side by side.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TypedDict, Unpack
 
 import structlog
@@ -104,6 +105,7 @@ class KubernetesCluster:
     def close(self) -> None:
         for other in self._as.values():
             other.close()
+        self._observe.close()
         self._calls.close()
         self.api_client.close()  # type: ignore[no-untyped-call]
 
@@ -115,6 +117,7 @@ class KubernetesCluster:
         if found is None:
             client_as = connect.impersonating(self.api_client, identity.user, identity.groups)
             found = self._as[identity] = KubernetesCluster(client_as, name=self.name, **self._options)
+            found._observe.wake = self._observe.wake
         return found
 
     async def allowed(self, op: Operation, access: Access) -> bool:
@@ -173,8 +176,17 @@ class KubernetesCluster:
                                 target=op.target_ref, namespace=op.namespace):
             progress = await self._observe.progress(op, since)
             if reasons and not progress.done:
+                # Asked at the end: the follow is over whatever the pods say.
+                self._observe.stop_following(op, since)
                 progress = progress.model_copy(update={"pods": await self._observe.troubles(op, since)})
         return progress
+
+    def following(self, op: Operation, since: ClusterResult) -> bool:
+        return self._observe.following(op, since)
+
+    def on_change(self, wake: Callable[[str], None]) -> None:
+        """`wake(key)` whenever a followed rollout changed (`Progress.follow` is the key); called on the loop."""
+        self._observe.wake = wake
 
     async def evictable_pods(self, node: str) -> tuple[str, ...]:
         """`namespace/name` of the pods a drain of this node would still have to evict: empty

@@ -1,8 +1,12 @@
-"""Looking at an operation's effect: one read of the target per look (see verify.py for the pure
-judgements), dispatched by operation type through `PROGRESS`, complete for every kind at import."""
+"""Looking at an operation's effect, dispatched by operation type through `PROGRESS`, complete for every
+kind at import (see verify.py for the pure judgements). A restart, rollback or scale is followed by
+watches (follow.py: three calls for the whole verification, then no call per look) and reports its new
+pods; a look at another kind, or at a rollout whose watch broke, reads the target."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +15,7 @@ from kubernetes import client
 from adapters.kubernetes import verify
 from adapters.kubernetes.calls import JSON, Calls
 from adapters.kubernetes.drain import Drain
+from adapters.kubernetes.follow import IDLE_S, Follow, Wake
 from core.domain.cluster import ClusterResult
 from core.domain.operations import (
     CordonOp,
@@ -31,6 +36,9 @@ class Observe:
     def __init__(self, calls: Calls, drain: Drain) -> None:
         self._calls = calls
         self._drain = drain
+        # Rollouts followed by watches, by `kind/namespace/name@resourceVersion`; `wake` hears of each change.
+        self._follows: dict[str, Follow] = {}
+        self.wake: Wake | None = None
 
     @property
     def _apps(self) -> client.AppsV1Api:
@@ -41,7 +49,29 @@ class Observe:
         return self._calls.core
 
     async def progress(self, op: Operation, since: ClusterResult) -> Progress:
-        return await PROGRESS[type(op)](self, op, since)
+        progress = await PROGRESS[type(op)](self, op, since)
+        if progress.done or progress.failed:
+            self.stop_following(op, since)
+        return progress
+
+    def following(self, op: Operation, since: ClusterResult) -> bool:
+        """A look at `op` reads the follow's watches (they began and hold): no call to the API server."""
+        follow = self._follows.get(_key(op, since))
+        return follow is not None and follow.began and not follow.broken and bool(follow.pods_since)
+
+    def _woken(self, key: str) -> None:
+        if self.wake is not None:  # whoever listens now (a service built later on the same cluster)
+            self.wake(key)
+
+    def stop_following(self, op: Operation, since: ClusterResult) -> None:
+        follow = self._follows.pop(_key(op, since), None)
+        if follow is not None:
+            follow.stop()
+
+    def close(self) -> None:
+        for follow in self._follows.values():
+            follow.stop()
+        self._follows.clear()
 
     async def troubles(self, op: Operation, since: ClusterResult) -> tuple[PodTrouble, ...]:
         """The pods that are not Ready and why: one pod list, only when verification fails."""
@@ -60,10 +90,56 @@ class Observe:
     # ---- per kind
 
     async def _rollout(self, op: RestartOp | RollbackOp, since: ClusterResult) -> Progress:
-        return self._judge(op.target, await self._workload(op.target, op.name, op.namespace), since, None)
+        return await self._followed(op, since, None)
 
     async def _scaled(self, op: ScaleOp, since: ClusterResult) -> Progress:
-        return self._judge(op.target, await self._workload(op.target, op.name, op.namespace), since, op.replicas)
+        return await self._followed(op, since, op.replicas)
+
+    async def _followed(self, op: RestartOp | RollbackOp | ScaleOp, since: ClusterResult,
+                        scale_to: int | None) -> Progress:
+        """The workload and its new pods: from the follow's watches while they hold (no call), else read."""
+        key = _key(op, since)
+        follow = self._follows.get(key)
+        if follow is None and since.resource_version:
+            self._sweep()
+            follow = Follow(key, self._calls, reader=self._lister(op.target), pod_lister=self._core.list_namespaced_pod,
+                            name=op.name, namespace=op.namespace, wake=self._woken, loop=asyncio.get_running_loop())
+            self._follows[key] = follow
+        if follow is not None:
+            async with follow.starting:  # a look that comes while the watches begin waits for them
+                if not follow.began:
+                    follow.began = True
+                    if await follow.start() and follow.workload is not None:
+                        selector = verify.selector_of(follow.workload)
+                        listed = await self._calls.read(self._core.list_namespaced_pod, op.namespace,
+                                                        label_selector=selector)
+                        await follow.watch_pods(selector, listed)
+            follow.looked_at = time.monotonic()
+        if follow is not None and not follow.broken and follow.workload is not None:
+            workload, pods, followed = follow.workload, follow.pod_list(), key
+        else:  # polling: the watch broke, or could not begin
+            workload = await self._workload(op.target, op.name, op.namespace)
+            listed = await self._calls.read(self._core.list_namespaced_pod, op.namespace,
+                                            label_selector=verify.selector_of(workload))
+            pods, followed = list(listed.get("items") or []), None
+        progress = self._judge(op.target, workload, since, scale_to)
+        return progress.model_copy(update={"new_pods": verify.new_pods(pods), "follow": followed})
+
+    def _lister(self, target: str) -> Callable[..., Any]:
+        listers: dict[str, Callable[..., Any]] = {
+            "deployment": self._apps.list_namespaced_deployment,
+            "statefulset": self._apps.list_namespaced_stateful_set,
+            "daemonset": self._apps.list_namespaced_daemon_set,
+        }
+        return listers[target]
+
+    def _sweep(self) -> None:
+        """Follows nobody looked at for long belong to verifications that ended elsewhere: stopped."""
+        idle = time.monotonic() - IDLE_S
+        for key, follow in list(self._follows.items()):
+            if follow.looked_at < idle:
+                follow.stop()
+                del self._follows[key]
 
     @staticmethod
     def _judge(target: str, workload: JSON, since: ClusterResult, scale_to: int | None) -> Progress:
@@ -119,6 +195,10 @@ class Observe:
         if kind == "DaemonSet":
             return await self._calls.read_or_none(self._apps.read_namespaced_daemon_set, name, namespace)
         return None
+
+
+def _key(op: Operation, since: ClusterResult) -> str:
+    return f"{op.target}/{op.namespace}/{op.name}@{since.resource_version}"
 
 
 Look = Callable[[Observe, Any, ClusterResult], Awaitable[Progress]]

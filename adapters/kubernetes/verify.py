@@ -1,13 +1,13 @@
 """Verification reads: what `kubectl rollout status` waits for, per operation, as a core `Progress`.
 
-Each look is one GET of the target (two for a deleted pod: the pod and its owner); the pods
-are listed only when asked for reasons. The judgements are pure functions of the raw JSON,
-so they are tested without a cluster.
+The judgements are pure functions of the raw JSON (the target as a watch or a GET gave it, its
+pods), so they are tested without a cluster; `new_pods` says how each pod of the newest template
+is doing, for failing fast and the progress notes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from core.domain.cluster import ClusterResult
 from core.domain.verify import PodTrouble, Progress
@@ -149,28 +149,56 @@ def replacement_progress(pod: JSON | None, owner: JSON | None, since: ClusterRes
 
 def pod_troubles(pods: list[JSON]) -> tuple[PodTrouble, ...]:
     """The pods that are not Ready and why, from their container statuses (newest first, a few)."""
-    troubles = []
-    newest_first = sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")),
-                          reverse=True)
-    for pod in newest_first:
-        if pod_ready(pod):
-            continue
-        name = str((pod.get("metadata") or {}).get("name", "?"))
-        status = _status(pod)
-        reason, restarts = "", 0
-        for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
-            restarts = max(restarts, int(container.get("restartCount") or 0))
-            state = container.get("state") or {}
-            found = (state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get("reason")
-            if found and not reason:
-                reason = str(found)
-            elif not reason and container.get("ready") is False:
-                reason = "NotReady"
-        if not reason:
-            scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
-            reason = str((scheduled or {}).get("reason") or status.get("phase") or "NotReady")
-        troubles.append(PodTrouble(name=name, reason=reason, restarts=restarts))
+    newest_first = sorted(pods, key=_created, reverse=True)
+    troubles = [pod_state(pod) for pod in newest_first if not pod_ready(pod)]
     return tuple(sorted(troubles[:MAX_PODS_NAMED], key=lambda t: t.name))
+
+
+def _created(pod: JSON) -> tuple[str, str]:
+    meta = pod.get("metadata") or {}
+    return str(meta.get("creationTimestamp", "")), str(meta.get("name", ""))
+
+
+def pod_state(pod: JSON) -> PodTrouble:
+    """How one pod is doing: its containers' waiting or terminated reason (`Ready` when it is), the most
+    restarts, and the last termination of the container that restarted most."""
+    name = str((pod.get("metadata") or {}).get("name", "?"))
+    status = _status(pod)
+    reason, restarts, last = "", -1, cast(JSON, {})
+    for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        count = int(container.get("restartCount") or 0)
+        if count > restarts:
+            restarts, last = count, (container.get("lastState") or {}).get("terminated") or {}
+        state = container.get("state") or {}
+        found = (state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get("reason")
+        if found and not reason:
+            reason = str(found)
+        elif not reason and container.get("ready") is False:
+            reason = "NotReady"
+    if pod_ready(pod):
+        reason = "Ready"
+    elif not reason:
+        scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+        reason = str((scheduled or {}).get("reason") or status.get("phase") or "NotReady")
+    exit_code = last.get("exitCode")
+    return PodTrouble(name=name, reason=reason, restarts=max(0, restarts),
+                      last_exit=int(exit_code) if exit_code is not None else None,
+                      last_reason=str(last.get("reason") or ""), last_message=str(last.get("message") or "")[:300])
+
+
+def _template_hash(pod: JSON) -> str:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return str(labels.get("pod-template-hash") or labels.get("controller-revision-hash") or "")
+
+
+def new_pods(pods: list[JSON]) -> tuple[PodTrouble, ...]:
+    """The pods of the workload's newest template (the template hash of the pod created last), not being
+    deleted, and how each is doing. Old pods are not judged: a restart may be what fixes them."""
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    if not live:
+        return ()
+    newest = _template_hash(max(live, key=_created))
+    return tuple(sorted((pod_state(p) for p in live if _template_hash(p) == newest), key=lambda t: t.name))
 
 
 def selector_of(obj: JSON) -> str:

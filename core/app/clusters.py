@@ -9,7 +9,7 @@ slots, never the threads the other clusters' calls run on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from core.domain.access import Access
@@ -35,8 +35,28 @@ class Impersonating(Protocol):
     async def allowed(self, op: Operation, access: Access) -> bool: ...
 
 
+@runtime_checkable
+class Followed(Protocol):
+    """A cluster that follows rollouts with watches and says when one changed (`Progress.follow` is the key)."""
+
+    def on_change(self, wake: Callable[[str], None]) -> None: ...
+
+    def following(self, op: Operation, since: ClusterResult) -> bool:
+        """Whether a look at this effect reads the watches' view (no call to the API server)."""
+        ...
+
+
 class ClusterRegistry:
     """Implements the `Cluster` port by routing each call to the operation's cluster."""
+
+    def on_change(self, wake: Callable[[str], None]) -> None:
+        for member in self._members.values():
+            if isinstance(member, Followed):
+                member.on_change(wake)
+
+    def following(self, op: Operation, since: ClusterResult) -> bool:
+        cluster, _ = self._route(op)
+        return isinstance(cluster, Followed) and cluster.following(op, since)
 
     def __init__(self, members: Mapping[str, Cluster], *, default: str | None,
                  in_flight: int = CALLS_IN_FLIGHT_PER_CLUSTER) -> None:
@@ -107,6 +127,8 @@ class ClusterRegistry:
 
     async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
         cluster, gate = self._route(op)
+        if not reasons and isinstance(cluster, Followed) and cluster.following(op, since):
+            return await cluster.observe(op, since)  # no call to make: no place in the gate to wait for
         async with gate:
             return await cluster.observe(op, since, reasons=reasons)
 

@@ -264,6 +264,8 @@ class OutboxDispatcher:
         if kind is MessageKind.card_update:
             if (anchor is None and not posting) or message.key is None:
                 return None  # the card was never posted; nothing to update
+            if message.card is not None:  # a message carrying its own card (a progress note): edited as is
+                return Job(message, anchor, message.card)
             ids = uow.outbox.pending_updates(message.platform, message.key)
             return Job(message, anchor, self._render_in(uow, message.key), tuple(i for i in ids if i != message.id))
         if kind is MessageKind.direct and anchor is None and not posting:

@@ -56,9 +56,22 @@ class PodTrouble(BaseModel):
     name: str
     reason: str
     restarts: int = 0
+    # The container's last termination (`lastState.terminated`): why it last stopped, as the kubelet said.
+    last_exit: int | None = None
+    last_reason: str = ""
+    last_message: str = ""
 
     def text(self) -> str:
-        return f"{self.name} {self.reason}" + (f" (restarted {self.restarts}×)" if self.restarts else "")
+        said = f"{self.name} {self.reason}" + (f" (restarted {self.restarts}×)" if self.restarts else "")
+        if self.last_exit is not None or self.last_message:
+            last = " ".join(p for p in (self.last_reason, f"exit {self.last_exit}" if self.last_exit is not None
+                                        else "") if p)
+            said += f", last terminated {last}" + (f": {self.last_message[:160]}" if self.last_message else "")
+        return said
+
+    def short(self) -> str:
+        """`api-7d9f-x2: CrashLoopBackOff (restarts 2)`, as a progress note names a new pod."""
+        return f"{self.name}: {self.reason} (restarts {self.restarts})"
 
 
 class Progress(BaseModel):
@@ -78,6 +91,10 @@ class Progress(BaseModel):
     achieved: str = ""
     deadline_s: int | None = None
     pods: tuple[PodTrouble, ...] = ()
+    # The new pods (of the workload's newest template) and how each is doing, while it rolls out.
+    new_pods: tuple[PodTrouble, ...] = ()
+    # Set when a watch follows the effect: the key the cluster adapter wakes verification with.
+    follow: str | None = None
 
     def counts(self) -> str:
         """`2/3 updated · 1/3 available`, or what is awaited when there is nothing to count."""

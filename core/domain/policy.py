@@ -181,6 +181,8 @@ class VerifyRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout: VerifyDuration = timedelta(minutes=10)
+    max_restarts: StrictInt = Field(default=3, ge=1, le=1000)  # a new pod restarted this often: failed at once
+    stuck_after: VerifyDuration = timedelta(minutes=2)  # a new pod this long in an image/config/crash wait: failed
 
 
 # Incidents are rated 1 (no effect) to MAX_SCORE (fixed it).

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import inspect
 import re
 import shutil
@@ -37,10 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBERNETES_MODULES = tuple(
     ROOT / "adapters" / "kubernetes" / name
-    for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py")
+    for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py",
+                 "follow.py")
 )
-# The facade and the connection set-up hold a client but call nothing through it themselves.
-NO_CALLS = frozenset({"executor.py", "connect.py"})
+# The facade and the connection set-up hold a client but call nothing through it themselves; the follow
+# calls the list methods observe.py hands it (`_lister`, `pod_lister=`), as raw JSON and as watches.
+NO_CALLS = frozenset({"executor.py", "connect.py", "follow.py"})
+WATCHED_BY = ("_lister",)  # functions whose client methods are watched
+WATCHED_AS = ("reader", "pod_lister")  # keywords of `Follow(...)` whose client methods are watched
 
 # ------------------------------------------------------------------------------------------------
 # What an API call needs from RBAC
@@ -206,6 +211,7 @@ class ClientUse:
     api: str
     method: str
     raw_json: bool = False
+    watched: bool = False  # also called with watch=True (follow.py)
 
 
 @dataclass(frozen=True)
@@ -374,6 +380,12 @@ def client_uses(source: str, filename: str) -> tuple[list[ClientUse], list[RawUs
                 and _holder(node.args[0], on_self, names) is not None
             ):
                 raise UnknownClientCall(f"{short}:{node.lineno}: getattr() on a client object hides the call")
+    watched: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in WATCHED_BY:
+            watched |= {id(a) for a in ast.walk(node) if isinstance(a, ast.Attribute)}
+        if isinstance(node, ast.Call):
+            watched |= {id(k.value) for k in node.keywords if k.arg in WATCHED_AS}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
             continue
@@ -383,7 +395,8 @@ def client_uses(source: str, filename: str) -> tuple[list[ClientUse], list[RawUs
             if node.attr not in API_CLIENT_HARMLESS and node.attr not in RAW_CALLS:
                 raise UnknownClientCall(f"{where}: ApiClient.{node.attr} is not known to be harmless")
         elif api is not None and node.attr != "api_client":
-            uses.append(ClientUse(where, api, node.attr, raw_json=id(node) in raw_json_args))
+            seen = id(node) in watched
+            uses.append(ClientUse(where, api, node.attr, raw_json=id(node) in raw_json_args or seen, watched=seen))
         elif api is not None:
             raise UnknownClientCall(f"{where}: reaching the ApiClient behind an API class")
         elif re.fullmatch(r"(read|list|patch|replace|create|delete|connect|get)_\w+", node.attr) and (
@@ -449,6 +462,9 @@ def derived_accesses() -> dict[Access, list[str]]:
                 f"the client sends {http_method} {request_path}"
             )
             needed.setdefault(access, []).append(f"{use.where} {use.api}.{use.method}" + " (raw JSON)" * use.raw_json)
+            if use.watched:
+                watch = dataclasses.replace(access, verb="watch")
+                needed.setdefault(watch, []).append(f"{use.where} {use.api}.{use.method} (watch=True)")
         for raw in raws:
             needed.setdefault(raw.access, []).append(f"{raw.where} raw call")
     return needed
@@ -569,6 +585,10 @@ def test_raw_json_reads_are_seen() -> None:
         ("AppsV1Api", "read_namespaced_stateful_set"),
         ("AppsV1Api", "read_namespaced_daemon_set"),
         ("AppsV1Api", "read_namespaced_replica_set"),
+        # listed and watched by follow.py
+        ("AppsV1Api", "list_namespaced_deployment"),
+        ("AppsV1Api", "list_namespaced_stateful_set"),
+        ("AppsV1Api", "list_namespaced_daemon_set"),
         ("CoreV1Api", "read_namespaced_pod"),
         ("CoreV1Api", "read_node"),
         ("CoreV1Api", "list_namespaced_pod"),
@@ -633,8 +653,8 @@ def test_removing_a_rule_or_adding_a_verb_is_detected() -> None:
 
     # A rule is a product of groups × resources × verbs: one verb too many for one resource counts.
     widened = copy.deepcopy(rules)
-    next(r for r in widened if r.get("resources") == ["replicasets"])["resources"].append("deployments")
-    assert rbac_problems(widened, needed) == ["not needed: list apps/deployments"]
+    next(r for r in widened if r.get("resources") == ["services"])["resources"].append("nodes")
+    assert rbac_problems(widened, needed) == ["not needed: list core/nodes"]
 
     fewer_urls = [r for r in copy.deepcopy(rules) if not r.get("nonResourceURLs")]
     assert rbac_problems(fewer_urls, needed) == ["missing: get /version/"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from adapters.kubernetes.sandbox.common import (
     _clone,
     _labels,
     _meta,
+    _namespace,
     _now,
     _spec,
     _ts,
@@ -194,6 +195,18 @@ class ApiServer(Evictions):
         if obj is None:
             raise _not_found(resource, name)
         return obj
+
+    def watched(self, path: str, query: Mapping[str, str]) -> Callable[[JSON], bool]:
+        """Whether a changed object belongs to the list a watch of `path` stands for."""
+        resource, namespace, _, _ = self._route(path)
+        requirements = _parse_label_selector(query["labelSelector"]) if query.get("labelSelector") else []
+        accept = _field_filter(resource, query["fieldSelector"]) if query.get("fieldSelector") else None
+
+        def belongs(obj: JSON) -> bool:
+            return (obj.get("kind") == resource.kind and (namespace is None or _namespace(obj) == namespace)
+                    and all(r.matches(_labels(obj)) for r in requirements) and (accept is None or accept(obj)))
+
+        return belongs
 
     def _list(self, resource: _Resource, namespace: str | None, query: Mapping[str, str]) -> JSON:
         if query.get("watch") in ("true", "1"):

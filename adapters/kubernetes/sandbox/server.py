@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -39,7 +40,7 @@ from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
 from adapters.kubernetes.sandbox.table import as_table, wants_table
 from adapters.kubernetes.sandbox.tls import TlsMaterial
-from adapters.kubernetes.sandbox.watch import is_watch, stream
+from adapters.kubernetes.sandbox.watch import PULSE_S, Faults, Pulse, is_watch, stream
 from adapters.kubernetes.sandbox.world import _container, _deployment
 from adapters.kubernetes.sandbox.world import seed as seed_world
 from adapters.loopthread import LoopThread
@@ -79,6 +80,10 @@ class SandboxCluster:
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing: asyncio.Event | None = None
+        self._pulse: Pulse | None = None
+        self._pulsing: asyncio.Task[None] | None = None
+        # Watches a test breaks (`break_watches`), and how many watch requests were served.
+        self.watch_faults = Faults()
         if seed:
             seed_world(self._server)
             self.rbac.seed()
@@ -141,6 +146,8 @@ class SandboxCluster:
 
     async def _open(self) -> None:
         self._closing = asyncio.Event()  # ends open watches at once on stop
+        self._pulse = Pulse()
+        self._pulsing = asyncio.get_running_loop().create_task(self._pulse_on_changes(self._pulse))
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Requests held back (by a test's delay) end at once on stop, so a short shutdown timeout
@@ -158,7 +165,38 @@ class SandboxCluster:
         self._server.address = f"{host}:{port}"
         self._url = f"{'https' if ssl_context is not None else 'http'}://{host}:{port}"
 
+    async def _pulse_on_changes(self, pulse: Pulse) -> None:
+        """Time moves the sandbox too (pods turn Ready, crash loops count up): tick, and wake the watches
+        whenever the store changed."""
+        seen = -1
+        while True:
+            with self._lock:
+                self._server.tick()
+                version = self._server.resource_version
+            if version != seen:
+                seen = version
+                pulse.fire()
+            await asyncio.sleep(PULSE_S)
+
+    def _changes(self, since: int) -> tuple[int, list[tuple[int, str, JSON]]] | None:
+        with self._lock:
+            store = self._server
+            if since < store.events_floor:
+                return None
+            found = []
+            for event in reversed(store.events):
+                if event[0] <= since:
+                    break
+                found.append(event)
+            found.reverse()
+            return store.resource_version, found
+
     async def _shutdown(self) -> None:
+        if self._pulsing is not None:
+            self._pulsing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pulsing
+            self._pulsing = None
         if self._closing is not None:
             self._closing.set()
         if self._runner is not None:
@@ -186,12 +224,18 @@ class SandboxCluster:
             return respond(201, self.rbac.review(json.loads(body or b"{}")))
         # aiohttp reports a missing Content-Type as octet-stream; the API server reads it as JSON.
         content_type = request.content_type if "Content-Type" in request.headers else ""
-        if is_watch(method, request.query) and self._closing is not None:
+        if is_watch(method, request.query) and self._closing is not None and self._pulse is not None:
             def list_now(query: Mapping[str, str]) -> tuple[int, JSON]:
                 with self._lock:
                     return self._call("GET", path, dict(query), "", b"")
 
-            return await stream(request, dict(request.query), list_now, self._closing)
+            try:
+                belongs = self._server.watched(path, request.query)
+            except Exception:  # a bad path or selector: the list answers with the error
+                def belongs(obj: JSON) -> bool:
+                    return False
+            return await stream(request, dict(request.query), list_now, self._changes, belongs, self._closing,
+                                self._pulse, self.watch_faults)
         with self._lock:
             code, payload = self._call(method, path, dict(request.query), content_type, body)
             if code == 200 and method == "GET" and wants_table(request.headers.get("Accept", "")) \
@@ -264,6 +308,28 @@ class SandboxCluster:
     def set_ready_delay(self, seconds: float) -> None:
         with self._lock:
             self._server.ready_delay = seconds
+
+    def break_watches(self, count: int = 1) -> None:
+        """The next `count` watch requests end at once with 410 Gone (a watch cache that moved on)."""
+        with self._lock:
+            self.watch_faults.gone += count
+
+    def cut_watches(self) -> None:
+        """Every open watch ends now with 410 Gone (the connection a client must recover from)."""
+        with self._lock:
+            self.watch_faults.cuts += 1
+        if self._thread is not None and self._pulse is not None:
+            pulse = self._pulse
+            self._thread.loop.call_soon_threadsafe(pulse.fire)
+
+    @property
+    def watches_served(self) -> int:
+        return self.watch_faults.served
+
+    def set_restart_interval(self, seconds: float) -> None:
+        """The first crash-loop back-off (then doubling): faults count restarts this fast."""
+        with self._lock:
+            self._server.restart_interval = seconds
 
     @property
     def resource_version(self) -> int:

@@ -33,17 +33,21 @@ log = structlog.get_logger(__name__)
 # A workload annotated with one of these gets new pods that never become Ready, with the matching
 # container status; its value names the fault.
 FAIL = "sandbox.signoff.dev/fail"
-FAULTS = frozenset({"CrashLoopBackOff", "ImagePullBackOff"})
+FAULTS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+                    "InvalidImageName"})
+# What a crash-looping container says as it dies (`lastState.terminated.message`), else a default naming the fault.
+FAIL_MESSAGE = "sandbox.signoff.dev/fail-message"
 # Seconds a workload's new pods take to become Ready (else the sandbox's `ready_delay`).
 READY_AFTER = "sandbox.signoff.dev/ready-after"
-# The kubelet's crash-loop back-off: 10 s doubling up to 5 minutes.
+# The kubelet's crash-loop back-off: 10 s doubling up to 5 minutes (`restart_interval` scales it: tests
+# and the demo make it short).
 BACKOFF_S = tuple(min(10 * 2**i, 300) for i in range(40))
 
 
-def restarts_after(elapsed: float) -> int:
+def restarts_after(elapsed: float, interval: float = 10.0) -> int:
     """How often a crash-looping container has restarted `elapsed` seconds after the pod started."""
     count, spent = 1, 0.0
-    for step in BACKOFF_S:
+    for step in (b * interval / 10.0 for b in BACKOFF_S):
         spent += step
         if spent > elapsed:
             break
@@ -62,6 +66,7 @@ class Statuses(Store):
     def __init__(self, *, rng_seed: int = 0) -> None:
         super().__init__(rng_seed=rng_seed)
         self.ready_delay = 0.0
+        self.restart_interval = 10.0  # the first crash-loop back-off, in seconds (then doubling)
         self.time_offset = 0.0
         self._ready_at: dict[str, tuple[float, str, str]] = {}  # pod uid → (when, namespace, name)
         self._faults: dict[str, tuple[str, float, str, str]] = {}  # pod uid → (reason, started, ns, name)
@@ -98,8 +103,8 @@ class Statuses(Store):
             pod = self.find("Pod", namespace, name)
             if pod is None or pod["metadata"]["uid"] != uid:
                 del self._faults[uid]
-            elif reason == "CrashLoopBackOff":
-                self._save(_restarted(pod, restarts_after(now - started)))
+            else:
+                self._fault_moves_on(pod, reason, now - started)
         for kind, namespace, name in sorted(due):
             workload = self.find(kind, namespace, name)
             if workload is not None:
@@ -108,7 +113,7 @@ class Statuses(Store):
                     f[2] == namespace for f in self._faults.values()
                 ):
                     # Keep counting the crash loop while its pods exist.
-                    self.wake(now + 10.0, workload)
+                    self.wake(now + min(10.0, self.restart_interval), workload)
 
     def reconcile(self, namespace: str | None = None, workload: JSON | None = None) -> None:
         raise NotImplementedError  # the controllers
@@ -124,14 +129,30 @@ class Statuses(Store):
         if not _spec(pod).get("nodeName") or (fault not in FAULTS and delay <= 0):
             return
         now = self.clock()
-        pod["status"] = _not_ready(pod, fault if fault in FAULTS else None)
+        pod["status"] = _not_ready(pod, fault if fault in FAULTS else None, annotations.get(FAIL_MESSAGE))
         uid = pod["metadata"]["uid"]
         if fault in FAULTS:
             self._faults[uid] = (str(fault), now, _namespace(pod), _name(pod))
-            self.wake(now + 10.0, top)
+            self.wake(now + min(10.0, self.restart_interval), top)
         else:
             self._ready_at[uid] = (now + delay, _namespace(pod), _name(pod))
             self.wake(now + delay, top)
+
+    def _fault_moves_on(self, pod: JSON, fault: str, elapsed: float) -> None:
+        """A faulty pod as time passes: a crash loop counts its restarts; an image pull backs off."""
+        if fault == "CrashLoopBackOff":
+            count = restarts_after(elapsed, self.restart_interval)
+            if any(c.get("restartCount") != count for c in (pod.get("status") or {}).get("containerStatuses") or []):
+                self._save(_restarted(pod, count, self.restart_interval))
+        elif fault in ("ImagePullBackOff", "ErrImagePull") and elapsed >= self.restart_interval:
+            # ErrImagePull at first, then the kubelet backs off: ImagePullBackOff.
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            if any(((c.get("state") or {}).get("waiting") or {}).get("reason") == "ErrImagePull" for c in statuses):
+                updated = _clone(pod)
+                for container in updated["status"].get("containerStatuses") or []:
+                    container["state"] = {"waiting": {
+                        "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{container.get("image")}"'}}
+                self._save(updated)
 
     def holds_back(self, workload: JSON) -> bool:
         """Whether the workload's new pods may take time (a delay or a fault): it then rolls gradually."""
@@ -379,7 +400,7 @@ class Statuses(Store):
 
 
 
-def _not_ready(pod: JSON, fault: str | None) -> JSON:
+def _not_ready(pod: JSON, fault: str | None, message: str | None = None) -> JSON:
     """A scheduled pod whose containers are not Ready yet (starting), or never (the fault)."""
     status = _clone(pod.get("status") or {})
     for condition in status.get("conditions") or []:
@@ -397,13 +418,15 @@ def _not_ready(pod: JSON, fault: str | None) -> JSON:
                 "reason": "CrashLoopBackOff",
                 "message": f"back-off 10s restarting failed container={container.get('name')} pod={_name(pod)}",
             }}
-            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
-        elif fault == "ImagePullBackOff":
+            said = message or f"{container.get('name')} exited with status 1 (the sandbox's {FAIL} fault)"
+            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "message": said,
+                                                     "startedAt": _ts(_now()), "finishedAt": _ts(_now())}}
+        elif fault is not None:
+            # Image and config faults: the container never started (the pod stays Pending).
             status["phase"] = "Pending"
             container["started"] = False
-            container["state"] = {"waiting": {
-                "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{container.get("image")}"',
-            }}
+            reason = "ErrImagePull" if fault == "ImagePullBackOff" else fault
+            container["state"] = {"waiting": {"reason": reason, "message": _waiting_message(fault, container)}}
             container.pop("containerID", None)
             container["imageID"] = ""
     return status
@@ -423,10 +446,27 @@ def _made_ready(pod: JSON) -> JSON:
     return updated
 
 
-def _restarted(pod: JSON, count: int) -> JSON:
+def _waiting_message(fault: str, container: JSON) -> str:
+    image = container.get("image")
+    if fault in ("ImagePullBackOff", "ErrImagePull"):
+        return f'failed to pull image "{image}": not found'
+    if fault == "InvalidImageName":
+        return f'Failed to apply default image tag "{image}": couldn\'t parse image name'
+    return f'secret "{container.get("name")}-config" not found'
+
+
+def _restarted(pod: JSON, count: int, interval: float = 10.0) -> JSON:
     updated = _clone(pod)
     for container in (updated.get("status") or {}).get("containerStatuses") or []:
         container["restartCount"] = count
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting:
+            back_off = min(BACKOFF_S[min(count - 1, len(BACKOFF_S) - 1)] * interval / 10.0, 30 * interval)
+            waiting["message"] = (f"back-off {back_off:g}s restarting failed container={container.get('name')} "
+                                  f"pod={_name(pod)}")
+        terminated = (container.get("lastState") or {}).get("terminated")
+        if terminated:
+            terminated["finishedAt"] = _ts(_now())
     return updated
 
 

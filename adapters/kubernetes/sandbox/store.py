@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import deque
 from typing import Any
 
 import structlog
@@ -12,6 +13,10 @@ from adapters.kubernetes.objects import pruned
 from adapters.kubernetes.sandbox.common import _NAME_ALPHABET, JSON, _controller_uid, _meta, _name, _namespace, _spec
 
 log = structlog.get_logger(__name__)
+
+# How many changes the store remembers for watches (a real API server's watch cache): a watch from an older
+# resourceVersion is answered 410 Gone, and the client lists again.
+EVENTS_KEPT = 50_000
 
 
 
@@ -56,6 +61,9 @@ class Store:
         self.rng = random.Random(rng_seed)
         self.address = "127.0.0.1:0"
         self.ip_counter = 10
+        # (resourceVersion, ADDED | MODIFIED | DELETED, object) for every change since `events_floor`.
+        self.events: deque[tuple[int, str, JSON]] = deque(maxlen=EVENTS_KEPT)
+        self.events_floor = self.resource_version
 
     # ---- store
 
@@ -76,8 +84,15 @@ class Store:
     def _store(self, obj: JSON) -> JSON:
         """Persist `obj` with a fresh resourceVersion (every write bumps the global counter)."""
         _meta(obj)["resourceVersion"] = self._next_rv()
-        self.objects[(obj["kind"], _namespace(obj), _name(obj))] = obj
+        key = (obj["kind"], _namespace(obj), _name(obj))
+        self._event("MODIFIED" if key in self.objects else "ADDED", obj)
+        self.objects[key] = obj
         return obj
+
+    def _event(self, kind: str, obj: JSON) -> None:
+        if len(self.events) == self.events.maxlen:
+            self.events_floor = self.events[0][0]
+        self.events.append((self.resource_version, kind, obj))
 
     def _save(self, obj: JSON) -> JSON:
         """Persist a controller's change only if something changed, like a real no-op update."""
@@ -87,7 +102,11 @@ class Store:
         return self._store(obj)
 
     def _remove(self, kind: str, namespace: str, name: str) -> JSON | None:
-        return self.objects.pop((kind, namespace, name), None)
+        removed = self.objects.pop((kind, namespace, name), None)
+        if removed is not None:
+            gone = {**removed, "metadata": {**_meta(removed), "resourceVersion": self._next_rv()}}
+            self._event("DELETED", gone)
+        return removed
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
