@@ -37,6 +37,7 @@ from core.app.metrics import Metrics
 from core.app.playbooks import PlaybookService
 from core.app.service import ApprovalService
 from core.app.signals import Signals
+from core.app.silences import SilenceKeeper
 from core.app.verification import VerificationService, way_back_through
 from core.domain.policy import Policy
 from core.ports import Advisor, Clock, Cluster, GatewayRegistry, SystemClock
@@ -172,6 +173,20 @@ def build_audit_stream(settings: Settings, db: Database, clock: Clock, metrics: 
     return AuditStream(store=db, sink=sink, clock=clock, metrics=metrics)
 
 
+def build_silences(settings: Settings, policy: Policy, db: Database, clock: Clock, metrics: Metrics,
+                   closers: list[Callable[[], Any]]) -> SilenceKeeper | None:
+    """`[alertmanager] silence = true` with SIGNOFF_ALERTMANAGER_URL: the target's alerts hushed while it runs."""
+    if not (policy.alertmanager.silence and settings.alertmanager_url):
+        if policy.alertmanager.silence:
+            log.warning("silence.not_configured", fix="set SIGNOFF_ALERTMANAGER_URL")
+        return None
+    from adapters.silences.alertmanager import AlertmanagerSilencer
+
+    silencer = AlertmanagerSilencer(settings.alertmanager_url, timeout_s=settings.chat_timeout_s)
+    closers.append(silencer.close)
+    return SilenceKeeper(silencer=silencer, store=db, clock=clock, metrics=metrics, window=policy.verify.timeout)
+
+
 def build_advisor(settings: Settings, closers: list[Callable[[], Any]]) -> Advisor | None:
     if not settings.llm_url:
         return None
@@ -229,7 +244,9 @@ async def bootstrap(
         )
         service = ApprovalService(store=db, policy=policy, cluster=cluster, clock=clock, signals=signals,
                                   metrics=metrics, default_places=places, bus=bus)
+        silences = build_silences(settings, policy, db, clock, metrics, closers)
         verification = VerificationService(store=db, cluster=cluster, clock=clock, metrics=metrics, bus=bus,
+                                           silences=silences,
                                            way_back=way_back_through(service), timeout=policy.verify.timeout,
                                            max_restarts=policy.verify.max_restarts,
                                            stuck_after=policy.verify.stuck_after)
@@ -237,6 +254,7 @@ async def bootstrap(
             store=db, cluster=cluster, clock=clock, verification=verification,
             lease=timedelta(seconds=settings.execution_lease_s), metrics=metrics,
             audit_key=settings.audit_key_bytes, policy=policy, bus=bus,
+            silences=silences,
         )
         advisor = build_advisor(settings, closers)
         alerts = AlertIntake(store=db, policy=policy, clock=clock, approvals=service,

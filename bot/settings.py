@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_KEY")
     audit_webhook: str | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK")
     audit_webhook_token: SecretStr | None = Field(default=None, alias="SIGNOFF_AUDIT_WEBHOOK_TOKEN")
+    alertmanager_url: str | None = Field(default=None, alias="SIGNOFF_ALERTMANAGER_URL")  # [alertmanager] silence
 
     # The web view (/ui/): OIDC sign-in, and the key that signs its sessions (random per process when unset).
     oidc_issuer: str | None = Field(default=None, alias="SIGNOFF_OIDC_ISSUER")
@@ -147,7 +148,8 @@ class Settings(BaseSettings):
                   self.discord_bot_token, self.llm_api_key, self.audit_key, self.audit_webhook_token,
                   self.oidc_client_secret, self.session_key]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        urls = (self.database_url, self.slack_api_url, self.llm_url or "", self.audit_webhook or "")
+        urls = (self.database_url, self.slack_api_url, self.llm_url or "", self.audit_webhook or "",
+                self.alertmanager_url or "")
         return found + [password for url in urls for password in url_passwords(url)]
 
     @property

@@ -17,6 +17,7 @@ from core.domain.incidents import Incident
 from core.domain.listing import IncidentQuery, Page, PlaybookQuery, RequestQuery
 from core.domain.operations import Operation
 from core.domain.playbooks import Playbook, Vote
+from core.domain.silences import Matcher
 
 
 class Clock(Protocol):
@@ -359,3 +360,24 @@ class Advisor(Protocol):
     """The optional LLM track: proposes an action for an incident, or None. Never raises."""
 
     async def propose(self, incident: Incident, grammar: str) -> AdvisorAnswer | None: ...
+
+
+class SilenceFailed(Exception):
+    """Alertmanager could not be reached or refused: `reason` says which, for the thread and the metrics."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Silencer(Protocol):
+    """Alertmanager's silences (API v2). Both calls raise `SilenceFailed`, never anything else."""
+
+    async def create(self, matchers: Sequence[Matcher], *, starts_at: datetime, ends_at: datetime,
+                     comment: str) -> str:
+        """A silence made by `signoff`; its id."""
+        ...
+
+    async def expire(self, silence_id: str) -> None:
+        """End the silence now (an already expired or unknown one is not an error)."""
+        ...

@@ -20,6 +20,7 @@ from core.app.clusters import label_of
 from core.app.messagebus import MessageBus
 from core.app.metrics import Metrics
 from core.app.notify import thread_replies
+from core.app.silences import SilenceKeeper
 from core.app.transitions import Claim, store_transition
 from core.app.verification import VerificationService
 from core.chat.cards import risk_raised_text
@@ -43,7 +44,7 @@ class ExecutionService:
         self, *, store: Store, cluster: Cluster, clock: Clock, verification: VerificationService,
         lease: timedelta = timedelta(minutes=2), worker_id: str | None = None, metrics: Metrics | None = None,
         concurrency: int = 8, audit_key: bytes | None = None, policy: Policy | None = None,
-        bus: MessageBus | None = None,
+        bus: MessageBus | None = None, silences: SilenceKeeper | None = None,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -58,6 +59,8 @@ class ExecutionService:
         self._bus = bus
         # An accepted call is followed to its effect; the final outcome is recorded there.
         self._verification = verification
+        # [alertmanager] silence: the target's alerts hushed from the start until the request ends.
+        self._silences = silences
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -101,6 +104,8 @@ class ExecutionService:
             await self._finish(request, outcome)
             return True
         operation = request.operation
+        if self._silences is not None:
+            await self._silences.begin(request)
         dry_summary: str | None = None
         api_error: str | None = None
         result: ClusterResult | None = None
@@ -298,6 +303,8 @@ class ExecutionService:
             return True
 
         on_time = await self._store.write(finish)
+        if self._silences is not None:
+            await self._silences.end(request)  # no verification follows: the alerts may fire again now
         if on_time:
             log.info("execution.finished", request_id=request.id, outcome=str(outcome.status),
                      duration_ms=outcome.duration_ms)

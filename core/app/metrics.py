@@ -61,6 +61,9 @@ HELP: dict[str, str] = {
     "signoff_audit_stream_failures_total": "Failed attempts to send to the audit webhook.",
     "signoff_calendar_refreshes_total": "iCalendar feed refreshes ([oncall.*], ical freezes), by feed and outcome: "
                                         "ok, kept_copy (failed; the last good copy still answers) or no_copy.",
+    "signoff_silences_total": "Alertmanager silences made (step=create) and ended (step=expire) around operations.",
+    "signoff_silence_failures_total": "Alertmanager silences that could not be made or ended (the operation ran "
+                                      "anyway), by step.",
 }
 
 

@@ -27,6 +27,7 @@ from core.app.notify import thread_replies
 from core.app.progress_notes import ProgressNotes
 from core.app.service import MAX_REASON, SYSTEM, ApprovalService
 from core.app.signals import Wakeup
+from core.app.silences import SilenceKeeper
 from core.app.transitions import store_transition
 from core.chat.cards import verified_note, verify_failed_note
 from core.domain import approvals
@@ -80,6 +81,7 @@ class VerificationService:
         self, *, store: Store, cluster: Cluster, clock: Clock, metrics: Metrics | None = None,
         bus: MessageBus | None = None, way_back: WayBack | None = None, timeout: timedelta = DEFAULT_TIMEOUT,
         concurrency: int = 32, max_restarts: int = 3, stuck_after: timedelta = timedelta(minutes=2),
+        silences: SilenceKeeper | None = None,
     ) -> None:
         self._store = store
         self._cluster = cluster
@@ -95,6 +97,7 @@ class VerificationService:
         self.max_restarts, self.stuck_after = max_restarts, stuck_after
         self._stuck: dict[str, dict[str, datetime]] = {}  # request id → pod → seen stuck since
         self.notes = ProgressNotes()
+        self._silences = silences  # the silence made when the operation started ends with the verification
         # Watches wake verification: the cluster says which follow changed; its request is looked at now.
         self._followed: dict[str, str] = {}  # follow key → request id
         self._nudged: set[str] = set()
@@ -317,6 +320,8 @@ class VerificationService:
         self._forget(request.id)
         if ended is None:
             return
+        if self._silences is not None:
+            await self._silences.end(ended)
         self._metrics.inc("signoff_executions_total", outcome=outcome.status.value, cluster=label_of(request))
         log.info("verification.ended", request_id=request.id, outcome=str(outcome.status), seconds=round(seconds, 3),
                  looks=verification.looks + 1)

@@ -50,6 +50,8 @@ class EventType(StrEnum):
     playbook_rejected = "playbook_rejected"
     playbook_suspended = "playbook_suspended"
     proposed = "proposed"
+    silenced = "silenced"  # [alertmanager] silence: the target's alerts hushed while it runs
+    unsilenced = "unsilenced"
     # `signoff audit rekey`: the audit key changed; the event seals the epoch it closes (core/domain/integrity.py).
     key_changed = "audit.key_changed"
 

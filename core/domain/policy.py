@@ -37,6 +37,7 @@ from core.domain.operations import (
     UncordonOp,
     by_operation,
 )
+from core.domain.silences import AlertmanagerRules
 from core.errors import PolicyViolation, UnknownPerson
 
 # Re-exported where they always were.
@@ -283,6 +284,7 @@ class Policy(BaseModel):
     oncall: dict[str, Schedule] = Field(default_factory=dict)
     freeze: tuple[Freeze, ...] = ()  # [[freeze]] windows
     incidents: IncidentRules = IncidentRules()
+    alertmanager: AlertmanagerRules = AlertmanagerRules()
     source: str = BUILT_IN
 
     def cluster_spec(self, name: str | None) -> ClusterSpec | None:

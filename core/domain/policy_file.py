@@ -28,11 +28,12 @@ from core.domain.policy import (
     SignRule,
     VerifyRules,
 )
+from core.domain.silences import AlertmanagerRules
 from core.domain.text import name_problem
 from core.errors import SignoffError
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify", "oncall",
-              "freeze", "incidents",
+              "freeze", "incidents", "alertmanager",
               "clusters", "alerts", "execution"}
 
 
@@ -131,6 +132,7 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
     clusters = _clusters(_table(data, "clusters", text, source), text, source)
     alerts = _model(AlertRules, _table(data, "alerts", text, source), ["alerts"], text, source)
     execution = _model(ExecutionRules, _table(data, "execution", text, source), ["execution"], text, source)
+    alertmanager = _model(AlertmanagerRules, _table(data, "alertmanager", text, source), ["alertmanager"], text, source)
     freeze_data = data.get("freeze", [])
     if not isinstance(freeze_data, list) or not all(isinstance(entry, dict) for entry in freeze_data):
         raise PolicyFileError(source, _locate(text, ["freeze"]), "freeze", "write freezes as [[freeze]] tables")
@@ -142,7 +144,8 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
                               f"two freezes are named `{twice}`; give each its own name")
     return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
                   rules=rules, groups=groups, chat=chat, verify=verify, oncall=oncall, freeze=freezes,
-                  incidents=incidents, clusters=clusters, alerts=alerts, execution=execution, source=source)
+                  incidents=incidents, clusters=clusters, alerts=alerts, execution=execution,
+                  alertmanager=alertmanager, source=source)
 
 def _clusters(table: dict[str, Any], text: str, source: str) -> dict[str, ClusterSpec]:
     """`[clusters.<name>]`: known keys only, a valid risk floor, at most one `default = true`."""

@@ -1,0 +1,1 @@
+"""Alertmanager silences (API v2) behind `core.ports.Silencer`."""
