@@ -93,3 +93,21 @@ class RateLimited(SignoffError):
     def __init__(self, message: str, retry_after_s: int = 60) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ConfirmationNeeded(SignoffError):
+    """A `confirm = true` risk level: the signature needs the target's name typed. Not a refusal of the
+    person (nothing is recorded): the chat adapters answer it with a form that asks for the name."""
+
+    code = "confirmation_needed"
+
+    def __init__(self, message: str, request_id: str, expected: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.expected = expected
+
+
+class ConfirmationMismatch(Refusal):
+    """The typed name is not the target's: the signature does not count (the refusal is recorded)."""
+
+    code = "confirmation_mismatch"

@@ -18,9 +18,11 @@ import structlog
 from discord import app_commands
 
 from adapters.discord.commands import SignoffGroup, canonical_commands
-from adapters.discord.render import MESSAGE_LIMIT, comment_modal, message_pieces
+from adapters.discord.render import MESSAGE_LIMIT, comment_modal, confirm_modal, message_pieces
 from adapters.discord.translate import (
     COMMENT_INPUT,
+    CONFIRM_INPUT,
+    CONFIRM_WORD,
     button_action,
     context,
     custom_id_word,
@@ -31,7 +33,7 @@ from adapters.discord.views import TEMPLATE, SignoffButton
 from core.app.handlers import ChatCommands
 from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext, Command, Reply
-from core.chat.parser import from_button, from_comment
+from core.chat.parser import from_button, from_comment, from_confirmation
 from core.chat.sentences import NO_SERVER_TEXT, UNFINISHED_TEXT
 
 log = structlog.get_logger(__name__)
@@ -199,6 +201,9 @@ class SignoffClient(discord.Client):
         if button_action(action) == ButtonAction.approve_comment:
             self._spawn("comment_form", self._comment_form(interaction, value))
             return
+        if action == CONFIRM_WORD:
+            self._spawn("confirm_form", self._comment_form(interaction, value, confirm=True))
+            return
         self._spawn("button", self._button(interaction, action, value))
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -207,10 +212,15 @@ class SignoffClient(discord.Client):
             return
         data: dict[str, Any] = dict(interaction.data or {})
         found = _CUSTOM_ID.fullmatch(str(data.get("custom_id", "")))
-        if found is None or found["action"] != _COMMENT_WORD:
+        if found is None or found["action"] not in (_COMMENT_WORD, CONFIRM_WORD):
             return
-        comment = modal_values(data).get(COMMENT_INPUT)
-        self._spawn("comment", self._commented(interaction, found["value"], comment))
+        values = modal_values(data)
+        comment = values.get(COMMENT_INPUT)
+        if found["action"] == CONFIRM_WORD:
+            command = from_confirmation(found["value"], values.get(CONFIRM_INPUT, ""), comment)
+            self._spawn("confirm", self._commented(interaction, found["value"], command))
+            return
+        self._spawn("comment", self._commented(interaction, found["value"], from_comment(found["value"], comment)))
 
     async def _command(self, interaction: discord.Interaction[Any], command: Command) -> None:
         if not await self._defer(interaction):
@@ -229,7 +239,7 @@ class SignoffClient(discord.Client):
         log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
-    async def _comment_form(self, interaction: discord.Interaction[Any], value: str) -> None:
+    async def _comment_form(self, interaction: discord.Interaction[Any], value: str, *, confirm: bool = False) -> None:
         """"Approve with comment…": the modal when this person may sign, else why not, privately.
 
         Unlike a click this answers after the core: a modal must be the interaction's first answer.
@@ -240,7 +250,9 @@ class SignoffClient(discord.Client):
         reply = self._unserved() or await self._core(
             self.chat.run(from_button(ButtonAction.approve_comment, value), ctx), "button", "comment")
         try:
-            if reply.ok and reply.request_id is not None:
+            if reply.ok and reply.request_id is not None and confirm and reply.confirm is not None:
+                await interaction.response.send_modal(confirm_modal(reply.request_id, reply.confirm))
+            elif reply.ok and reply.request_id is not None:
                 await interaction.response.send_modal(comment_modal(reply.request_id))
             else:
                 first, *rest = message_pieces(reply.text)
@@ -255,13 +267,12 @@ class SignoffClient(discord.Client):
             return
         log.info("discord.comment_form", value=value, user_id=interaction.user.id, opened=reply.ok)
 
-    async def _commented(self, interaction: discord.Interaction[Any], value: str, comment: str | None) -> None:
-        """The comment modal's submission: a signature with that comment, answered like a click."""
+    async def _commented(self, interaction: discord.Interaction[Any], value: str, command: Command) -> None:
+        """A form's submission (comment, or typed confirmation): a signature, answered like a click."""
         if not await self._defer(interaction):
             return
         ctx = self._interaction_context(interaction)
-        reply = self._unserved() or await self._core(self.chat.run(from_comment(value, comment), ctx), "modal",
-                                                     "comment")
+        reply = self._unserved() or await self._core(self.chat.run(command, ctx), "modal", "form")
         log.info("discord.comment", value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 

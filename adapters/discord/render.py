@@ -16,7 +16,7 @@ import re
 
 import discord
 
-from adapters.discord.translate import COMMENT_INPUT, custom_id_word
+from adapters.discord.translate import COMMENT_INPUT, CONFIRM_INPUT, CONFIRM_WORD, custom_id_word
 from adapters.discord.views import SignoffButton, custom_id
 from core.chat.cards import Button, ButtonAction, Card, Mentions
 from core.chat.text import clip
@@ -162,6 +162,23 @@ def comment_modal(request_id: str) -> discord.ui.Modal:
                              timeout=None)
     modal.add_item(discord.ui.TextInput(
         label="Comment", custom_id=COMMENT_INPUT, style=discord.TextStyle.paragraph, required=True,
+        max_length=MAX_COMMENT_LENGTH, placeholder="Shown on the card beside your name",
+    ))
+    modal.stop()
+    return modal
+
+
+def confirm_modal(request_id: str, name: str) -> discord.ui.Modal:
+    """The form behind Approve… on a `confirm = true` request: the target's name, and an optional comment.
+
+    Stopped before it is sent, like the comment form: the submission is matched on its custom_id.
+    """
+    modal = discord.ui.Modal(title=clip(f"Sign {request_id}", MODAL_TITLE_LIMIT),
+                             custom_id=custom_id(CONFIRM_WORD, request_id), timeout=None)
+    modal.add_item(discord.ui.TextInput(label=clip(f"Type {name} to sign", 45), custom_id=CONFIRM_INPUT,
+                                        required=True, max_length=200))
+    modal.add_item(discord.ui.TextInput(
+        label="Comment", custom_id=COMMENT_INPUT, style=discord.TextStyle.paragraph, required=False,
         max_length=MAX_COMMENT_LENGTH, placeholder="Shown on the card beside your name",
     ))
     modal.stop()

@@ -17,6 +17,10 @@ _CUSTOM_ID_WORDS: dict[str, str] = {ButtonAction.approve_comment: "comment"}
 _ACTIONS_BY_WORD = {word: action for action, word in _CUSTOM_ID_WORDS.items()}
 # The text input of the comment modal.
 COMMENT_INPUT = "comment"
+# The typed confirmation (`confirm = true`): the Approve… button's word, its modal's `signoff:confirm:<id>`,
+# and the modal's input for the target's name.
+CONFIRM_WORD = "confirm"
+CONFIRM_INPUT = "name"
 
 
 def custom_id_word(action: str) -> str:

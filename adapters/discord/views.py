@@ -12,6 +12,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
+from adapters.discord.translate import CONFIRM_WORD
+from core.chat.cards import CONFIRM_BUTTON_LABEL
+
 CUSTOM_ID_PREFIX = "signoff"
 CUSTOM_ID_LIMIT = 100  # Discord's limit
 TEMPLATE = r"signoff:(?P<action>[a-z][a-z0-9_]*):(?P<value>.+)"
@@ -56,4 +59,8 @@ class SignoffButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], 
         # task group at once and returns, so nothing outlives a shutdown unsupervised.
         client = interaction.client
         if isinstance(client, ClickSink):
-            client.on_button(interaction, self.action, self.value)
+            # Approve… (an ellipsis: a form follows) on a `confirm = true` card asks for the target's name:
+            # the modal must be the click's first answer, so the client learns it before acknowledging.
+            action = CONFIRM_WORD if self.action == "approve" and self.item.label == CONFIRM_BUTTON_LABEL \
+                else self.action
+            client.on_button(interaction, action, self.value)

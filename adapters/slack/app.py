@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -47,16 +48,25 @@ from adapters.slack import translate
 from adapters.slack.gateway import BAD_TOKEN_ERRORS, SlackGateway, build_web_client
 from adapters.slack.guard import Guard, Seen, SeenInMemory
 from adapters.slack.jobs import Jobs
-from adapters.slack.render import COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, VIEW_ERROR_MAX, comment_view
+from adapters.slack.render import (
+    COMMENT_BLOCK_ID,
+    COMMENT_CALLBACK_ID,
+    CONFIRM_BLOCK_ID,
+    CONFIRM_CALLBACK_ID,
+    VIEW_ERROR_MAX,
+    comment_view,
+    confirm_view,
+)
 from adapters.slack.replies import Replies
 from adapters.slack.socket import socket_mode
 from adapters.slack.translate import Click, ReactionVote, Responder, SlashCommand, ThreadMessage
 from core.app.handlers import ChatCommands
 from core.chat.cards import ButtonAction
 from core.chat.commands import Reply
-from core.chat.parser import from_button, from_comment
+from core.chat.parser import from_button, from_comment, from_confirmation
 from core.chat.sentences import UNFINISHED_TEXT, comment_form_failed_text
 from core.chat.text import clip
+from core.domain.approvals import Place
 from core.errors import SignoffError
 from core.ports import GatewayRegistry
 
@@ -67,6 +77,7 @@ EVENTS_PATH = "/slack/events"
 AUTH_UNAVAILABLE_TEXT = "⚠️ signoff cannot reach Slack's API right now, so nothing was done; try again in a minute."
 
 _EVERYTHING = re.compile(r".*")
+MAX_OPEN_FORMS = 1000
 
 
 class SlackConfig(BaseModel):
@@ -103,6 +114,9 @@ class SlackAdapter:
         self._auth: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
         self.replies = Replies(self.client, config.timeout_s)
+        # Where each open confirmation form was opened (view id → channel), for the private answer after it;
+        # its private_metadata is the request id alone. Bounded: a form nobody submits is forgotten.
+        self._confirm_channels: OrderedDict[str, str] = OrderedDict()
         self.bolt = AsyncApp(
             name="signoff",
             client=self._bolt_client,
@@ -241,6 +255,10 @@ class SlackAdapter:
             # of a signature being acknowledged and lost. Only the private reply runs after the ack.
             reply = await self.chat.run(from_button(click.action, click.value), click.ctx)
             await ack()
+            if reply.confirm is not None and click.trigger_id is not None:
+                # `confirm = true`: nothing was signed; the form asks for the target's name (within 3 s).
+                await self._submit("confirm-form", partial(self._confirm_form, click, reply), click.reply_to)
+                return
             log.info("slack.click", user=click.ctx.account, action=click.action, request_id=click.value[:20],
                      ok=reply.ok)
             await self.jobs.submit("click-reply", partial(self.tell, click.reply_to, reply))
@@ -259,6 +277,28 @@ class SlackAdapter:
                 return
             await ack()
             await self.jobs.submit("comment-reply", partial(self.tell, submission.reply_to, reply))
+
+        async def on_confirm(ack: AsyncAck, body: dict[str, Any]) -> None:
+            submission = translate.confirm_submission(body)
+            if submission is None:
+                await ack()
+                return
+            channel = self._confirm_channels.get(submission.view_id or "")
+            ctx = submission.ctx
+            if channel is not None:
+                ctx = ctx.model_copy(update={"place": Place(platform=ctx.platform, channel=channel)})
+            # As a comment: signed before Slack hears "ok"; a wrong name is said under the input, the form stays.
+            reply = await self.chat.run(from_confirmation(submission.request, submission.typed, submission.comment),
+                                        ctx)
+            log.info("slack.confirm", user=ctx.account, request_id=submission.request[:20], ok=reply.ok)
+            if not reply.ok:
+                await ack(response_action="errors", errors={CONFIRM_BLOCK_ID: clip(reply.text, VIEW_ERROR_MAX)})
+                return
+            await ack()
+            self._confirm_channels.pop(submission.view_id or "", None)  # closed: a wrong name keeps it open
+            if channel is not None:
+                await self.jobs.submit("confirm-reply",
+                                       partial(self.tell, Responder(user=ctx.account, channel=channel), reply))
 
         async def on_message(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             await ack()
@@ -281,6 +321,7 @@ class SlackAdapter:
         bolt.event("message")(on_message)
         bolt.event("reaction_added")(on_reaction)
         bolt.view(COMMENT_CALLBACK_ID)(on_comment)
+        bolt.view(CONFIRM_CALLBACK_ID)(on_confirm)
         # Catch-alls, last: Bolt answers 404 to an unhandled HTTP request (Slack then retries it) and
         # never acks an unhandled Socket Mode envelope. Whatever arrives is acknowledged.
         bolt.event(_EVERYTHING)(ack_only)
@@ -315,6 +356,24 @@ class SlackAdapter:
             await self.tell(click.reply_to, Reply(text=comment_form_failed_text(reply.request_id), ok=False))
             return
         log.info("slack.comment_form", user=click.ctx.account, request_id=reply.request_id)
+
+    async def _confirm_form(self, click: Click, reply: Reply) -> None:
+        """Approve… on a `confirm = true` request: the form that asks for the target's name."""
+        assert click.trigger_id is not None and reply.request_id is not None and reply.confirm is not None
+        try:
+            opened = await self.client.views_open(trigger_id=click.trigger_id,
+                                                  view=confirm_view(reply.request_id, reply.confirm))
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("slack.confirm_form_failed", user=click.ctx.account, request_id=reply.request_id, error=error)
+            await self.tell(click.reply_to, reply)  # says what to type, and the command that takes it
+            return
+        view_id = (opened.get("view") or {}).get("id")
+        if isinstance(view_id, str) and click.reply_to.channel is not None:
+            self._confirm_channels[view_id] = click.reply_to.channel
+            while len(self._confirm_channels) > MAX_OPEN_FORMS:
+                self._confirm_channels.popitem(last=False)
+        log.info("slack.confirm_form", user=click.ctx.account, request_id=reply.request_id)
 
     async def _thread(self, message: ThreadMessage) -> None:
         answered = await self.chat.thread_reply(message.thread_ts, message.text, message.ctx)

@@ -24,6 +24,11 @@ ACTIONS_BLOCK_ID = "signoff_actions"
 COMMENT_CALLBACK_ID = ACTION_PREFIX + ButtonAction.approve_comment
 COMMENT_BLOCK_ID = "signoff_comment"
 COMMENT_ACTION_ID = "comment"
+# The typed confirmation (`confirm = true`): callback_id `signoff_confirm`, private_metadata the request id,
+# the name's input first, an optional comment after it.
+CONFIRM_CALLBACK_ID = "signoff_confirm"
+CONFIRM_BLOCK_ID = "signoff_confirm"
+CONFIRM_ACTION_ID = "name"
 
 # Block Kit limits (Slack's reference): exceeding any of them is `invalid_blocks`.
 HEADER_MAX = 150
@@ -215,6 +220,27 @@ def comment_view(request_id: str, channel: str | None) -> Block:
             "element": {"type": "plain_text_input", "action_id": COMMENT_ACTION_ID, "multiline": True,
                         "max_length": MAX_COMMENT_LENGTH},
         }],
+    }
+
+
+def confirm_view(request_id: str, name: str) -> Block:
+    """The modal behind Approve… on a request whose level asks for the target's name (views.open)."""
+    return {
+        "type": "modal",
+        "callback_id": CONFIRM_CALLBACK_ID,
+        "private_metadata": request_id,
+        "title": {"type": "plain_text", "text": clip(f"Sign {request_id}", VIEW_TITLE_MAX)},
+        "submit": {"type": "plain_text", "text": "Sign"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "input", "block_id": CONFIRM_BLOCK_ID,
+             "label": {"type": "plain_text", "text": clip(f"Type {name} to sign", VIEW_TITLE_MAX * 5)},
+             "element": {"type": "plain_text_input", "action_id": CONFIRM_ACTION_ID, "max_length": 200}},
+            {"type": "input", "block_id": COMMENT_BLOCK_ID, "optional": True,
+             "label": {"type": "plain_text", "text": "Comment, shown on the card beside your name"},
+             "element": {"type": "plain_text_input", "action_id": COMMENT_ACTION_ID, "multiline": True,
+                         "max_length": MAX_COMMENT_LENGTH}},
+        ],
     }
 
 

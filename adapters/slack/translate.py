@@ -11,7 +11,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.slack.render import COMMENT_ACTION_ID, COMMENT_BLOCK_ID, COMMENT_CALLBACK_ID, action_name
+from adapters.slack.render import (
+    COMMENT_ACTION_ID,
+    COMMENT_BLOCK_ID,
+    COMMENT_CALLBACK_ID,
+    CONFIRM_ACTION_ID,
+    CONFIRM_BLOCK_ID,
+    CONFIRM_CALLBACK_ID,
+    action_name,
+)
 from core.chat.commands import ChatContext
 from core.domain.approvals import Place
 
@@ -149,6 +157,33 @@ def comment_submission(body: dict[str, Any]) -> CommentSubmission | None:
     comment = _str(_dict(_dict(values.get(COMMENT_BLOCK_ID)).get(COMMENT_ACTION_ID)).get("value"))
     return CommentSubmission(request=request, comment=comment, ctx=_context(user, channel, _team_of(body)),
                              reply_to=Responder(user=user, channel=channel))
+
+
+@dataclass(frozen=True)
+class ConfirmSubmission:
+    """The typed-confirmation modal submitted: sign `request` if `typed` names its target."""
+
+    request: str
+    typed: str
+    comment: str | None
+    view_id: str | None
+    ctx: ChatContext
+
+
+def confirm_submission(body: dict[str, Any]) -> ConfirmSubmission | None:
+    """A `view_submission` of the `signoff_confirm` modal; its private_metadata is the request id."""
+    if body.get("type") != "view_submission":
+        return None
+    view = _dict(body.get("view"))
+    user = _str(_dict(body.get("user")).get("id"))
+    request = _str(view.get("private_metadata"))
+    if view.get("callback_id") != CONFIRM_CALLBACK_ID or user is None or request is None:
+        return None
+    values = _dict(_dict(view.get("state")).get("values"))
+    typed = _str(_dict(_dict(values.get(CONFIRM_BLOCK_ID)).get(CONFIRM_ACTION_ID)).get("value")) or ""
+    comment = _str(_dict(_dict(values.get(COMMENT_BLOCK_ID)).get(COMMENT_ACTION_ID)).get("value"))
+    return ConfirmSubmission(request=request, typed=typed, comment=comment, view_id=_str(view.get("id")),
+                             ctx=_context(user, None, _team_of(body)))
 
 
 def thread_message(event: dict[str, Any], bot_user_id: str | None, team: str | None = None) -> ThreadMessage | None:

@@ -45,9 +45,10 @@ from core.chat.sentences import (
     vetoed_text,
 )
 from core.domain import approvals
+from core.domain.confirmation import expected_name
 from core.domain.ids import IncidentId, PlaybookId, RequestId
 from core.domain.policy import Person, Policy
-from core.errors import ParseError, SignoffError
+from core.errors import ConfirmationNeeded, ParseError, SignoffError
 from core.ports import Clock
 
 log = structlog.get_logger(__name__)
@@ -150,6 +151,8 @@ class ChatCommands:
             if not command.anyone:
                 caller.person  # noqa: B018 -- a stranger is told so before anything else
             return await self._handler(command)(command, caller)
+        except ConfirmationNeeded as exc:
+            return Reply(text=exc.message, ok=False, request_id=exc.request_id, confirm=exc.expected)
         except SignoffError as exc:
             return Reply(text=exc.message, ok=False)
 
@@ -218,14 +221,15 @@ class ChatCommands:
 
     async def _sign(self, command: Sign, caller: Caller) -> Reply:
         request = await self._service.sign(command.request, by=caller.person, via=caller.via,
-                                           comment=command.comment)
+                                           comment=command.comment, confirmation=command.confirm)
         return Reply(text=signed_text(request), request_id=request.id)
 
     async def _comment_form(self, command: CommentForm, caller: Caller) -> Reply:
         """Before a form opens: refused now, as the signature would be, rather than after the typing."""
         request = await self._service.get(command.request)
         approvals.may_sign(request, caller.person, self._clock.now())
-        return Reply(text=comment_form_text(request), request_id=request.id)
+        return Reply(text=comment_form_text(request), request_id=request.id,
+                     confirm=expected_name(request) if request.confirm else None)
 
     async def _reject(self, command: Reject, caller: Caller) -> Reply:
         request = await self._service.reject(command.request, by=caller.person, via=caller.via,

@@ -197,9 +197,9 @@ class ApprovalService:
         return facts, assess(operation, facts)
 
     async def sign(self, request_id: RequestId, *, by: Person, via: str,
-                   comment: str | None = None) -> ApprovalRequest:
+                   comment: str | None = None, confirmation: str | None = None) -> ApprovalRequest:
         def transition(request: ApprovalRequest, now: datetime) -> Transition:
-            return approvals.sign(request, by=by, at=now, via=via, comment=comment)
+            return approvals.sign(request, by=by, at=now, via=via, comment=comment, confirmation=confirmation)
         return await self._act(request_id, by, via, "sign", transition)
 
     async def reject(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.chat.text import visible
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
+from core.domain.confirmation import confirm_text
 from core.domain.events import TimelineEvent
 from core.domain.policy import format_duration
 from core.domain.verify import PodTrouble
@@ -27,6 +28,8 @@ class ButtonAction(StrEnum):
 
 
 COMMENT_BUTTON_LABEL = "Approve with comment…"
+# An ellipsis, as on any button that opens a form: this Approve asks for the target's name first.
+CONFIRM_BUTTON_LABEL = "Approve…"
 
 
 class CardState(StrEnum):
@@ -181,7 +184,14 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
     if outcome:
         fields.append(CardField(label="Outcome", value=outcome, inline=False))
     buttons: tuple[Button, ...] = ()
-    if status is RequestStatus.pending:
+    if status is RequestStatus.pending and request.confirm:
+        # The approve form asks for the target's name and takes a comment too: one button opens it.
+        fields.append(CardField(label="Confirmation", value=confirm_text(request), inline=False))
+        buttons = (
+            Button(action=ButtonAction.approve, label=CONFIRM_BUTTON_LABEL, value=request.id, style="primary"),
+            Button(action=ButtonAction.reject, label="Reject", value=request.id, style="danger"),
+        )
+    elif status is RequestStatus.pending:
         buttons = (
             Button(action=ButtonAction.approve, label="Approve", value=request.id, style="primary"),
             Button(action=ButtonAction.approve_comment, label=COMMENT_BUTTON_LABEL, value=request.id),

@@ -38,6 +38,8 @@ class Reply(BaseModel):
     private: bool = True
     ok: bool = True
     request_id: str | None = None
+    # Signing needs this name typed (`confirm = true`): the adapter asks for it in a form (Slack, Discord).
+    confirm: str | None = None
 
 
 class Command(BaseModel):
@@ -64,6 +66,7 @@ class Sign(Command):
 
     request: RequestId
     comment: str | None = None
+    confirm: str | None = None  # the target's name as typed (`confirm = true` risk levels)
 
 
 class CommentForm(Command):

@@ -62,30 +62,38 @@ def _reject(rest: str) -> Command:
 
 
 def _approve(rest: str) -> Command:
-    """`approve R-42` or `approve R-42 comment="checked the dashboards"`."""
+    """`approve R-42`, with `comment="checked the dashboards"` and/or `confirm=api` (the target's name)."""
     try:
         words = shlex.split(plain_quotes(rest))
     except ValueError as exc:
         raise ParseError(f"I couldn't read that ({exc}); close every quote, like comment=\"looks good\".") from None
-    comment: str | None = None
-    if len(words) == 2 and words[1].lower().startswith("comment="):
-        comment = words[1].partition("=")[2]
-    elif len(words) != 1:
+    if not words:
         raise ParseError(APPROVE_USAGE)
-    return _signed(parse_request_id(words[0]), comment)
+    given: dict[str, str] = {}
+    for word in words[1:]:
+        key, equals, value = word.partition("=")
+        if not equals or key.lower() not in ("comment", "confirm") or key.lower() in given:
+            raise ParseError(APPROVE_USAGE)
+        given[key.lower()] = value
+    return _signed(parse_request_id(words[0]), given.get("comment"), given.get("confirm"))
 
 
-def _signed(request_id: RequestId, comment: str | None) -> Sign:
+def _signed(request_id: RequestId, comment: str | None, confirm: str | None = None) -> Sign:
     """A signature, with the comment trimmed (a blank one is none) and within its limit."""
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ParseError(comment_too_long_text(len(comment)))
-    return Sign(request=request_id, comment=comment or None)
+    return Sign(request=request_id, comment=comment or None, confirm=confirm[:200] if confirm is not None else None)
 
 
 def from_comment(request_id: str, comment: str | None) -> Command:
     """The comment form's submission (a Slack or Discord modal): a signature with that comment."""
     return _reading(lambda: _signed(parse_request_id(request_id), comment))
+
+
+def from_confirmation(request_id: str, typed: str | None, comment: str | None = None) -> Command:
+    """The typed-confirmation form's submission: a signature with the name as typed (and a comment)."""
+    return _reading(lambda: _signed(parse_request_id(request_id), comment, typed or ""))
 
 
 def _timeline(rest: str) -> Command:

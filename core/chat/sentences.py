@@ -33,7 +33,8 @@ UNFINISHED_TEXT = {
 ACTION_NEEDED_TEXT = ("`request` needs an action, like `request rollout restart deployment/api -n prod`.\n"
                       + ACCEPTED_FORMS_TEXT)
 APPROVE_USAGE = ("`approve` takes one id and an optional comment, like `approve R-42` or "
-                 "`approve R-42 comment=\"checked the dashboards\"`.")
+                 "`approve R-42 comment=\"checked the dashboards\"`; a request that asks for its target's name "
+                 "takes `confirm=<name>` too, like `approve R-42 confirm=api`.")
 RESOLVE_USAGE = "Use `resolve INC-7 score=4`: the incident and how well the fix worked, 1 to 5."
 NOT_ENABLED_TEXT = "`{command}` is not enabled here."
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
 from core.domain.cluster import ClusterResult
+from core.domain.confirmation import check_confirmation
 from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.freeze import FreezeInForce
 from core.domain.operations import Operation
@@ -75,6 +76,7 @@ class ApprovalRequest(BaseModel):
     # The cluster the request is for, by its name in the policy (or the kubeconfig context). None: made before
     # signoff served several clusters. The operation names it too when the policy has [clusters].
     cluster: str | None = None
+    confirm: bool = False  # its risk level's `confirm`: each signer types the target's name
 
     @property
     def counted(self) -> tuple[Signature, ...]:
@@ -152,7 +154,7 @@ def new_request(
         reason=reason, incident_id=incident_id, stated_risk=stated_risk, risk=risk, quorum=rule.quorum,
         approvers=rule.approvers, expire_after_s=int(expire_after.total_seconds()), created_at=at,
         expires_at=at + expire_after, blast=blast, proposal=proposal, places=places, freeze=freeze,
-        cluster=cluster,
+        cluster=cluster, confirm=rule.confirm,
     )
     raised = ""
     if freeze is not None:
@@ -209,8 +211,9 @@ def may_sign(request: ApprovalRequest, by: Person, at: datetime) -> None:
 
 
 def sign(request: ApprovalRequest, *, by: Person, at: datetime, via: str = "console",
-         comment: str | None = None) -> Transition:
+         comment: str | None = None, confirmation: str | None = None) -> Transition:
     may_sign(request, by, at)
+    check_confirmation(request, confirmation)
     signatures = (*request.signatures, Signature(person=by.name, via=via, at=at, comment=comment or None))
     # Only signatures the current rule admits count: after a raised risk, some earlier ones no longer do.
     counted = request.signed + 1
@@ -304,8 +307,8 @@ def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: date
                       if not rule.admits(people.get(s.person) or Person(name=s.person)))
     updated = request.model_copy(update={
         "status": RequestStatus.pending, "version": request.version + 1, "risk": risk, "quorum": rule.quorum,
-        "approvers": rule.approvers, "approved_at": None, "decided_at": None, "uncounted": uncounted,
-        "expires_at": at + timedelta(seconds=request.expire_after_s),
+        "approvers": rule.approvers, "confirm": rule.confirm, "approved_at": None, "decided_at": None,
+        "uncounted": uncounted, "expires_at": at + timedelta(seconds=request.expire_after_s),
     })
     detail = (f"{why}; risk {request.risk} → {risk}: needs {rule.quorum} signature(s) from "
               f"{rule.describe_approvers()}, {updated.signed} given")

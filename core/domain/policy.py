@@ -149,6 +149,7 @@ class SignRule(BaseModel):
     escalate_to: tuple[str, ...] = ()  # groups, or schedules as `oncall.<name>`
     remind_before_expiry: Duration | None = None
     page: tuple[str, ...] = ()  # schedules (`oncall.<name>`) whose person on call the card's first post mentions
+    confirm: bool = False  # approvers type the target's name (a form in Slack and Discord)
 
     @model_validator(mode="after")
     def _escalation_pairs(self) -> SignRule:
