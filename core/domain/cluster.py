@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from core.domain.pinning import Observed
 from core.errors import SignoffError
 
 
@@ -31,6 +32,8 @@ class TargetFacts(BaseModel):
     # StatefulSet or DaemonSet): with `OnDelete`, a changed template replaces no pod until one is deleted.
     update_strategy: str | None = None
     note: str | None = None
+    # What a request pins of the target (its pod template; a rollback's revision; a pod's uid).
+    observed: Observed | None = None
 
 
 class ClusterResult(BaseModel):
