@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,11 @@ async def test_a_burst_of_scales_on_one_deployment_runs_in_order_across_two_repl
     with deployment(tmp_path, postgres_url, replicas=2, deployments=1) as world:
         await world.start()
         first, second = world.replicas
-        # New pods take a while to turn Ready, so a scale is still verifying when the next one is approved.
-        ready_delay = urllib.request.Request(world.sandbox.url + "/_sandbox/ready_delay?seconds=1.5", method="POST",
-                                             headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})
-        with urllib.request.urlopen(ready_delay, timeout=5):
-            pass
         async with aiohttp.ClientSession() as session:
+            # New pods take a while to turn Ready, so a scale is still verifying when the next one is approved.
+            async with session.post(world.sandbox.url + "/_sandbox/ready_delay?seconds=1.5",
+                                    headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"}) as response:
+                assert response.status == 200
             ids: list[str] = []
             for index, count in enumerate(COUNTS):
                 body = {"action": f"scale deployment/{TARGET} -n crash --replicas={count}",
