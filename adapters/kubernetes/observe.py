@@ -11,6 +11,7 @@ from kubernetes import client
 from adapters.kubernetes import verify
 from adapters.kubernetes.calls import JSON, Calls
 from adapters.kubernetes.drain import Drain
+from adapters.kubernetes.overtaken import unless_overtaken
 from core.domain.cluster import ClusterResult
 from core.domain.operations import (
     CordonOp,
@@ -60,10 +61,14 @@ class Observe:
     # ---- per kind
 
     async def _rollout(self, op: RestartOp | RollbackOp, since: ClusterResult) -> Progress:
-        return self._judge(op.target, await self._workload(op.target, op.name, op.namespace), since, None)
+        workload = await self._workload(op.target, op.name, op.namespace)
+        return unless_overtaken(self._judge(op.target, workload, since, None), workload, since, target=op.target,
+                                scale_to=None)
 
     async def _scaled(self, op: ScaleOp, since: ClusterResult) -> Progress:
-        return self._judge(op.target, await self._workload(op.target, op.name, op.namespace), since, op.replicas)
+        workload = await self._workload(op.target, op.name, op.namespace)
+        return unless_overtaken(self._judge(op.target, workload, since, op.replicas), workload, since,
+                                target=op.target, scale_to=op.replicas)
 
     @staticmethod
     def _judge(target: str, workload: JSON, since: ClusterResult, scale_to: int | None) -> Progress:

@@ -30,3 +30,8 @@ def not_stale_text(request: ApprovalRequest) -> str:
 def rerequested_text(old: ApprovalRequest, new: ApprovalRequest) -> str:
     return (f"Requested again as {new.id} (from stale {old.id}): `{new.operation.command()}`, "
             f"needs {new.quorum} signature(s).")
+
+
+def overtaken_note(seconds: float, why: str) -> str:
+    """How a verification that a later change of its target overtook ended (succeeded, no way back proposed)."""
+    return f"overtaken after {max(0, round(seconds))} s: {why}; not waiting for its own effect"

@@ -81,6 +81,8 @@ class Progress(BaseModel):
     achieved: str = ""
     deadline_s: int | None = None
     pods: tuple[PodTrouble, ...] = ()
+    # A later change of the same target overtook this one (adapters/kubernetes/overtaken.py): ended, as done.
+    overtaken: str | None = None
 
     def counts(self) -> str:
         """`2/3 updated · 1/3 available`, or what is awaited when there is nothing to count."""
