@@ -20,7 +20,7 @@ from core.app.clusters import label_of
 from core.app.messagebus import MessageBus
 from core.app.metrics import Metrics
 from core.app.notify import thread_replies
-from core.app.target_gate import TargetGate, pinned_operation
+from core.app.target_gate import TargetGate, mark_waiting, pinned_operation
 from core.app.transitions import Claim, store_transition
 from core.app.verification import VerificationService
 from core.chat.cards import risk_raised_text
@@ -60,7 +60,7 @@ class ExecutionService:
         # An accepted call is followed to its effect; the final outcome is recorded there.
         self._verification = verification
         # Its turn on its target, and the target still as signed (core/app/target_gate.py).
-        self._gate = TargetGate(store=store, cluster=cluster, clock=clock, policy=policy, bus=bus)
+        self._gate = TargetGate(store=store, cluster=cluster, clock=clock, policy=policy, bus=bus, audit_key=audit_key)
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -248,8 +248,10 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
-            if uow.requests.ahead_of(request) is not None:
-                return None  # not its turn on its target (the gate said so on its card)
+            ahead = uow.requests.ahead_of(request)
+            if ahead is not None:  # not its turn on its target: its card says for whom it waits
+                mark_waiting(uow, request, ahead, at=now, policy=self._policy, bus=self._bus)
+                return None
             # The counted quorum first: its sentence is the more specific one when both would refuse.
             problem = approvals.quorum_problem(request) or request_problem(request, uow.timeline, self._audit_key)
             changed = approvals.claimed(request, worker=self.worker_id, at=now)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
 import structlog
@@ -18,6 +19,7 @@ from core.app.transitions import store_transition
 from core.chat.stale_texts import stale_note, waiting_note
 from core.domain.approvals import ApprovalRequest, RequestStatus
 from core.domain.cluster import ClusterError, TargetFacts
+from core.domain.integrity import request_problem
 from core.domain.operations import RollbackOp
 from core.domain.pinning import drift, pin_of
 from core.domain.policy import Policy
@@ -35,8 +37,9 @@ class Admission(NamedTuple):
 
 class TargetGate:
     def __init__(self, *, store: Store, cluster: Cluster, clock: Clock, policy: Policy | None = None,
-                 bus: MessageBus | None = None) -> None:
+                 bus: MessageBus | None = None, audit_key: bytes | None = None) -> None:
         self._store = store
+        self._audit_key = audit_key
         self._cluster = cluster
         self._clock = clock
         self._policy = policy
@@ -46,8 +49,11 @@ class TargetGate:
         request = listed or await self._store.read(lambda uow: uow.requests.get(request_id))
         if request is None or request.status is not RequestStatus.approved:
             return Admission(go=True)  # the claim decides
-        if not await self._its_turn(request):
-            return Admission(go=False)
+        if request.waiting_for is not None:
+            # It waited last time: still behind someone? (The claim checks again, and says so on its card.)
+            ahead = await self._store.read(lambda uow: uow.requests.ahead_of(request))
+            if ahead is not None:
+                return Admission(go=False)
         if request.pin is None:
             return Admission(go=True)
         try:
@@ -60,42 +66,35 @@ class TargetGate:
         what = drift(request.pin, pin_of(facts.observed), observed=facts.observed)
         if what is None:
             return Admission(go=True, facts=facts)
-        await self._go_stale(request, what)
-        return Admission(go=False)
+        # Not stale when what is stored is not what was signed: the claim blocks it and says so.
+        return Admission(go=not await self._go_stale(request, what), facts=facts)
 
-    async def _its_turn(self, request: ApprovalRequest) -> bool:
-        now = self._clock.now()
-
-        def look(uow: UnitOfWork) -> bool:
-            ahead = uow.requests.ahead_of(request)
-            if ahead is None:
-                return True
-            current = uow.requests.get(request.id, lock=True)
-            if current is not None and current.status is RequestStatus.approved and current.waiting_for != ahead:
-                changed = waiting_transition(current, at=now, behind=ahead)
-                store_transition(uow, current, changed, policy=self._policy, bus=self._bus,
-                                 note=waiting_note(changed.request, ahead))
-            return False
-
-        turn = await self._store.write(look)
-        if not turn:
-            log.info("execution.waiting", request_id=request.id)
-        return turn
-
-    async def _go_stale(self, request: ApprovalRequest, what: str) -> None:
+    async def _go_stale(self, request: ApprovalRequest, what: str) -> bool:
         now = self._clock.now()
 
         def stale(uow: UnitOfWork) -> bool:
             current = uow.requests.get(request.id, lock=True)
             if current is None or current.status not in (RequestStatus.pending, RequestStatus.approved):
+                return True  # settled meanwhile: nothing to run here
+            if request_problem(current, uow.timeline, self._audit_key) is not None:
                 return False
             changed = went_stale(current, at=now, what=what)
             store_transition(uow, current, changed, policy=self._policy, bus=self._bus,
                              note=stale_note(changed.request))
+            log.warning("execution.stale", request_id=request.id, changed=what)
             return True
 
-        if await self._store.write(stale):
-            log.warning("execution.stale", request_id=request.id, changed=what)
+        return await self._store.write(stale)
+
+
+def mark_waiting(uow: UnitOfWork, request: ApprovalRequest, ahead: str, *, at: datetime, policy: Policy | None,
+                 bus: MessageBus | None) -> None:
+    """Inside the claim's transaction: `request` is not to run yet; its card says for whom it waits (once)."""
+    log.info("execution.waiting", request_id=request.id, behind=ahead)
+    if request.waiting_for == ahead:
+        return
+    changed = waiting_transition(request, at=at, behind=ahead)
+    store_transition(uow, request, changed, policy=policy, bus=bus, note=waiting_note(changed.request, ahead))
 
 
 def pinned_operation(request: ApprovalRequest) -> RollbackOp | None:
