@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client
 
 from adapters.kubernetes import connect
+from core.chat.commands import ChatContext
 from core.domain.approvals import Place, RequestStatus
 from testkit.support import make_settings, running_app
 from testkit.support.slack import ALICE, BOB, CAROL, RESTART_API, TEAM_POLICY, buttons, card_text, slack_world
@@ -105,4 +106,41 @@ async def test_a_rollback_whose_pinned_revision_is_gone_goes_stale(database_url:
         done = await app.service.get(request.id)
         assert done.status is RequestStatus.stale, done.outcome
         assert done.outcome is not None and "rollback target: revision 2" in done.outcome.summary
+        assert not [r for r in app.sandbox.requests if r[0] == "PATCH"]
+
+
+async def test_console_rerequest_and_a_tampered_fingerprint(database_url: str) -> None:
+    async with running_app(make_settings(database_url), policy=TEAM_POLICY) as app:
+        assert app.sandbox is not None
+        people = app.policy.people
+        bob = ChatContext(platform="console", account="bob", place=CONSOLE)
+        first = await app.service.request("rollout restart deployment/api -n prod", by=people["alice"],
+                                          via="console", origin=CONSOLE)
+        refused = await app.chat.handle(f"rerequest {first.id}", bob)
+        assert not refused.ok and f"{first.id} is pending, not stale" in refused.text
+        await outside(app.sandbox, set_image("ghcr.io/acme/api:2.0.0"))
+        await app.service.sign(first.id, by=people["bob"], via="console")
+        await app.settle()
+        assert (await app.service.get(first.id)).status is RequestStatus.stale
+        again = await app.chat.handle(f"rerequest {first.id}", bob)
+        assert again.ok and again.request_id is not None, again.text
+        second = await app.service.get(again.request_id)
+        assert second.requested_by == "bob" and second.status is RequestStatus.pending
+
+        # Someone with database access rewrites the pinned fingerprint to the target as it is now: caught like a
+        # tampered operation (the signature digest covers it), blocked, nothing runs.
+        await outside(app.sandbox, set_image("ghcr.io/acme/api:3.0.0"))
+
+        def forge(uow: Any) -> None:
+            current = uow.requests.get(second.id)
+            fresh = current.pin.model_copy(update={"fingerprint": "f" * 64})
+            uow.requests.update(current.model_copy(update={"pin": fresh}), expected_version=current.version)
+
+        await app.db.write(forge)
+        app.sandbox.clear_requests()
+        await app.service.sign(second.id, by=people["carol"], via="console")
+        await app.settle()
+        done = await app.service.get(second.id)
+        assert done.status is RequestStatus.blocked, done.outcome
+        assert done.outcome is not None and "not what was signed" in done.outcome.summary
         assert not [r for r in app.sandbox.requests if r[0] == "PATCH"]
