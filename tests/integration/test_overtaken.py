@@ -1,6 +1,7 @@
 """A verification that a later change of the same target overtakes ends at once, `succeeded`, saying what
 overtook it (issue 21, item 3): it never waits for its deadline and no way back is proposed. The later change is
-made from outside, with the official client against the sandbox."""
+made from outside, with the official client against the sandbox. And a second approved operation on the same
+target waits for the first, its card saying for whom, then runs (one replica, every database)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from kubernetes import client
 
 from adapters.kubernetes import connect
 from bot.bootstrap import App
+from core.chat.cards import request_card
 from core.domain.approvals import ApprovalRequest, Place, RequestStatus
+from core.domain.events import EventType
 from core.domain.policy import Person
 from testkit.support import MovableClock, make_settings, running_app
 
@@ -83,3 +86,36 @@ async def test_a_slow_restart_nobody_overtakes_keeps_verifying(database_url: str
         clock.advance(seconds=3)
         await app.verification.run_due()
         assert (await app.service.get(restarted.id)).status is RequestStatus.verifying
+
+
+async def test_a_second_operation_on_a_target_waits_its_turn_and_its_card_says_for_whom(database_url: str) -> None:
+    clock = MovableClock()
+    async with running_app(make_settings(database_url), clock=clock) as app:
+        assert app.sandbox is not None
+        app.sandbox.set_ready_delay(5.0)
+        first = await run(app, "scale deployment/api --replicas=5 -n prod")
+        assert first.status is RequestStatus.verifying
+        second = await run(app, "scale deployment/api --replicas=6 -n prod")
+        assert second.status is RequestStatus.approved and second.waiting_for == first.id
+        outcome = next(f.value for f in request_card(second, clock.now()).fields if f.label == "Outcome")
+        assert outcome == f"approved: waiting for {first.id} (one operation per target at a time)"
+        assert EventType.waiting in [e.type for e in await app.service.timeline(second.id)]
+        # Another target does not wait.
+        other = await run(app, "rollout restart statefulset/postgres -n prod")
+        assert other.status in (RequestStatus.verifying, RequestStatus.succeeded)
+        # Asked again while the first still verifies: still waiting, nothing written twice.
+        await app.execution.run_approved()
+        assert (await app.service.get(second.id)).status is RequestStatus.approved
+        assert app.sandbox.get("deployment", "prod", "api")["spec"]["replicas"] == 5
+
+        app.sandbox.advance(6.0)
+        clock.advance(seconds=6)
+        await app.verification.run_due()
+        assert (await app.service.get(first.id)).status is RequestStatus.succeeded
+        await app.execution.run_approved()
+        app.sandbox.advance(6.0)
+        clock.advance(seconds=6)
+        await app.verification.run_due()
+        done = await app.service.get(second.id)
+        assert done.status is RequestStatus.succeeded, done.outcome
+        assert app.sandbox.get("deployment", "prod", "api")["spec"]["replicas"] == 6
