@@ -6,6 +6,7 @@ a new pending request by the clicker. A rollback whose pinned ReplicaSet is gone
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes import client
@@ -144,3 +145,39 @@ async def test_console_rerequest_and_a_tampered_fingerprint(database_url: str) -
         assert done.status is RequestStatus.blocked, done.outcome
         assert done.outcome is not None and "not what was signed" in done.outcome.summary
         assert not [r for r in app.sandbox.requests if r[0] == "PATCH"]
+
+
+async def test_the_claim_itself_refuses_a_request_whose_turn_it_is_not(database_url: str) -> None:
+    """The compare-and-swap, not only the check before it: a worker that skipped the check (a race between
+    replicas) still cannot claim a request approved after another on the same target that is not done."""
+    async with running_app(make_settings(database_url), policy=TEAM_POLICY) as app:
+        people = app.policy.people
+        ids = []
+        for count in (4, 5):
+            made = await app.service.request(f"scale deployment/api --replicas={count} -n prod", by=people["alice"],
+                                             via="console", origin=CONSOLE)
+            ids.append(made.id)
+        later = datetime(2030, 1, 1, tzinfo=UTC)
+
+        def approve(uow: Any) -> None:
+            for offset, request_id in enumerate(ids):
+                current = uow.requests.get(request_id)
+                uow.requests.update(current.model_copy(update={
+                    "status": RequestStatus.approved, "approved_at": current.created_at + timedelta(seconds=offset),
+                    "version": current.version + 1}), expected_version=current.version)
+
+        def claim(request_id: str) -> Any:
+            def work(uow: Any) -> bool:
+                current = uow.requests.get(request_id)
+                executing = current.model_copy(update={"status": RequestStatus.executing,
+                                                       "version": current.version + 1})
+                return bool(uow.requests.claim(executing, expected_version=current.version, worker="w",
+                                               lease_until=later))
+            return work
+
+        await app.db.write(approve)
+        assert await app.db.read(lambda uow: uow.requests.ahead_of(uow.requests.get(ids[1]))) == ids[0]
+        assert await app.db.write(claim(ids[1])) is False  # the earlier one is approved, not done
+        assert await app.db.write(claim(ids[0])) is True
+        assert await app.db.write(claim(ids[1])) is False  # the earlier one is executing
+        assert await app.db.read(lambda uow: uow.requests.ahead_of(uow.requests.get(ids[0]))) is None
