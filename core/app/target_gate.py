@@ -2,9 +2,12 @@
 
 - One operation per target at a time, in the order approved: while another request on the same target is
   executing or verifying, or was approved before it, the request waits, and its card says for whom. The queue
-  is the database (`RequestRepository.ahead_of`, and the claim refuses too), so it holds across replicas.
-- Then the target is read again; when what the request pinned (core/domain/pinning.py) changed, the request
-  ends `stale` and nothing runs. Its card says what changed and offers to request again.
+  is the database: the claim's transaction finds who is ahead (`RequestRepository.ahead_of`, and marks the
+  request waiting), and its compare-and-swap refuses too, so it holds across replicas and restarts. A request
+  that waited is looked up here first, so it reads nothing of the cluster until its turn.
+- The target is read again; when what the request pinned (core/domain/pinning.py) changed, the request ends
+  `stale` and nothing runs. Its card says what changed and offers to request again. A request whose stored
+  form is not what was signed is left to the claim, which blocks it.
 """
 
 from __future__ import annotations
