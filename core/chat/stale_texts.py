@@ -27,6 +27,11 @@ def not_stale_text(request: ApprovalRequest) -> str:
             f"changed after it was made. To ask for the same change, use `/signoff request {request.action}`.")
 
 
+def already_again_text(old: ApprovalRequest, open_request: ApprovalRequest) -> str:
+    return (f"{old.id} was already asked again: {open_request.id} (`{open_request.operation.command()}`) is "
+            f"{open_request.status}; sign or follow that one.")
+
+
 def rerequested_text(old: ApprovalRequest, new: ApprovalRequest) -> str:
     return (f"Requested again as {new.id} (from stale {old.id}): `{new.operation.command()}`, "
             f"needs {new.quorum} signature(s).")

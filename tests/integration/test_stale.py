@@ -65,11 +65,16 @@ async def test_a_restart_whose_image_changed_after_it_was_signed_goes_stale_and_
         assert again.action == request.action and again.cluster == request.cluster
         assert again.pin is not None and again.pin.images == (("api", "ghcr.io/acme/api:9.9.9"),)
 
+        # A second click on the stale card: refused, the first new request is the one to sign.
+        assert await world.click(CAROL, "rerequest", "R-1") == 200
+        await world.settle()
+        assert any("R-1 was already asked again: R-2" in text for text in world.private_texts(CAROL))
         # Request again on a request that is not stale: refused with a sentence, nothing made.
         assert await world.click(CAROL, "rerequest", "R-2") == 200
         await world.settle()
         assert any("R-2 is pending, not stale" in text for text in world.private_texts(CAROL))
         assert await world.app.service.get("R-2") == again
+        assert [r.id for r in await world.app.service.pending()] == ["R-2"]
 
 
 async def test_a_scale_or_restart_elsewhere_does_not_make_a_request_stale(sqlite_database_url: str) -> None:
