@@ -50,6 +50,10 @@ class RequestRepository(Protocol):
 
     def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]: ...
 
+    def ahead_of(self, request: ApprovalRequest) -> str | None:
+        """The request `request` waits for on its target: executing, verifying, or approved before it."""
+        ...
+
     def overdue_ids(self, now: datetime) -> list[str]:
         """Pending past expiry, approved but stale, executing with a lapsed lease."""
         ...

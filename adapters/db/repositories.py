@@ -17,6 +17,7 @@ from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
 from core.domain.events import format_at
 from core.domain.incidents import Incident
 from core.domain.playbooks import Playbook, Vote
+from core.domain.staleness import queue_key
 from core.errors import AlreadySigned, ConcurrentUpdate
 
 # Hot-path statements are built once: constructing a statement costs more than running it.
@@ -28,13 +29,24 @@ _INSERT_REQUEST = sa.insert(t.requests)
 _GET_REQUEST = sa.select(_R.data).where(_R.id == sa.bindparam("request_id"))
 _GET_REQUEST_LOCKED = _GET_REQUEST.with_for_update()
 _REQUEST_COLUMNS = ("status", "version", "requested_by", "incident_id", "created_at", "expires_at", "stale_at", "data",
-                   "cluster")
+                   "cluster", "target_key", "approved_at")
+# One operation per target at a time, in the order approved: another request on the same target is executing or
+# verifying, or was approved before this one (the claim refuses while one is; core/domain/pinning.py).
+_O = t.requests.alias("other").c
+_AHEAD = sa.and_(
+    _O.target_key == sa.bindparam("target_key"), _O.id != sa.bindparam("request_id"),
+    sa.or_(_O.status.in_([RequestStatus.executing.value, RequestStatus.verifying.value]),
+           sa.and_(_O.status == RequestStatus.approved.value,
+                   sa.or_(_O.approved_at < sa.bindparam("approved_at"),
+                          sa.and_(_O.approved_at == sa.bindparam("approved_at"),
+                                  _O.number < sa.bindparam("own_number"))))))
+_AHEAD_OF = sa.select(_O.id).where(_AHEAD).order_by(_O.number).limit(1)
 _UPDATE_REQUEST = (sa.update(t.requests)
                    .where(_R.id == sa.bindparam("request_id"), _R.version == sa.bindparam("expected_version"))
                    .values({name: sa.bindparam(name) for name in _REQUEST_COLUMNS}))
 _CLAIM_REQUEST = (sa.update(t.requests)
                   .where(_R.id == sa.bindparam("request_id"), _R.status == RequestStatus.approved.value,
-                         _R.version == sa.bindparam("expected_version"))
+                         _R.version == sa.bindparam("expected_version"), ~sa.exists(_AHEAD_OF))
                   .values({name: sa.bindparam(name) for name in (*_REQUEST_COLUMNS, "claimed_by", "lease_until")}))
 _INSERT_SIGNATURE = sa.insert(t.signatures)
 _I = t.incidents.c
@@ -68,6 +80,10 @@ class _Repo:
         return int(value)
 
 
+def _number(request_id: str) -> int:
+    return int(request_id.removeprefix("R-"))
+
+
 __all__ = ["ChainHeadMissing", "SqlIncidents", "SqlPlaybooks", "SqlRequests", "SqlTimeline"]
 
 
@@ -95,6 +111,8 @@ class SqlRequests(_Repo):
             "stale_at": stale_at,
             "data": request.model_dump_json(),
             "cluster": request.cluster,
+            "target_key": queue_key(request),
+            "approved_at": format_at(request.approved_at) if request.approved_at is not None else None,
         }
 
     def get(self, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:
@@ -124,9 +142,19 @@ class SqlRequests(_Repo):
                     lease_until: datetime) -> bool:
         result = self._conn.execute(_CLAIM_REQUEST, {
             "request_id": request.id, "expected_version": expected_version, **self._columns(request),
-            "claimed_by": worker, "lease_until": format_at(lease_until),
+            "claimed_by": worker, "lease_until": format_at(lease_until), "own_number": _number(request.id),
         })
         return result.rowcount == 1
+
+    def ahead_of(self, request: ApprovalRequest) -> str | None:
+        """The request this one waits for on its target (executing, verifying, or approved before it)."""
+        key = queue_key(request)
+        if key is None or request.approved_at is None:
+            return None
+        return self._conn.execute(_AHEAD_OF, {
+            "target_key": key, "request_id": request.id, "approved_at": format_at(request.approved_at),
+            "own_number": _number(request.id),
+        }).scalar_one_or_none()
 
     def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
         rows = self._conn.execute(

@@ -17,6 +17,7 @@ from kubernetes import client
 from adapters.kubernetes.calls import JSON, Calls, meta, spec
 from adapters.kubernetes.drain import controller_ref, evictable, pod_key
 from adapters.kubernetes.objects import selector_string
+from adapters.kubernetes.pin import observed_pod, observed_workload, with_rollback_target
 from core.domain.cluster import TargetFacts
 from core.domain.operations import (
     CordonOp,
@@ -75,7 +76,7 @@ class FactReader:
         return await _READERS[type(op)](self, op)
 
     async def _workload_of(self, op: RestartOp | ScaleOp | RollbackOp) -> TargetFacts:
-        return await self._workload(op.target, op.name, op.namespace)
+        return await self._workload(op.target, op.name, op.namespace, rollback=isinstance(op, RollbackOp))
 
     async def _pod_of(self, op: DeletePodOp) -> TargetFacts:
         return await self._pod(op.name, op.namespace)
@@ -121,10 +122,13 @@ class FactReader:
         }
         return readers[kind]
 
-    async def _workload(self, kind: str, name: str, namespace: str) -> TargetFacts:
+    async def _workload(self, kind: str, name: str, namespace: str, *, rollback: bool = False) -> TargetFacts:
         workload = await self._calls.read_or_none(self._reader(kind), name, namespace)
         if workload is None:
             return TargetFacts(exists=False, note=f"{kind}/{name} not found in namespace {namespace}")
+        observed = observed_workload(workload)
+        if rollback:
+            observed = await with_rollback_target(self._calls, workload, observed)
         replicas, ready = _replica_counts(kind, workload)
         selector = selector_string(spec(workload).get("selector"))
         pods: list[JSON] = []
@@ -146,6 +150,7 @@ class FactReader:
             stateful=kind == "statefulset" or bool(claims),
             volumes=tuple(claims),
             update_strategy=_update_strategy(kind, workload),
+            observed=observed,
         )
 
     async def _pod(self, name: str, namespace: str) -> TargetFacts:
@@ -170,6 +175,7 @@ class FactReader:
             volumes=tuple(claims),
             controller=controller,
             note=note,
+            observed=observed_pod(pod),
         )
 
     async def _controller_of(self, pod: JSON, namespace: str) -> tuple[str | None, JSON | None]:

@@ -16,6 +16,7 @@ from adapters.kubernetes import verify
 from adapters.kubernetes.calls import JSON, Calls
 from adapters.kubernetes.drain import Drain
 from adapters.kubernetes.follow import IDLE_S, Follow, Wake
+from adapters.kubernetes.overtaken import unless_overtaken
 from core.domain.cluster import ClusterResult
 from core.domain.operations import (
     CordonOp,
@@ -122,7 +123,8 @@ class Observe:
             listed = await self._calls.read(self._core.list_namespaced_pod, op.namespace,
                                             label_selector=verify.selector_of(workload))
             pods, followed = list(listed.get("items") or []), None
-        progress = self._judge(op.target, workload, since, scale_to)
+        progress = unless_overtaken(self._judge(op.target, workload, since, scale_to), workload, since,
+                                    target=op.target, scale_to=scale_to)
         return progress.model_copy(update={"new_pods": verify.new_pods(pods), "follow": followed})
 
     def _lister(self, target: str) -> Callable[..., Any]:

@@ -41,6 +41,24 @@ def refuse_if_paused(op: RollbackOp, deployment: dict[str, Any]) -> None:
         )
 
 
+def rollback_target(deployment: dict[str, Any], replica_sets: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The revision and ReplicaSet name `rollout undo` would go back to now; None when there is none."""
+    owned = _owned(deployment, replica_sets)
+    revisions = {revision(rs): rs for rs in owned if revision(rs) > 0}
+    current = revision(deployment) or max(revisions, default=0)
+    previous = max((r for r in revisions if r < current), default=None)
+    if previous is None:
+        return None
+    return previous, str((revisions[previous].get("metadata") or {}).get("name"))
+
+
+def _owned(deployment: dict[str, Any], replica_sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    uid = (deployment.get("metadata") or {}).get("uid")
+    return [rs for rs in replica_sets
+            if any(ref.get("controller") and ref.get("uid") == uid
+                   for ref in (rs.get("metadata") or {}).get("ownerReferences") or [])]
+
+
 def plan_rollback(
     op: RollbackOp, deployment: dict[str, Any], replica_sets: list[dict[str, Any]]
 ) -> ClusterResult | RollbackPlan:
@@ -58,6 +76,14 @@ def plan_rollback(
     revisions = {revision(rs): rs for rs in owned if revision(rs) > 0}
     current = revision(deployment) or max(revisions, default=0)
     previous = max((r for r in revisions if r < current), default=None)
+    if op.to_replica_set is not None:  # pinned when the request was made: exactly that one, or nothing
+        pinned = [r for r, rs in revisions.items() if (rs.get("metadata") or {}).get("name") == op.to_replica_set]
+        if not pinned:
+            raise ClusterRejected(
+                f"ReplicaSet {op.to_replica_set}, the revision {op.target_ref} was to roll back to, is gone; "
+                "nothing was changed. Request the rollback again to sign the revision there is now.",
+                reason="PinnedRevisionGone")
+        previous = pinned[0]
     if previous is None:
         raise ClusterRejected(
             f"{op.target_ref} in {op.namespace} has no previous revision to roll back to "

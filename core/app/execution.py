@@ -21,6 +21,7 @@ from core.app.messagebus import MessageBus
 from core.app.metrics import Metrics
 from core.app.notify import thread_replies
 from core.app.silences import SilenceKeeper
+from core.app.target_gate import TargetGate, mark_waiting, pinned_operation
 from core.app.transitions import Claim, store_transition
 from core.app.verification import VerificationService
 from core.chat.cards import risk_raised_text
@@ -61,6 +62,8 @@ class ExecutionService:
         self._verification = verification
         # [alertmanager] silence: the target's alerts hushed from the start until the request ends.
         self._silences = silences
+        # Its turn on its target, and the target still as signed (core/app/target_gate.py).
+        self._gate = TargetGate(store=store, cluster=cluster, clock=clock, policy=policy, bus=bus, audit_key=audit_key)
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -87,7 +90,8 @@ class ExecutionService:
     async def execute(self, request_id: str, *, listed: ApprovalRequest | None = None) -> bool:
         """Claim, dry run, real call, record. `listed`: the request as the caller just read it (the floor
         check then reads nothing; the claim reads it again under its lock)."""
-        if not await self._floor_holds(request_id, listed):
+        admitted = await self._gate.admit(request_id, listed)
+        if not admitted.go or not await self._floor_holds(request_id, listed, admitted.facts):
             return False
         claimed = await self._claim(request_id)
         if claimed is None:
@@ -103,7 +107,7 @@ class ExecutionService:
             self._metrics.inc("signoff_executions_total", outcome=outcome.status.value, cluster=label_of(request))
             await self._finish(request, outcome)
             return True
-        operation = request.operation
+        operation = pinned_operation(request) or request.operation
         if self._silences is not None:
             await self._silences.begin(request)
         dry_summary: str | None = None
@@ -200,7 +204,8 @@ class ExecutionService:
             log.exception("execution.renew_failed", request_id=request_id)
             return False
 
-    async def _floor_holds(self, request_id: str, listed: ApprovalRequest | None) -> bool:
+    async def _floor_holds(self, request_id: str, listed: ApprovalRequest | None,
+                           read: TargetFacts | None = None) -> bool:
         """Re-evaluate the risk floor with fresh facts; when it rose above what was signed, send it back."""
         if self._policy is None:
             return True
@@ -210,7 +215,7 @@ class ExecutionService:
         if not self._policy.floor_reads_facts(request.operation):
             return True
         try:
-            facts: TargetFacts | None = await self._cluster.inspect(request.operation, fresh=True)
+            facts: TargetFacts | None = read or await self._cluster.inspect(request.operation, fresh=True)
         except ClusterError as exc:
             log.warning("execution.facts_unavailable", request_id=request_id, error=exc.message)
             facts = None
@@ -248,6 +253,10 @@ class ExecutionService:
                 return None
             if not request.approval_fresh(now):
                 return None  # the sweep expires it; nothing runs on a stale approval
+            ahead = uow.requests.ahead_of(request)
+            if ahead is not None:  # not its turn on its target: its card says for whom it waits
+                mark_waiting(uow, request, ahead, at=now, policy=self._policy, bus=self._bus)
+                return None
             # The counted quorum first: its sentence is the more specific one when both would refuse.
             problem = approvals.quorum_problem(request) or request_problem(request, uow.timeline, self._audit_key)
             changed = approvals.claimed(request, worker=self.worker_id, at=now)

@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 
 import structlog
 
+from core.app.rerequest import request_again
 from core.app.service import ApprovalService
 from core.chat.cards import status_text, timeline_text
 from core.chat.commands import (
@@ -26,6 +27,7 @@ from core.chat.commands import (
     Reject,
     Reply,
     Request,
+    Rerequest,
     Show,
     Sign,
     Timeline,
@@ -112,6 +114,7 @@ class ChatCommands:
             .add(Timeline, self._timeline)
             .add(List, self._list)
             .add(Cancel, self._cancel)
+            .add(Rerequest, self._rerequest)
             .add(Sign, self._sign)
             .add(CommentForm, self._comment_form)
             .add(Reject, self._reject)
@@ -218,6 +221,10 @@ class ChatCommands:
     async def _cancel(self, command: Cancel, caller: Caller) -> Reply:
         request = await self._service.cancel(command.request, by=caller.person, via=caller.via)
         return Reply(text=cancelled_text(request), request_id=request.id)
+
+    async def _rerequest(self, command: Rerequest, caller: Caller) -> Reply:
+        return await request_again(self._service, command.request, by=caller.person, via=caller.via,
+                                   origin=caller.ctx.place)
 
     async def _sign(self, command: Sign, caller: Caller) -> Reply:
         request = await self._service.sign(command.request, by=caller.person, via=caller.via,

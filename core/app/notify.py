@@ -124,7 +124,8 @@ def pages_requester(request: ApprovalRequest) -> bool:
 def status_note(request: ApprovalRequest) -> str | None:
     """The thread message a state change deserves, if any (signatures only update the card)."""
     status = request.status
-    if status in (RequestStatus.succeeded, RequestStatus.failed, RequestStatus.blocked) and request.outcome:
+    if status in (RequestStatus.succeeded, RequestStatus.failed, RequestStatus.blocked,
+                  RequestStatus.stale) and request.outcome:
         return result_text(request)
     if status is RequestStatus.approved:
         return f"✅ {request.id} approved by {', '.join(request.counted_signers)}: dry run and execution follow."

@@ -40,6 +40,7 @@ from core.domain.ids import (
     stored_key,
 )
 from core.domain.operations import Operation, parse_operation
+from core.domain.pinning import Pin, pin_of
 from core.domain.policy import Person, Policy, Risk, SignRule
 from core.errors import (
     NotAuthorized,
@@ -81,6 +82,7 @@ class RequestDraft:
     places: tuple[Place, ...]
     freeze: FreezeInForce | None = None
     cluster: str | None = None
+    pin: Pin | None = None  # the target as read now: what the signatures stand for (core/domain/pinning.py)
 
 
 class ApprovalService:
@@ -148,6 +150,7 @@ class ApprovalService:
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
             proposal=proposal, places=routed(defaults, origin), freeze=freeze, cluster=cluster,
+            pin=pin_of(facts.observed) if facts is not None else None,
         )
 
     def _check_rate(self, uow: UnitOfWork, person: str) -> None:
@@ -174,7 +177,7 @@ class ApprovalService:
             requested_by=draft.by, via=draft.via, at=self._clock.now(), risk=draft.risk,
             stated_risk=draft.stated_risk, rule=draft.rule, expire_after=self.policy.requests.expire_after,
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
-            places=draft.places, freeze=draft.freeze, cluster=draft.cluster,
+            places=draft.places, freeze=draft.freeze, cluster=draft.cluster, pin=draft.pin,
         )
         request = created.request
         return store_transition(uow, None, created, policy=self.policy, bus=self._bus,

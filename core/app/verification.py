@@ -30,6 +30,7 @@ from core.app.signals import Wakeup
 from core.app.silences import SilenceKeeper
 from core.app.transitions import store_transition
 from core.chat.cards import verified_note, verify_failed_note
+from core.chat.stale_texts import overtaken_note
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus, Transition
 from core.domain.cluster import ClusterError, ClusterResult, TargetMissing
@@ -290,7 +291,8 @@ class VerificationService:
                 "status": RequestStatus.failed, "summary": f"{previous.summary}; {note}", "finished_at": now,
             })
         else:
-            note = verified_note(seconds, progress)
+            note = (overtaken_note(seconds, progress.overtaken) if progress.overtaken
+                    else verified_note(seconds, progress))
             outcome = previous.model_copy(update={
                 "status": RequestStatus.succeeded, "summary": f"{previous.summary}; {note}", "finished_at": now,
             })

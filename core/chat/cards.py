@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from core.chat.stale_texts import REQUEST_AGAIN_LABEL, waiting_text
 from core.chat.text import visible
 from core.domain.approvals import ApprovalRequest, RequestStatus, Signature
 from core.domain.confirmation import confirm_text
@@ -25,6 +26,7 @@ class ButtonAction(StrEnum):
     approve_comment = "approve_comment"  # value: the request id; opens a form for the comment
     reject = "reject"    # value: the request id
     rate = "rate"        # value: `INC-7:4`
+    rerequest = "rerequest"  # value: the request id (a stale request: the same action, by the clicker)
 
 
 COMMENT_BUTTON_LABEL = "Approve with comment…"
@@ -47,6 +49,7 @@ class CardState(StrEnum):
     expired = "expired"
     cancelled = "cancelled"
     interrupted = "interrupted"
+    stale = "stale"
     rating = "rating"
 
     @property
@@ -70,6 +73,7 @@ STATUS_ICON = {
     RequestStatus.expired: "⌛",
     RequestStatus.cancelled: "🗑️",
     RequestStatus.interrupted: "⚠️",
+    RequestStatus.stale: "🔁",
 }
 
 # Colour names are semantic; each adapter maps them to its palette.
@@ -82,6 +86,7 @@ STATE_COLOUR = {
     RequestStatus.expired: "grey",
     RequestStatus.cancelled: "grey",
     RequestStatus.interrupted: "orange",
+    RequestStatus.stale: "grey",
 }
 
 
@@ -197,6 +202,8 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
             Button(action=ButtonAction.approve_comment, label=COMMENT_BUTTON_LABEL, value=request.id),
             Button(action=ButtonAction.reject, label="Reject", value=request.id, style="danger"),
         )
+    elif status is RequestStatus.stale:
+        buttons = (Button(action=ButtonAction.rerequest, label=REQUEST_AGAIN_LABEL, value=request.id, style="primary"),)
     colour = STATE_COLOUR.get(status, RISK_COLOUR[str(request.risk)])
     return Card(
         key=request.id,
@@ -307,7 +314,7 @@ def _outcome_text(request: ApprovalRequest) -> str:
             f"only {request.signed}/{request.quorum} signatures in time"
         )
     if request.status is RequestStatus.approved:
-        return "approved: executing shortly"
+        return waiting_text(request) if request.waiting_for else "approved: executing shortly"
     if request.status is RequestStatus.executing:
         return "executing now"
     return ""

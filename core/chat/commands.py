@@ -87,6 +87,12 @@ class Cancel(Command):
     request: RequestId
 
 
+class Rerequest(Command):
+    """`Request again` on a stale request's card (`rerequest <id>` as text)."""
+
+    request: RequestId
+
+
 class Show(Command):
     """`status <id>`."""
 

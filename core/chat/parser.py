@@ -24,6 +24,7 @@ from core.chat.commands import (
     Rate,
     Reject,
     Request,
+    Rerequest,
     Resolve,
     Show,
     Sign,
@@ -126,6 +127,7 @@ WORDS: dict[str, Callable[[str], Command]] = {
     "timeline": _timeline,
     "list": lambda rest: List(),
     "cancel": lambda rest: Cancel(request=_one_id(rest, "cancel")),
+    "rerequest": lambda rest: Rerequest(request=_one_id(rest, "rerequest")),
     "approve": _approve,
     "sign": _approve,
     "reject": _reject,
@@ -186,6 +188,7 @@ BUTTONS: dict[ButtonAction, Callable[[str], Command]] = {
     ButtonAction.approve_comment: lambda value: CommentForm(request=_one_id(value, "approve")),
     ButtonAction.reject: lambda value: Reject(request=_one_id(value, "reject")),
     ButtonAction.rate: _rating,
+    ButtonAction.rerequest: lambda value: Rerequest(request=_one_id(value, "rerequest")),
 }
 
 

@@ -19,6 +19,7 @@ from core.domain.confirmation import check_confirmation
 from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.freeze import FreezeInForce
 from core.domain.operations import Operation
+from core.domain.pinning import Pin
 from core.domain.policy import ANYONE, Person, Risk, SignRule
 from core.domain.request_parts import (
     MAX_COMMENT_LENGTH,
@@ -77,6 +78,8 @@ class ApprovalRequest(BaseModel):
     # signoff served several clusters. The operation names it too when the policy has [clusters].
     cluster: str | None = None
     confirm: bool = False  # its risk level's `confirm`: each signer types the target's name
+    pin: Pin | None = None  # the target as the signers saw it (core/domain/pinning.py)
+    waiting_for: str | None = None  # approved, waiting its turn on its target behind this request
 
     @property
     def counted(self) -> tuple[Signature, ...]:
@@ -123,6 +126,8 @@ def signed_digest(request: ApprovalRequest) -> str:
     }
     if request.uncounted:  # only present after a raise set signatures aside, so older digests stay valid
         body["uncounted"] = list(request.uncounted)
+    if request.pin is not None:  # the target as signed: a tampered fingerprint is caught like a tampered operation
+        body["pin"] = request.pin.digest_part()
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -147,14 +152,14 @@ def new_request(
     risk: Risk, stated_risk: Risk | None, rule: SignRule, expire_after: timedelta, reason: str | None,
     incident_id: str | None, blast: BlastRadius | None, proposal: Proposal | None, places: tuple[Place, ...],
     freeze: FreezeInForce | None = None,
-    cluster: str | None = None,
+    cluster: str | None = None, pin: Pin | None = None,
 ) -> Transition:
     request = ApprovalRequest(
         id=request_id, operation=operation, action=action, requested_by=requested_by.name, requested_via=via,
         reason=reason, incident_id=incident_id, stated_risk=stated_risk, risk=risk, quorum=rule.quorum,
         approvers=rule.approvers, expire_after_s=int(expire_after.total_seconds()), created_at=at,
         expires_at=at + expire_after, blast=blast, proposal=proposal, places=places, freeze=freeze,
-        cluster=cluster, confirm=rule.confirm,
+        cluster=cluster, confirm=rule.confirm, pin=pin,
     )
     raised = ""
     if freeze is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from core.domain.pinning import Observed
 from core.errors import SignoffError
 
 
@@ -31,6 +32,8 @@ class TargetFacts(BaseModel):
     # StatefulSet or DaemonSet): with `OnDelete`, a changed template replaces no pod until one is deleted.
     update_strategy: str | None = None
     note: str | None = None
+    # What a request pins of the target (its pod template; a rollback's revision; a pod's uid).
+    observed: Observed | None = None
 
 
 class ClusterResult(BaseModel):
@@ -95,6 +98,8 @@ class Progress(BaseModel):
     new_pods: tuple[PodTrouble, ...] = ()
     # Set when a watch follows the effect: the key the cluster adapter wakes verification with.
     follow: str | None = None
+    # A later change of the same target overtook this one (adapters/kubernetes/overtaken.py): ended, as done.
+    overtaken: str | None = None
 
     def counts(self) -> str:
         """`2/3 updated · 1/3 available`, or what is awaited when there is nothing to count."""

@@ -37,6 +37,8 @@ class EventType(StrEnum):
     blocked = "blocked"
     interrupted = "interrupted"
     risk_raised = "risk_raised"
+    stale = "stale"
+    waiting = "waiting"
     escalated = "escalated"
     reminded = "reminded"
     incident_opened = "incident_opened"

@@ -54,6 +54,7 @@ _REQUIRED: dict[RequestStatus, tuple[EventType, ...]] = {
     RequestStatus.rejected: (EventType.rejected,),
     RequestStatus.expired: (EventType.expired,),
     RequestStatus.cancelled: (EventType.cancelled,),
+    RequestStatus.stale: (EventType.stale,),
 }
 
 

@@ -129,6 +129,9 @@ class RollbackOp(_Op):
     kind: Literal["rollback"] = "rollback"
     target: Literal["deployment"] = "deployment"
     namespace: str = "default"
+    # Set at execution from the request's pin (never stored nor signed as such: the pin is): the ReplicaSet
+    # the card showed; the rollback goes to exactly it (core/domain/pinning.py).
+    to_replica_set: str | None = Field(default=None, exclude=True)
 
     def command(self) -> str:
         return f"kubectl rollout undo {self.target_ref}{self.where}{self.on}"

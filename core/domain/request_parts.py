@@ -22,6 +22,7 @@ class RequestStatus(StrEnum):
     expired = "expired"
     cancelled = "cancelled"
     interrupted = "interrupted"
+    stale = "stale"  # the target changed after the request was made: nothing runs (core/domain/pinning.py)
 
     @property
     def terminal(self) -> bool:

@@ -3,7 +3,8 @@ injection, and actions run just before a request (a concurrent writer racing it)
 
 `python -m testkit.fakes.sandbox --port P --token T` serves it in its own process, with two extra
 routes for a harness there: `GET /_sandbox/requests` (the recorded calls) and `POST
-/_sandbox/faults?fraction=0.3&seed=1&statuses=500,409&timeout_delay=2` (random faults).
+/_sandbox/faults?fraction=0.3&seed=1&statuses=500,409&timeout_delay=2` (random faults), `POST
+/_sandbox/ready_delay?seconds=1.5` (new pods turn Ready later).
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ class HookedSandbox(SandboxCluster, StopAwareSleep):
             delay = float(query["timeout_delay"]) if "timeout_delay" in query else None
             self.inject_random(float(query.get("fraction", "0")), int(query.get("seed", "0")), statuses, delay)
             return respond(200, {"faults": "on"})
+        if path == "/_sandbox/ready_delay" and method == "POST":  # new pods turn Ready this many seconds later
+            self.set_ready_delay(float(query.get("seconds", "0")))
+            return respond(200, {"ready_delay": float(query.get("seconds", "0"))})
         fault = self.faults.take(method, path)
         if fault is not None:
             if fault.seconds > 0:
