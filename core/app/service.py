@@ -20,11 +20,13 @@ from core.app.messagebus import MessageBus
 from core.app.metrics import QUORUM_BUCKETS, Metrics
 from core.app.notify import routed, thread_replies, who_can_sign
 from core.app.oncall import OnCall, first_post_mentions
+from core.app.preview import preview_request
 from core.app.signals import Signals
 from core.app.transitions import store_transition
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
 from core.domain.blast import BlastRadius, assess
+from core.domain.changes import Preview
 from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
 from core.domain.feasibility import refuse_unverifiable
@@ -41,6 +43,7 @@ from core.domain.ids import (
 )
 from core.domain.operations import Operation, parse_operation
 from core.domain.policy import Person, Policy, Risk, SignRule
+from core.domain.request_preview import with_preview
 from core.errors import (
     NotAuthorized,
     NotFound,
@@ -81,6 +84,7 @@ class RequestDraft:
     places: tuple[Place, ...]
     freeze: FreezeInForce | None = None
     cluster: str | None = None
+    preview: Preview | None = None
 
 
 class ApprovalService:
@@ -133,6 +137,7 @@ class ApprovalService:
             await self._store.read(lambda uow: self._check_rate(uow, by.name))
         facts, blast = await self._inspect(operation)
         refuse_unverifiable(operation, facts)
+        preview = await preview_request(self.clusters, operation)
         effective = self.policy.effective_risk(operation, risk, facts)
         effective, freeze = under_freeze(self.policy, effective, operation.command(), self._clock.now(),
                                          self.freeze_windows)
@@ -147,7 +152,7 @@ class ApprovalService:
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
-            proposal=proposal, places=routed(defaults, origin), freeze=freeze, cluster=cluster,
+            proposal=proposal, places=routed(defaults, origin), freeze=freeze, cluster=cluster, preview=preview,
         )
 
     def _check_rate(self, uow: UnitOfWork, person: str) -> None:
@@ -176,6 +181,7 @@ class ApprovalService:
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
             places=draft.places, freeze=draft.freeze, cluster=draft.cluster,
         )
+        created = with_preview(created, draft.preview)
         request = created.request
         return store_transition(uow, None, created, policy=self.policy, bus=self._bus,
                                 first_post=lambda platform: first_post_mentions(

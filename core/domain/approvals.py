@@ -14,6 +14,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
+from core.domain.changes import Preview
 from core.domain.cluster import ClusterResult
 from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.freeze import FreezeInForce
@@ -75,6 +76,7 @@ class ApprovalRequest(BaseModel):
     # The cluster the request is for, by its name in the policy (or the kubeconfig context). None: made before
     # signoff served several clusters. The operation names it too when the policy has [clusters].
     cluster: str | None = None
+    preview: Preview | None = None  # what the dry run made when it was requested showed it would change
 
     @property
     def counted(self) -> tuple[Signature, ...]:

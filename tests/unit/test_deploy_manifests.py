@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBERNETES_MODULES = tuple(
     ROOT / "adapters" / "kubernetes" / name
-    for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py")
+    for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py", "preview.py")
 )
 # The facade and the connection set-up hold a client but call nothing through it themselves.
 NO_CALLS = frozenset({"executor.py", "connect.py"})
@@ -77,6 +77,7 @@ API_GROUPS = {
     "CoreV1Api": "",
     "AppsV1Api": "apps",
     "AutoscalingV1Api": "autoscaling",
+    "AutoscalingV2Api": "autoscaling",
     "BatchV1Api": "batch",
     "PolicyV1Api": "policy",
     "NetworkingV1Api": "networking.k8s.io",

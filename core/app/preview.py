@@ -1,0 +1,51 @@
+"""The change a request would make, shown on its card: a server-side dry run when the request is made.
+
+A definite refusal there (NotFound, Invalid, Forbidden, a rollback with no previous revision, a target whose
+spec cannot be read) refuses the request at once: nothing is stored and nobody is asked to sign blind. A
+transient failure (5xx, 429, a timeout) keeps the request, and its card says the change could not be
+previewed. A scale that a HorizontalPodAutoscaler would undo is refused, naming the HPA and its bounds.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from core.app.clusters import ClusterRegistry
+from core.domain.changes import Preview, PreviewRefused, refuse_if_autoscaled
+from core.domain.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
+from core.domain.operations import Operation
+
+log = structlog.get_logger(__name__)
+
+NOTHING_STORED = "Nothing was stored and nobody was asked to sign."
+
+
+async def preview_request(clusters: ClusterRegistry, op: Operation) -> Preview | None:
+    """The preview to store on the request, None from a cluster that cannot preview; raises the refusal."""
+    where = f" in namespace {op.namespace}" if op.namespace else ""
+    try:
+        preview = await clusters.preview(op)
+    except TargetMissing:
+        log.info("request.preview_refused", target=op.target_ref, namespace=op.namespace, reason="NotFound")
+        raise PreviewRefused(
+            f"{op.target_ref}{where} does not exist, so `{op.command()}` cannot be signed: check the name "
+            f"(`kubectl get {op.target_ref.split('/', 1)[0]}{' -n ' + op.namespace if op.namespace else ''}` "
+            f"lists them) and ask again. {NOTHING_STORED}") from None
+    except ClusterRejected as exc:
+        log.info("request.preview_refused", target=op.target_ref, namespace=op.namespace, reason=exc.reason)
+        if exc.status == 403:
+            raise PreviewRefused(
+                f"signoff may not read or dry-run {op.target_ref}{where} ({exc.message}), and nobody signs "
+                f"blind: give signoff's account get and patch access there, then ask again. {NOTHING_STORED}",
+            ) from None
+        raise PreviewRefused(
+            f"The dry run of `{op.command()}` was refused, so it would fail when run: {exc.message} "
+            f"{NOTHING_STORED}") from None
+    except ClusterUnavailable as exc:
+        log.warning("request.preview_unavailable", target=op.target_ref, namespace=op.namespace,
+                    reason=exc.reason, status=exc.status)
+        status = f"{exc.status} {exc.reason}" if exc.status else exc.reason
+        return Preview(unavailable=f"the API server did not answer the dry run ({status}); "
+                                   "the dry run before execution still checks it")
+    refuse_if_autoscaled(op, preview)
+    return preview
