@@ -9,6 +9,7 @@ Only reads and dry runs: nothing here changes the cluster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,7 +80,7 @@ class Previewer:
             return await self._drain(op)
         return Preview()
 
-    async def _require(self, fn: Any, op: Operation, *args: Any) -> JSON:
+    async def _require(self, fn: Callable[..., Any], op: Operation, *args: Any) -> JSON:
         found = await self._calls.read_or_none(fn, *args)
         if found is None:
             where = f" in namespace {op.namespace}" if op.namespace else ""
@@ -92,23 +93,29 @@ class Previewer:
         return await self._facts.owner_of(pod)
 
     async def _workload(self, op: ScaleOp | RestartOp | RollbackOp, attempt: Attempt) -> Preview:
-        readers: dict[str, Any] = {
-            "deployment": (self._apps.read_namespaced_deployment, self._apps.patch_namespaced_deployment,
-                           self._apps.patch_namespaced_deployment_scale),
-            "statefulset": (self._apps.read_namespaced_stateful_set, self._apps.patch_namespaced_stateful_set,
-                            self._apps.patch_namespaced_stateful_set_scale),
-            "daemonset": (self._apps.read_namespaced_daemon_set, self._apps.patch_namespaced_daemon_set, None),
+        readers: dict[str, Callable[..., Any]] = {
+            "deployment": self._apps.read_namespaced_deployment,
+            "statefulset": self._apps.read_namespaced_stateful_set,
+            "daemonset": self._apps.read_namespaced_daemon_set,
         }
-        read, patch, patch_scale = readers[op.target]
-        workload = await self._require(read, op, op.name, op.namespace)
+        workload = await self._require(readers[op.target], op, op.name, op.namespace)
         if isinstance(op, ScaleOp):
-            after = await self._calls.write(attempt, patch_scale, op.name, op.namespace,
+            scalers: dict[str, Callable[..., Any]] = {
+                "deployment": self._apps.patch_namespaced_deployment_scale,
+                "statefulset": self._apps.patch_namespaced_stateful_set_scale,
+            }
+            after = await self._calls.write(attempt, scalers[op.target], op.name, op.namespace,
                                             {"spec": {"replicas": op.replicas}})
             lines = change_lines(op, workload, after)
         elif isinstance(op, RestartOp):
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-            after = await self._calls.write(attempt, patch, op.name, op.namespace, body)
+            patchers: dict[str, Callable[..., Any]] = {
+                "deployment": self._apps.patch_namespaced_deployment,
+                "statefulset": self._apps.patch_namespaced_stateful_set,
+                "daemonset": self._apps.patch_namespaced_daemon_set,
+            }
+            after = await self._calls.write(attempt, patchers[op.target], op.name, op.namespace, body)
             lines = change_lines(op, workload, after)
         else:
             lines = await self._rollback(op, workload, attempt)

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBERNETES_MODULES = tuple(
     ROOT / "adapters" / "kubernetes" / name
-    for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py", "preview.py")
+    for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py",
+                 "preview.py")
 )
 # The facade and the connection set-up hold a client but call nothing through it themselves.
 NO_CALLS = frozenset({"executor.py", "connect.py"})
@@ -585,6 +586,8 @@ def test_raw_json_reads_are_seen() -> None:
         ("CoreV1Api", "delete_namespaced_pod"),
         ("CoreV1Api", "patch_node"),
         ("CoreV1Api", "create_namespaced_pod_eviction"),
+        ("PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces"),
+        ("AutoscalingV2Api", "list_namespaced_horizontal_pod_autoscaler"),
     }
     # Only the version check (start-up, one small object) builds a client model.
     assert {(u.api, u.method) for u in uses if not u.raw_json} == {("VersionApi", "get_code")}
