@@ -74,7 +74,7 @@ class KubernetesCluster:
         self._writes = Writes(self._calls, drain, conflict_retries=conflict_retries)
         self._observe = Observe(self._calls, drain)
         self._facts = FactReader(self._calls)
-        self._previewer = Previewer(self._calls, self._facts)
+        self._previewer = Previewer(self._calls)
         self._facts_cache: dict[tuple[str, str, str | None], tuple[float, TargetFacts]] = {}
 
     # ---- construction: one executor per cluster

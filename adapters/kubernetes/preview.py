@@ -50,10 +50,25 @@ from core.domain.operations import (
 log = structlog.get_logger(__name__)
 
 
+# A person waits on the preview: a transient failure is retried once, then the card says it could not be made.
+PREVIEW_RETRY_DELAYS_S = (0.2,)
+
+
 class Previewer:
-    def __init__(self, calls: Calls, facts: FactReader) -> None:
-        self._calls = calls
-        self._facts = facts
+    def __init__(self, calls: Calls) -> None:
+        self._base = calls
+        self._once: Calls | None = None
+
+    @property
+    def _calls(self) -> Calls:
+        # Made on first use, after the executor's warm-up built the API objects the copy shares.
+        if self._once is None:
+            self._once = self._base.retrying(PREVIEW_RETRY_DELAYS_S)
+        return self._once
+
+    @property
+    def _facts(self) -> FactReader:
+        return FactReader(self._calls)
 
     @property
     def _apps(self) -> client.AppsV1Api:

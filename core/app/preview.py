@@ -12,12 +12,13 @@ import structlog
 
 from core.app.clusters import ClusterRegistry
 from core.domain.changes import Preview, PreviewRefused, refuse_if_autoscaled
-from core.domain.cluster import ClusterRejected, ClusterUnavailable, TargetMissing
+from core.domain.cluster import ClusterError, ClusterRejected, ClusterUnavailable, TargetMissing
 from core.domain.operations import Operation
 
 log = structlog.get_logger(__name__)
 
 NOTHING_STORED = "Nothing was stored and nobody was asked to sign."
+DEFINITE_STATUSES = frozenset({400, 401, 403, 405, 415, 422})
 
 
 async def preview_request(clusters: ClusterRegistry, op: Operation) -> Preview | None:
@@ -32,8 +33,10 @@ async def preview_request(clusters: ClusterRegistry, op: Operation) -> Preview |
             f"(`kubectl get {op.target_ref.split('/', 1)[0]}{' -n ' + op.namespace if op.namespace else ''}` "
             f"lists them) and ask again. {NOTHING_STORED}") from None
     except ClusterRejected as exc:
+        if not definite(exc):
+            return _unavailable(op, exc)
         log.info("request.preview_refused", target=op.target_ref, namespace=op.namespace, reason=exc.reason)
-        if exc.status == 403:
+        if exc.status in (401, 403):
             raise PreviewRefused(
                 f"signoff may not read or dry-run {op.target_ref}{where} ({exc.message}), and nobody signs "
                 f"blind: give signoff's account get and patch access there, then ask again. {NOTHING_STORED}",
@@ -42,10 +45,20 @@ async def preview_request(clusters: ClusterRegistry, op: Operation) -> Preview |
             f"The dry run of `{op.command()}` was refused, so it would fail when run: {exc.message} "
             f"{NOTHING_STORED}") from None
     except ClusterUnavailable as exc:
-        log.warning("request.preview_unavailable", target=op.target_ref, namespace=op.namespace,
-                    reason=exc.reason, status=exc.status)
-        status = f"{exc.status} {exc.reason}" if exc.status else exc.reason
-        return Preview(unavailable=f"the API server did not answer the dry run ({status}); "
-                                   "the dry run before execution still checks it")
+        return _unavailable(op, exc)
     refuse_if_autoscaled(op, preview)
     return preview
+
+
+def definite(error: ClusterRejected) -> bool:
+    """A refusal the same call would get again: Invalid, Forbidden, a bad request, no previous revision, a
+    paused deployment. A 409 Conflict (someone else wrote first) is not: asked again, it may pass."""
+    return error.status in DEFINITE_STATUSES or error.status is None
+
+
+def _unavailable(op: Operation, exc: ClusterError) -> Preview:
+    log.warning("request.preview_unavailable", target=op.target_ref, namespace=op.namespace,
+                reason=exc.reason, status=exc.status)
+    status = f"{exc.status} {exc.reason}" if exc.status else exc.reason
+    return Preview(unavailable=f"the dry run could not be made now ({status}); "
+                               "the dry run before execution checks it again")
