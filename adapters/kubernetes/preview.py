@@ -153,15 +153,18 @@ class Previewer:
         return rollback_lines(deployment, after, current=revision(deployment) or None, target=plan.revision)
 
     async def _autoscalers(self, namespace: str) -> list[JSON]:
-        """The namespace's HorizontalPodAutoscalers; none when the cluster serves no autoscaling/v2 (404) or
-        signoff may not list them (403): that is said in the log, and the request is not held up by it."""
         api = client.AutoscalingV2Api(self._calls.api_client)
+        return await self._optional(api.list_namespaced_horizontal_pod_autoscaler, namespace)
+
+    async def _optional(self, fn: Callable[..., Any], *args: Any) -> list[JSON]:
+        """A list the preview can do without: none when the cluster does not serve it (404) or signoff may not
+        list it (403); that is logged, and the request is not held up by it."""
         try:
-            listed = await self._calls.read(api.list_namespaced_horizontal_pod_autoscaler, namespace)
+            listed = await self._calls.read(fn, *args)
         except ApiException as error:
             if error.status not in (403, 404):
                 raise
-            log.warning("kubernetes.autoscalers_unreadable", namespace=namespace, status=error.status)
+            log.warning("kubernetes.preview_list_unreadable", call=getattr(fn, "__name__", "?"), status=error.status)
             return []
         return list(listed.get("items") or [])
 
@@ -174,5 +177,5 @@ class Previewer:
         budgets: list[JSON] = []
         if pods:
             policy = client.PolicyV1Api(self._calls.api_client)
-            budgets = (await self._calls.read(policy.list_pod_disruption_budget_for_all_namespaces)).get("items") or []
+            budgets = await self._optional(policy.list_pod_disruption_budget_for_all_namespaces)
         return Preview(lines=drain_lines(node, evictions, blocking_budgets(pods, budgets)))
