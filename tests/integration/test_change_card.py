@@ -93,6 +93,16 @@ async def test_the_api_and_the_timeline_show_the_change(api: tuple[App, str]) ->
     assert app.sandbox is not None and non_dry_writes(app.sandbox) == []  # previews change nothing
 
 
+async def test_the_web_view_shows_the_change_as_a_diff(api: tuple[App, str]) -> None:
+    _app, base = api
+    assert (await create(base, SCALE))[0] == 201
+    async with aiohttp.ClientSession() as session, session.get(
+            base.replace("/api/v1", "/ui/requests/R-1"), headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+        assert response.status == 200
+        page = await response.text()
+    assert '<span class="dminus">- replicas: 3</span>' in page and '<span class="dplus">+ replicas: 6</span>' in page
+
+
 async def test_a_rollback_with_no_previous_revision_is_refused_at_request_time(api: tuple[App, str]) -> None:
     """Tried from outside: it was posted for two signatures and failed only after both were given."""
     app, base = api
