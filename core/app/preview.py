@@ -37,9 +37,10 @@ async def preview_request(clusters: ClusterRegistry, op: Operation) -> Preview |
             return _unavailable(op, exc)
         log.info("request.preview_refused", target=op.target_ref, namespace=op.namespace, reason=exc.reason)
         if exc.status in (401, 403):
+            who = op.identity.user if op.identity is not None else "signoff's account"
             raise PreviewRefused(
-                f"signoff may not read or dry-run {op.target_ref}{where} ({exc.message}), and nobody signs "
-                f"blind: give signoff's account get and patch access there, then ask again. {NOTHING_STORED}",
+                f"The spec of {op.target_ref}{where} could not be read or dry-run as {who} ({exc.message}), and "
+                f"nobody signs blind: give {who} get and patch access there, then ask again. {NOTHING_STORED}",
             ) from None
         raise PreviewRefused(
             f"The dry run of `{op.command()}` was refused, so it would fail when run: {exc.message} "
