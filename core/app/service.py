@@ -137,7 +137,6 @@ class ApprovalService:
             await self._store.read(lambda uow: self._check_rate(uow, by.name))
         facts, blast = await self._inspect(operation)
         refuse_unverifiable(operation, facts)
-        preview = await preview_request(self.clusters, operation)
         effective = self.policy.effective_risk(operation, risk, facts)
         effective, freeze = under_freeze(self.policy, effective, operation.command(), self._clock.now(),
                                          self.freeze_windows)
@@ -149,6 +148,8 @@ class ApprovalService:
                 f"{operation.command()} is {effective} risk and can never be approved: {shortfall}, "
                 f"not counting the requester ({by.name}). Ask an admin to add approvers to the policy "
                 f"({self.policy.source}) or lower the quorum for {effective}.")
+        # The dry run last: what the policy refuses never reaches the cluster's write path.
+        preview = await preview_request(self.clusters, operation)
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
