@@ -11,6 +11,8 @@ def request_json(request: ApprovalRequest, timeline: list[Any] | None = None) ->
     data = request.model_dump(mode="json")
     data["command"] = request.operation.command()
     data["signed"] = request.signed
+    # What the dry run at request time showed, as the card lists it (`replicas: 3 → 6`).
+    data["changes"] = list(request.preview.card_lines()) if request.preview is not None else []
     if timeline is not None:
         data["timeline"] = [event.model_dump(mode="json") for event in timeline]
     return data

@@ -41,8 +41,11 @@ approve R-1
 thread R-1 timeline
 # text outside the allow-list is refused at once, with the accepted forms, and nothing is stored
 request kubectl exec -it api-0 -- sh
-# a request whose target does not exist ends as blocked, nothing changed
+# a target that does not exist is refused at once (its dry run says NotFound): nobody is asked to sign
 request scale deployment/ghost --replicas=2 -n prod
+# one deleted after the request was made ends as blocked when it runs, nothing changed
+request scale deployment/worker --replicas=2 -n prod
+!delete deployment/worker -n prod
 as dave
 approve R-2
 # --- learning: an alert becomes an incident, the fix becomes a playbook ---
@@ -120,6 +123,11 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
             for template in script.splitlines():
                 if template.startswith("!fail "):
                     _inject_fault(app, template, stream)
+                    continue
+                if template.startswith("!delete "):
+                    _, target, _, namespace = template.split()
+                    app.sandbox.delete_object(target.split("/", 1)[0], namespace, target.split("/", 1)[1])
+                    stream.write(f"(sandbox: {target} -n {namespace} deleted by someone else)\n")
                     continue
                 # Pods change name on every rollout, so a line names whichever api pods run right now.
                 pods = sorted(p["metadata"]["name"] for p in app.sandbox.objects("pod", "prod", "app=api"))

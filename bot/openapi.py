@@ -118,6 +118,8 @@ def openapi_document() -> dict[str, Any]:
             "properties": {
                 "command": {"type": "string", "description": "The operation as a kubectl command."},
                 "signed": {"type": "integer", "description": "Signatures counted towards the quorum."},
+                "changes": {"type": "array", "items": {"type": "string"}, "example": ["replicas: 3 → 6"],
+                            "description": "What the dry run at request time showed, as the card lists it."},
             },
         }],
     }

@@ -8,7 +8,7 @@ from core.chat.cards import ButtonAction, Card
 def card_text(card: Card) -> str:
     lines = [f"┌─ {card.title}", f"│ {card.text}"]
     for field in card.fields:
-        lines.append(f"│ {field.label}: {field.value}")
+        lines.append(f"│ {field.label}: " + field.value.replace("\n", "\n│   "))
     if card.progress is not None:
         lines.append(f"│ Signatures: {card.progress.bar}")
     if card.buttons:

@@ -97,6 +97,10 @@ class FactReader:
             facts = facts.model_copy(update={"note": None})  # cordoned but not drained: the drain still evicts
         return facts.model_copy(update={"evictions": tuple(evictions)})
 
+    async def owner_of(self, pod: JSON) -> str:
+        """`deployment/web` for a pod of web's ReplicaSet (the preview of a delete or a drain names it)."""
+        return await self._owner(pod, {})
+
     async def _owner(self, pod: JSON, seen: dict[tuple[str, str, str], str]) -> str:
         """`deployment/web` for a pod of web's ReplicaSet, `statefulset/db`, or `no controller`."""
         ref = controller_ref(pod)

@@ -9,6 +9,7 @@ than everything else the executor does. One form everywhere: the facts, the writ
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import json
 import threading
@@ -56,6 +57,13 @@ class Calls:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def retrying(self, delays: tuple[float, ...]) -> Calls:
+        """These calls (the same client, API objects and threads) with other backoff: a preview a person waits
+        on is retried once, not for seconds."""
+        other = copy.copy(self)
+        other._retry_delays = delays
+        return other
 
     @property
     def host(self) -> str:

@@ -25,8 +25,10 @@ from adapters.kubernetes.calls import RETRY_DELAYS_S, Calls
 from adapters.kubernetes.drain import DRAIN_TIMEOUT_S, RETRY_FIRST_S, Drain
 from adapters.kubernetes.failures import Attempt
 from adapters.kubernetes.observe import Observe
+from adapters.kubernetes.preview import Previewer
 from adapters.kubernetes.writes import APPLY, Writes
 from core.domain.access import Access
+from core.domain.changes import Preview
 from core.domain.cluster import ClusterResult, TargetFacts
 from core.domain.operations import DrainOp, Identity, Operation
 from core.domain.verify import Progress
@@ -73,6 +75,7 @@ class KubernetesCluster:
         self._writes = Writes(self._calls, drain, conflict_retries=conflict_retries)
         self._observe = Observe(self._calls, drain)
         self._facts = FactReader(self._calls)
+        self._previewer = Previewer(self._calls)
         self._facts_cache: dict[tuple[str, str, str | None], tuple[float, TargetFacts]] = {}
 
     # ---- construction: one executor per cluster
@@ -169,6 +172,13 @@ class KubernetesCluster:
         log.info("kubernetes.applied", op=op.kind, target=op.target_ref, namespace=op.namespace, dry_run=dry_run,
                  resource_version=result.resource_version, generation=result.generation)
         return result
+
+    async def preview(self, op: Operation) -> Preview:
+        """What `op` would change (a server-side dry run, made when the request is made). Raises ClusterError."""
+        await self.warm_up()
+        with self._calls.mapped(Attempt(op=op, dry_run=True), "kubernetes.preview_failed", op=op.kind,
+                                target=op.target_ref, namespace=op.namespace):
+            return await self._previewer.preview(op)
 
     async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
         await self.warm_up()

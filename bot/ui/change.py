@@ -1,5 +1,6 @@
-"""A request's change as people read a diff: what the operation moves from what to what, from the facts read
-off the cluster when it was requested (the blast radius) and what verification recorded."""
+"""A request's change as people read a diff: what the operation moves from what to what, from the dry run made
+when it was requested (its preview), else from the facts read then (the blast radius) and what verification
+recorded."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def change_lines(request: ApprovalRequest) -> list[Line]:
     blast = request.blast
     where = f"{op.target_ref}" + (f" -n {op.namespace}" if op.namespace else "")
     lines = [Line(" ", f"{where}")]
+    if request.preview is not None and request.preview.card_lines():
+        # What the dry run at request time showed, as the card lists it: `field: old → new` as − and +.
+        return lines + [line for text in request.preview.card_lines() for line in _preview(text)]
     kind = op.kind
     if kind == "scale":
         before = blast.current_replicas if blast is not None and blast.current_replicas is not None else "?"
@@ -39,6 +43,14 @@ def change_lines(request: ApprovalRequest) -> list[Line]:
     if blast is not None and blast.pod_names and kind != "drain":
         lines += [Line(" ", f"pod {name}") for name in blast.pod_names[:20]]
     return lines
+
+
+def _preview(text: str) -> list[Line]:
+    field, sep, change = text.partition(": ")
+    old, arrow, new = change.partition(" → ")
+    if not (sep and arrow):
+        return [Line(" ", text)]
+    return [Line("-", f"{field}: {old}"), Line("+", f"{field}: {new}")]
 
 
 def _revision(request: ApprovalRequest) -> int | None:

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from core.domain.access import Access
 from core.domain.approvals import ApprovalRequest
+from core.domain.changes import Preview
 from core.domain.cluster import ClusterResult, ClusterUnavailable, TargetFacts
 from core.domain.clusters import UnknownCluster, check_channel, choose_cluster, default_cluster
 from core.domain.operations import Identity, Operation
@@ -44,6 +45,13 @@ class Followed(Protocol):
     def following(self, op: Operation, since: ClusterResult) -> bool:
         """Whether a look at this effect reads the watches' view (no call to the API server)."""
         ...
+
+
+@runtime_checkable
+class Previewing(Protocol):
+    """A cluster that can show what an operation would change (a server-side dry run; core/app/preview.py)."""
+
+    async def preview(self, op: Operation) -> Preview: ...
 
 
 class ClusterRegistry:
@@ -124,6 +132,14 @@ class ClusterRegistry:
         cluster, gate = self._route(op)
         async with gate:
             return await cluster.apply(op, dry_run=dry_run)
+
+    async def preview(self, op: Operation) -> Preview | None:
+        """What `op` would change; None from a cluster that cannot tell (a test's stand-in)."""
+        cluster, gate = self._route(op)
+        if not isinstance(cluster, Previewing):
+            return None
+        async with gate:
+            return await cluster.preview(op)
 
     async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
         cluster, gate = self._route(op)

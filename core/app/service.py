@@ -20,11 +20,13 @@ from core.app.messagebus import MessageBus
 from core.app.metrics import QUORUM_BUCKETS, Metrics
 from core.app.notify import routed, thread_replies, who_can_sign
 from core.app.oncall import OnCall, first_post_mentions
+from core.app.preview import preview_request
 from core.app.signals import Signals
 from core.app.transitions import store_transition
 from core.domain import approvals
 from core.domain.approvals import ApprovalRequest, Place, Proposal, RequestStatus, Transition
 from core.domain.blast import BlastRadius, assess
+from core.domain.changes import Preview
 from core.domain.cluster import ClusterError, TargetFacts
 from core.domain.events import EventType, NewEvent, TimelineEvent, parse_at
 from core.domain.feasibility import refuse_unverifiable
@@ -42,6 +44,7 @@ from core.domain.ids import (
 from core.domain.operations import Operation, parse_operation
 from core.domain.pinning import Pin, pin_of
 from core.domain.policy import Person, Policy, Risk, SignRule
+from core.domain.request_preview import with_preview
 from core.errors import (
     NotAuthorized,
     NotFound,
@@ -83,6 +86,7 @@ class RequestDraft:
     freeze: FreezeInForce | None = None
     cluster: str | None = None
     pin: Pin | None = None  # the target as read now: what the signatures stand for (core/domain/pinning.py)
+    preview: Preview | None = None
 
 
 class ApprovalService:
@@ -146,10 +150,12 @@ class ApprovalService:
                 f"{operation.command()} is {effective} risk and can never be approved: {shortfall}, "
                 f"not counting the requester ({by.name}). Ask an admin to add approvers to the policy "
                 f"({self.policy.source}) or lower the quorum for {effective}.")
+        # The dry run last: what the policy refuses never reaches the cluster's write path.
+        preview = await preview_request(self.clusters, operation)
         return RequestDraft(
             operation=operation, action=action.strip(), by=by, via=via, risk=effective, stated_risk=risk,
             rule=rule, reason=reason, incident_id=incident_id, blast=blast,
-            proposal=proposal, places=routed(defaults, origin), freeze=freeze, cluster=cluster,
+            proposal=proposal, places=routed(defaults, origin), freeze=freeze, cluster=cluster, preview=preview,
             pin=pin_of(facts.observed) if facts is not None else None,
         )
 
@@ -179,6 +185,7 @@ class ApprovalService:
             reason=draft.reason, incident_id=draft.incident_id, blast=draft.blast, proposal=draft.proposal,
             places=draft.places, freeze=draft.freeze, cluster=draft.cluster, pin=draft.pin,
         )
+        created = with_preview(created, draft.preview)
         request = created.request
         return store_transition(uow, None, created, policy=self.policy, bus=self._bus,
                                 first_post=lambda platform: first_post_mentions(

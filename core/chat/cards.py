@@ -151,12 +151,19 @@ def progress_bar(current: int, required: int) -> str:
     return Progress(current=current, required=required).bar
 
 
+def _change(request: ApprovalRequest) -> list[CardField]:
+    """What the dry run made at request time showed (`replicas: 3 → 6`), and who else manages the target."""
+    lines = request.preview.card_lines() if request.preview is not None else ()
+    return [CardField(label="Change", value="\n".join(visible(line) for line in lines), inline=False)] if lines else []
+
+
 def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | None = None) -> Card:
     """`incident_scope`: what the linked incident covers ("47 alerts on 47 pods of deployment/api")."""
     status = request.status
     icon = STATUS_ICON[status]
     fields: list[CardField] = [*_where(request),
         CardField(label="Operation", value=f"`{request.operation.command()}`", inline=False),
+        *_change(request),
         CardField(label="Requested by", value=visible(request.requested_by)),
         CardField(label="Risk", value=_risk_text(request)),
     ]

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
+from core.domain.changes import Preview
 from core.domain.cluster import ClusterResult
 from core.domain.confirmation import check_confirmation
 from core.domain.events import EventType, NewEvent, canonical_json
@@ -80,6 +81,7 @@ class ApprovalRequest(BaseModel):
     confirm: bool = False  # its risk level's `confirm`: each signer types the target's name
     pin: Pin | None = None  # the target as the signers saw it (core/domain/pinning.py)
     waiting_for: str | None = None  # approved, waiting its turn on its target behind this request
+    preview: Preview | None = None  # what the dry run made when it was requested showed it would change
 
     @property
     def counted(self) -> tuple[Signature, ...]:

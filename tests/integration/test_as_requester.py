@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from core.domain.approvals import RequestStatus
+from core.domain.changes import PreviewRefused
 from core.domain.operations import Identity
 from core.errors import NotAuthorized
 from testkit.support import make_settings, running_app
@@ -66,18 +67,26 @@ async def test_the_cluster_is_asked_first_and_sees_the_requester(sqlite_database
         # Only `sre` is granted anything: the calls carried both groups, as two Impersonate-Group headers.
         assert (await app.service.get(request.id)).status is RequestStatus.succeeded
 
-        # frank may patch the deployment (the review says yes) but not read anything: the blast radius and the
-        # execution's reads are made as frank, and the sandbox's RBAC refuses them as it would refuse him.
+        # frank may patch the deployment (the review says yes) but not read it: the dry run made when he asks is
+        # made as frank and cannot read the spec, so his request is refused at once: nobody signs blind.
         app.sandbox.rbac.grant("frank@example.com", ["patch"], ["deployments.apps"], "prod")
+        refused = r'as frank@example.com .*cannot get resource "deployments".*nobody signs blind'
+        with pytest.raises(PreviewRefused, match=refused):
+            await app.service.request("rollout restart deployment/web -n prod", by=people["frank"], via="console")
+        assert await app.service.pending() == []
+        # Allowed to read and patch the deployment but nothing else: the blast radius is read as frank, and the
+        # sandbox's RBAC refuses its pod list as it would refuse him; the dry run, the write and verification
+        # (which reads the deployment) are his to make.
+        app.sandbox.rbac.grant("frank@example.com", ["get"], ["deployments.apps"], "prod")
         franks = await app.service.request("rollout restart deployment/web -n prod", by=people["frank"],
                                            via="console")
         assert franks.blast is not None
-        assert 'User "frank@example.com" cannot get resource "deployments"' in franks.blast.summary()
+        assert 'User "frank@example.com" cannot list resource "pods"' in franks.blast.summary()
+        assert franks.preview is not None and franks.preview.lines == ("restartedAt: set",)
         await app.service.sign(franks.id, by=people["bob"], via="console")
         await app.settle()
         ended = await app.service.get(franks.id)
-        # The write was his to make; following its effect needs reads he may not make, so it never succeeds.
-        assert ended.status is RequestStatus.verifying
+        assert ended.status is RequestStatus.succeeded, ended.outcome
         web = app.sandbox.get("Deployment", "prod", "web")
         assert web is not None
         assert "kubectl.kubernetes.io/restartedAt" in (web["spec"]["template"]["metadata"].get("annotations") or {})

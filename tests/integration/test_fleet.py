@@ -94,7 +94,8 @@ async def test_a_request_for_one_cluster_never_touches_the_other(sqlite_database
         plain = await app.service.request("rollout restart deployment/web -n prod", by=ALICE, via="console")
         assert english.cluster == plain.cluster == "eu-1"
         assert english.risk.value == "medium"  # eu-1 has no floor of its own
-        protected = await app.service.request("rollout restart deployment/api -n payments", by=ALICE,
+        (payments,) = eu.add_deployments("payments", 1, prefix="api")  # a missing target is refused at once
+        protected = await app.service.request(f"rollout restart deployment/{payments} -n payments", by=ALICE,
                                               via="console", cluster="eu-1")
         assert protected.risk.value == "critical"
         assert english.places == (Place(platform="slack", channel="C0PROD"),)

@@ -57,8 +57,11 @@ async def test_cards_beyond_the_budget_go_into_one_digest_a_minute(database_url:
         app.dispatcher.gateways["rec"] = recorder
         app.service.default_places.clear()
         app.service.default_places["rec"] = "C1"
+        # The workloads the proposals restart (a missing target is refused when the request is made).
+        assert app.sandbox is not None
+        names = app.sandbox.add_deployments("prod", 10, prefix="svc")
         outcomes = await app.alerts.ingest_alerts(parse_alertmanager(payload(
-            *(crash(f"svc{i}", f"f{i}") for i in range(8)))))
+            *(crash(names[i], f"f{i}") for i in range(8)))))
         assert len({o.incident_id for o in outcomes}) == 8
         await app.settle()
         assert len(recorder.cards) == 3
@@ -70,7 +73,7 @@ async def test_cards_beyond_the_budget_go_into_one_digest_a_minute(database_url:
             assert f"`approve {outcome.request_id}`" in digest and f"`status {outcome.request_id}`" in digest
         # Within the minute, more held-back cards wait for the next digest; none is lost.
         more = await app.alerts.ingest_alerts(parse_alertmanager(payload(
-            *(crash(f"late{i}", f"g{i}") for i in range(2)))))
+            *(crash(names[8 + i], f"g{i}") for i in range(2)))))
         await app.settle()
         assert len(recorder.cards) == 3 and len(recorder.messages) == 1
         clock.advance(seconds=61)
@@ -89,8 +92,11 @@ async def test_two_replicas_share_the_budget(database_url: str) -> None:
             app.dispatcher.gateways["rec"] = recorder
             app.service.default_places.clear()
             app.service.default_places["rec"] = "C1"
-        await one.alerts.ingest_alerts(parse_alertmanager(payload(*(crash(f"a{i}", f"a{i}") for i in range(4)))))
-        await two.alerts.ingest_alerts(parse_alertmanager(payload(*(crash(f"b{i}", f"b{i}") for i in range(4)))))
+        assert one.sandbox is not None and two.sandbox is not None  # the proposals' targets must exist
+        a = one.sandbox.add_deployments("prod", 4, prefix="a")
+        b = two.sandbox.add_deployments("prod", 4, prefix="b")
+        await one.alerts.ingest_alerts(parse_alertmanager(payload(*(crash(a[i], f"a{i}") for i in range(4)))))
+        await two.alerts.ingest_alerts(parse_alertmanager(payload(*(crash(b[i], f"b{i}") for i in range(4)))))
         await asyncio.gather(one.settle(), two.settle())
         assert sum(len(r.cards) for r in recorders) == 3
         # One digest per channel per minute, whichever replica sends it; the rest wait for the next minute.

@@ -81,10 +81,12 @@ def api_pod(app: App) -> str:
 
 
 async def fixed_incident(app: App, incident: str, *, succeed: bool = True) -> str:
-    """A request linked to `incident`, signed and executed (succeeded, or blocked on a missing target)."""
-    action = "rollout restart deployment/api -n prod" if succeed else "rollout restart deployment/ghost -n prod"
-    request = await app.service.request(action, by=person("alice", "sre"), via="console", origin=CONSOLE,
-                                        incident_id=incident)
+    """A request linked to `incident`, signed and executed (succeeded, or blocked: its target was deleted
+    after it was requested; a target missing already then is refused at once)."""
+    request = await app.service.request("rollout restart deployment/api -n prod", by=person("alice", "sre"),
+                                        via="console", origin=CONSOLE, incident_id=incident)
+    if not succeed:
+        app.sandbox.delete_object("Deployment", "prod", "api")
     await app.service.sign(request.id, by=person("bob", "sre"), via="console")
     await app.settle()
     return request.id

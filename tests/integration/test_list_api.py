@@ -26,6 +26,9 @@ ACTIONS = ["rollout restart deployment/api -n prod", "scale deployment/web --rep
 async def served(database_url: str) -> AsyncIterator[tuple[App, MovableClock, str]]:
     clock = MovableClock()
     async with running_app(make_settings(database_url, SIGNOFF_API_TOKEN=TOKEN), clock=clock) as app:
+        assert app.sandbox is not None  # the pod ACTIONS deletes: a missing target is refused at request time
+        app.sandbox.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-7d9f", "namespace": "prod"},
+                         "spec": {"containers": [{"name": "web", "image": "ghcr.io/acme/web:2.3.1"}]}})
         server = TestServer(build_http_app(app))
         await server.start_server()
         try:

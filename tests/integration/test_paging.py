@@ -135,7 +135,7 @@ async def test_slack_veto_mentions_the_requester_and_signed_requests_are_not_pag
 async def test_impossible_quorum_is_refused_at_once_on_slack(sqlite_database_url: str) -> None:
     async with slack_world(sqlite_database_url, policy=SLACK_POLICY) as world:
         # critical takes 3 SREs; alice, bob and carol are the only ones, and alice cannot sign her own.
-        await world.command(ALICE, "request rollout restart deployment/api -n kube-system")
+        await world.command(ALICE, "request rollout restart deployment/coredns -n kube-system")
         await world.settle()
         (answer,) = world.private_texts(ALICE)
         assert "can never be approved" in answer
@@ -147,7 +147,7 @@ async def test_impossible_quorum_is_refused_at_once_on_slack(sqlite_database_url
 async def test_slack_critical_requests_reach_each_approver_directly(sqlite_database_url: str) -> None:
     async with slack_world(sqlite_database_url, policy=SLACK_POLICY) as world:
         # mallory (a developer) asks for something in a protected namespace: critical, 3 of the SREs.
-        await world.command(MALLORY, "request rollout restart deployment/api -n kube-system")
+        await world.command(MALLORY, "request rollout restart deployment/coredns -n kube-system")
         await world.settle()
         card = world.card("R-1")
         assert card["text"].startswith("Can sign: <!subteam^S0SRE> ·")
@@ -239,7 +239,7 @@ async def test_discord_critical_requests_reach_each_approver_directly(sqlite_dat
         for user, name in ((D_ALICE, "alice"), (D_BOB, "bob"), (D_CAROL, "carol"), (D_MALLORY, "mallory")):
             fake.add_member(user, name)
         text = followup_text(await command(fake, D_MALLORY, "request",
-                                           action="rollout restart deployment/api -n kube-system"))
+                                           action="rollout restart deployment/coredns -n kube-system"))
         assert text.startswith("📝 R-1"), text
         card = await wait_card(fake, "R-1")
         jump = f"https://discord.com/channels/{fake.guild_id}/{fake.channel_id}/{card['id']}"

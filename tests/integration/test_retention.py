@@ -69,8 +69,10 @@ async def test_the_dispatchers_pacing_map_stays_bounded(database_url: str) -> No
     # Paced card updates (one per card per second), as in production.
     async with hooked_app(make_settings(database_url), policy=Policy(), clock=clock, min_update_interval=1.0) as app:
         attach_console(app, StringIO())
-        for index in range(10):
-            request = await app.service.request(f"rollout restart deployment/api-{index} -n prod",
+        assert app.sandbox is not None  # ten targets that exist: a missing one is refused at request time
+        names = app.sandbox.add_deployments("prod", 10, prefix="api")
+        for name in names:
+            request = await app.service.request(f"rollout restart deployment/{name} -n prod",
                                                 by=Person(name="alice"), via="console", origin=CONSOLE)
             await app.service.reject(request.id, by=Person(name="bob"), via="console")
         await app.settle()

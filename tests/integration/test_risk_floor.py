@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.domain.approvals import Place, RequestStatus
+from core.domain.changes import PreviewRefused
 from core.domain.events import EventType
 from core.domain.policy import Person, Risk
 from testkit.support import make_settings, running_app
@@ -15,7 +18,13 @@ ALICE, BOB, CAROL = Person(name="alice"), Person(name="bob"), Person(name="carol
 async def test_an_unreadable_cluster_counts_as_the_worst_case(sqlite_database_url: str) -> None:
     async with running_app(make_settings(sqlite_database_url)) as app:
         assert app.sandbox is not None
-        for status, reason in ((403, "Forbidden"), (500, "InternalError"), (503, "ServiceUnavailable")):
+        # Forbidden to read the target: refused at once, nobody signs blind (issue 21).
+        app.sandbox.inject("GET", r"/deployments/api$", status=403, reason="Forbidden", times=None)
+        with pytest.raises(PreviewRefused, match="nobody signs blind"):
+            await app.service.request("scale deployment/api --replicas=2 -n prod", by=ALICE, via="console")
+        app.sandbox.clear_faults()
+        # Unavailable: the request stands, at the worst case.
+        for status, reason in ((500, "InternalError"), (503, "ServiceUnavailable")):
             app.sandbox.inject("GET", r"/deployments/api$", status=status, reason=reason, times=None)
             request = await app.service.request("scale deployment/api --replicas=2 -n prod", by=ALICE,
                                                 via="console")

@@ -39,7 +39,7 @@ DEPLOY = ROOT / "deploy"
 KUBERNETES_MODULES = tuple(
     ROOT / "adapters" / "kubernetes" / name
     for name in ("executor.py", "calls.py", "connect.py", "blast.py", "writes.py", "drain.py", "observe.py",
-                 "follow.py")
+                 "follow.py", "preview.py")
 )
 # The facade and the connection set-up hold a client but call nothing through it themselves; the follow
 # calls the list methods observe.py hands it (`_lister`, `pod_lister=`), as raw JSON and as watches.
@@ -82,6 +82,7 @@ API_GROUPS = {
     "CoreV1Api": "",
     "AppsV1Api": "apps",
     "AutoscalingV1Api": "autoscaling",
+    "AutoscalingV2Api": "autoscaling",
     "BatchV1Api": "batch",
     "PolicyV1Api": "policy",
     "NetworkingV1Api": "networking.k8s.io",
@@ -604,6 +605,8 @@ def test_raw_json_reads_are_seen() -> None:
         ("CoreV1Api", "delete_namespaced_pod"),
         ("CoreV1Api", "patch_node"),
         ("CoreV1Api", "create_namespaced_pod_eviction"),
+        ("PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces"),
+        ("AutoscalingV2Api", "list_namespaced_horizontal_pod_autoscaler"),
     }
     # Only the version check (start-up, one small object) builds a client model.
     assert {(u.api, u.method) for u in uses if not u.raw_json} == {("VersionApi", "get_code")}

@@ -66,6 +66,8 @@ class ApiServer(Evictions):
         resource, namespace, name, subresource = self._route(path)
         dry_run = self._dry_run(method, query)
         if name is None:
+            if method == "POST" and "create" in resource.verbs and namespace is not None:
+                return 201, self._create(resource, namespace, self._decode(body), dry_run)
             if method != "GET":
                 raise _METHOD_NOT_ALLOWED
             return 200, self._list(resource, namespace, query)
@@ -97,28 +99,28 @@ class ApiServer(Evictions):
                 "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}],
             }
-        groups = sorted({r.group for r in _RESOURCES if r.group})
+        groups = sorted({(r.group, r.version) for r in _RESOURCES if r.group})
         if path == "/apis":
             listed = []
-            for group in groups:
-                version = {"groupVersion": f"{group}/v1", "version": "v1"}
-                listed.append({"name": group, "versions": [version], "preferredVersion": version})
+            for group in sorted({g for g, _ in groups}):
+                versions = [{"groupVersion": f"{group}/{v}", "version": v} for g, v in groups if g == group]
+                listed.append({"name": group, "versions": versions, "preferredVersion": versions[0]})
             return {"kind": "APIGroupList", "apiVersion": "v1", "groups": listed}
-        for group in ["", *groups]:
-            if path == (f"/apis/{group}/v1" if group else "/api/v1"):
+        for group, version in [("", "v1"), *groups]:
+            if path == (f"/apis/{group}/{version}" if group else "/api/v1"):
                 return {
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
-                    "groupVersion": f"{group}/v1" if group else "v1",
-                    "resources": self._resource_list(group),
+                    "groupVersion": f"{group}/{version}" if group else "v1",
+                    "resources": self._resource_list(group, version),
                 }
         return None
 
     @staticmethod
-    def _resource_list(group: str) -> list[JSON]:
+    def _resource_list(group: str, version: str = "v1") -> list[JSON]:
         resources: list[JSON] = []
         for r in _RESOURCES:
-            if r.group != group:
+            if r.group != group or r.version != version:
                 continue
             resources.append(
                 {
@@ -162,17 +164,18 @@ class ApiServer(Evictions):
         segments = [s for s in path.split("/") if s]
         if segments[:2] == ["api", "v1"]:
             group, rest = "", segments[2:]
-        elif len(segments) >= 3 and segments[0] == "apis" and segments[2] == "v1":
+        elif len(segments) >= 3 and segments[0] == "apis" and segments[2] in ("v1", "v2"):
             group, rest = segments[1], segments[3:]
         else:
             raise _path_not_found()
+        version = segments[1] if segments[0] == "api" else segments[2]
         namespace: str | None = None
         if len(rest) >= 3 and rest[0] == "namespaces":
             namespace, rest = rest[1], rest[2:]
         if not rest or len(rest) > 3:
             raise _path_not_found()
         resource = _BY_PATH.get((group, rest[0]))
-        if resource is None or (namespace is not None and not resource.namespaced):
+        if resource is None or resource.version != version or (namespace is not None and not resource.namespaced):
             raise _path_not_found()
         if namespace is None and resource.namespaced and len(rest) > 1:
             # Namespaced objects are only listed across namespaces, never addressed without one.
@@ -397,6 +400,26 @@ class ApiServer(Evictions):
                 "selector": selector_string(obj["spec"].get("selector")),
             },
         }
+
+    def _create(self, resource: _Resource, namespace: str, new: Any, dry_run: bool) -> JSON:
+        """POST to a collection (only resources with the `create` verb: HorizontalPodAutoscalers)."""
+        if not isinstance(new, dict) or not isinstance(new.get("metadata") or {}, dict):
+            raise _bad_request("the object and its metadata must be JSON objects")
+        if new.get("kind") not in (None, resource.kind):
+            raise _bad_request(f"the kind in the data ({new.get('kind')}) does not match {resource.kind}")
+        meta = dict(new.get("metadata") or {})
+        if meta.get("namespace", namespace) != namespace:
+            raise _bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        name = meta.get("name")
+        if not name:
+            raise _ApiError(422, "Invalid", f"{resource.kind} in version \"{resource.version}\" cannot be handled as "
+                            "a " + resource.kind + ": metadata.name: Required value: name is required")
+        if self.find(resource.kind, namespace, name) is not None:
+            raise _ApiError(409, "AlreadyExists", f'{resource.qualified} "{name}" already exists')
+        created: JSON = {**_clone(new), "kind": resource.kind, "apiVersion": resource.api_version,
+                         "metadata": {**meta, "namespace": namespace}}
+        check_types(resource, created)
+        return created if dry_run else self.put(created)
 
     def _delete(self, call: _Call) -> JSON:
         resource, namespace, name, query, body = (

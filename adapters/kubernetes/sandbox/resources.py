@@ -24,10 +24,11 @@ class _Resource:
     scalable: bool = False
     has_status: bool = True
     has_generation: bool = False
+    version: str = "v1"
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/v1" if self.group else "v1"
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def qualified(self) -> str:
@@ -107,6 +108,21 @@ _RESOURCES: tuple[_Resource, ...] = (
         _WORKLOAD_VERBS,
         ("rs",),
         has_generation=True,
+    ),
+)
+
+# autoscaling/v2: signoff refuses a scale that a HorizontalPodAutoscaler would undo (sandbox/autoscaling.py).
+_RESOURCES += (
+    _Resource(
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        "autoscaling",
+        True,
+        ("get", "list", "create", "patch", "update", "delete"),
+        ("hpa",),
+        has_generation=True,
+        version="v2",
     ),
 )
 
