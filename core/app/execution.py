@@ -25,7 +25,7 @@ from core.app.target_gate import TargetGate, mark_waiting, pinned_operation
 from core.app.transitions import Claim, store_transition
 from core.app.verification import VerificationService
 from core.chat.cards import risk_raised_text
-from core.domain import approvals
+from core.domain import approvals, lifecycle
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable, TargetFacts, TargetMissing
 from core.domain.events import EventType, NewEvent
@@ -259,7 +259,7 @@ class ExecutionService:
                 return None
             # The counted quorum first: its sentence is the more specific one when both would refuse.
             problem = approvals.quorum_problem(request) or request_problem(request, uow.timeline, self._audit_key)
-            changed = approvals.claimed(request, worker=self.worker_id, at=now)
+            changed = lifecycle.claimed(request, worker=self.worker_id, at=now)
             # A claim another worker won raises ConcurrentUpdate: the store runs this again, which then
             # finds the request executing and returns None.
             store_transition(uow, request, changed, policy=self._policy, bus=self._bus,
@@ -307,7 +307,7 @@ class ExecutionService:
                         current, f"⚠️ late outcome for {request.id}: {outcome.status}: {outcome.summary}"))
                 return False
             # The thread gets the result; `RequestFinished` tells the incidents and playbooks.
-            store_transition(uow, current, approvals.finished(current, outcome=outcome), policy=self._policy,
+            store_transition(uow, current, lifecycle.finished(current, outcome=outcome), policy=self._policy,
                              bus=self._bus)
             return True
 

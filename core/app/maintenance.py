@@ -19,7 +19,7 @@ from core.app.notify import group_mentions, not_yet_signed, people_mentions
 from core.app.oncall import OnCall
 from core.app.transitions import store_transition
 from core.chat.cards import Mentions
-from core.domain import approvals
+from core.domain import approvals, lifecycle
 from core.domain.approvals import ApprovalRequest, RequestStatus, Transition
 from core.domain.policy import Policy, SignRule, format_duration
 from core.errors import ConcurrentUpdate
@@ -31,7 +31,7 @@ log = structlog.get_logger(__name__)
 def _overdue_transition(request: ApprovalRequest, now: datetime) -> Transition | None:
     """What an overdue request becomes. Executing rows only reach here once their lease lapsed."""
     if request.status is RequestStatus.executing:
-        return approvals.interrupted(request, at=now)
+        return lifecycle.interrupted(request, at=now)
     if approvals.is_overdue(request, now):
         return approvals.expire(request, at=now)
     return None
@@ -197,7 +197,7 @@ class Maintenance:
                 return None
             if force_interrupt:
                 executing = request.status is RequestStatus.executing
-                changed = approvals.interrupted(request, at=now) if executing else None
+                changed = lifecycle.interrupted(request, at=now) if executing else None
             elif request.status is RequestStatus.executing and not uow.requests.lease_lapsed(request_id, now):
                 return None  # renewed since the sweep listed it: the worker is alive
             else:

@@ -31,7 +31,7 @@ from core.app.silences import SilenceKeeper
 from core.app.transitions import store_transition
 from core.chat.cards import verified_note, verify_failed_note
 from core.chat.stale_texts import overtaken_note
-from core.domain import approvals
+from core.domain import lifecycle
 from core.domain.approvals import ApprovalRequest, Outcome, Proposal, RequestStatus, Transition
 from core.domain.cluster import ClusterError, ClusterResult, TargetMissing
 from core.domain.fail_fast import judge, said_once
@@ -125,7 +125,7 @@ class VerificationService:
             current = uow.requests.get(request.id, lock=True)
             if current is None or current.status is not RequestStatus.executing:
                 return None
-            changed = approvals.verifying(current, outcome=outcome, baseline=baseline, at=now, deadline=self.timeout)
+            changed = lifecycle.verifying(current, outcome=outcome, baseline=baseline, at=now, deadline=self.timeout)
             return store_transition(uow, current, changed, bus=self._bus)
 
         started = await self._store.write(begin)
@@ -262,7 +262,7 @@ class VerificationService:
             current = uow.requests.get(request.id, lock=True)
             if current is None or current.version != request.version:
                 return False  # another replica looked meanwhile
-            updated = approvals.looked(current, progress=progress, next_look_at=next_look_at,
+            updated = lifecycle.looked(current, progress=progress, next_look_at=next_look_at,
                                        deadline_at=deadline_at, timeout_from=timeout_from)
             # Progress reaches the card only when what it shows changed; the timeline waits for the end.
             store_transition(uow, current, Transition(updated, ()), bus=self._bus, card=changed_view)
@@ -308,7 +308,7 @@ class VerificationService:
             current = uow.requests.get(request.id, lock=True)
             if current is None or current.status is not RequestStatus.verifying:
                 return None
-            changed = approvals.verified(current, outcome=outcome, progress=progress)
+            changed = lifecycle.verified(current, outcome=outcome, progress=progress)
             # The thread gets the result; `RequestFinished` tells the incidents and playbooks.
             store_transition(uow, current, changed, bus=self._bus)
             if create_way_back is not None:

@@ -12,7 +12,7 @@ from adapters.db import tables
 from adapters.db.database import SqlUnitOfWork
 from bot.bootstrap import App
 from bot.database import audit_verify
-from core.domain import approvals
+from core.domain import approvals, lifecycle
 from core.domain.approvals import Place, RequestStatus
 from core.domain.events import EventType
 from core.domain.policy import Person, Risk
@@ -182,7 +182,7 @@ async def test_restart_runs_fresh_approvals_expires_stale_ones_and_interrupts_in
         def die_mid_flight(uow: SqlUnitOfWork) -> None:
             r3 = uow.requests.get("R-3")
             assert r3 is not None
-            claimed = approvals.claimed(r3, worker="dead-process", at=clock.now())
+            claimed = lifecycle.claimed(r3, worker="dead-process", at=clock.now())
             assert uow.requests.claim(claimed.request, expected_version=r3.version, worker="dead-process",
                                       lease_until=clock.now())
             uow.timeline.append(claimed.events)

@@ -12,7 +12,7 @@ from adapters.db.database import Database, SqlUnitOfWork
 from core.app.messagebus import MessageBus, RequestCreated, RequestFinished
 from core.app.transitions import Claim, store_transition
 from core.chat.messages import MessageKind
-from core.domain import approvals
+from core.domain import approvals, lifecycle
 from core.domain.approvals import ApprovalRequest, Outcome, Place, RequestStatus, Transition
 from core.domain.events import EventType
 from core.domain.operations import parse_operation
@@ -79,11 +79,11 @@ async def test_a_request_lifecycle_is_stored_whole_and_told_to_the_bus(db: Datab
         stored = uow.requests.get(request.id, lock=True)
         assert stored is not None
         approved = store_transition(uow, stored, approve(stored), bus=bus)
-        executing = store_transition(uow, approved, approvals.claimed(approved, worker="w1", at=T0), bus=bus,
+        executing = store_transition(uow, approved, lifecycle.claimed(approved, worker="w1", at=T0), bus=bus,
                                      claim=Claim(worker="w1", lease_until=T0 + timedelta(minutes=2)))
         outcome = Outcome(status=RequestStatus.failed, summary="the API server refused the real call",
                           reason="Invalid", finished_at=T0)
-        return store_transition(uow, executing, approvals.finished(executing, outcome=outcome), bus=bus)
+        return store_transition(uow, executing, lifecycle.finished(executing, outcome=outcome), bus=bus)
 
     done = await db.write(run)
     assert heard.events[1:] == [("finished", request.id, "failed")]
@@ -110,9 +110,9 @@ async def test_an_interrupted_request_is_not_finished_and_a_quiet_change_queues_
         stored = uow.requests.get(request.id, lock=True)
         assert stored is not None
         approved = store_transition(uow, stored, approve(stored), bus=bus, card=False, note="")
-        executing = store_transition(uow, approved, approvals.claimed(approved, worker="w1", at=T0), bus=bus,
+        executing = store_transition(uow, approved, lifecycle.claimed(approved, worker="w1", at=T0), bus=bus,
                                      card=False, claim=Claim(worker="w1", lease_until=T0))
-        store_transition(uow, executing, approvals.interrupted(executing, at=T0), bus=bus)
+        store_transition(uow, executing, lifecycle.interrupted(executing, at=T0), bus=bus)
 
     await db.write(interrupt)
     assert [e[0] for e in heard.events] == ["created"]
@@ -135,7 +135,7 @@ async def test_a_failing_handler_or_a_lost_claim_stores_nothing(db: Database) ->
     stale = approved.model_copy(update={"version": approved.version - 1})
     with pytest.raises(ConcurrentUpdate):
         await db.write(lambda uow: store_transition(
-            uow, stale, approvals.claimed(stale, worker="w2", at=T0),
+            uow, stale, lifecycle.claimed(stale, worker="w2", at=T0),
             claim=Claim(worker="w2", lease_until=T0 + timedelta(minutes=2))))
     stored = await db.read(lambda uow: uow.requests.get(request.id))
     assert stored is not None and stored.status is RequestStatus.approved

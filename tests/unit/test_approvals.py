@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.domain import approvals
+from core.domain import approvals, lifecycle
 from core.domain.approvals import ApprovalRequest, Outcome, RequestStatus
 from core.domain.events import EventType
 from core.domain.operations import parse_operation
@@ -152,21 +152,21 @@ def test_expire_pending_and_stale_approval() -> None:
 
 def test_execution_transitions() -> None:
     approved = make(status=RequestStatus.approved, approved_at=T0)
-    executing = approvals.claimed(approved, worker="w1", at=T0).request
+    executing = lifecycle.claimed(approved, worker="w1", at=T0).request
     assert executing.status is RequestStatus.executing
     with pytest.raises(NotPending):
-        approvals.claimed(executing, worker="w2", at=T0)
+        lifecycle.claimed(executing, worker="w2", at=T0)
     for status, event_type in [(RequestStatus.succeeded, EventType.executed), (RequestStatus.failed, EventType.failed),
                                (RequestStatus.blocked, EventType.blocked)]:
         outcome = Outcome(status=status, summary="x", duration_ms=12, finished_at=T0)
-        finished = approvals.finished(executing, outcome=outcome)
+        finished = lifecycle.finished(executing, outcome=outcome)
         assert finished.request.status is status
         assert finished.events[0].type is event_type
         assert "12 ms" in finished.events[0].detail
-    interrupted = approvals.interrupted(executing, at=T0).request
+    interrupted = lifecycle.interrupted(executing, at=T0).request
     assert interrupted.status is RequestStatus.interrupted
     with pytest.raises(NotPending):
-        approvals.finished(approved, outcome=Outcome(status=RequestStatus.succeeded, summary="x", finished_at=T0))
+        lifecycle.finished(approved, outcome=Outcome(status=RequestStatus.succeeded, summary="x", finished_at=T0))
 
 
 @pytest.mark.parametrize("status", list(RequestStatus))
