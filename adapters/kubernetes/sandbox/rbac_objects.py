@@ -27,6 +27,7 @@ from adapters.kubernetes.sandbox.errors import (
     _required,
 )
 from adapters.kubernetes.sandbox.patch import _json_patch, _merge_patch, _PatchError
+from adapters.kubernetes.sandbox.rbac_protobuf import decode
 from adapters.kubernetes.sandbox.resources import _Resource
 
 GROUP = "rbac.authorization.k8s.io"
@@ -91,9 +92,9 @@ class RbacObjects:
             obj["apiVersion"] = f"{GROUP}/v1"
             key = (resource.kind, str(meta.get("namespace", "")) if resource.namespaced else "", str(meta["name"]))
             old = self._objects.get(key)
-            meta.setdefault("uid", (old or {}).get("metadata", {}).get("uid") or str(uuid.uuid4()))
-            meta.setdefault("creationTimestamp", (old or {}).get("metadata", {}).get("creationTimestamp")
-                            or _ts(_now()))
+            kept = (old or {}).get("metadata", {})
+            meta["uid"] = meta.get("uid") or kept.get("uid") or str(uuid.uuid4())
+            meta["creationTimestamp"] = meta.get("creationTimestamp") or kept.get("creationTimestamp") or _ts(_now())
             self._version += 1
             meta["resourceVersion"] = str(self._version)
             self._objects[key] = _clone(obj)
@@ -141,7 +142,7 @@ class RbacObjects:
             if method == "GET":
                 return 200, self._list(resource, namespace)
             if method == "POST":
-                return 201, self._create(resource, namespace or "", self._body(body), dry_run)
+                return 201, self._create(resource, namespace or "", self._body(body, content_type), dry_run)
             raise _METHOD_NOT_ALLOWED
         key = (resource.kind, namespace or "", name)
         current = self.find(*key)
@@ -156,7 +157,7 @@ class RbacObjects:
             return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                          "details": {"name": name, "group": GROUP, "kind": resource.plural}}
         if method == "PUT":
-            return 200, self._store(resource, namespace or "", self._body(body), dry_run, current)
+            return 200, self._store(resource, namespace or "", self._body(body, content_type), dry_run, current)
         if method == "PATCH":
             try:
                 patch = json.loads(body or b"{}")
@@ -168,11 +169,12 @@ class RbacObjects:
         raise _METHOD_NOT_ALLOWED
 
     @staticmethod
-    def _body(body: bytes) -> JSON:
+    def _body(body: bytes, content_type: str) -> JSON:
         try:
-            parsed: Any = json.loads(body or b"{}")
+            # kubectl's typed clients (`kubectl create rolebinding`) write protobuf.
+            parsed: Any = decode(body) if "protobuf" in content_type else json.loads(body or b"{}")
         except ValueError as error:
-            raise _bad_request(f"the request body is not JSON: {error}") from error
+            raise _bad_request(f"the request body could not be read: {error}") from error
         if not isinstance(parsed, dict):
             raise _bad_request("the request body is not an object")
         return parsed
@@ -205,7 +207,10 @@ class RbacObjects:
                 raise _invalid(resource, name, [_required("roleRef", "kind Role or ClusterRole and a name")])
             if current is not None and current.get("roleRef") != ref:
                 raise _invalid(resource, name, [_invalid_value("roleRef", ref, "cannot change roleRef")])
-        if current is not None:
+        if current is None:  # the server sets these on create, whatever the body says
+            for key in ("uid", "resourceVersion", "creationTimestamp"):
+                meta.pop(key, None)
+        else:
             sent = meta.get("resourceVersion")
             if sent and sent != current["metadata"]["resourceVersion"]:
                 raise _ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource.qualified} "{name}": '
