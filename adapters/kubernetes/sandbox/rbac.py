@@ -20,6 +20,7 @@ from adapters.kubernetes.sandbox.rbac_objects import AUTHZ_GROUP, RbacObjects, b
 
 SAR_PATH = f"/apis/{AUTHZ_GROUP}/v1/subjectaccessreviews"
 SSAR_PATH = f"/apis/{AUTHZ_GROUP}/v1/selfsubjectaccessreviews"
+SSRR_PATH = f"/apis/{AUTHZ_GROUP}/v1/selfsubjectrulesreviews"
 MASTERS = "system:masters"
 AUTHENTICATED = "system:authenticated"
 _VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
@@ -201,6 +202,30 @@ class Rbac:
         kind = "SelfSubjectAccessReview" if self_user is not None else "SubjectAccessReview"
         return {"apiVersion": f"{AUTHZ_GROUP}/v1", "kind": kind, "metadata": {"creationTimestamp": None},
                 "spec": spec, "status": status}
+
+    def rules_review(self, body: JSON, user: str, groups: Sequence[str]) -> JSON:
+        """A SelfSubjectRulesReview (`kubectl auth can-i --list`): the rules bound to the user in a namespace."""
+        spec = dict(body.get("spec") or {})
+        namespace = str(spec.get("namespace", ""))
+        resource_rules: list[JSON] = []
+        other: list[JSON] = []
+        found = [("ClusterRoleBinding", b, "") for b in self.objects.each("ClusterRoleBinding")]
+        found += [("RoleBinding", b, namespace) for b in self.objects.each("RoleBinding", namespace)] \
+            if namespace else []
+        for _, bound, where in found:
+            if MASTERS not in groups and not any(_subject_matches(s, user, groups, where)
+                                                 for s in bound.get("subjects") or []):
+                continue
+            ref = bound.get("roleRef") or {}
+            target = self.objects.find(str(ref.get("kind")), where if ref.get("kind") == "Role" else "",
+                                       str(ref.get("name")))
+            for rule in (target or {}).get("rules") or []:
+                (other if "nonResourceURLs" in rule else resource_rules).append(
+                    {k: v for k, v in rule.items() if k != "nonResourceURLs"} if "nonResourceURLs" not in rule
+                    else {"verbs": rule.get("verbs") or [], "nonResourceURLs": rule["nonResourceURLs"]})
+        return {"apiVersion": f"{AUTHZ_GROUP}/v1", "kind": "SelfSubjectRulesReview",
+                "metadata": {"creationTimestamp": None}, "spec": spec,
+                "status": {"resourceRules": resource_rules, "nonResourceRules": other, "incomplete": False}}
 
 
 def forbidden_status(user: str, a: Attributes) -> JSON:

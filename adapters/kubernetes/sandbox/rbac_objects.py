@@ -61,7 +61,8 @@ DISCOVERY: dict[str, JSON] = {
     f"/apis/{AUTHZ_GROUP}/v1": {
         "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{AUTHZ_GROUP}/v1",
         "resources": [_review("subjectaccessreviews", "SubjectAccessReview"),
-                      _review("selfsubjectaccessreviews", "SelfSubjectAccessReview")]},
+                      _review("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+                      _review("selfsubjectrulesreviews", "SelfSubjectRulesReview")]},
 }
 
 
