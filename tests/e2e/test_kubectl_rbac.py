@@ -55,8 +55,8 @@ def test_rbac_objects_can_i_and_forbidden_with_kubectl(tmp_path: Path) -> None:
         assert can_i("patch", "deployments", "-n", "prod") == "yes"  # the kubeconfig's own user: system:masters
         rules = run("auth", "can-i", "--list", "-n", "prod", "--as", "dave@example.com")  # SelfSubjectRulesReview
         assert rules.returncode == 0, rules.stderr
-        assert [line.split()[-1] for line in rules.stdout.splitlines() if line.startswith("deployments.apps ")] \
-            == ["[get list watch]"]
+        assert [line.split("[]")[-1].strip() for line in rules.stdout.splitlines()
+                if line.startswith("deployments.apps ")] == ["[get list watch]"]
 
         denied = run("--as", "dave@example.com", "scale", "deployment/web", "-n", "prod", "--replicas=3")
         assert denied.returncode != 0
