@@ -91,7 +91,9 @@ class RbacObjects:
             meta = obj.setdefault("metadata", {})
             resource = _BY_KIND[str(obj.get("kind"))]
             obj["apiVersion"] = f"{GROUP}/v1"
-            key = (resource.kind, str(meta.get("namespace", "")) if resource.namespaced else "", str(meta["name"]))
+            if not resource.namespaced:
+                meta.pop("namespace", None)
+            key = (resource.kind, str(meta.get("namespace", "")), str(meta["name"]))
             old = self._objects.get(key)
             kept = (old or {}).get("metadata", {})
             meta["uid"] = meta.get("uid") or kept.get("uid") or str(uuid.uuid4())
