@@ -10,11 +10,13 @@ import pytest
 import yaml
 
 from adapters.kubernetes.sandbox.rbac_objects import binding
-
 from core.domain.approvals import RequestStatus
 from core.domain.operations import Identity
 from core.errors import NotAuthorized
 from testkit.support import make_settings, running_app
+
+# deploy/rbac.yaml's documents, as `kubectl apply` would create them.
+DEPLOY_RBAC = list(yaml.safe_load_all((Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml").read_text()))
 
 POLICY = """\
 [execution]
@@ -93,10 +95,9 @@ async def test_signoff_holding_only_deploy_rbac_needs_the_impersonate_binding(sq
     it like any ServiceAccount): the review may be asked, but every impersonated call is refused until the operator
     binds `signoff-impersonate`, the rule docs/fleets.md lists."""
     account = "system:serviceaccount:signoff:signoff"
-    rbac_yaml = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
     async with running_app(make_settings(sqlite_database_url), policy=POLICY) as app:
         assert app.sandbox is not None
-        for doc in yaml.safe_load_all(rbac_yaml.read_text(encoding="utf-8")):
+        for doc in DEPLOY_RBAC:
             if doc and doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
                 app.sandbox.rbac.objects.put(doc)
         app.sandbox.users[app.sandbox.token] = (account, ("system:serviceaccounts", "system:authenticated"))
