@@ -47,8 +47,10 @@ def test_rbac_objects_can_i_and_forbidden_with_kubectl(tmp_path: Path) -> None:
         cluster_wide = run("get", "clusterrolebindings")
         assert "cluster-admin" in cluster_wide.stdout and "sre-admin" in cluster_wide.stdout, cluster_wide.stderr
 
-        # alice is in `sre` (cluster-admin); dave may only read prod, and roll deployments in staging.
-        assert can_i("patch", "deployments", "-n", "prod", "--as", "alice@example.com", "--as-group", "sre") == "yes"
+        # alice (and group `sre`) are cluster-admin; dave may only read prod, and roll deployments in staging.
+        assert can_i("patch", "deployments", "-n", "prod", "--as", "alice@example.com") == "yes"
+        assert can_i("patch", "deployments", "-n", "prod", "--as", "erin@example.com", "--as-group", "sre") == "yes"
+        assert can_i("patch", "deployments", "-n", "prod", "--as", "erin@example.com") == "no"
         assert can_i("patch", "deployments", "-n", "prod", "--as", "dave@example.com") == "no"
         assert can_i("get", "deployments", "-n", "prod", "--as", "dave@example.com") == "yes"
         assert can_i("patch", "deployments", "-n", "staging", "--as", "dave@example.com") == "yes"

@@ -16,6 +16,9 @@ def test_seeded_people_sre_anywhere_dave_reads_prod_and_rolls_staging() -> None:
     rbac = Rbac()
     rbac.seed()
     assert rbac.allows("alice@example.com", ["sre"], patch("deployments", "prod"))
+    assert rbac.allows("alice@example.com", [], patch("deployments", "prod"))  # bound by name too
+    assert rbac.allows("erin@example.com", ["sre"], patch("deployments", "prod"))
+    assert not rbac.allows("erin@example.com", [], patch("deployments", "prod"))
     assert not rbac.allows("dave@example.com", [], patch("deployments", "prod"))
     assert rbac.allows("dave@example.com", [], Attributes("get", "apps", "deployments", "", "prod", "api"))
     assert rbac.allows("dave@example.com", [], patch("deployments", "staging", sub="scale"))

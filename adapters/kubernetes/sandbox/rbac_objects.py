@@ -4,8 +4,8 @@ The sandbox keeps them in their own small store and serves them on the real path
 update, patch, delete; namespaced and cluster-scoped), so `kubectl get roles,rolebindings -n prod` and
 `kubectl create rolebinding …` work, and the authorizer (rbac.py) evaluates exactly these objects.
 `seed` writes the built-in roles a real cluster has (cluster-admin, view, system:basic-user) and the demo
-people's bindings: group `sre` is cluster-admin; dave@example.com may roll deployments in `staging` and only
-read in `prod`.
+people's bindings: group `sre` and alice, bob and carol (@example.com) are cluster-admin; dave@example.com may
+roll deployments in `staging` and only read in `prod`.
 """
 
 from __future__ import annotations
@@ -269,9 +269,12 @@ def seed_builtin(objects: RbacObjects) -> None:
 
 
 def seed_demo(objects: RbacObjects) -> None:
-    """The demo people: group `sre` (alice, bob, carol) is cluster-admin; dave@example.com rolls deployments in
+    """The demo people: group `sre` and alice, bob, carol are cluster-admin; dave@example.com rolls deployments in
     `staging` and may only read `prod`, so the cluster refuses him any change there."""
     objects.put(binding("ClusterRoleBinding", "sre-admin", "ClusterRole", "cluster-admin", [("Group", "sre")]))
+    # The sre people by name too, so `kubectl auth can-i … --as alice@example.com` says yes without --as-group.
+    objects.put(binding("ClusterRoleBinding", "demo-people", "ClusterRole", "cluster-admin",
+                        [("User", f"{name}@example.com") for name in ("alice", "bob", "carol")]))
     objects.put(role("Role", "deployer", [
         _rule(["apps"], ["deployments", "deployments/scale"], [*_READ, "patch", "update"]),
         _rule([""], ["pods"], _READ)], "staging"))
