@@ -60,6 +60,10 @@ def test_rbac_objects_can_i_and_forbidden_with_kubectl(tmp_path: Path) -> None:
         assert [line.split("[]")[-1].strip() for line in rules.stdout.splitlines()
                 if line.startswith("deployments.apps ")] == ["[get list watch]"]
 
+        whoami = run("auth", "whoami", "--as", "dave@example.com", "--as-group", "staff")  # a SelfSubjectReview
+        assert whoami.returncode == 0, whoami.stderr
+        assert "dave@example.com" in whoami.stdout and "[staff system:authenticated]" in whoami.stdout
+
         denied = run("--as", "dave@example.com", "scale", "deployment/web", "-n", "prod", "--replicas=3")
         assert denied.returncode != 0
         assert ('Error from server (Forbidden): deployments.apps "web" is forbidden: User "dave@example.com" cannot '

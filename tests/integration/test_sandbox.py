@@ -57,7 +57,8 @@ def test_version_has_every_field_the_client_requires(api_client: client.ApiClien
 def test_discovery_endpoints_parse(api_client: client.ApiClient) -> None:
     assert client.CoreApi(api_client).get_api_versions().versions == ["v1"]
     groups = client.ApisApi(api_client).get_api_versions().groups
-    assert [g.name for g in groups] == ["apps", "policy", "rbac.authorization.k8s.io", "authorization.k8s.io"]
+    assert [g.name for g in groups] == ["apps", "policy", "rbac.authorization.k8s.io", "authorization.k8s.io",
+                                        "authentication.k8s.io"]
     policy_resources = {r.name for r in client.PolicyV1Api(api_client).get_api_resources().resources}
     assert policy_resources == {"poddisruptionbudgets"}
     apps_resources = {r.name for r in client.AppsV1Api(api_client).get_api_resources().resources}

@@ -33,6 +33,8 @@ from adapters.kubernetes.sandbox.resources import _Resource
 GROUP = "rbac.authorization.k8s.io"
 PREFIX = f"/apis/{GROUP}/v1"
 AUTHZ_GROUP = "authorization.k8s.io"
+AUTHN_GROUP = "authentication.k8s.io"
+WHOAMI_PATH = f"/apis/{AUTHN_GROUP}/v1/selfsubjectreviews"
 _VERBS = ("create", "delete", "get", "list", "patch", "update")
 KINDS: dict[str, _Resource] = {
     "roles": _Resource("roles", "role", "Role", GROUP, True, _VERBS, has_status=False),
@@ -63,13 +65,22 @@ DISCOVERY: dict[str, JSON] = {
         "resources": [_review("subjectaccessreviews", "SubjectAccessReview"),
                       _review("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
                       _review("selfsubjectrulesreviews", "SelfSubjectRulesReview")]},
+    f"/apis/{AUTHN_GROUP}/v1": {
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{AUTHN_GROUP}/v1",
+        "resources": [_review("selfsubjectreviews", "SelfSubjectReview")]},
 }
+
+
+def whoami(user: str, groups: tuple[str, ...]) -> JSON:
+    """A SelfSubjectReview (`kubectl auth whoami`): who the API server judges the call as."""
+    return {"apiVersion": f"{AUTHN_GROUP}/v1", "kind": "SelfSubjectReview", "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": {"username": user, "groups": list(groups)}}}
 
 
 def with_groups(payload: JSON) -> JSON:
     """The `/apis` APIGroupList, with the two groups this module serves added."""
     groups = list(payload.get("groups") or [])
-    for name in (GROUP, AUTHZ_GROUP):
+    for name in (GROUP, AUTHZ_GROUP, AUTHN_GROUP):
         version = {"groupVersion": f"{name}/v1", "version": "v1"}
         groups.append({"name": name, "versions": [version], "preferredVersion": version})
     return {**payload, "groups": groups}
@@ -263,7 +274,8 @@ def seed_builtin(objects: RbacObjects) -> None:
         _rule(["apps"], ["deployments", "deployments/scale", "statefulsets", "daemonsets", "replicasets"], _READ),
         _rule(["policy"], ["poddisruptionbudgets"], _READ)]))
     objects.put(role("ClusterRole", "system:basic-user", [
-        _rule([AUTHZ_GROUP], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], ["create"])]))
+        _rule([AUTHZ_GROUP], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], ["create"]),
+        _rule([AUTHN_GROUP], ["selfsubjectreviews"], ["create"])]))
     objects.put(binding("ClusterRoleBinding", "system:basic-user", "ClusterRole", "system:basic-user",
                         [("Group", "system:authenticated")]))
 

@@ -36,7 +36,7 @@ from adapters.kubernetes.sandbox.api import ApiServer
 from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
 from adapters.kubernetes.sandbox.errors import _status_object
 from adapters.kubernetes.sandbox.rbac import AUTHENTICATED, MASTERS, SAR_PATH, SSAR_PATH, SSRR_PATH, Rbac
-from adapters.kubernetes.sandbox.rbac_objects import DISCOVERY, with_groups
+from adapters.kubernetes.sandbox.rbac_objects import DISCOVERY, WHOAMI_PATH, whoami, with_groups
 from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
 from adapters.kubernetes.sandbox.table import as_table, wants_table
@@ -237,6 +237,8 @@ class SandboxCluster:
         if method == "POST" and path in (SAR_PATH, SSAR_PATH):
             asker = request.get(CALLER) if path == SSAR_PATH else None
             return respond(201, self.rbac.review(json.loads(body or b"{}"), asker))
+        if method == "POST" and path == WHOAMI_PATH:
+            return respond(201, whoami(*request[CALLER]))
         if method == "POST" and path == SSRR_PATH:
             return respond(201, self.rbac.rules_review(json.loads(body or b"{}"), *request[CALLER]))
         if path.rstrip("/") in DISCOVERY and method == "GET":
