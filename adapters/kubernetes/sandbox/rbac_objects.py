@@ -153,6 +153,8 @@ class RbacObjects:
         name = rest[1] if len(rest) > 1 else None
         dry_run = query.get("dryRun") == "All"
         if name is None:
+            if method == "GET" and query.get("watch") in ("true", "1"):
+                raise _bad_request("the sandbox API server does not watch RBAC objects; list them instead")
             if method == "GET":
                 return 200, self._list(resource, namespace)
             if method == "POST":
