@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tests.e2e.test_kubectl import _base_env, _lines, _next, _require_kubectl
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_rbac_objects_can_i_and_forbidden_with_kubectl(tmp_path: Path) -> None:
     kubectl = _require_kubectl()
@@ -92,6 +94,18 @@ def test_rbac_objects_can_i_and_forbidden_with_kubectl(tmp_path: Path) -> None:
         assert shown.stdout == "edit-deployments User:dave@example.com", shown.stderr
         assert run("delete", "rolebinding", "dave-deploys", "-n", "prod").returncode == 0
         assert can_i("patch", "deployments", "-n", "prod", "--as", "dave@example.com") == "no"
+        # deploy/rbac.yaml applied as in a real cluster (the sandbox serves no OpenAPI to validate against):
+        # signoff's ServiceAccount may ask reviews, and may impersonate only once signoff-impersonate is bound.
+        applied = run("apply", "--validate=false", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+        assert applied.returncode == 0, applied.stderr
+        account = "system:serviceaccount:signoff:signoff"
+        assert can_i("create", "subjectaccessreviews.authorization.k8s.io", "--as", account) == "yes"
+        assert can_i("impersonate", "users", "--as", account) == "no"
+        bound = run("create", "clusterrolebinding", "signoff-impersonate", "--clusterrole=signoff-impersonate",
+                    "--serviceaccount=signoff:signoff")
+        assert bound.returncode == 0, bound.stderr
+        assert can_i("impersonate", "users", "--as", account) == "yes"
+        assert can_i("impersonate", "groups", "--as", account) == "yes"
         # Clusters are independent: the binding never existed on eu-1.
         other = subprocess.run([kubectl, "--context", "eu-1", "get", "clusterrole", "edit-deployments"],
                                capture_output=True, text=True, env=env, timeout=60, check=False)
