@@ -173,3 +173,27 @@ def test_impersonation_needs_the_impersonate_verb(sandbox: HookedSandbox, as_sig
     with pytest.raises(ApiException) as unknown:
         client.AppsV1Api(connect(sandbox, "nobody")).read_namespaced_deployment("api", "prod")
     assert unknown.value.status == 401
+
+
+def test_a_person_may_not_grant_more_than_they_hold(sandbox: HookedSandbox, api_client: client.ApiClient) -> None:
+    dave = client.RbacAuthorizationV1Api(connect(sandbox, sandbox.token, "dave@example.com"))
+    grab = client.V1RoleBinding(metadata=client.V1ObjectMeta(name="dave-admin"),
+                                role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                                          name="cluster-admin"),
+                                subjects=[client.RbacV1Subject(kind="User", name="dave@example.com",
+                                                               api_group="rbac.authorization.k8s.io")])
+    with pytest.raises(ApiException) as plain:
+        dave.create_namespaced_role_binding("prod", grab)
+    assert status_of(plain.value)["message"] == (
+        'rolebindings.rbac.authorization.k8s.io is forbidden: User "dave@example.com" cannot create resource '
+        '"rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "prod"')
+    sandbox.rbac.grant("dave@example.com", ["create"], ["rolebindings.rbac.authorization.k8s.io"], "prod")
+    with pytest.raises(ApiException) as escalating:
+        dave.create_namespaced_role_binding("prod", grab)
+    message = status_of(escalating.value)["message"]
+    assert escalating.value.status == 403 and message.startswith(
+        'rolebindings.rbac.authorization.k8s.io "dave-admin" is forbidden: user "dave@example.com" '
+        '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+        '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}')
+    assert sandbox.rbac.objects.find("RoleBinding", "prod", "dave-admin") is None
+    assert not review(api_client, "dave@example.com", "patch", "deployments", "prod").allowed

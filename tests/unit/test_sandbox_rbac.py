@@ -99,3 +99,25 @@ def test_protobuf_rolebinding_as_kubectl_sends_it() -> None:
         "metadata": {"name": "dave-deploys", "namespace": "prod"},
         "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "dave@example.com"}],
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}}
+
+
+def test_nobody_grants_what_they_do_not_hold_unless_they_may_bind_or_escalate() -> None:
+    rbac = Rbac()
+    rbac.seed()
+    dave_prod = binding("RoleBinding", "dave-admin", "ClusterRole", "cluster-admin", [("User", "dave@example.com")],
+                        "prod")
+    refused = rbac.escalation("dave@example.com", ["system:authenticated"], dave_prod)
+    assert refused == ('user "dave@example.com" (groups=["system:authenticated"]) is attempting to grant RBAC '
+                       'permissions not currently held:\n{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n'
+                       '{NonResourceURLs:["*"], Verbs:["*"]}')
+    # alice holds cluster-admin (by name), so she may bind it; dave may grant what he already reads in prod.
+    assert rbac.escalation("alice@example.com", ["system:authenticated"], dave_prod) is None
+    reader = role("Role", "reader", [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}], "prod")
+    assert rbac.escalation("dave@example.com", [], reader) is None
+    writer = role("Role", "writer", [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}],
+                  "prod")
+    assert rbac.escalation("dave@example.com", [], writer) == (
+        'user "dave@example.com" (groups=[]) is attempting to grant RBAC permissions not currently held:\n'
+        '{APIGroups:["apps"], Resources:["deployments"], Verbs:["patch"]}')
+    rbac.grant("dave@example.com", ["escalate"], ["roles.rbac.authorization.k8s.io"], "prod")
+    assert rbac.escalation("dave@example.com", [], writer) is None

@@ -6,7 +6,7 @@ Every call is judged as its user: the bearer token's holder (the sandbox's own k
 `Impersonate-User` / `Impersonate-Group`, the person impersonated, which the caller may do only when its RBAC
 grants the `impersonate` verb on `users` / `groups` / `serviceaccounts`. A refusal is the API server's 403
 `Forbidden` Status, worded as a real one is. `SubjectAccessReview` and `SelfSubjectAccessReview` are answered
-from the same objects.
+from the same objects, and nobody may store a Role or binding granting more than they hold (`escalate`, `bind`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from adapters.kubernetes.sandbox.common import JSON
 from adapters.kubernetes.sandbox.errors import _status_object
-from adapters.kubernetes.sandbox.rbac_objects import AUTHZ_GROUP, RbacObjects, binding, role, seed_builtin, seed_demo
+from adapters.kubernetes.sandbox.rbac_objects import (
+    AUTHZ_GROUP,
+    GROUP,
+    RbacObjects,
+    binding,
+    role,
+    seed_builtin,
+    seed_demo,
+)
 
 SAR_PATH = f"/apis/{AUTHZ_GROUP}/v1/subjectaccessreviews"
 SSAR_PATH = f"/apis/{AUTHZ_GROUP}/v1/selfsubjectaccessreviews"
@@ -161,6 +169,55 @@ class Rbac:
     def allows(self, user: str, groups: Iterable[str], attributes: Attributes) -> bool:
         return self.decide(user, list(groups), attributes)[0]
 
+    # ---- escalation: nobody grants what they do not hold (unless they may `bind` / `escalate`)
+
+    def escalation(self, user: str, groups: Sequence[str], obj: JSON) -> str | None:
+        """Why storing this Role or binding would grant permissions `user` does not hold; None when it would not."""
+        if MASTERS in groups:
+            return None
+        kind = str(obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        namespace = str(meta.get("namespace", ""))
+        if kind.endswith("Binding"):
+            ref = obj.get("roleRef") or {}
+            ref_kind, ref_name = str(ref.get("kind", "")), str(ref.get("name", ""))
+            plural = "clusterroles" if ref_kind == "ClusterRole" else "roles"
+            if self.allows(user, groups, Attributes("bind", GROUP, plural, "", namespace, ref_name)):
+                return None
+            target = self.objects.find(ref_kind, namespace if ref_kind == "Role" else "", ref_name)
+            rules = (target or {}).get("rules") or []
+        else:
+            plural = "clusterroles" if kind == "ClusterRole" else "roles"
+            if self.allows(user, groups, Attributes("escalate", GROUP, plural, "", namespace, str(meta.get("name")))):
+                return None
+            rules = obj.get("rules") or []
+        missing = [r for r in rules if not self._holds(user, groups, r, namespace)]
+        if not missing:
+            return None
+        return (f"user \"{user}\" (groups={_go_list(groups)}) is attempting to grant RBAC permissions not currently "
+                "held:\n" + "\n".join(_rule_text(r) for r in missing))
+
+    def _holds(self, user: str, groups: Sequence[str], rule: JSON, namespace: str) -> bool:
+        """Whether every permission of `rule` is the user's already (wildcards count only as wildcards)."""
+        verbs = rule.get("verbs") or []
+        if rule.get("nonResourceURLs"):
+            held = [r for r in self._cluster_rules(user, groups) if r.get("nonResourceURLs")]
+            return all(any(("*" in r.get("verbs", []) or v in r.get("verbs", []))
+                           and any(u == url or (u.endswith("*") and url.startswith(u[:-1]))
+                                   for u in r["nonResourceURLs"]) for r in held)
+                       for url in rule["nonResourceURLs"] for v in verbs)
+        return all(self.allows(user, groups, Attributes(v, g, r.partition("/")[0], r.partition("/")[2], namespace, n))
+                   for g in rule.get("apiGroups") or [] for r in rule.get("resources") or [] for v in verbs
+                   for n in rule.get("resourceNames") or [""])
+
+    def _cluster_rules(self, user: str, groups: Sequence[str]) -> list[JSON]:
+        found: list[JSON] = []
+        for crb in self.objects.each("ClusterRoleBinding"):
+            if any(_subject_matches(s, user, groups, "") for s in crb.get("subjects") or []):
+                target = self.objects.find("ClusterRole", "", str((crb.get("roleRef") or {}).get("name", "")))
+                found += (target or {}).get("rules") or []
+        return found
+
     # ---- the API server's answers
 
     def forbidden(self, user: str, groups: Iterable[str], method: str, path: str,
@@ -241,3 +298,15 @@ def forbidden_status(user: str, a: Attributes) -> JSON:
     if a.name:
         details["name"] = a.name
     return _status_object(403, "Forbidden", message, details)
+
+
+def _go_list(values: Iterable[str]) -> str:
+    return "[" + " ".join(f"\"{v}\"" for v in values) + "]"
+
+
+def _rule_text(rule: JSON) -> str:
+    """A PolicyRule as the API server prints it in an escalation refusal."""
+    parts = [f"{label}:{_go_list(rule[key])}" for key, label in (
+        ("apiGroups", "APIGroups"), ("resources", "Resources"), ("resourceNames", "ResourceNames"),
+        ("nonResourceURLs", "NonResourceURLs"), ("verbs", "Verbs")) if rule.get(key)]
+    return "{" + ", ".join(parts) + "}"

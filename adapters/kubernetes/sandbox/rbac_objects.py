@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from adapters.kubernetes.sandbox.common import JSON, _clone, _now, _ts
@@ -45,6 +45,8 @@ KINDS: dict[str, _Resource] = {
                                      False, _VERBS, has_status=False),
 }
 _BY_KIND = {r.kind: r for r in KINDS.values()}
+# Why the caller may not store this Role or binding (permissions it does not hold), or None: rbac.py.
+Guard = Callable[[JSON], str | None]
 
 
 def _discovered(resource: _Resource) -> JSON:
@@ -93,6 +95,7 @@ class RbacObjects:
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str, str], JSON] = {}  # (kind, namespace or "", name)
         self._version = 1
+        self._guard: Guard | None = None  # the current call's (handle is called under the server's lock)
 
     # ---- direct access (the authorizer, seeding, tests)
 
@@ -131,11 +134,12 @@ class RbacObjects:
     # ---- HTTP
 
     def handle(self, method: str, path: str, query: Mapping[str, str], content_type: str,
-               body: bytes) -> tuple[int, JSON] | None:
+               body: bytes, guard: Guard | None = None) -> tuple[int, JSON] | None:
         """The answer to a call under /apis/rbac.authorization.k8s.io/v1 (None: not such a path)."""
         if not path.startswith(PREFIX + "/"):
             return None
         try:
+            self._guard = guard
             return self._handle(method, path, query, content_type, body)
         except _ApiError as error:
             return error.code, error.status()
@@ -235,6 +239,10 @@ class RbacObjects:
             meta.pop("resourceVersion", None)
             meta["uid"] = current["metadata"]["uid"]
             meta["creationTimestamp"] = current["metadata"]["creationTimestamp"]
+        refused = self._guard(obj) if self._guard is not None else None
+        if refused is not None:  # the API server's escalation check
+            raise _ApiError(403, "Forbidden", f'{resource.qualified} "{name}" is forbidden: {refused}', name=name,
+                            group=GROUP, kind=resource.plural)
         if dry_run:
             return obj
         return self.put(obj)

@@ -243,7 +243,9 @@ class SandboxCluster:
             return respond(201, self.rbac.rules_review(json.loads(body or b"{}"), *request[CALLER]))
         if path.rstrip("/") in DISCOVERY and method == "GET":
             return respond(200, DISCOVERY[path.rstrip("/")])
-        answered = self.rbac.objects.handle(method, path, request.query, request.content_type, body)
+        user, groups = request[CALLER]
+        answered = self.rbac.objects.handle(method, path, request.query, request.content_type, body,
+                                            lambda obj: self.rbac.escalation(user, groups, obj))
         if answered is not None:
             code, payload = answered
             if code == 200 and method == "GET" and wants_table(request.headers.get("Accept", "")) \
