@@ -16,6 +16,7 @@ from adapters.console.repl import run_script
 from bot.bootstrap import App, bootstrap
 from bot.chats.console import attach_console
 from bot.database import audit_verify
+from bot.demo_identity import identity_scene
 from bot.settings import Settings
 from core.domain.approvals import RequestStatus
 from core.domain.policy import Policy
@@ -135,8 +136,10 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
                                        crash_b=CRASH.format(pods[-1]))
                 await run_script(console, [line], app.settle, stream)
                 await _until_verified(app)
-            stream.write("\n$ signoff audit verify\n")
-            code = await audit_verify(demo_settings, stream)
+        if script == DEMO_SCRIPT:  # the same database, with a policy of its own (demo_identity.py)
+            await identity_scene(demo_settings, stream, _until_verified)
+        stream.write("\n$ signoff audit verify\n")
+        code = await audit_verify(demo_settings, stream)
         stream.write("\ndemo finished: every step above ran against the sandbox Kubernetes API through the "
                      "same executor `signoff run` uses.\n")
         stream.flush()

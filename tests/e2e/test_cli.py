@@ -64,6 +64,13 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     undone = next(line for line in out.splitlines() if line.startswith("    ↳ R-6 │ ✅ R-6 succeeded"))
     assert "rolled back to revision 1" in undone and "verified in" in undone
     assert "timeline intact" in out
+    # two clusters, and the cluster sees the person: the sandbox's RBAC refuses dave in prod, in one sentence;
+    # alice's request names us-1 and runs there as her
+    assert ("The cluster's RBAC does not allow dave (dave@example.com) to patch deployments.apps/api in prod, "
+            "so signoff will not do it for them.") in out
+    assert "│ Cluster: us-1 · prod/api" in out
+    assert "--context us-1 --as alice@example.com --as-group sre" in out
+    assert "↳ R-7 │ ✅ R-7 succeeded: deployment/api restarted" in out
     assert "Traceback" not in out + result.stderr
 
 

@@ -4,13 +4,20 @@ and every call made for the request impersonates the requester, so the sandbox's
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+from adapters.kubernetes.sandbox.rbac_objects import binding
 from core.domain.approvals import RequestStatus
 from core.domain.changes import PreviewRefused
 from core.domain.operations import Identity
 from core.errors import NotAuthorized
 from testkit.support import make_settings, running_app
+
+# deploy/rbac.yaml's documents, as `kubectl apply` would create them.
+DEPLOY_RBAC = list(yaml.safe_load_all((Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml").read_text()))
 
 POLICY = """\
 [execution]
@@ -46,6 +53,8 @@ approvers = ["sre"]
 async def test_the_cluster_is_asked_first_and_sees_the_requester(sqlite_database_url: str) -> None:
     async with running_app(make_settings(sqlite_database_url), policy=POLICY) as app:
         assert app.sandbox is not None
+        # The seed also binds alice by name: without it only her groups can grant her anything.
+        assert app.sandbox.rbac.objects.delete("ClusterRoleBinding", "", "demo-people")
         people = app.policy.people
         with pytest.raises(NotAuthorized, match=r"erin has no Kubernetes user.*kubernetes = \"<user>\""):
             await app.service.request("rollout restart deployment/api -n prod", by=people["erin"], via="console")
@@ -90,3 +99,34 @@ async def test_the_cluster_is_asked_first_and_sees_the_requester(sqlite_database
         web = app.sandbox.get("Deployment", "prod", "web")
         assert web is not None
         assert "kubectl.kubernetes.io/restartedAt" in (web["spec"]["template"]["metadata"].get("annotations") or {})
+
+
+async def test_signoff_holding_only_deploy_rbac_needs_the_impersonate_binding(sqlite_database_url: str) -> None:
+    """signoff's own account holds exactly deploy/rbac.yaml's ClusterRole `signoff` (the sandbox's RBAC objects judge
+    it like any ServiceAccount): the review may be asked, but every impersonated call is refused until the operator
+    binds `signoff-impersonate`, the rule docs/fleets.md lists."""
+    account = "system:serviceaccount:signoff:signoff"
+    async with running_app(make_settings(sqlite_database_url), policy=POLICY) as app:
+        assert app.sandbox is not None
+        for doc in DEPLOY_RBAC:
+            if doc and doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                app.sandbox.rbac.objects.put(doc)
+        app.sandbox.users[app.sandbox.token] = (account, ("system:serviceaccounts", "system:authenticated"))
+        people = app.policy.people
+        # The review is signoff's own call (deploy/rbac.yaml grants it) and still says no for dave in prod.
+        with pytest.raises(NotAuthorized, match=r"does not allow dave \(dave@example.com\) to patch"):
+            await app.service.request("rollout restart deployment/api -n prod", by=people["dave"], via="console")
+        refused = await app.service.request("rollout restart deployment/api -n prod", by=people["alice"],
+                                            via="console")
+        assert refused.blast is not None
+        assert (f'users "alice@example.com" is forbidden: User "{account}" cannot impersonate resource "users"'
+                in refused.blast.summary())
+
+        app.sandbox.rbac.objects.put(binding("ClusterRoleBinding", "signoff-impersonate", "ClusterRole",
+                                             "signoff-impersonate", [("ServiceAccount", "signoff")], "signoff"))
+        request = await app.service.request("rollout restart deployment/web -n prod", by=people["alice"],
+                                            via="console")
+        assert request.blast is not None and "forbidden" not in request.blast.summary()
+        await app.service.sign(request.id, by=people["bob"], via="console")
+        await app.settle()
+        assert (await app.service.get(request.id)).status is RequestStatus.succeeded

@@ -57,7 +57,8 @@ def test_version_has_every_field_the_client_requires(api_client: client.ApiClien
 def test_discovery_endpoints_parse(api_client: client.ApiClient) -> None:
     assert client.CoreApi(api_client).get_api_versions().versions == ["v1"]
     groups = client.ApisApi(api_client).get_api_versions().groups
-    assert [g.name for g in groups] == ["apps", "autoscaling", "policy"]
+    assert [g.name for g in groups] == ["apps", "autoscaling", "policy", "rbac.authorization.k8s.io",
+                                        "authorization.k8s.io", "authentication.k8s.io"]
     [autoscaling] = [g for g in groups if g.name == "autoscaling"]
     assert autoscaling.preferred_version.group_version == "autoscaling/v2"
     hpa_resources = {r.name for r in client.AutoscalingV2Api(api_client).get_api_resources().resources}

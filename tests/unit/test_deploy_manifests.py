@@ -547,7 +547,7 @@ def env() -> dict[str, dict[str, Any]]:
 
 
 def cluster_role_rules() -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = one("ClusterRole")["rules"]
+    rules: list[dict[str, Any]] = one("ClusterRole", "signoff")["rules"]
     return rules
 
 
@@ -828,7 +828,7 @@ def test_the_service_account_is_wired_to_the_cluster_role() -> None:
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "ClusterRole",
-        "name": one("ClusterRole")["metadata"]["name"],
+        "name": one("ClusterRole", "signoff")["metadata"]["name"],
     }
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
@@ -909,3 +909,24 @@ def test_the_service_and_network_policy_expose_only_port_3000() -> None:
     assert ingress_ports == [3000]
     egress = {(p["port"], p.get("protocol", "TCP")) for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert egress == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (5432, "TCP")}
+
+
+def impersonation_sent() -> set[Access]:
+    """The impersonation the Kubernetes adapter sends (`Impersonate-User` / `Impersonate-Group` headers)."""
+    sent: set[Access] = set()
+    for path in sorted((ROOT / "adapters" / "kubernetes").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for header, resource in (("Impersonate-User", "users"), ("Impersonate-Group", "groups")):
+            if f'"{header}"' in text:
+                sent.add(ResourceAccess("", resource, "impersonate"))
+    return sent
+
+
+def test_the_impersonate_role_grants_exactly_the_impersonation_the_code_sends() -> None:
+    """`[execution] as = "requester"`: signoff-impersonate (defined, not bound by default) covers the headers."""
+    needed = impersonation_sent()
+    assert needed == {ResourceAccess("", "users", "impersonate"), ResourceAccess("", "groups", "impersonate")}
+    role = one("ClusterRole", "signoff-impersonate")
+    assert rbac_problems(role["rules"], needed) == []
+    bound = {b["roleRef"]["name"] for b in manifests() if b["kind"] == "ClusterRoleBinding"}
+    assert bound == {"signoff"}, "impersonation is bound only by the operator who turns on as = \"requester\""

@@ -35,7 +35,8 @@ from aiohttp import web
 from adapters.kubernetes.sandbox.api import ApiServer
 from adapters.kubernetes.sandbox.common import JSON, _clone, _labels
 from adapters.kubernetes.sandbox.errors import _status_object
-from adapters.kubernetes.sandbox.rbac import SAR_PATH, Rbac
+from adapters.kubernetes.sandbox.rbac import AUTHENTICATED, MASTERS, SAR_PATH, SSAR_PATH, SSRR_PATH, Rbac
+from adapters.kubernetes.sandbox.rbac_objects import DISCOVERY, WHOAMI_PATH, whoami, with_groups
 from adapters.kubernetes.sandbox.resources import _resource_for
 from adapters.kubernetes.sandbox.selectors import _parse_label_selector
 from adapters.kubernetes.sandbox.table import as_table, wants_table
@@ -48,6 +49,8 @@ from adapters.loopthread import LoopThread
 log = structlog.get_logger(__name__)
 
 THREAD_NAME = "signoff-sandbox"
+# Who the call is judged as (after impersonation): the user a SelfSubjectAccessReview asks about.
+CALLER = web.RequestKey("sandbox_caller", tuple)
 
 
 class SandboxCluster:
@@ -68,7 +71,9 @@ class SandboxCluster:
         ready_delay: float = 0.0,
     ) -> None:
         self._token = token
-        self.rbac = Rbac()  # who may do what when a call impersonates someone (rbac.py)
+        self.rbac = Rbac()  # RBAC objects and their evaluation (rbac.py, rbac_objects.py)
+        # Bearer token → (user, groups). The sandbox's own token is an admin; tests may add other callers.
+        self.users: dict[str, tuple[str, tuple[str, ...]]] = {token: ("sandbox-admin", (MASTERS, AUTHENTICATED))}
         self._tls = tls
         self._host = host
         self._port = port
@@ -206,22 +211,47 @@ class SandboxCluster:
     # ---- HTTP
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {self._token}":
+        authorization = request.headers.get("Authorization", "")
+        caller = self.users.get(authorization.removeprefix("Bearer ")) if authorization.startswith("Bearer ") \
+            else None
+        if caller is None:
             return respond(401, _status_object(401, "Unauthorized", "Unauthorized"))
-        user = request.headers.get("Impersonate-User")
-        if user is not None:  # the token holder may impersonate anyone; the call is then judged as them
-            refused = self.rbac.forbidden(user, request.headers.getall("Impersonate-Group", []), request.method,
-                                          request.path, request.query)
+        user, groups = caller
+        wanted = request.headers.get("Impersonate-User")
+        if wanted is not None:  # allowed only to a caller whose RBAC grants `impersonate`; then judged as them
+            wanted_groups = tuple(request.headers.getall("Impersonate-Group", []))
+            refused = self.rbac.impersonation_refused(user, groups, wanted, wanted_groups)
             if refused is not None:
                 return respond(403, refused)
+            user, groups = wanted, (*wanted_groups, AUTHENTICATED)
+        refused = self.rbac.forbidden(user, groups, request.method, request.path, request.query)
+        if refused is not None:
+            return respond(403, refused)
+        request[CALLER] = (user, groups)
         return await self._answer(request)
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         """An authenticated request, answered by the API server."""
         method, path = request.method, request.path
         body = await request.read()
-        if method == "POST" and path == SAR_PATH:
-            return respond(201, self.rbac.review(json.loads(body or b"{}")))
+        if method == "POST" and path in (SAR_PATH, SSAR_PATH):
+            asker = request.get(CALLER) if path == SSAR_PATH else None
+            return respond(201, self.rbac.review(json.loads(body or b"{}"), asker))
+        if method == "POST" and path == WHOAMI_PATH:
+            return respond(201, whoami(*request[CALLER]))
+        if method == "POST" and path == SSRR_PATH:
+            return respond(201, self.rbac.rules_review(json.loads(body or b"{}"), *request[CALLER]))
+        if path.rstrip("/") in DISCOVERY and method == "GET":
+            return respond(200, DISCOVERY[path.rstrip("/")])
+        user, groups = request[CALLER]
+        answered = self.rbac.objects.handle(method, path, request.query, request.content_type, body,
+                                            lambda obj: self.rbac.escalation(user, groups, obj))
+        if answered is not None:
+            code, payload = answered
+            if code == 200 and method == "GET" and wants_table(request.headers.get("Accept", "")) \
+                    and "metadata" in payload and payload.get("kind") != "Status":
+                payload = as_table(payload)
+            return respond(code, payload)
         # aiohttp reports a missing Content-Type as octet-stream; the API server reads it as JSON.
         content_type = request.content_type if "Content-Type" in request.headers else ""
         if is_watch(method, request.query) and self._closing is not None and self._pulse is not None:
@@ -250,7 +280,10 @@ class SandboxCluster:
         """The API server's answer (called under the lock)."""
         try:
             self._server.tick()
-            return self._server.handle(method, path, query, content_type, body)
+            code, payload = self._server.handle(method, path, query, content_type, body)
+            if code == 200 and method == "GET" and path.rstrip("/") == "/apis":
+                payload = with_groups(payload)  # the RBAC and authorization groups (rbac_objects.py)
+            return code, payload
         except Exception as error:  # a sandbox bug must surface as a 500 Status, not a hang
             log.exception("sandbox.internal_error", method=method, path=path)
             return 500, _status_object(500, "InternalError", f"sandbox error: {error!r}")
