@@ -5,6 +5,7 @@ that another process ends a silence it did not make (the id is in the timeline).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,3 +160,29 @@ async def test_an_alertmanager_that_refuses_is_noted_and_counted_at_each_step(
         assert "expire silence s-1 in Alertmanager now" in notes[1]
         failures = app.metrics.snapshot().counters["signoff_silence_failures_total"]
         assert sorted(failures.values()) == [1.0, 1.0] and len(failures) == 2
+
+
+async def test_an_interrupted_request_ends_its_silence_when_the_sweep_finds_it(
+        database_url: str, fake: tuple[FakeAlertmanager, str]) -> None:
+    manager, url = fake
+    clock = MovableClock()
+    async with running_app(make_settings(database_url, SIGNOFF_ALERTMANAGER_URL=url), policy=POLICY,
+                           clock=clock) as app:
+        request = await app.service.request("rollout restart deployment/api -n prod", by=Person(name="alice"),
+                                            via="console", origin=CONSOLE)
+        await app.service.sign(request.id, by=Person(name="bob"), via="console")
+        app.sandbox.inject("PATCH", r"/deployments/api$", status=None, delay=30.0, times=1)
+        # the worker dies in its dry run, after the silence was made
+        worker = asyncio.create_task(app.execution.run_approved())
+        for _ in range(100):
+            if manager.created:
+                break
+            await asyncio.sleep(0.05)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        assert manager.created and manager.expired == []
+        clock.advance(minutes=5)  # past the execution lease
+        await app.maintenance.sweep()
+        assert (await app.service.get(request.id)).status is RequestStatus.interrupted
+        assert manager.expired == ["s-1"]
