@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from adapters.silences.alertmanager import AlertmanagerSilencer
 from bot.bootstrap import App
+from bot.http import build_http_app
 from core.app.silences import SilenceKeeper
 from core.domain.approvals import Place, RequestStatus
 from core.domain.events import EventType
@@ -158,8 +159,17 @@ async def test_an_alertmanager_that_refuses_is_noted_and_counted_at_each_step(
         assert f"{first} runs anyway" in notes[0]
         assert f"Could not end the Alertmanager silence of {second} (Alertmanager answered 500: try later)" in notes[1]
         assert "expire silence s-1 in Alertmanager now" in notes[1]
-        failures = app.metrics.snapshot().counters["signoff_silence_failures_total"]
-        assert sorted(failures.values()) == [1.0, 1.0] and len(failures) == 2
+        server = TestServer(build_http_app(app))
+        await server.start_server()
+        try:
+            async with ClientSession() as http, http.get(str(server.make_url("/metrics"))) as response:
+                exposed = await response.text()
+        finally:
+            await server.close()
+        lines = [line for line in exposed.splitlines() if line.startswith("signoff_silence_failures_total{")]
+        assert len(lines) == 2, lines
+        assert any('step="create"' in line and line.endswith(" 1.0") for line in lines)
+        assert any('step="expire"' in line and line.endswith(" 1.0") for line in lines)
 
 
 async def test_an_interrupted_request_ends_its_silence_when_the_sweep_finds_it(
