@@ -278,6 +278,7 @@ async def bootstrap(
         app.calendars = build_calendars(policy, clock, metrics, settings.chat_timeout_s)
         service.freeze_windows = app.calendars.freeze_windows
         service.on_call = app.maintenance.on_call = app.calendars.on_call
+        app.maintenance.silences = silences
         yield app
     finally:
         await close_all(closers)

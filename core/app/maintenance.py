@@ -17,6 +17,7 @@ import structlog
 from core.app.messagebus import MessageBus
 from core.app.notify import group_mentions, not_yet_signed, people_mentions
 from core.app.oncall import OnCall
+from core.app.silences import SilenceKeeper
 from core.app.transitions import store_transition
 from core.chat.cards import Mentions
 from core.domain import approvals, lifecycle
@@ -76,6 +77,7 @@ class Maintenance:
         self._keep = keep
         self._pruned_at: datetime | None = None
         self.on_call: OnCall | None = None  # `escalate_to` may name schedules (`oncall.<name>`)
+        self.silences: SilenceKeeper | None = None  # an interrupted request's silence ends now, not at its deadline
 
     async def recover(self, *, sole_worker: bool) -> dict[str, int]:
         """On start: mid-flight executions become interrupted; stale approvals expire; verifications resume.
@@ -210,4 +212,8 @@ class Maintenance:
         status = await self._store.write(settle)
         if status is not None:
             log.info("request.settled", request_id=request_id, status=str(status))
+        if status is RequestStatus.interrupted and self.silences is not None:
+            interrupted = await self._store.read(lambda uow: uow.requests.get(request_id))
+            if interrupted is not None:
+                await self.silences.end(interrupted)
         return status
