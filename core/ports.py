@@ -49,6 +49,10 @@ class RequestRepository(Protocol):
 
     def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]: ...
 
+    def open_reviews(self, by: str | None = None) -> list[ApprovalRequest]:
+        """Break glass reviews still owed (all, or by that person), oldest first."""
+        ...
+
     def overdue_ids(self, now: datetime) -> list[str]:
         """Pending past expiry, approved but stale, executing with a lapsed lease."""
         ...

@@ -28,7 +28,7 @@ _INSERT_REQUEST = sa.insert(t.requests)
 _GET_REQUEST = sa.select(_R.data).where(_R.id == sa.bindparam("request_id"))
 _GET_REQUEST_LOCKED = _GET_REQUEST.with_for_update()
 _REQUEST_COLUMNS = ("status", "version", "requested_by", "incident_id", "created_at", "expires_at", "stale_at", "data",
-                   "cluster")
+                   "cluster", "review_status", "review_by")
 _UPDATE_REQUEST = (sa.update(t.requests)
                    .where(_R.id == sa.bindparam("request_id"), _R.version == sa.bindparam("expected_version"))
                    .values({name: sa.bindparam(name) for name in _REQUEST_COLUMNS}))
@@ -68,6 +68,13 @@ class _Repo:
         return int(value)
 
 
+def open_review_columns(request: ApprovalRequest) -> dict[str, object]:
+    record = request.breakglass
+    if record is None or record.cleared:
+        return {"review_status": None, "review_by": None}
+    return {"review_status": record.status.value, "review_by": record.by}
+
+
 __all__ = ["ChainHeadMissing", "SqlIncidents", "SqlPlaybooks", "SqlRequests", "SqlTimeline"]
 
 
@@ -95,6 +102,7 @@ class SqlRequests(_Repo):
             "stale_at": stale_at,
             "data": request.model_dump_json(),
             "cluster": request.cluster,
+            **open_review_columns(request),
         }
 
     def get(self, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:
@@ -127,6 +135,14 @@ class SqlRequests(_Repo):
             "claimed_by": worker, "lease_until": format_at(lease_until),
         })
         return result.rowcount == 1
+
+    def open_reviews(self, by: str | None = None) -> list[ApprovalRequest]:
+        """Requests whose break glass still awaits its review (all, or `by` that person's), oldest first."""
+        query = sa.select(_R.data).where(_R.review_status.is_not(None))
+        if by is not None:
+            query = query.where(_R.review_by == by)
+        rows = self._conn.execute(query.order_by(_R.number))
+        return [ApprovalRequest.model_validate_json(row[0]) for row in rows]
 
     def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
         rows = self._conn.execute(

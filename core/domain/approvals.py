@@ -14,6 +14,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
+from core.domain.breakglass_review import BreakGlass
 from core.domain.cluster import ClusterResult
 from core.domain.events import EventType, NewEvent, canonical_json
 from core.domain.freeze import FreezeInForce
@@ -75,6 +76,7 @@ class ApprovalRequest(BaseModel):
     # The cluster the request is for, by its name in the policy (or the kubeconfig context). None: made before
     # signoff served several clusters. The operation names it too when the policy has [clusters].
     cluster: str | None = None
+    breakglass: BreakGlass | None = None  # executed on one signature (core/domain/breakglass.py), with its review
 
     @property
     def counted(self) -> tuple[Signature, ...]:
@@ -319,7 +321,7 @@ def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: date
 
 def quorum_problem(request: ApprovalRequest) -> str | None:
     """Checked before anything runs: why an approved request does not have its quorum of counted signatures."""
-    if request.signed >= request.quorum:
+    if request.signed >= request.quorum or request.breakglass is not None:
         return None
     aside = f"; {', '.join(request.uncounted)} no longer count(s) at {request.risk} risk" if request.uncounted else ""
     return (f"{request.id} has {request.signed}/{request.quorum} counted signature(s) from "

@@ -50,6 +50,10 @@ class EventType(StrEnum):
     playbook_rejected = "playbook_rejected"
     playbook_suspended = "playbook_suspended"
     proposed = "proposed"
+    breakglass = "breakglass"
+    countersigned = "countersigned"
+    disputed = "disputed"
+    review_overdue = "review_overdue"
     # `signoff audit rekey`: the audit key changed; the event seals the epoch it closes (core/domain/integrity.py).
     key_changed = "audit.key_changed"
 
