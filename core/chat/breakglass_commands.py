@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from core.chat.commands import Command
+from core.chat.commands import Command, Malformed
 from core.chat.text import plain_quotes
 from core.domain.ids import RequestId, parse_request_id
 from core.errors import ParseError
@@ -75,3 +75,20 @@ def read_countersign(rest: str) -> Command:
 def read_dispute(rest: str) -> Command:
     request, reason = _id_and_reason(rest, DISPUTE_USAGE)
     return Dispute(request=request, reason=reason)
+
+
+def from_options(word: str, request: str | None, reason: str | None = None) -> Command:
+    """Typed options (Discord's `/signoff breakglass id:R-1 reason:…`, `countersign`, `dispute`)."""
+    try:
+        if word == "breakglass" and not (request or "").strip():
+            return Reviews()
+        request_id = parse_request_id((request or "").strip())
+        reason = (reason or "").strip() or None
+        if word == "countersign":
+            return Countersign(request=request_id)
+        if word == "dispute":
+            return Dispute(request=request_id, reason=reason)
+        return BreakGlass(request=request_id, reason=reason)
+    except ParseError as exc:
+        return Malformed(message=exc.message)
+
