@@ -44,4 +44,6 @@ def _button_hint(card: Card) -> str:
     if actions == {ButtonAction.rate}:
         incident = card.buttons[0].value.partition(":")[0]
         return f"`rate {incident} <1-5>`"
+    if ButtonAction.countersign in actions:  # a break glass review
+        return f"`countersign {card.key}` / `dispute {card.key} reason=\"…\"`"
     return f"`approve {card.key} [comment=\"…\"]` / `reject {card.key}`"
