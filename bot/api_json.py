@@ -11,8 +11,6 @@ def request_json(request: ApprovalRequest, timeline: list[Any] | None = None) ->
     data = request.model_dump(mode="json")
     data["command"] = request.operation.command()
     data["signed"] = request.signed
-    if request.breakglass is not None:  # `by`, `reason`, `at`, `review_due`, `countersigned_by`, `status`, …
-        data["breakglass"]["disputed_by"] = list(request.breakglass.disputed_by)
     if timeline is not None:
         data["timeline"] = [event.model_dump(mode="json") for event in timeline]
     return data

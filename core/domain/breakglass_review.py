@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, computed_field
 
 
 class ReviewStatus(StrEnum):
@@ -52,6 +52,7 @@ class BreakGlass(BaseModel):
     status: ReviewStatus = ReviewStatus.open
     reminded_at: datetime | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def disputed_by(self) -> tuple[str, ...]:
         return tuple(d.by for d in self.disputes)

@@ -5,10 +5,15 @@ is open is refused naming it; an overdue review is reminded once in the thread."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from io import StringIO
 
+import aiohttp
+from aiohttp.test_utils import TestServer
+
 from bot.chats.console import attach_console
+from bot.http import build_http_app
 from core.domain.approvals import RequestStatus
 from core.domain.breakglass_review import ReviewStatus
 from testkit.support import MovableClock, make_settings, running_app
@@ -116,3 +121,37 @@ async def test_overdue_review_is_reminded_once(sqlite_database_url: str) -> None
         assert request.breakglass is not None and request.breakglass.status is ReviewStatus.overdue
         titles = [e.title for e in await app.service.timeline("R-1")]
         assert sum(t.startswith("break glass review overdue") for t in titles) == 1
+
+
+async def test_the_request_json_carries_the_break_glass(sqlite_database_url: str) -> None:
+    token = "glass-api-token-0123456789"
+    clock = MovableClock(START)
+    settings = make_settings(sqlite_database_url, SIGNOFF_API_TOKEN=token)
+    async with running_app(settings, policy=POLICY, clock=clock) as app:
+        server = TestServer(build_http_app(app))
+        await server.start_server()
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def get(path: str) -> dict[str, object]:
+            async with aiohttp.ClientSession() as session, session.get(server.make_url(path),
+                                                                       headers=headers) as response:
+                assert response.status == 200
+                return dict(json.loads(await response.text()))
+        try:
+            console = attach_console(app, StringIO(), person="alice")
+            assert await console.line("request rollout restart deployment/api -n prod")
+            assert (await get("/api/v1/requests/R-1"))["breakglass"] is None
+            clock.advance(minutes=6)
+            assert await console.line('breakglass R-1 reason="db on fire"')
+            assert await console.line("as carol")
+            assert await console.line('dispute R-1 reason="bob was awake"')
+            await app.settle()
+            glass = (await get("/api/v1/requests/R-1"))["breakglass"]
+            assert isinstance(glass, dict)
+            assert {k: glass[k] for k in ("by", "reason", "countersigned_by", "disputed_by", "status")} == {
+                "by": "alice", "reason": "db on fire", "countersigned_by": [], "disputed_by": ["carol"],
+                "status": "disputed"}
+            assert glass["at"].startswith("2026-03-02T03:06") and glass["review_due"].startswith("2026-03-03T03:06")
+            assert glass["disputes"][0]["reason"] == "bob was awake"
+        finally:
+            await server.close()
