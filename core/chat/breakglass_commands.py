@@ -92,3 +92,11 @@ def from_options(word: str, request: str | None, reason: str | None = None) -> C
     except ParseError as exc:
         return Malformed(message=exc.message)
 
+
+
+def from_dispute_form(request_id: str, reason: str | None) -> Command:
+    """The dispute form's submission (Slack's modal): the dispute with that reason."""
+    try:
+        return Dispute(request=parse_request_id(request_id), reason=(reason or "").strip() or None)
+    except ParseError as exc:
+        return Malformed(message=exc.message)

@@ -1,11 +1,12 @@
 """Break glass on Slack, on the wire (issue 20, item 2): `/signoff breakglass R-1 reason="…"` runs the request
 on one signature, the card says 🚨 break glass, the thread's review message mentions who could have signed and
-carries `signoff_countersign` / `signoff_dispute`; only reviewers may press them; the dispute button says how
-to give the reason, the typed dispute mentions the leads, a countersignature closes the review; the request's
+carries `signoff_countersign` / `signoff_dispute`; only reviewers may press them; the dispute button opens a
+modal asking the reason, the dispute mentions the leads, a countersignature closes the review; the request's
 JSON carries the break glass."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,10 +67,21 @@ async def test_break_glass_in_slack(sqlite_database_url: str) -> None:
         assert await world.click_button(BOB, review, "signoff_countersign", "R-1") == 200  # not a reviewer
         await world.settle()
         assert any("Only members of leads review" in t for t in world.private_texts(BOB))
+        # Dispute asks the reason in a modal (callback_id signoff_dispute); a non-reviewer gets no modal.
+        assert await world.click_button(BOB, review, "signoff_dispute", "R-1") == 200
+        await world.settle()
+        assert world.fake.views_for(BOB) == []
         assert await world.click_button(CAROL, review, "signoff_dispute", "R-1") == 200
         await world.settle()
-        assert any('dispute R-1 reason="' in t for t in world.private_texts(CAROL))
-        assert await world.command(CAROL, 'dispute R-1 reason="could have waited for bob"') == 200
+        [view] = world.fake.views_for(CAROL)
+        assert view["callback_id"] == "signoff_dispute" and json.loads(view["private_metadata"])["request"] == "R-1"
+        [block] = view["blocks"]
+        action = block["element"]["action_id"]
+        status, answer = await world.submit_view(CAROL, view, {action: "  "})  # no reason: refused in the modal
+        assert status == 200 and answer["response_action"] == "errors"
+        assert "reason" in answer["errors"][block["block_id"]]
+        status, answer = await world.submit_view(CAROL, view, {action: "could have waited for bob"})
+        assert (status, answer) == (200, {})
         await world.settle()
         thread = "\n".join(world.thread_texts("R-1"))
         assert "carol disputed the break glass by alice on R-1: could have waited for bob" in thread
