@@ -6,14 +6,13 @@ across replicas); an approval wakes the execution worker, which runs it as any a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import structlog
 
 from core.app.handlers import Caller, Handlers
 from core.app.notify import group_mentions, people_mentions
-from core.app.oncall import merge
 from core.app.service import ApprovalService
 from core.app.signals import Signals
 from core.app.transitions import store_transition
@@ -63,13 +62,27 @@ class BreakglassService:
         self._signals = signals
         self._approvals = approvals  # its `on_call` says who the schedules in `who` name now
 
-    def _on_call(self) -> list[str]:
+    def _on_call(self, references: Iterable[str] | None = None) -> list[str]:
+        """Who is on call now for the schedules among `references` (default: `who`), read from the cached
+        copies core/app/oncall.py keeps (never a fetch on the request path)."""
         rules = self._policy.breakglass
         on_call = self._approvals.on_call if self._approvals is not None else None
         if rules is None or on_call is None:
             return []
-        names = [on_call.person(s) for s in (schedule_name(w) for w in rules.who) if s is not None]
+        names = [on_call.person(s) for s in (schedule_name(w) for w in (references or rules.who)) if s is not None]
         return [n for n in names if n is not None]
+
+    def _reviewers_on_call(self, request: ApprovalRequest) -> list[str]:
+        reviewers = request.breakglass.reviewers if request.breakglass is not None else ()
+        return self._on_call(reviewers) if reviewers else []
+
+    def _mention(self, references: Iterable[str], platform: str, excluding: str | None = None) -> Mentions:
+        """Groups by their handles, schedules by the person on call now (core/app/oncall.py)."""
+        on_call = self._approvals.on_call if self._approvals is not None else None
+        if on_call is not None:
+            return on_call.mentions(references, platform, excluding=excluding)
+        return group_mentions(self._policy, [r for r in references if schedule_name(r) is None], platform,
+                              excluding=excluding)
 
     async def break_glass(self, request_id: RequestId, *, by: Person, reason: str | None,
                           via: str) -> ApprovalRequest:
@@ -97,23 +110,24 @@ class BreakglassService:
 
     async def countersign(self, request_id: RequestId, *, by: Person) -> ApprovalRequest:
         def change(request: ApprovalRequest, now: datetime) -> tuple[Transition, str, Callable[[str], Mentions]]:
-            changed = breakglass.countersign(request, by=by, at=now)
+            changed = breakglass.countersign(request, by=by, at=now, on_call=self._reviewers_on_call(request))
             return changed, countersigned_text(changed.request, by.name), lambda platform: Mentions()
         return await self._review(request_id, change)
 
     async def dispute(self, request_id: RequestId, *, by: Person, reason: str | None) -> ApprovalRequest:
         def change(request: ApprovalRequest, now: datetime) -> tuple[Transition, str, Callable[[str], Mentions]]:
-            changed = breakglass.dispute(request, by=by, reason=reason, at=now)
+            changed = breakglass.dispute(request, by=by, reason=reason, at=now,
+                                         on_call=self._reviewers_on_call(request))
             record = changed.request.breakglass
             leads = record.reviewers if record is not None else ()
             return changed, disputed_note(changed.request, by.name), \
-                lambda platform: group_mentions(self._policy, leads, platform, excluding=by.name)
+                lambda platform: self._mention(leads, platform, excluding=by.name)
         return await self._review(request_id, change)
 
     async def may_dispute(self, request_id: RequestId, by: Person) -> ApprovalRequest:
         """Raise the refusal a dispute by `by` would get (before asking for the reason)."""
         request = await self._store.read(lambda uow: self._load(uow, as_request_id(request_id)))
-        breakglass.dispute(request, by=by, reason="-", at=self._clock.now())
+        breakglass.dispute(request, by=by, reason="-", at=self._clock.now(), on_call=self._reviewers_on_call(request))
         return request
 
     async def _review(self, request_id: RequestId, change: Callable[[ApprovalRequest, datetime],
@@ -148,8 +162,7 @@ class BreakglassService:
                     return False  # another replica reminded first
                 groups = self._escalation(changed.request)
                 store_transition(uow, request, changed, policy=self._policy, note=overdue_note(changed.request),
-                                 mentions=lambda platform: merge(
-                                     group_mentions(self._policy, groups, platform)))
+                                 mentions=lambda platform: self._mention(groups, platform))
                 return True
             if await self._store.write(act):
                 reminded += 1
@@ -160,7 +173,7 @@ class BreakglassService:
         record = request.breakglass
         reviewers = record.reviewers if record is not None else ()
         escalate = self._policy.rule_for(request.risk).escalate_to
-        return tuple(dict.fromkeys([*reviewers, *(g for g in escalate if schedule_name(g) is None)]))
+        return tuple(dict.fromkeys([*reviewers, *escalate]))  # schedules: the person on call now
 
     @staticmethod
     def _load(uow: UnitOfWork, request_id: str) -> ApprovalRequest:

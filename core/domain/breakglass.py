@@ -117,12 +117,13 @@ def break_glass(
     ))
 
 
-def _review(request: ApprovalRequest, by: Person) -> BreakGlass:
+def _review(request: ApprovalRequest, by: Person, on_call: Iterable[str] = ()) -> BreakGlass:
+    """`on_call`: the people on call now for the schedules among the reviewers (`oncall.<name>`)."""
     record = request.breakglass
     if record is None:
         raise ReviewRefused(f"{request.id} was not executed by break glass; there is nothing to review.",
                             request.id)
-    if not (by.groups & set(record.reviewers)):
+    if not (by.groups & set(record.reviewers)) and by.name not in set(on_call):
         raise NotAuthorized(
             f"Only members of {', '.join(record.reviewers) or 'the reviewers'} review break glass; you "
             f"({by.name}) are not.", request.id)
@@ -135,8 +136,8 @@ def _review(request: ApprovalRequest, by: Person) -> BreakGlass:
     return record
 
 
-def countersign(request: ApprovalRequest, *, by: Person, at: datetime) -> Transition:
-    record = _review(request, by)
+def countersign(request: ApprovalRequest, *, by: Person, at: datetime, on_call: Iterable[str] = ()) -> Transition:
+    record = _review(request, by, on_call)
     if by.name in record.countersigned_by:
         raise ReviewRefused(f"You already countersigned the break glass on {request.id}.", request.id)
     signed = (*record.countersigned_by, by.name)
@@ -150,8 +151,9 @@ def countersign(request: ApprovalRequest, *, by: Person, at: datetime) -> Transi
         role="reviewer"),))
 
 
-def dispute(request: ApprovalRequest, *, by: Person, reason: str | None, at: datetime) -> Transition:
-    record = _review(request, by)
+def dispute(request: ApprovalRequest, *, by: Person, reason: str | None, at: datetime,
+            on_call: Iterable[str] = ()) -> Transition:
+    record = _review(request, by, on_call)
     reason = (reason or "").strip()
     if not reason:
         raise ReviewRefused(f"A dispute needs a reason, like `dispute {request.id} reason=\"could have waited\"`.",
