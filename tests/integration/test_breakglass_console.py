@@ -155,3 +155,33 @@ async def test_the_request_json_carries_the_break_glass(sqlite_database_url: str
             assert glass["disputes"][0]["reason"] == "bob was awake"
         finally:
             await server.close()
+
+
+async def test_the_web_view_lists_open_reviews(sqlite_database_url: str) -> None:
+    token = "glass-web-token-0123456789"
+    clock = MovableClock(START)
+    async with running_app(make_settings(sqlite_database_url, SIGNOFF_API_TOKEN=token), policy=POLICY,
+                           clock=clock) as app:
+        server = TestServer(build_http_app(app))
+        await server.start_server()
+
+        async def page(path: str) -> str:
+            async with aiohttp.ClientSession() as session, session.get(
+                    server.make_url(path), headers={"Authorization": f"Bearer {token}"}) as response:
+                assert response.status == 200
+                return await response.text()
+        try:
+            assert "No break glass reviews are open" in await page("/ui/breakglass")
+            console = attach_console(app, StringIO(), person="alice")
+            assert await console.line("request rollout restart deployment/api -n prod")
+            clock.advance(minutes=6)
+            assert await console.line('breakglass R-1 reason="db <b>on</b> fire"')
+            await app.settle()
+            listed = await page("/ui/breakglass")
+            assert 'href="requests/R-1"' in listed and "db &lt;b&gt;on&lt;/b&gt; fire" in listed
+            assert "🚨 Break glass" in await page("/ui/requests/R-1")
+            assert await console.line("as carol")
+            assert await console.line("countersign R-1")
+            assert "No break glass reviews are open" in await page("/ui/breakglass")
+        finally:
+            await server.close()
