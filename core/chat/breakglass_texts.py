@@ -7,7 +7,7 @@ from datetime import datetime
 
 from core.chat.cards import Button, ButtonAction, Card
 from core.domain.approvals import ApprovalRequest
-from core.domain.breakglass_review import BreakGlass
+from core.domain.breakglass_review import BreakGlass, BreakglassRules
 from core.domain.policy import format_duration
 
 
@@ -85,3 +85,12 @@ def reviews_text(requests: Sequence[ApprovalRequest], now: datetime) -> str:
         lines.append(f"{request.id} `{request.operation.command()}` · by {record.by}: {record.reason} · "
                      f"{review_line(record)}")
     return "\n".join(lines)
+
+
+def rules_line(rules: BreakglassRules | None) -> str:
+    """`signoff check-config`'s line for `[breakglass]`."""
+    if rules is None:
+        return "  break glass: off (no [breakglass] section)"
+    return (f"  break glass: {', '.join(rules.who)} after {format_duration(rules.after)} pending; reviewed by "
+            f"{', '.join(rules.reviewers) or 'nobody (name reviewers)'} ({rules.review_quorum} countersignature(s)) "
+            f"within {format_duration(rules.review_within)}")

@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
+import pytest
+
 from bot.chats.console import attach_console
+from bot.cli import check_config
+from bot.settings import Settings
 from core.domain.approvals import RequestStatus
 from core.domain.breakglass_review import ReviewStatus
 from testkit.ics import rotation
@@ -81,3 +85,15 @@ async def test_schedules_name_who_may_break_glass_and_who_reviews(sqlite_databas
         record = (await app.service.get("R-1")).breakglass
         assert record is not None and record.status is ReviewStatus.countersigned
         assert record.countersigned_by == ("bob",)
+
+
+def test_check_config_says_who_may_break_glass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(team_policy(slack={"alice": ALICE}) + SCHEDULES.format(primary="p.ics", secondary="s.ics"))
+    assert check_config(Settings(SIGNOFF_POLICY=str(policy_file))) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ("  break glass: oncall.primary after 5m pending; reviewed by oncall.secondary (1 countersignature(s)) "
+            "within 1h") in lines, lines
+    policy_file.write_text(team_policy(slack={"alice": ALICE}))
+    assert check_config(Settings(SIGNOFF_POLICY=str(policy_file))) == 0
+    assert "  break glass: off (no [breakglass] section)" in capsys.readouterr().out.splitlines()
