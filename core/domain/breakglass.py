@@ -117,6 +117,14 @@ def break_glass(
     ))
 
 
+def _reviewers_text(reviewers: Iterable[str]) -> str:
+    groups = [r for r in reviewers if schedule_name(r) is None]
+    schedules = [r for r in reviewers if schedule_name(r) is not None]
+    parts = ([f"members of {', '.join(groups)}"] if groups else []) + \
+        ([f"the person on call for {', '.join(schedules)}"] if schedules else [])
+    return " or ".join(parts) or "the reviewers (the policy names none: set [breakglass] reviewers)"
+
+
 def _review(request: ApprovalRequest, by: Person, on_call: Iterable[str] = ()) -> BreakGlass:
     """`on_call`: the people on call now for the schedules among the reviewers (`oncall.<name>`)."""
     record = request.breakglass
@@ -124,9 +132,8 @@ def _review(request: ApprovalRequest, by: Person, on_call: Iterable[str] = ()) -
         raise ReviewRefused(f"{request.id} was not executed by break glass; there is nothing to review.",
                             request.id)
     if not (by.groups & set(record.reviewers)) and by.name not in set(on_call):
-        raise NotAuthorized(
-            f"Only members of {', '.join(record.reviewers) or 'the reviewers'} review break glass; you "
-            f"({by.name}) are not.", request.id)
+        raise NotAuthorized(f"Only {_reviewers_text(record.reviewers)} review break glass; you ({by.name}) are not "
+                            "one of them.", request.id)
     if by.name == record.by:
         raise ReviewRefused(f"You broke the glass on {request.id}, so you cannot review it yourself.",
                             request.id)

@@ -73,7 +73,7 @@ async def test_schedules_name_who_may_break_glass_and_who_reviews(sqlite_databas
         # carol is a lead but not the secondary on call: refused; bob is: he countersigns.
         assert await console.line("as carol")
         assert await console.line("countersign R-1")
-        assert "Only members of oncall.secondary review" in said()
+        assert "Only the person on call for oncall.secondary review break glass" in said()
         clock.advance(hours=2)
         assert (await app.maintenance.sweep())["reviews_overdue"] == 1
         await app.settle()
