@@ -18,9 +18,10 @@ import structlog
 from discord import app_commands
 
 from adapters.discord.commands import SignoffGroup, canonical_commands
-from adapters.discord.render import MESSAGE_LIMIT, comment_modal, message_pieces
+from adapters.discord.render import MESSAGE_LIMIT, comment_modal, dispute_modal, message_pieces
 from adapters.discord.translate import (
     COMMENT_INPUT,
+    REASON_INPUT,
     button_action,
     context,
     custom_id_word,
@@ -29,6 +30,7 @@ from adapters.discord.translate import (
 )
 from adapters.discord.views import TEMPLATE, SignoffButton
 from core.app.handlers import ChatCommands
+from core.chat import breakglass_commands as glass
 from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext, Command, Reply
 from core.chat.parser import from_button, from_comment
@@ -199,6 +201,9 @@ class SignoffClient(discord.Client):
         if button_action(action) == ButtonAction.approve_comment:
             self._spawn("comment_form", self._comment_form(interaction, value))
             return
+        if button_action(action) == ButtonAction.dispute:  # a break glass review: the reason in a modal
+            self._spawn("dispute_form", self._comment_form(interaction, value, ButtonAction.dispute))
+            return
         self._spawn("button", self._button(interaction, action, value))
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -207,6 +212,10 @@ class SignoffClient(discord.Client):
             return
         data: dict[str, Any] = dict(interaction.data or {})
         found = _CUSTOM_ID.fullmatch(str(data.get("custom_id", "")))
+        if found is not None and found["action"] == ButtonAction.dispute:
+            reason = modal_values(data).get(REASON_INPUT)
+            self._spawn("dispute", self._commented(interaction, found["value"], reason, ButtonAction.dispute))
+            return
         if found is None or found["action"] != _COMMENT_WORD:
             return
         comment = modal_values(data).get(COMMENT_INPUT)
@@ -229,7 +238,8 @@ class SignoffClient(discord.Client):
         log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
-    async def _comment_form(self, interaction: discord.Interaction[Any], value: str) -> None:
+    async def _comment_form(self, interaction: discord.Interaction[Any], value: str,
+                            action: ButtonAction = ButtonAction.approve_comment) -> None:
         """"Approve with comment…": the modal when this person may sign, else why not, privately.
 
         Unlike a click this answers after the core: a modal must be the interaction's first answer.
@@ -238,10 +248,11 @@ class SignoffClient(discord.Client):
         """
         ctx = self._interaction_context(interaction)
         reply = self._unserved() or await self._core(
-            self.chat.run(from_button(ButtonAction.approve_comment, value), ctx), "button", "comment")
+            self.chat.run(from_button(action, value), ctx), "button", str(action))
         try:
             if reply.ok and reply.request_id is not None:
-                await interaction.response.send_modal(comment_modal(reply.request_id))
+                modal = dispute_modal if action == ButtonAction.dispute else comment_modal
+                await interaction.response.send_modal(modal(reply.request_id))
             else:
                 first, *rest = message_pieces(reply.text)
                 await interaction.response.send_message(first, ephemeral=True)
@@ -255,13 +266,16 @@ class SignoffClient(discord.Client):
             return
         log.info("discord.comment_form", value=value, user_id=interaction.user.id, opened=reply.ok)
 
-    async def _commented(self, interaction: discord.Interaction[Any], value: str, comment: str | None) -> None:
-        """The comment modal's submission: a signature with that comment, answered like a click."""
+    async def _commented(self, interaction: discord.Interaction[Any], value: str, comment: str | None,
+                         action: ButtonAction = ButtonAction.approve_comment) -> None:
+        """The comment modal's submission: a signature with that comment, answered like a click (the dispute
+        modal's: a dispute with that reason)."""
         if not await self._defer(interaction):
             return
         ctx = self._interaction_context(interaction)
-        reply = self._unserved() or await self._core(self.chat.run(from_comment(value, comment), ctx), "modal",
-                                                     "comment")
+        command = glass.from_options("dispute", value, comment) if action == ButtonAction.dispute \
+            else from_comment(value, comment)
+        reply = self._unserved() or await self._core(self.chat.run(command, ctx), "modal", str(action))
         log.info("discord.comment", value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 

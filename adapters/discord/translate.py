@@ -17,6 +17,7 @@ _CUSTOM_ID_WORDS: dict[str, str] = {ButtonAction.approve_comment: "comment"}
 _ACTIONS_BY_WORD = {word: action for action, word in _CUSTOM_ID_WORDS.items()}
 # The text input of the comment modal.
 COMMENT_INPUT = "comment"
+REASON_INPUT = "reason"  # the dispute modal's (a break glass review)
 
 
 def custom_id_word(action: str) -> str:

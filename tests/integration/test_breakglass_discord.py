@@ -18,6 +18,7 @@ from testkit.support.discord import (
     BOB,
     CAROL,
     MALLORY,
+    answered,
     click,
     command,
     custom_ids,
@@ -69,7 +70,23 @@ async def test_break_glass_on_discord(fake: FakeDiscord, sqlite_database_url: st
         assert f"<@{BOB}>" in review["content"] and f"<@{CAROL}>" in review["content"]
 
         assert "Only members of leads review" in await click(fake, BOB, review["id"], "signoff:countersign:R-1")
-        assert 'dispute R-1 reason="' in await click(fake, CAROL, review["id"], "signoff:dispute:R-1")
+        # Dispute opens a modal asking the reason; its submission records the dispute.
+        sent = await fake.click(CAROL, review["id"], "signoff:dispute:R-1")
+        await fake.wait_for(lambda: fake.interaction_responses(sent["id"]) or None)
+        [opened] = fake.interaction_responses(sent["id"])
+        assert (opened.kind, opened.type) == ("callback", 9), opened
+        modal = fake.modal(sent["id"])
+        assert modal["custom_id"] == "signoff:dispute:R-1" and "R-1" in modal["title"]
+        submitted = await fake.submit_modal(sent["id"], {"reason": "could have waited for bob"})
+        text = followup_text(await answered(fake, submitted))
+        assert "carol disputed the break glass by alice on R-1: could have waited for bob" in text, text
+        request = await app.service.get("R-1")
+        assert request.breakglass is not None and request.breakglass.disputed_by == ("carol",)
+        sent = await fake.click(BOB, review["id"], "signoff:dispute:R-1")  # not a reviewer: told, no modal
+        await fake.wait_for(lambda: fake.interaction_responses(sent["id"]) or None)
+        [refused] = fake.interaction_responses(sent["id"])
+        assert (refused.type, refused.ephemeral) == (4, True)
+        assert "Only members of leads review" in str(refused.json["data"]["content"])
         listed = followup_text(await command(fake, CAROL, "breakglass"))
         assert listed.startswith("1 open break glass review(s):") and "R-1" in listed
         text = await click(fake, CAROL, review["id"], "signoff:countersign:R-1")
