@@ -34,7 +34,7 @@ RULES = BreakglassRules(who=("sre",), after=timedelta(minutes=5), reviewers=("on
 
 def test_the_person_on_call_for_a_reviewer_schedule_countersigns() -> None:
     request = breakglass.break_glass(pending(), by=ALICE, reason="down", at=LATER, rules=RULES).request
-    with pytest.raises(NotAuthorized, match="Only members of leads or the person on call for oncall.secondary"):
+    with pytest.raises(NotAuthorized, match=r"Only members of leads or the person on call for oncall\.secondary"):
         breakglass.countersign(request, by=BOB, at=LATER)  # bob is not on call now
     signed = breakglass.countersign(request, by=BOB, at=LATER, on_call=("bob",)).request
     assert signed.breakglass is not None and signed.breakglass.status is ReviewStatus.countersigned
