@@ -22,6 +22,7 @@ from bot.fleet import build_registry
 from bot.settings import Settings
 from core.app.alert_intake import AlertIntake
 from core.app.audit_stream import AuditStream
+from core.app.breakglass import BreakglassService, breakglass_handlers
 from core.app.clusters import registry_of
 from core.app.decisions import DecisionManager
 from core.app.delivery import OutboxDispatcher
@@ -259,15 +260,18 @@ async def bootstrap(
         advisor = build_advisor(settings, closers)
         alerts = AlertIntake(store=db, policy=policy, clock=clock, approvals=service,
                              decisions=DecisionManager(policy=policy, cluster=cluster, advisor=advisor))
+        glass = BreakglassService(store=db, policy=policy, clock=clock, signals=signals, approvals=service)
         chat = ChatCommands(service=service, policy=policy, clock=clock,
                             more=learning_handlers(incidents, playbooks))
+        chat.handlers.update(breakglass_handlers(glass, clock))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                       min_update_interval=min_update_interval, metrics=metrics,
                                       max_new_cards_per_minute=policy.chat.max_new_cards_per_minute)
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution, verification=verification,
-            maintenance=Maintenance(store=db, clock=clock, policy=policy, keep=policy.retention.keep, bus=bus),
+            maintenance=Maintenance(store=db, clock=clock, policy=policy, keep=policy.retention.keep, bus=bus,
+                                    reviews=glass),
             dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
             chat=chat, incidents=incidents, playbooks=playbooks, alerts=alerts, bus=bus, metrics=metrics,
             closers=closers,

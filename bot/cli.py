@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot.logs import configure_logging
 from bot.settings import Settings
+from core.chat.breakglass_texts import rules_line as breakglass_rules_line
 from core.chat.cards import timeline_text
 from core.chat.learning_texts import playbooks_text
 from core.domain.ids import IncidentId, parse_subject
@@ -209,6 +210,7 @@ def check_config(settings: Settings) -> int:
                  f"{policy.playbooks.sign_rule.describe_approvers()}, similarity {policy.playbooks.similarity}")
     if policy.rules:
         lines.append(f"  {len(policy.rules)} expert rule(s) from the policy file")
+    lines.append(breakglass_rules_line(policy.breakglass))
     lines.extend(calendar_lines(policy, SystemClock()))
     lines.append(f"cluster: {settings.cluster}")
     from bot.fleet import check_config_clusters

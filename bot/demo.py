@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -19,7 +20,8 @@ from bot.database import audit_verify
 from bot.demo_identity import identity_scene
 from bot.settings import Settings
 from core.domain.approvals import RequestStatus
-from core.domain.policy import Policy
+from core.domain.breakglass_review import BreakglassRules
+from core.domain.policy import Person, Policy
 
 CRASH = "Pod prod/{} (api) is in waiting state (reason: CrashLoopBackOff)."
 DEMO_SCRIPT = """\
@@ -76,7 +78,26 @@ approve R-6
 as carol
 approve R-6
 thread R-6 timeline
+# --- break glass: nobody can sign in time (the demo's [breakglass] lets the sre on call do it at once) ---
+as alice
+request rollout restart deployment/api -n prod risk=high reason="checkout errors, the quorum is asleep"
+# bob is an sre: the request runs on his one signature, and the leads owe a review
+as bob
+breakglass R-7 reason="checkout errors at 3am, nobody answers the page"
+breakglass
+# carol, a lead, countersigns: the review closes
+as carol
+countersign R-7
+status R-7
 """
+
+# The built-in policy, with a roster (everyone may still sign) and [breakglass] for the scene above.
+DEMO_POLICY = Policy(
+    people={name: Person(name=name, groups=frozenset(groups)) for name, groups in (
+        ("alice", ("sre",)), ("bob", ("sre",)), ("carol", ("sre", "leads")), ("dave", ("dev",)),
+        ("erin", ("leads",)))},
+    breakglass=BreakglassRules(who=("sre",), after=timedelta(0), reviewers=("leads",)),
+)
 
 
 DEMO_READY_DELAY_S = 1.0
@@ -116,8 +137,9 @@ async def run_demo(settings: Settings, out: TextIO | None = None, script: str = 
             "api_token": None,
         })
         stream.write("signoff demo: sandbox cluster, temporary SQLite database, built-in policy "
-                     "(anyone but the requester may sign; high risk needs 2 signatures)\n")
-        async with bootstrap(demo_settings, min_update_interval=0.0, policy=Policy()) as app:
+                     "(anyone but the requester may sign; high risk needs 2 signatures), with a roster "
+                     "and [breakglass] (sre may break glass, leads review)\n")
+        async with bootstrap(demo_settings, min_update_interval=0.0, policy=DEMO_POLICY) as app:
             console = attach_console(app, stream)
             # New pods take a second to become Ready, so each rollout shows its progress on the card.
             app.sandbox.set_ready_delay(DEMO_READY_DELAY_S)

@@ -54,6 +54,10 @@ class RequestRepository(Protocol):
         """The request `request` waits for on its target: executing, verifying, or approved before it."""
         ...
 
+    def open_reviews(self, by: str | None = None) -> list[ApprovalRequest]:
+        """Break glass reviews still owed (all, or by that person), oldest first."""
+        ...
+
     def overdue_ids(self, now: datetime) -> list[str]:
         """Pending past expiry, approved but stale, executing with a lapsed lease."""
         ...

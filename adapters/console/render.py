@@ -46,4 +46,6 @@ def _button_hint(card: Card) -> str:
         return f"`rate {incident} <1-5>`"
     if actions == {ButtonAction.rerequest}:
         return f"`rerequest {card.key}` (Request again)"
+    if ButtonAction.countersign in actions:  # a break glass review
+        return f"`countersign {card.key}` / `dispute {card.key} reason=\"…\"`"
     return f"`approve {card.key} [comment=\"…\"]` / `reject {card.key}`"

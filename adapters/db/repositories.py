@@ -29,7 +29,7 @@ _INSERT_REQUEST = sa.insert(t.requests)
 _GET_REQUEST = sa.select(_R.data).where(_R.id == sa.bindparam("request_id"))
 _GET_REQUEST_LOCKED = _GET_REQUEST.with_for_update()
 _REQUEST_COLUMNS = ("status", "version", "requested_by", "incident_id", "created_at", "expires_at", "stale_at", "data",
-                   "cluster", "target_key", "approved_at")
+                   "cluster", "target_key", "approved_at", "review_status", "review_by")
 # One operation per target at a time, in the order approved: another request on the same target is executing or
 # verifying, or was approved before this one (the claim refuses while one is; core/domain/pinning.py).
 _O = t.requests.alias("other").c
@@ -82,6 +82,11 @@ class _Repo:
 
 def _number(request_id: str) -> int:
     return int(request_id.removeprefix("R-"))
+def open_review_columns(request: ApprovalRequest) -> dict[str, object]:
+    record = request.breakglass
+    if record is None or record.cleared:
+        return {"review_status": None, "review_by": None}
+    return {"review_status": record.status.value, "review_by": record.by}
 
 
 __all__ = ["ChainHeadMissing", "SqlIncidents", "SqlPlaybooks", "SqlRequests", "SqlTimeline"]
@@ -113,6 +118,7 @@ class SqlRequests(_Repo):
             "cluster": request.cluster,
             "target_key": queue_key(request),
             "approved_at": format_at(request.approved_at) if request.approved_at is not None else None,
+            **open_review_columns(request),
         }
 
     def get(self, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:
@@ -155,6 +161,13 @@ class SqlRequests(_Repo):
             "target_key": key, "request_id": request.id, "approved_at": format_at(request.approved_at),
             "own_number": _number(request.id),
         }).scalar_one_or_none()
+    def open_reviews(self, by: str | None = None) -> list[ApprovalRequest]:
+        """Requests whose break glass still awaits its review (all, or `by` that person's), oldest first."""
+        query = sa.select(_R.data).where(_R.review_status.is_not(None))
+        if by is not None:
+            query = query.where(_R.review_by == by)
+        rows = self._conn.execute(query.order_by(_R.number))
+        return [ApprovalRequest.model_validate_json(row[0]) for row in rows]
 
     def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
         rows = self._conn.execute(

@@ -29,10 +29,13 @@ requests = sa.Table(
     sa.Column("lease_until", sa.String(32), nullable=True),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("cluster", sa.String(64), nullable=True),
-    # One operation per target at a time, in the order approved (core/domain/pinning.py, migration 0011).
+    # One operation per target at a time, in the order approved (core/domain/pinning.py, migration 0009).
     sa.Column("target_key", sa.String(400), nullable=True),
     sa.Column("approved_at", sa.String(32), nullable=True),
+    sa.Column("review_status", sa.String(16), nullable=True),  # a break glass's review still owed (0008)
+    sa.Column("review_by", sa.String(200), nullable=True),
     sa.Index("ix_requests_status", "status", "number"),
+    sa.Index("ix_requests_review", "review_status", "review_by"),
     sa.Index("ix_requests_incident", "incident_id"),
     sa.Index("ix_requests_requester", "requested_by", "number"),
     sa.Index("ix_requests_created", "created_at", "number"),

@@ -18,11 +18,12 @@ import structlog
 from discord import app_commands
 
 from adapters.discord.commands import SignoffGroup, canonical_commands
-from adapters.discord.render import MESSAGE_LIMIT, comment_modal, confirm_modal, message_pieces
+from adapters.discord.render import MESSAGE_LIMIT, comment_modal, confirm_modal, dispute_modal, message_pieces
 from adapters.discord.translate import (
     COMMENT_INPUT,
     CONFIRM_INPUT,
     CONFIRM_WORD,
+    REASON_INPUT,
     button_action,
     context,
     custom_id_word,
@@ -31,6 +32,7 @@ from adapters.discord.translate import (
 )
 from adapters.discord.views import TEMPLATE, SignoffButton
 from core.app.handlers import ChatCommands
+from core.chat import breakglass_commands as glass
 from core.chat.cards import ButtonAction
 from core.chat.commands import ChatContext, Command, Reply
 from core.chat.parser import from_button, from_comment, from_confirmation
@@ -204,6 +206,9 @@ class SignoffClient(discord.Client):
         if action == CONFIRM_WORD:
             self._spawn("confirm_form", self._comment_form(interaction, value, confirm=True))
             return
+        if button_action(action) == ButtonAction.dispute:  # a break glass review: the reason in a modal
+            self._spawn("dispute_form", self._comment_form(interaction, value, ButtonAction.dispute))
+            return
         self._spawn("button", self._button(interaction, action, value))
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -212,6 +217,11 @@ class SignoffClient(discord.Client):
             return
         data: dict[str, Any] = dict(interaction.data or {})
         found = _CUSTOM_ID.fullmatch(str(data.get("custom_id", "")))
+        if found is not None and found["action"] == ButtonAction.dispute:
+            reason = modal_values(data).get(REASON_INPUT)
+            self._spawn("dispute", self._commented(interaction, found["value"],
+                                                   glass.from_options("dispute", found["value"], reason)))
+            return
         if found is None or found["action"] not in (_COMMENT_WORD, CONFIRM_WORD):
             return
         values = modal_values(data)
@@ -239,7 +249,8 @@ class SignoffClient(discord.Client):
         log.info("discord.click", action=action, value=value, user_id=interaction.user.id, ok=reply.ok)
         await self._answer(interaction, reply)
 
-    async def _comment_form(self, interaction: discord.Interaction[Any], value: str, *, confirm: bool = False) -> None:
+    async def _comment_form(self, interaction: discord.Interaction[Any], value: str,
+                            action: ButtonAction = ButtonAction.approve_comment, *, confirm: bool = False) -> None:
         """"Approve with comment…": the modal when this person may sign, else why not, privately.
 
         Unlike a click this answers after the core: a modal must be the interaction's first answer.
@@ -248,12 +259,13 @@ class SignoffClient(discord.Client):
         """
         ctx = self._interaction_context(interaction)
         reply = self._unserved() or await self._core(
-            self.chat.run(from_button(ButtonAction.approve_comment, value), ctx), "button", "comment")
+            self.chat.run(from_button(action, value), ctx), "button", str(action))
         try:
             if reply.ok and reply.request_id is not None and confirm and reply.confirm is not None:
                 await interaction.response.send_modal(confirm_modal(reply.request_id, reply.confirm))
             elif reply.ok and reply.request_id is not None:
-                await interaction.response.send_modal(comment_modal(reply.request_id))
+                modal = dispute_modal if action == ButtonAction.dispute else comment_modal
+                await interaction.response.send_modal(modal(reply.request_id))
             else:
                 first, *rest = message_pieces(reply.text)
                 await interaction.response.send_message(first, ephemeral=True)
@@ -268,7 +280,7 @@ class SignoffClient(discord.Client):
         log.info("discord.comment_form", value=value, user_id=interaction.user.id, opened=reply.ok)
 
     async def _commented(self, interaction: discord.Interaction[Any], value: str, command: Command) -> None:
-        """A form's submission (comment, or typed confirmation): a signature, answered like a click."""
+        """A form's submission (comment, typed confirmation, or a dispute's reason), answered like a click."""
         if not await self._defer(interaction):
             return
         ctx = self._interaction_context(interaction)

@@ -23,6 +23,7 @@ from adapters.discord.options import (
     ScoreOption,
     SubjectOption,
 )
+from core.chat import breakglass_commands as glass
 from core.chat import parser
 from core.chat.commands import Cancel, Command, Help, Incidents, List, Malformed, Playbooks, Resolve, Show, Timeline
 from core.domain.ids import IncidentId, RequestId, Subject
@@ -96,6 +97,26 @@ class SignoffGroup(app_commands.Group):
     @app_commands.command(name="playbooks", description="Playbooks learned from resolved incidents")
     async def playbooks(self, interaction: discord.Interaction[Any]) -> None:
         self._signoff_run(interaction, Playbooks())
+
+    @app_commands.command(name="breakglass", description="Run a pending request on your signature alone "
+                                                         "(no id: the open reviews)")
+    @app_commands.rename(subject="id")
+    @app_commands.describe(subject="A pending request id such as R-42", reason="Why it cannot wait")
+    async def breakglass(self, interaction: discord.Interaction[Any], subject: str | None = None,
+                         reason: str | None = None) -> None:
+        self._signoff_run(interaction, glass.from_options("breakglass", subject, reason))
+
+    @app_commands.command(name="countersign", description="Countersign a break glass you reviewed")
+    @app_commands.rename(subject="id")
+    @app_commands.describe(subject="The request id such as R-42")
+    async def countersign(self, interaction: discord.Interaction[Any], subject: str) -> None:
+        self._signoff_run(interaction, glass.from_options("countersign", subject))
+
+    @app_commands.command(name="dispute", description="Dispute a break glass, with the reason")
+    @app_commands.rename(subject="id")
+    @app_commands.describe(subject="The request id such as R-42", reason="Why it was not justified")
+    async def dispute(self, interaction: discord.Interaction[Any], subject: str, reason: str) -> None:
+        self._signoff_run(interaction, glass.from_options("dispute", subject, reason))
 
     @app_commands.command(name="help", description="How signoff works")
     async def help(self, interaction: discord.Interaction[Any]) -> None:

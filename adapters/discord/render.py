@@ -16,7 +16,7 @@ import re
 
 import discord
 
-from adapters.discord.translate import COMMENT_INPUT, CONFIRM_INPUT, CONFIRM_WORD, custom_id_word
+from adapters.discord.translate import COMMENT_INPUT, CONFIRM_INPUT, CONFIRM_WORD, REASON_INPUT, custom_id_word
 from adapters.discord.views import SignoffButton, custom_id
 from core.chat.cards import Button, ButtonAction, Card, Mentions
 from core.chat.text import clip
@@ -181,6 +181,16 @@ def confirm_modal(request_id: str, name: str) -> discord.ui.Modal:
         label="Comment", custom_id=COMMENT_INPUT, style=discord.TextStyle.paragraph, required=False,
         max_length=MAX_COMMENT_LENGTH, placeholder="Shown on the card beside your name",
     ))
+    modal.stop()
+    return modal
+
+
+def dispute_modal(request_id: str) -> discord.ui.Modal:
+    """The Dispute button's form (a break glass review): the reason, required; matched like `comment_modal`."""
+    modal = discord.ui.Modal(title=clip(f"Dispute the break glass on {request_id}", MODAL_TITLE_LIMIT),
+                             custom_id=custom_id(ButtonAction.dispute, request_id), timeout=None)
+    modal.add_item(discord.ui.TextInput(label="Reason", custom_id=REASON_INPUT, style=discord.TextStyle.paragraph,
+                                        required=True, max_length=500, placeholder="Why it was not justified"))
     modal.stop()
     return modal
 

@@ -21,6 +21,7 @@ COMMENT_INPUT = "comment"
 # and the modal's input for the target's name.
 CONFIRM_WORD = "confirm"
 CONFIRM_INPUT = "name"
+REASON_INPUT = "reason"  # the dispute modal's (a break glass review)
 
 
 def custom_id_word(action: str) -> str:

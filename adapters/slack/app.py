@@ -45,6 +45,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack import translate
+from adapters.slack.dispute import DISPUTE_CALLBACK_ID, dispute_listener, dispute_view
 from adapters.slack.gateway import BAD_TOKEN_ERRORS, SlackGateway, build_web_client
 from adapters.slack.guard import Guard, Seen, SeenInMemory
 from adapters.slack.jobs import Jobs
@@ -244,7 +245,7 @@ class SlackAdapter:
             if click is None:
                 await ack()
                 return
-            if click.action == ButtonAction.approve_comment:
+            if click.action in (ButtonAction.approve_comment, ButtonAction.dispute):  # dispute: asks the reason
                 # Nothing is stored by opening a form: acknowledged at once, the modal follows in a job
                 # (views.open must use the click's trigger_id within 3 s, so it runs right away).
                 await ack()
@@ -322,6 +323,7 @@ class SlackAdapter:
         bolt.event("reaction_added")(on_reaction)
         bolt.view(COMMENT_CALLBACK_ID)(on_comment)
         bolt.view(CONFIRM_CALLBACK_ID)(on_confirm)
+        bolt.view(DISPUTE_CALLBACK_ID)(dispute_listener(self.chat, self.jobs, self.tell))
         # Catch-alls, last: Bolt answers 404 to an unhandled HTTP request (Slack then retries it) and
         # never acks an unhandled Socket Mode envelope. Whatever arrives is acknowledged.
         bolt.event(_EVERYTHING)(ack_only)
@@ -348,8 +350,9 @@ class SlackAdapter:
             await self.tell(click.reply_to, reply)
             return
         try:
+            form = dispute_view if click.action == ButtonAction.dispute else comment_view
             await self.client.views_open(trigger_id=click.trigger_id,
-                                         view=comment_view(reply.request_id, click.reply_to.channel))
+                                         view=form(reply.request_id, click.reply_to.channel))
         except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning("slack.comment_form_failed", user=click.ctx.account, request_id=reply.request_id, error=error)

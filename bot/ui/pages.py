@@ -115,8 +115,10 @@ async def playbook_list(request: web.Request) -> web.StreamResponse:
 
 
 async def breakglass_page(request: web.Request) -> web.StreamResponse:
-    # Break-glass reviews land with their own issue: the page and its place in the navigation are ready.
-    return render(request, "breakglass.html", "breakglass", {})
+    """The break glass reviews still owed (open, disputed or overdue), oldest first."""
+    app = app_of(request)
+    items = await app.db.read(lambda uow: uow.requests.open_reviews())
+    return render(request, "breakglass.html", "breakglass", {"items": items})
 
 
 async def _chain_state(app: App) -> dict[str, Any]:

@@ -10,7 +10,7 @@ loses the race changes nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
 
@@ -67,10 +67,15 @@ def _pages_anyone(policy: Policy) -> bool:
                for r in policy.risk)
 
 
+class OverdueReviews(Protocol):
+    async def remind_overdue(self) -> int: ...
+
+
 class Maintenance:
     def __init__(self, *, store: Store, clock: Clock, policy: Policy | None = None, keep: timedelta = DEFAULT_KEEP,
-                 bus: MessageBus | None = None) -> None:
+                 bus: MessageBus | None = None, reviews: OverdueReviews | None = None) -> None:
         self._store = store
+        self._reviews = reviews  # break glass reviews past `review_within` (core/app/breakglass.py)
         self._clock = clock
         self._bus = bus
         self._policy = policy
@@ -128,6 +133,8 @@ class Maintenance:
                 counts[status.value] += 1
         if self._policy is not None and _pages_anyone(self._policy):
             counts.update(await self._page_all(self._policy, now))
+        if self._reviews is not None and self._policy is not None and self._policy.breakglass is not None:
+            counts["reviews_overdue"] = await self._reviews.remind_overdue()
         if any(counts.values()):
             log.info("sweep.done", **counts)
         return counts

@@ -27,6 +27,8 @@ class ButtonAction(StrEnum):
     reject = "reject"    # value: the request id
     rate = "rate"        # value: `INC-7:4`
     rerequest = "rerequest"  # value: the request id (a stale request: the same action, by the clicker)
+    countersign = "countersign"  # a break glass review: value the request id
+    dispute = "dispute"          # value: the request id; answers how to give the reason
 
 
 COMMENT_BUTTON_LABEL = "Approve with comment…"
@@ -178,6 +180,9 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
         fields.append(CardField(label="Blast radius", value=request.blast.summary(), inline=False))
     signers = signers_text(request)
     fields.append(CardField(label="Signed by", value=signers, inline=False))
+    if (glass := request.breakglass) is not None:  # executed on one signature (core/domain/breakglass.py)
+        fields.append(CardField(label="Break glass", value=f"🚨 break glass by {glass.by}: {glass.reason}",
+                                inline=False))
     fields.append(CardField(label="Who may sign", value=request.sign_rule.describe_approvers()))
     if request.escalated_at is not None and status is RequestStatus.pending:
         fields.append(CardField(
@@ -351,6 +356,8 @@ def status_text(request: ApprovalRequest, now: datetime) -> str:
     ]
     if request.signatures:
         lines.append("signed by " + signers_text(request).replace("\n", "; "))
+    if request.breakglass is not None:
+        lines.append(f"🚨 break glass by {request.breakglass.by}: {request.breakglass.reason}")
     if request.status is RequestStatus.pending:
         lines.append(f"expires in {format_duration(request.expires_at - now)}")
     outcome = _outcome_text(request)

@@ -11,6 +11,7 @@ import re
 import shlex
 from collections.abc import Callable
 
+from core.chat import breakglass_commands as glass
 from core.chat.cards import ButtonAction
 from core.chat.commands import (
     Cancel,
@@ -137,6 +138,9 @@ WORDS: dict[str, Callable[[str], Command]] = {
     "playbooks": lambda rest: Playbooks(),
     "incidents": lambda rest: Incidents(),
     "help": lambda rest: Help(),
+    "breakglass": glass.read_breakglass,
+    "countersign": glass.read_countersign,
+    "dispute": glass.read_dispute,
 }
 _ALIASES = frozenset({"sign", "veto"})
 
@@ -189,6 +193,8 @@ BUTTONS: dict[ButtonAction, Callable[[str], Command]] = {
     ButtonAction.reject: lambda value: Reject(request=_one_id(value, "reject")),
     ButtonAction.rate: _rating,
     ButtonAction.rerequest: lambda value: Rerequest(request=_one_id(value, "rerequest")),
+    ButtonAction.countersign: lambda value: glass.Countersign(request=_one_id(value, "countersign")),
+    ButtonAction.dispute: lambda value: glass.DisputeForm(request=_one_id(value, "dispute")),
 }
 
 

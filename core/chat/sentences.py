@@ -16,6 +16,7 @@ HELP_TEXT = (
     "  request <action> [risk=low|medium|high|critical] [incident=INC-…] [reason=\"…\"]\n"
     "  status <id> · timeline <id> · list · cancel <id> (requester only)\n"
     "  incidents · resolve <INC-id> score=<1-5> · playbooks · help\n"
+    "  breakglass <R-id> reason=\"…\" (alone: open reviews) · countersign <R-id> · dispute <R-id> reason=\"…\"\n"
     "Sign or veto with the Approve / Reject buttons on a request's card (\"Approve with comment…\" adds\n"
     "a comment beside your name), or type `approve <id> [comment=\"…\"]`. In a request's thread,\n"
     "reply `timeline`, `status` or `help`.\n"

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from core.domain.blast import BlastRadius
+from core.domain.breakglass_review import BreakGlass
 from core.domain.changes import Preview
 from core.domain.confirmation import check_confirmation
 from core.domain.events import EventType, NewEvent, canonical_json
@@ -81,6 +82,7 @@ class ApprovalRequest(BaseModel):
     pin: Pin | None = None  # the target as the signers saw it (core/domain/pinning.py)
     waiting_for: str | None = None  # approved, waiting its turn on its target behind this request
     preview: Preview | None = None  # what the dry run made when it was requested showed it would change
+    breakglass: BreakGlass | None = None  # executed on one signature (core/domain/breakglass.py), with its review
 
     @property
     def counted(self) -> tuple[Signature, ...]:
@@ -328,7 +330,7 @@ def raise_risk(request: ApprovalRequest, *, risk: Risk, rule: SignRule, at: date
 
 def quorum_problem(request: ApprovalRequest) -> str | None:
     """Checked before anything runs: why an approved request does not have its quorum of counted signatures."""
-    if request.signed >= request.quorum:
+    if request.signed >= request.quorum or request.breakglass is not None:
         return None
     aside = f"; {', '.join(request.uncounted)} no longer count(s) at {request.risk} risk" if request.uncounted else ""
     return (f"{request.id} has {request.signed}/{request.quorum} counted signature(s) from "

@@ -54,6 +54,10 @@ class EventType(StrEnum):
     proposed = "proposed"
     silenced = "silenced"  # [alertmanager] silence: the target's alerts hushed while it runs
     unsilenced = "unsilenced"
+    breakglass = "breakglass"
+    countersigned = "countersigned"
+    disputed = "disputed"
+    review_overdue = "review_overdue"
     # `signoff audit rekey`: the audit key changed; the event seals the epoch it closes (core/domain/integrity.py).
     key_changed = "audit.key_changed"
 

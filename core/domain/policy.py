@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from core.domain import durations
+from core.domain.breakglass_review import BreakglassRules
 from core.domain.cluster import TargetFacts
 from core.domain.clusters import AlertRules, ClusterSpec, ExecutionRules, default_cluster
 from core.domain.durations import _duration_seconds
@@ -286,6 +287,7 @@ class Policy(BaseModel):
     freeze: tuple[Freeze, ...] = ()  # [[freeze]] windows
     incidents: IncidentRules = IncidentRules()
     alertmanager: AlertmanagerRules = AlertmanagerRules()
+    breakglass: BreakglassRules | None = None  # none: no break glass
     source: str = BUILT_IN
 
     def cluster_spec(self, name: str | None) -> ClusterSpec | None:

@@ -7,8 +7,9 @@ import tomllib
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
 
+from core.domain.breakglass_review import BreakglassRules
 from core.domain.clusters import CLUSTER_KEYS, AlertRules, ClusterSpec, ExecutionRules, cluster_problem
 from core.domain.freeze import Freeze
 from core.domain.incident_rules import IncidentRules
@@ -33,7 +34,7 @@ from core.domain.text import name_problem
 from core.errors import SignoffError
 
 _TOP_LEVEL = {"people", "risk", "requests", "playbooks", "rules", "groups", "retention", "chat", "verify", "oncall",
-              "freeze", "incidents", "alertmanager",
+              "freeze", "incidents", "alertmanager", "breakglass",
               "clusters", "alerts", "execution"}
 
 
@@ -44,6 +45,18 @@ class _ScheduleEntry(BaseModel):
 
     ical: str
     refresh: Duration = timedelta(minutes=5)
+
+
+class _BreakglassEntry(BaseModel):
+    """`[breakglass]` as written: durations like `5m`; reviewers left out take the highest level's approvers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    who: tuple[str, ...]
+    after: Duration = timedelta(minutes=5)
+    review_within: Duration = timedelta(hours=24)
+    reviewers: tuple[str, ...] = ()
+    review_quorum: StrictInt = 1
 
 
 class PolicyFileError(SignoffError):
@@ -142,7 +155,14 @@ def _build(data: dict[str, Any], text: str, source: str) -> Policy:
         twice = sorted({n for n in names if names.count(n) > 1})[0]
         raise PolicyFileError(source, _locate(text, ["freeze"]), "freeze.name",
                               f"two freezes are named `{twice}`; give each its own name")
-    return Policy(people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
+    breakglass = None
+    if "breakglass" in data:
+        written = _model(_BreakglassEntry, _table(data, "breakglass", text, source), ["breakglass"], text, source)
+        entry = written.model_dump()
+        entry["reviewers"] = entry["reviewers"] or [a for a in risk[Risk.critical].approvers if a != "*"]
+        breakglass = _model(BreakglassRules, entry, ["breakglass"], text, source)
+    return Policy(breakglass=breakglass,
+                  people=people, risk=risk, requests=requests, retention=retention, playbooks=playbooks,
                   rules=rules, groups=groups, chat=chat, verify=verify, oncall=oncall, freeze=freezes,
                   incidents=incidents, clusters=clusters, alerts=alerts, execution=execution,
                   alertmanager=alertmanager, source=source)

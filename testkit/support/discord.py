@@ -29,7 +29,8 @@ POLICY = team_policy(discord={"alice": ALICE, "bob": BOB, "carol": CAROL, "mallo
 
 RESTART_API = "rollout restart deployment/api -n prod"
 THREAD_MESSAGES = r"/channels/{}/messages"
-SUBCOMMANDS = {"request", "status", "timeline", "list", "cancel", "resolve", "incidents", "playbooks", "help"}
+SUBCOMMANDS = {"request", "status", "timeline", "list", "cancel", "resolve", "incidents", "playbooks", "help",
+               "breakglass", "countersign", "dispute"}
 
 
 def settings_for(fake: FakeDiscord, database_url: str, **env: Any) -> Any:

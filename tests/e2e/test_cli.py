@@ -63,6 +63,15 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     assert "You signed R-6 (▰▰ 2/2): quorum reached" in out
     undone = next(line for line in out.splitlines() if line.startswith("    ↳ R-6 │ ✅ R-6 succeeded"))
     assert "rolled back to revision 1" in undone and "verified in" in undone
+    # break glass: R-7 runs on bob's one signature, the thread's review carries Countersign / Dispute,
+    # carol (a lead) countersigns and the review closes
+    assert "🚨 You broke the glass on R-7" in out
+    assert "↳ R-7 │ 🚨 break glass by bob: checkout errors at 3am, nobody answers the page" in out
+    assert "[Countersign]  [Dispute]" in out and "Could have signed: carol, dave, erin" in out
+    assert "Break glass: 🚨 break glass by bob" in out
+    assert next(line for line in out.splitlines() if line.startswith("    ↳ R-7 │ ✅ R-7 succeeded"))
+    assert "1 open break glass review(s):" in out
+    assert "↳ R-7 │ ✅ carol countersigned the break glass on R-7; the review is closed." in out
     assert "timeline intact" in out
     # two clusters, and the cluster sees the person: the sandbox's RBAC refuses dave in prod, in one sentence;
     # alice's request names us-1 and runs there as her

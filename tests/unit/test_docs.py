@@ -24,7 +24,7 @@ def _element_model(annotation: Any) -> type[BaseModel]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis and a is not type(None)]
     if origin in (dict, tuple, list, typing.Union, types.UnionType) and args:
         return _element_model(args[-1])
     raise AssertionError(f"no model in {annotation!r}")
