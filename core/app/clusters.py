@@ -100,10 +100,10 @@ class ClusterRegistry:
         async with gate:
             return await cluster.inspect(op, fresh=fresh)
 
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+    async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
         cluster, gate = self._route(op)
         async with gate:
-            return await cluster.apply(op, dry_run=dry_run)
+            return await cluster.apply(op, dry_run=dry_run, stamp=stamp)
 
     async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
         cluster, gate = self._route(op)

@@ -29,6 +29,7 @@ from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable,
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import request_problem
 from core.domain.policy import Policy, Risk
+from core.domain.stamp import stamp_of
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -106,11 +107,11 @@ class ExecutionService:
         result: ClusterResult | None = None
         try:
             async with self._holding(request_id):
-                dry = await self._cluster.apply(operation, dry_run=True)
+                dry = await self._cluster.apply(operation, dry_run=True, stamp=stamp_of(request))
                 dry_summary = "passed"
                 if not await self._go_ahead(request, dry):
                     raise _LeaseLost
-                result = await self._cluster.apply(operation, dry_run=False)
+                result = await self._cluster.apply(operation, dry_run=False, stamp=stamp_of(request))
         except _LeaseLost:
             log.warning("execution.lease_lost", request_id=request_id, worker=self.worker_id)
             outcome = self._outcome(
