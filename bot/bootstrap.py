@@ -19,6 +19,7 @@ import structlog
 from adapters.db.database import Database
 from bot.calendars import Calendars, build_calendars
 from bot.fleet import build_registry
+from bot.reload import PolicyReloader
 from bot.settings import Settings
 from core.app.alert_intake import AlertIntake
 from core.app.audit_stream import AuditStream
@@ -72,6 +73,7 @@ class App:
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
     audit_stream: AuditStream | None = None  # with SIGNOFF_AUDIT_WEBHOOK
     calendars: Calendars | None = None  # [oncall.*] schedules and ical freezes, refreshed in the background
+    reloader: PolicyReloader | None = None  # with a policy file: SIGHUP, POST /-/reload, a changed file
 
     @property
     def history(self) -> History:
@@ -112,6 +114,8 @@ class App:
                 tasks.append(group.create_task(self._loop("audit-stream", self.audit_stream.run_once, _sleep, 1.0)))
             # Each feed is its own supervised loop: a slow or failing feed never touches the request path.
             tasks += [group.create_task(feed.run()) for feed in (self.calendars.feeds if self.calendars else [])]
+            if self.reloader is not None:
+                tasks.append(group.create_task(self.reloader.watch()))
             try:
                 yield
             finally:
@@ -188,6 +192,7 @@ async def bootstrap(
     settings: Settings, *, clock: Clock | None = None, cluster: Cluster | None = None, upgrade: bool = True,
     check_cluster: bool = True, min_update_interval: float = 1.0, policy: Policy | None = None,
 ) -> AsyncIterator[App]:
+    from_file = policy is None  # a policy handed in (tests, the demo) is not reloaded from a file
     policy = policy or settings.load_policy()
     clock = clock or SystemClock()
     # The event loop, the database thread and the Kubernetes client threads all run Python: with the default 5 ms
@@ -258,6 +263,8 @@ async def bootstrap(
         app.calendars = build_calendars(policy, clock, metrics, settings.chat_timeout_s)
         service.freeze_windows = app.calendars.freeze_windows
         service.on_call = app.maintenance.on_call = app.calendars.on_call
+        if settings.policy_file() is not None and from_file:
+            app.reloader = PolicyReloader(app)
         yield app
     finally:
         await close_all(closers)

@@ -72,6 +72,12 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         for key, value in sorted(series.items()):
             counter.add_metric(_values(key, label_names), value)
         yield counter
+    for name, values in sorted(snapshot.gauges.items()):
+        label_names = _label_names(values)
+        gauge = GaugeMetricFamily(name, HELP.get(name, name), labels=label_names)
+        for key, value in sorted(values.items()):
+            gauge.add_metric(_values(key, label_names), value)
+        yield gauge
     for name, histograms in sorted(snapshot.histograms.items()):
         label_names = _label_names(histograms)
         family = HistogramMetricFamily(name, HELP.get(name, name), labels=label_names)

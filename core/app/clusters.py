@@ -52,6 +52,11 @@ class ClusterRegistry:
         chosen = name or getattr(cluster, "name", None) or "sandbox"
         return cls({chosen: cluster}, default=chosen)
 
+    def add(self, name: str, cluster: Cluster) -> None:
+        """A cluster a reloaded policy added (bot/reload.py); the ones there stay, with their calls in flight."""
+        self._members.setdefault(name, cluster)
+        self._gates.setdefault(name, asyncio.Semaphore(CALLS_IN_FLIGHT_PER_CLUSTER))
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._members)
