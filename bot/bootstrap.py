@@ -39,6 +39,7 @@ from core.app.playbooks import PlaybookService
 from core.app.service import ApprovalService
 from core.app.signals import Signals
 from core.app.verification import VerificationService, way_back_through
+from core.domain.clusters import default_cluster
 from core.domain.policy import Policy
 from core.ports import Advisor, Clock, Cluster, GatewayRegistry, SystemClock
 
@@ -78,6 +79,22 @@ class App:
     @property
     def history(self) -> History:
         return History(self.db)
+
+    def adopt_policy(self, policy: Policy) -> None:
+        """Put a checked policy in force (bot/reload.py): each service reads its policy per operation from the
+        attribute set here; requests already made keep what they snapshotted."""
+        for holder in (self.service, self.execution, self.alerts, self.chat, self.incidents, self.playbooks,
+                       self.maintenance, getattr(self.alerts, "_decisions", None),
+                       self.calendars.on_call if self.calendars else None):
+            for attribute in ("policy", "_policy"):
+                if holder is not None and hasattr(holder, attribute):
+                    setattr(holder, attribute, policy)
+        self.verification.timeout = policy.verify.timeout  # settings the services took as values
+        self.maintenance._keep = policy.retention.keep
+        self.dispatcher._card_budget = policy.chat.max_new_cards_per_minute
+        if policy.clusters:
+            registry_of(self.cluster).default = default_cluster(policy.clusters)
+        self.policy = policy
 
     async def settle(self, rounds: int = 200) -> None:
         """Run executions and deliveries until nothing is left to do (console scripts, tests)."""
@@ -264,7 +281,7 @@ async def bootstrap(
         service.freeze_windows = app.calendars.freeze_windows
         service.on_call = app.maintenance.on_call = app.calendars.on_call
         if settings.policy_file() is not None and from_file:
-            app.reloader = PolicyReloader(app)
+            app.reloader = PolicyReloader(settings, metrics, registry_of(cluster), closers, app.adopt_policy)
         yield app
     finally:
         await close_all(closers)

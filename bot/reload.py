@@ -16,17 +16,16 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
-from core.app.clusters import registry_of
-from core.domain.clusters import default_cluster
+from bot.settings import Settings
+from core.app.clusters import ClusterRegistry
+from core.app.metrics import Metrics
 from core.domain.policy import Policy
 from core.errors import SignoffError
-
-if TYPE_CHECKING:
-    from bot.bootstrap import App
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +33,13 @@ POLL_S = 3.0  # how often each replica looks at the policy file (tests pass thei
 
 
 class PolicyReloader:
-    def __init__(self, app: App, *, poll_s: float = POLL_S) -> None:
-        self._app = app
+    def __init__(self, settings: Settings, metrics: Metrics, registry: ClusterRegistry,
+                 closers: list[Callable[[], Any]], adopt: Callable[[Policy], None], *, poll_s: float = POLL_S) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._registry = registry
+        self._closers = closers
+        self._adopt = adopt  # puts a checked policy in force (App.adopt_policy)
         self.poll_s = poll_s
         self._lock = asyncio.Lock()
         self._asked = asyncio.Event()
@@ -44,7 +48,7 @@ class PolicyReloader:
 
     def _fingerprint(self) -> str | None:
         """The file's content hash (None: no file, or it cannot be read right now)."""
-        path = self._app.settings.policy_file()
+        path = self._settings.policy_file()
         if path is None:
             return None
         try:
@@ -53,7 +57,7 @@ class PolicyReloader:
             return None
 
     def _record(self, *, success: bool) -> None:
-        metrics = self._app.metrics
+        metrics = self._metrics
         metrics.set("signoff_policy_reload_success", 1.0 if success else 0.0)
         if success:
             metrics.set("signoff_policy_reload_last_success_timestamp_seconds", time.time())
@@ -67,9 +71,9 @@ class PolicyReloader:
         file is invalid."""
         async with self._lock:
             fingerprint = self._fingerprint()
-            source = str(self._app.settings.policy_file() or "built-in")
+            source = str(self._settings.policy_file() or "built-in")
             try:
-                policy = await asyncio.to_thread(self._app.settings.load_policy)
+                policy = await asyncio.to_thread(self._settings.load_policy)
                 await self._add_clusters(policy)
             except SignoffError as exc:
                 self._seen = fingerprint  # the same bad file is not reported again at every look
@@ -77,7 +81,7 @@ class PolicyReloader:
                 log.error("policy.reload_failed", trigger=trigger, source=source,
                           line=getattr(exc, "line", None), error=exc.message)
                 raise
-            adopt(self._app, policy)
+            self._adopt(policy)
             self._seen = fingerprint
             self._record(success=True)
             log.info("policy.reloaded", trigger=trigger, source=source, clusters=",".join(policy.clusters),
@@ -104,33 +108,12 @@ class PolicyReloader:
     async def _add_clusters(self, policy: Policy) -> None:
         from bot.fleet import build_member, check_contexts, kubeconfig_contexts
 
-        app = self._app
-        registry = registry_of(app.cluster)
-        new = [name for name in policy.clusters if name not in registry.names]
+        new = [name for name in policy.clusters if name not in self._registry.names]
         if not new:
             return
-        if app.settings.cluster != "sandbox":
+        if self._settings.cluster != "sandbox":
             contexts, _, path = kubeconfig_contexts()
             check_contexts(policy, contexts, path)
         for name in new:
-            key, cluster, _ = await build_member(app.settings, policy, name, app.closers)
-            registry.add(key, cluster)
-
-
-def adopt(app: App, policy: Policy) -> None:
-    """Put `policy` in force: every service reads its policy per operation from the attribute set here."""
-    holders: list[Any] = [app.service, app.execution, app.alerts, app.chat, app.incidents, app.playbooks,
-                          app.maintenance, getattr(app.alerts, "_decisions", None),
-                          app.calendars.on_call if app.calendars else None]
-    for holder in holders:
-        for attribute in ("policy", "_policy"):
-            if holder is not None and hasattr(holder, attribute):
-                setattr(holder, attribute, policy)
-    # Settings the services took as values when they were built.
-    app.verification.timeout = policy.verify.timeout
-    app.maintenance._keep = policy.retention.keep
-    app.dispatcher._card_budget = policy.chat.max_new_cards_per_minute
-    registry = registry_of(app.cluster)
-    if policy.clusters:
-        registry.default = default_cluster(policy.clusters)
-    app.policy = policy
+            key, cluster, _ = await build_member(self._settings, policy, name, self._closers)
+            self._registry.add(key, cluster)

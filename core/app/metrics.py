@@ -60,10 +60,14 @@ HELP: dict[str, str] = {
     "signoff_cards_held_back_total": "New cards over a channel's budget, listed in a digest instead, by platform.",
     "signoff_audit_events_sent_total": "Timeline events the audit webhook acknowledged (SIGNOFF_AUDIT_WEBHOOK).",
     "signoff_audit_stream_failures_total": "Failed attempts to send to the audit webhook.",
-    "signoff_policy_reload_success": "1 when the last policy reload succeeded, 0 when the file was refused.",
-    "signoff_policy_reload_last_success_timestamp_seconds": "When the policy was last loaded successfully.",
     "signoff_calendar_refreshes_total": "iCalendar feed refreshes ([oncall.*], ical freezes), by feed and outcome: "
                                         "ok, kept_copy (failed; the last good copy still answers) or no_copy.",
+}
+
+# Gauges: set, not counted (`Metrics.set`).
+GAUGE_HELP: dict[str, str] = {
+    "signoff_policy_reload_success": "1 when the last policy reload succeeded, 0 when the file was refused.",
+    "signoff_policy_reload_last_success_timestamp_seconds": "When the policy was last loaded successfully.",
 }
 
 
