@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     field_validator,
@@ -211,6 +212,7 @@ class PlaybookRules(BaseModel):
     # A fix rated at least `extract_min_score` becomes a playbook; at `auto_approve_score` it needs no votes.
     extract_min_score: StrictInt = Field(default=4, ge=1, le=MAX_SCORE)
     auto_approve_score: StrictInt = Field(default=5, ge=1, le=MAX_SCORE)
+    across_clusters: StrictBool = False  # a playbook learned on one cluster may be proposed on another
 
     @model_validator(mode="after")
     def _ordered(self) -> PlaybookRules:
