@@ -111,6 +111,9 @@ class DecisionManager:
         if match is not None:
             playbook, score = match
             operation = fill(playbook.template, incident.labels)
+            note = crossing_note(playbook, *self._clusters(incident))
+            if operation is not None and note:  # learned on another cluster: it runs on the alert's own
+                operation = operation.model_copy(update={"cluster": None})
             if operation is not None:
                 return Decision(
                     action=operation.command(),
@@ -118,8 +121,7 @@ class DecisionManager:
                     proposal=Proposal(
                         track="playbook", playbook_id=playbook.id, similarity=round(score, 3),
                         rationale=f"{playbook.id} fixed {playbook.source_incident} "
-                                  f"(effectiveness {playbook.effectiveness}/5"
-                                  f"{crossing_note(playbook, *self._clusters(incident))})",
+                                  f"(effectiveness {playbook.effectiveness}/5{note})",
                     ),
                 )
             log.info("decision.playbook_unfillable", playbook_id=playbook.id, incident_id=incident.id)
