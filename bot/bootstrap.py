@@ -19,6 +19,7 @@ import structlog
 from adapters.db.database import Database
 from bot.calendars import Calendars, build_calendars
 from bot.fleet import build_registry
+from bot.reload import PolicyReloader
 from bot.settings import Settings
 from core.app.alert_intake import AlertIntake
 from core.app.audit_stream import AuditStream
@@ -40,6 +41,7 @@ from core.app.service import ApprovalService
 from core.app.signals import Signals
 from core.app.silences import SilenceKeeper
 from core.app.verification import VerificationService, way_back_through
+from core.domain.clusters import default_cluster
 from core.domain.policy import Policy
 from core.ports import Advisor, Clock, Cluster, GatewayRegistry, SystemClock
 
@@ -74,10 +76,31 @@ class App:
     sandbox: Any = None  # the in-process sandbox API server when SIGNOFF_CLUSTER=sandbox
     audit_stream: AuditStream | None = None  # with SIGNOFF_AUDIT_WEBHOOK
     calendars: Calendars | None = None  # [oncall.*] schedules and ical freezes, refreshed in the background
+    reloader: PolicyReloader | None = None  # with a policy file: SIGHUP, POST /-/reload, a changed file
+    # Other objects that read their policy per operation from a `policy`/`_policy` attribute (adopt_policy).
+    policy_readers: list[object] = field(default_factory=list)
 
     @property
     def history(self) -> History:
         return History(self.db)
+
+    def adopt_policy(self, policy: Policy) -> None:
+        """Put a checked policy in force (bot/reload.py): each service reads its policy per operation from the
+        attribute set here; requests already made keep what they snapshotted."""
+        for holder in (self.service, self.execution, self.alerts, self.chat, self.incidents, self.playbooks,
+                       self.maintenance, getattr(self.alerts, "_decisions", None),
+                       self.calendars.on_call if self.calendars else None, *self.policy_readers):
+            for attribute in ("policy", "_policy"):
+                if holder is not None and hasattr(holder, attribute):
+                    setattr(holder, attribute, policy)
+        self.verification.timeout = policy.verify.timeout  # settings the services took as values
+        self.verification.max_restarts = policy.verify.max_restarts
+        self.verification.stuck_after = policy.verify.stuck_after
+        self.maintenance._keep = policy.retention.keep
+        self.dispatcher._card_budget = policy.chat.max_new_cards_per_minute
+        if policy.clusters:
+            registry_of(self.cluster).default = default_cluster(policy.clusters)
+        self.policy = policy
 
     async def settle(self, rounds: int = 200) -> None:
         """Run executions and deliveries until nothing is left to do (console scripts, tests)."""
@@ -114,6 +137,8 @@ class App:
                 tasks.append(group.create_task(self._loop("audit-stream", self.audit_stream.run_once, _sleep, 1.0)))
             # Each feed is its own supervised loop: a slow or failing feed never touches the request path.
             tasks += [group.create_task(feed.run()) for feed in (self.calendars.feeds if self.calendars else [])]
+            if self.reloader is not None:
+                tasks.append(group.create_task(self.reloader.watch()))
             try:
                 yield
             finally:
@@ -204,6 +229,7 @@ async def bootstrap(
     settings: Settings, *, clock: Clock | None = None, cluster: Cluster | None = None, upgrade: bool = True,
     check_cluster: bool = True, min_update_interval: float = 1.0, policy: Policy | None = None,
 ) -> AsyncIterator[App]:
+    from_file = policy is None  # a policy handed in (tests, the demo) is not reloaded from a file
     policy = policy or settings.load_policy()
     clock = clock or SystemClock()
     # The event loop, the database thread and the Kubernetes client threads all run Python: with the default 5 ms
@@ -275,7 +301,7 @@ async def bootstrap(
             dispatcher=dispatcher, gateways=ChatGateways(dispatcher, service),
             chat=chat, incidents=incidents, playbooks=playbooks, alerts=alerts, bus=bus, metrics=metrics,
             closers=closers,
-            warmers=warmers,
+            warmers=warmers, policy_readers=[glass, execution.gate],
             sandbox=sandbox,
             audit_stream=build_audit_stream(settings, db, clock, metrics, closers),
         )
@@ -283,6 +309,8 @@ async def bootstrap(
         service.freeze_windows = app.calendars.freeze_windows
         service.on_call = app.maintenance.on_call = app.calendars.on_call
         app.maintenance.silences = silences
+        if settings.policy_file() is not None and from_file:
+            app.reloader = PolicyReloader(settings, metrics, registry_of(cluster), closers, app.adopt_policy)
         yield app
     finally:
         await close_all(closers)

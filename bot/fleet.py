@@ -76,7 +76,6 @@ async def build_registry(
 ) -> tuple[ClusterRegistry, Any]:
     """One executor per cluster of the policy (one sandbox API server each in sandbox mode); without
     [clusters], the one cluster of the current context (`sandbox` for the sandbox)."""
-    from adapters.kubernetes.executor import KubernetesCluster
 
     members: dict[str, Cluster] = {}
     sandboxes: list[Any] = []
@@ -85,25 +84,37 @@ async def build_registry(
         check_contexts(policy, contexts, path)  # one sentence with the policy's line, before any client
     names: list[str | None] = [*policy.clusters] or [None]
     for name in names:
-        if settings.cluster == "sandbox":
-            from adapters.kubernetes.sandbox import SandboxCluster
-
-            sandbox: Any = SandboxCluster(seed=True)
-            url = await asyncio.to_thread(sandbox.start)
-            closers.append(sandbox.stop)
-            sandboxes.append(sandbox)
-            cluster = KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s)
-            key = name or "sandbox"
-        else:
-            context = context_of(name, policy.clusters[name]) if name else None
-            cluster = KubernetesCluster.from_kubeconfig(context=context, request_timeout=settings.kube_timeout_s)
-            key = name or _current_context()
-        closers.append(cluster.close)
-        if warmers is not None:
-            warmers.append(cluster.warm_up)
+        key, cluster, sandbox = await build_member(settings, policy, name, closers, warmers)
+        sandboxes += [sandbox] if sandbox is not None else []
         members[key] = cluster
     default = default_cluster(policy.clusters) if policy.clusters else next(iter(members))
     return ClusterRegistry(members, default=default), (sandboxes[0] if sandboxes else None)
+
+
+async def build_member(
+    settings: Settings, policy: Policy, name: str | None, closers: list[Callable[[], Any]],
+    warmers: list[Callable[[], Awaitable[Any]]] | None = None,
+) -> tuple[str, Cluster, Any]:
+    """One cluster's executor (and its sandbox API server in sandbox mode), by name (None: the one cluster)."""
+    from adapters.kubernetes.executor import KubernetesCluster
+
+    sandbox: Any = None
+    if settings.cluster == "sandbox":
+        from adapters.kubernetes.sandbox import SandboxCluster
+
+        sandbox = SandboxCluster(seed=True)
+        url = await asyncio.to_thread(sandbox.start)
+        closers.append(sandbox.stop)
+        cluster = KubernetesCluster.for_url(url, sandbox.token, request_timeout=settings.kube_timeout_s)
+        key = name or "sandbox"
+    else:
+        context = context_of(name, policy.clusters[name]) if name else None
+        cluster = KubernetesCluster.from_kubeconfig(context=context, request_timeout=settings.kube_timeout_s)
+        key = name or _current_context()
+    closers.append(cluster.close)
+    if warmers is not None:
+        warmers.append(cluster.warm_up)
+    return key, cluster, sandbox
 
 
 def _current_context() -> str:

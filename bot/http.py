@@ -264,6 +264,16 @@ async def metrics(request: web.Request) -> web.StreamResponse:
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
+async def reload_policy(app: App, request: web.Request) -> web.StreamResponse:
+    """`POST /-/reload`: as SIGHUP (docs/policy.md); an invalid file answers 422 and the old policy stays."""
+    if app.reloader is None:
+        raise HttpRefusal(409, "no_policy_file", "There is no policy file to reload (the built-in policy is in "
+                          "force); set SIGNOFF_POLICY to a policy file and restart.")
+    policy = await app.reloader.reload("http")
+    return web.json_response({"status": "reloaded", "source": policy.source, "clusters": list(policy.clusters),
+                              "people": len(policy.people)})
+
+
 def build_http_app(app: App) -> web.Application:
     http = web.Application(client_max_size=MAX_ALERT_BODY, middlewares=[json_errors])
     http[APP_KEY] = app
@@ -277,6 +287,7 @@ def build_http_app(app: App) -> web.Application:
     http.router.add_get("/api/v1/audit", _api(list_audit))
     http.router.add_post("/api/v1/alerts", _webhook(_api(receive_alerts)))
     http.router.add_get(OPENAPI_PATH, openapi)
+    http.router.add_post("/-/reload", _api(reload_policy))
     add_ui_routes(http, APP_KEY)
     return http
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from core.app.metrics import HELP, MetricsSnapshot
+from core.app.metrics import GAUGE_HELP, HELP, MetricsSnapshot
 from core.domain.approvals import RequestStatus
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ EXPORTED = (
     "signoff_outbox_delivery_failures_total",
     "signoff_audit_stream_lag_events",
     *sorted(HELP),
+    *sorted(GAUGE_HELP),
 )
 
 
@@ -72,6 +73,12 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         for key, value in sorted(series.items()):
             counter.add_metric(_values(key, label_names), value)
         yield counter
+    for name, values in sorted(snapshot.gauges.items()):
+        label_names = _label_names(values)
+        gauge = GaugeMetricFamily(name, GAUGE_HELP.get(name, name), labels=label_names)
+        for key, value in sorted(values.items()):
+            gauge.add_metric(_values(key, label_names), value)
+        yield gauge
     for name, histograms in sorted(snapshot.histograms.items()):
         label_names = _label_names(histograms)
         family = HistogramMetricFamily(name, HELP.get(name, name), labels=label_names)

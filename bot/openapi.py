@@ -48,6 +48,9 @@ ERROR_CODES: dict[str, str] = {
     "policy": "422: the policy refuses the request (the message says which rule).",
     "quorum_unreachable": "422: the roster has too few people who may sign at this risk.",
     "unknown_cluster": "422: the request names a cluster the policy does not have (the message lists them).",
+    "policy_file": "422: `POST /-/reload` found the policy file invalid (the message names its file and line); "
+                   "the old policy stays in force.",
+    "no_policy_file": "409: `POST /-/reload` with the built-in policy in force: there is no file to read.",
     "wrong_channel": "422: the cluster takes requests only from its `channels` (the message names them).",
     "change_freeze": "422: a change freeze refuses the request (`effect = \"refuse\"`, or critical under `raise`); "
                      "the message names it and its end.",
@@ -197,6 +200,17 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "healthz",
                 "security": [],
                 "responses": {"200": _json({"type": "object", "properties": {"status": {"const": "ok"}}}, "Alive.")},
+            }},
+            "/-/reload": {"post": {
+                "summary": "Re-read the policy file, as SIGHUP does",
+                "operationId": "reloadPolicy",
+                "security": _BEARER,
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "status": {"const": "reloaded"}, "source": {"type": "string"},
+                    "clusters": {"type": "array", "items": {"type": "string"}}, "people": {"type": "integer"}}},
+                    "The new policy is in force."),
+                              "409": _json(_ref("Error"), "The built-in policy is in force (`no_policy_file`)."),
+                              **_AUTH_ERRORS},
             }},
             "/metrics": {"get": {
                 "summary": "Prometheus metrics (text exposition format)",

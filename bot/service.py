@@ -11,6 +11,7 @@ import structlog
 
 from bot.bootstrap import bootstrap
 from bot.http import HttpServer, build_http_app
+from bot.reload import PolicyReloader
 from bot.settings import Settings
 from core.errors import SignoffError
 
@@ -39,6 +40,7 @@ async def _run(settings: Settings, stop: asyncio.Event, listener: socket.socket 
         raise SignoffError(problem)
     install_stop_signals(stop)
     async with bootstrap(settings) as app:
+        install_reload_signal(app.reloader)
         await app.maintenance.recover(sole_worker=app.db.sole_worker)
         http = build_http_app(app)
         server = HttpServer(http, settings.http_host, settings.listen_port, sock=listener)
@@ -68,6 +70,14 @@ async def _run(settings: Settings, stop: asyncio.Event, listener: socket.socket 
                     await server.stop()
         log.info("service.stopped")
     return 0
+
+
+def install_reload_signal(reloader: PolicyReloader | None) -> None:
+    """SIGHUP re-reads the policy file (the reloader's supervised loop does the work)."""
+    if reloader is None:
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.ask)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -301,8 +301,9 @@ class Cluster(Protocol):
         """Read the target and what depends on it. Never writes. `fresh`: no cached facts."""
         ...
 
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
-        """Perform the operation (server-side dry run when dry_run). Raises ClusterError."""
+    async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
+        """Perform the operation (server-side dry run when dry_run). Raises ClusterError. `stamp`: annotations
+        for every object it changes (core/domain/stamp.py)."""
         ...
 
     async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:

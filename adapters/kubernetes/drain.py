@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes.calls import JSON, Calls, meta, result, spec
 from adapters.kubernetes.failures import Attempt
+from adapters.kubernetes.stamp import stamped
 from core.domain.cluster import ClusterRejected, ClusterResult
 from core.domain.operations import DrainOp
 
@@ -87,8 +88,9 @@ class Drain:
     async def run(self, op: DrainOp, attempt: Attempt) -> ClusterResult:
         prefix = "dry run: " if attempt.dry_run else ""
         node = await self._calls.read(self._core.read_node, op.name)
-        if not spec(node).get("unschedulable"):
-            await self._calls.write(attempt, self._core.patch_node, op.name, {"spec": {"unschedulable": True}})
+        if not spec(node).get("unschedulable") or attempt.stamp:  # cordoned and stamped in one Node patch
+            await self._calls.write(attempt, self._core.patch_node, op.name,
+                                    stamped({"spec": {"unschedulable": True}}, attempt))
         on_node = await self.node_pods(op.name)
         pods = evictable(on_node)
         skipped = len(on_node) - len(pods)

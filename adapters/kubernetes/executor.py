@@ -13,7 +13,7 @@ clusters (one kubeconfig context each) are several executors side by side.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypedDict, Unpack
 
 import structlog
@@ -161,10 +161,10 @@ class KubernetesCluster:
         self._facts_cache[key] = (now + FACTS_TTL_S, facts)
         return facts
 
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+    async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
         if not dry_run:
             self._facts_cache.clear()
-        attempt = Attempt(op=op, dry_run=dry_run)
+        attempt = Attempt(op=op, dry_run=dry_run, stamp=dict(stamp or {}))
         await self.warm_up()
         with self._calls.mapped(attempt, "kubernetes.apply_failed", op=op.kind, target=op.target_ref,
                                 namespace=op.namespace, dry_run=dry_run):

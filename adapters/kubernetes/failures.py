@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
@@ -53,6 +53,7 @@ class Attempt:
     sent_write: bool = False
     inspecting: bool = False
     retried: int = 0  # transient failures retried so far
+    stamp: dict[str, str] = field(default_factory=dict)  # signoff.dev/* annotations for what it changes
 
     @property
     def action(self) -> str:

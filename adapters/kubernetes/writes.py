@@ -16,6 +16,7 @@ from adapters.kubernetes.drain import Drain, controller_ref
 from adapters.kubernetes.failures import Attempt
 from adapters.kubernetes.objects import revision, selector_string
 from adapters.kubernetes.rollback import RollbackPlan, plan_rollback, refuse_if_paused
+from adapters.kubernetes.stamp import stamp_patch, stamped
 from core.domain.cluster import ClusterRejected, ClusterResult
 from core.domain.operations import (
     CordonOp,
@@ -62,7 +63,7 @@ class Writes:
         # kubectl writes whole seconds; two restarts within one second would then patch nothing and
         # restart nothing. RFC 3339 allows fractions, so every approved restart really rolls the pods.
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+        body = stamped({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}, attempt)
         # Re-sent after a transient failure, the same body carries the same restartedAt: still one rollout.
         obj = await self._calls.write(attempt, patchers[op.target], op.name, op.namespace, body, retry_safe=True)
         generation = _generation(obj)
@@ -80,6 +81,11 @@ class Writes:
         }
         body = {"spec": {"replicas": op.replicas}}
         scale = await self._calls.write(attempt, patchers[op.target], op.name, op.namespace, body, retry_safe=True)
+        if attempt.stamp:  # the scale subresource has no annotations of its own: the object's, right after
+            owners = {"deployment": self._apps.patch_namespaced_deployment,
+                      "statefulset": self._apps.patch_namespaced_stateful_set}
+            await self._calls.write(attempt, owners[op.target], op.name, op.namespace, stamp_patch(attempt),
+                                    retry_safe=True)
         running = (scale.get("status") or {}).get("replicas")
         if attempt.dry_run:
             summary = f"dry run: {op.target_ref} would scale to {op.replicas} replicas ({running} running now)"
@@ -97,7 +103,7 @@ class Writes:
                 return plan
             try:
                 obj = await self._calls.write(attempt, self._apps.patch_namespaced_deployment, op.name, op.namespace,
-                                              plan.patch, content_type=MERGE_PATCH)
+                                              stamped(plan.patch, attempt), content_type=MERGE_PATCH)
             except ApiException as error:
                 if error.status != 409:
                     raise
@@ -159,7 +165,8 @@ class Writes:
             state = "cordoned" if unschedulable else "schedulable"
             return result(f"{op.target_ref} is already {state}; nothing changed", node)
         patched = await self._calls.write(attempt, self._core.patch_node, op.name,
-                                          {"spec": {"unschedulable": unschedulable}}, retry_safe=True)
+                                          stamped({"spec": {"unschedulable": unschedulable}}, attempt),
+                                          retry_safe=True)
         summary = f"dry run: {op.target_ref} would be {word}" if attempt.dry_run else f"{op.target_ref} {word}"
         return result(summary, patched)
 

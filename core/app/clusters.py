@@ -80,6 +80,11 @@ class ClusterRegistry:
         chosen = name or getattr(cluster, "name", None) or "sandbox"
         return cls({chosen: cluster}, default=chosen)
 
+    def add(self, name: str, cluster: Cluster) -> None:
+        """A cluster a reloaded policy added (bot/reload.py); the ones there stay, with their calls in flight."""
+        self._members.setdefault(name, cluster)
+        self._gates.setdefault(name, asyncio.Semaphore(CALLS_IN_FLIGHT_PER_CLUSTER))
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._members)
@@ -128,10 +133,10 @@ class ClusterRegistry:
         async with gate:
             return await cluster.inspect(op, fresh=fresh)
 
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+    async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
         cluster, gate = self._route(op)
         async with gate:
-            return await cluster.apply(op, dry_run=dry_run)
+            return await cluster.apply(op, dry_run=dry_run, stamp=stamp)
 
     async def preview(self, op: Operation) -> Preview | None:
         """What `op` would change; None from a cluster that cannot tell (a test's stand-in)."""

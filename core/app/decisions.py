@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.approvals import Proposal
 from core.domain.cluster import ClusterError
-from core.domain.clusters import UnknownCluster, alert_cluster
+from core.domain.clusters import UnknownCluster, alert_cluster, default_cluster
 from core.domain.correlation import replicaset_of
 from core.domain.incidents import Incident
 from core.domain.operations import Operation, parse_operation
+from core.domain.playbook_reach import CLUSTER_KEY, crossing_note, reach
 from core.domain.playbooks import Playbook, PlaybookStatus, fill
 from core.domain.policy import Policy, Risk
 from core.domain.rules import AlertFacts, proposal_grammar, propose_by_rules
@@ -85,20 +86,34 @@ class DecisionManager:
     def best_playbook(self, incident: Incident, playbooks: Sequence[Playbook]) -> tuple[Playbook, float] | None:
         threshold = self._policy.playbooks.similarity
         best: tuple[Playbook, float] | None = None
+        cluster, default = self._clusters(incident)
         for playbook in playbooks:
-            if playbook.status is not PlaybookStatus.approved:
+            trigger = reach(playbook, cluster, default, across=self._policy.playbooks.across_clusters)
+            if playbook.status is not PlaybookStatus.approved or trigger is None:
                 continue
-            score = similarity(incident.alert_name or incident.title, incident.labels, incident.symptom,
-                               playbook.trigger)
+            labels = incident.labels if trigger is playbook.trigger else _without_cluster(incident.labels)
+            score = similarity(incident.alert_name or incident.title, labels, incident.symptom, trigger)
             if score >= threshold and (best is None or score > best[1]):
                 best = (playbook, score)
         return best
+
+    def _clusters(self, incident: Incident) -> tuple[str | None, str | None]:
+        """The incident's cluster and the default one (both None without [clusters])."""
+        clusters = self._policy.clusters
+        try:
+            cluster = alert_cluster(incident.labels, clusters, self._policy.alerts.cluster_label)
+        except UnknownCluster:
+            cluster = None  # refused at intake; nothing is proposed for it
+        return cluster, (default_cluster(clusters) if clusters else None)
 
     async def decide(self, incident: Incident, playbooks: Sequence[Playbook]) -> Decision:
         match = self.best_playbook(incident, playbooks)
         if match is not None:
             playbook, score = match
             operation = fill(playbook.template, incident.labels)
+            note = crossing_note(playbook, *self._clusters(incident))
+            if operation is not None and note:  # learned on another cluster: it runs on the alert's own
+                operation = operation.model_copy(update={"cluster": None})
             if operation is not None:
                 return Decision(
                     action=operation.command(),
@@ -106,7 +121,7 @@ class DecisionManager:
                     proposal=Proposal(
                         track="playbook", playbook_id=playbook.id, similarity=round(score, 3),
                         rationale=f"{playbook.id} fixed {playbook.source_incident} "
-                                  f"(effectiveness {playbook.effectiveness}/5)",
+                                  f"(effectiveness {playbook.effectiveness}/5{note})",
                     ),
                 )
             log.info("decision.playbook_unfillable", playbook_id=playbook.id, incident_id=incident.id)
@@ -178,3 +193,8 @@ def _replica_target(labels: dict[str, str], owner: str | None) -> str | None:
     hpa = labels.get("horizontalpodautoscaler")
     return f"deployment/{hpa}" if hpa else None
 
+
+def _without_cluster(labels: dict[str, str]) -> dict[str, str]:
+    """The incident's labels compared with a playbook offered across clusters: without the cluster, which alone
+    would veto it."""
+    return {key: value for key, value in labels.items() if key != CLUSTER_KEY}

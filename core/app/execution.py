@@ -31,6 +31,7 @@ from core.domain.cluster import ClusterError, ClusterResult, ClusterUnavailable,
 from core.domain.events import EventType, NewEvent
 from core.domain.integrity import request_problem
 from core.domain.policy import Policy, Risk
+from core.domain.stamp import stamp_of
 from core.ports import Clock, Cluster, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ class ExecutionService:
         # [alertmanager] silence: the target's alerts hushed from the start until the request ends.
         self._silences = silences
         # Its turn on its target, and the target still as signed (core/app/target_gate.py).
-        self._gate = TargetGate(store=store, cluster=cluster, clock=clock, policy=policy, bus=bus, audit_key=audit_key)
+        self.gate = TargetGate(store=store, cluster=cluster, clock=clock, policy=policy, bus=bus, audit_key=audit_key)
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
@@ -90,7 +91,7 @@ class ExecutionService:
     async def execute(self, request_id: str, *, listed: ApprovalRequest | None = None) -> bool:
         """Claim, dry run, real call, record. `listed`: the request as the caller just read it (the floor
         check then reads nothing; the claim reads it again under its lock)."""
-        admitted = await self._gate.admit(request_id, listed)
+        admitted = await self.gate.admit(request_id, listed)
         if not admitted.go or not await self._floor_holds(request_id, listed, admitted.facts):
             return False
         claimed = await self._claim(request_id)
@@ -115,11 +116,11 @@ class ExecutionService:
         result: ClusterResult | None = None
         try:
             async with self._holding(request_id):
-                dry = await self._cluster.apply(operation, dry_run=True)
+                dry = await self._cluster.apply(operation, dry_run=True, stamp=stamp_of(request))
                 dry_summary = "passed"
                 if not await self._go_ahead(request, dry):
                     raise _LeaseLost
-                result = await self._cluster.apply(operation, dry_run=False)
+                result = await self._cluster.apply(operation, dry_run=False, stamp=stamp_of(request))
         except _LeaseLost:
             log.warning("execution.lease_lost", request_id=request_id, worker=self.worker_id)
             outcome = self._outcome(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # prometheus-client's default buckets (Histogram.DEFAULT_BUCKETS without +Inf), repeated here so
 # the core needs no client library; tests/unit/test_metrics.py keeps the two equal.
@@ -46,6 +46,7 @@ class HistogramSnapshot:
 class MetricsSnapshot:
     counters: dict[str, dict[Labels, float]]
     histograms: dict[str, dict[Labels, HistogramSnapshot]]
+    gauges: dict[str, dict[Labels, float]] = field(default_factory=dict)
 
 
 HELP: dict[str, str] = {
@@ -66,6 +67,12 @@ HELP: dict[str, str] = {
                                       "anyway), by step.",
 }
 
+# Gauges: set, not counted (`Metrics.set`).
+GAUGE_HELP: dict[str, str] = {
+    "signoff_policy_reload_success": "1 when the last policy reload succeeded, 0 when the file was refused.",
+    "signoff_policy_reload_last_success_timestamp_seconds": "When the policy was last loaded successfully.",
+}
+
 
 class Metrics:
 
@@ -73,6 +80,11 @@ class Metrics:
         self._lock = threading.Lock()
         self.counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self.histograms: dict[str, dict[Labels, Histogram]] = defaultdict(dict)
+        self.gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        with self._lock:
+            self.gauges[name][tuple(sorted(labels.items()))] = value
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         with self._lock:
@@ -91,6 +103,7 @@ class Metrics:
         with self._lock:
             return MetricsSnapshot(
                 counters={name: dict(series) for name, series in self.counters.items()},
+                gauges={name: dict(series) for name, series in self.gauges.items()},
                 histograms={
                     name: {key: HistogramSnapshot(h.buckets, tuple(h.counts), h.total, h.count)
                            for key, h in series.items()}

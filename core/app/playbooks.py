@@ -12,6 +12,7 @@ from datetime import datetime
 
 import structlog
 
+from core.app.alert_clusters import per_cluster
 from core.app.incident_notes import announce, last_fix
 from core.app.messagebus import RequestCreated, RequestFinished
 from core.app.notify import thread_replies
@@ -92,7 +93,7 @@ class PlaybookService:
         def extract_as(playbook_id: str) -> pb.PlaybookChange:
             return pb.extract(
                 playbook_id=playbook_id, incident_id=incident.id, alert_name=incident.alert_name or incident.title,
-                trigger_labels=workload_labels(incident.labels), symptom=incident.symptom,
+                trigger_labels=workload_labels(per_cluster(incident.labels, self._policy)), symptom=incident.symptom,
                 command=source.operation.command(), alert_labels=incident.labels, request_id=source.id,
                 effectiveness=incident.effectiveness or 0,
                 risk=source.stated_risk.value if source.stated_risk else None, at=now, rules=rules,

@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     field_validator,
@@ -150,7 +151,7 @@ class SignRule(BaseModel):
     escalate_to: tuple[str, ...] = ()  # groups, or schedules as `oncall.<name>`
     remind_before_expiry: Duration | None = None
     page: tuple[str, ...] = ()  # schedules (`oncall.<name>`) whose person on call the card's first post mentions
-    confirm: bool = False  # approvers type the target's name (a form in Slack and Discord)
+    confirm: StrictBool = False  # approvers type the target's name (a form in Slack and Discord)
 
     @model_validator(mode="after")
     def _escalation_pairs(self) -> SignRule:
@@ -216,6 +217,7 @@ class PlaybookRules(BaseModel):
     # A fix rated at least `extract_min_score` becomes a playbook; at `auto_approve_score` it needs no votes.
     extract_min_score: StrictInt = Field(default=4, ge=1, le=MAX_SCORE)
     auto_approve_score: StrictInt = Field(default=5, ge=1, le=MAX_SCORE)
+    across_clusters: StrictBool = False  # a playbook learned on one cluster may be proposed on another
 
     @model_validator(mode="after")
     def _ordered(self) -> PlaybookRules:

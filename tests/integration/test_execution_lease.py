@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from datetime import timedelta
 
 from bot.bootstrap import build_cluster
@@ -64,7 +65,7 @@ class SweptDuringDryRun:
     async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
         return await self._real.inspect(op, fresh=fresh)
 
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+    async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
         if dry_run:
             result = await self._real.apply(op, dry_run=True)
             self._clock.advance(minutes=10)

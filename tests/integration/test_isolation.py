@@ -4,6 +4,7 @@ and an outage of one platform never holds back another's messages (issue: harden
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from io import StringIO
 
 from bot.bootstrap import build_cluster
@@ -38,7 +39,7 @@ class BuggyTarget:
     async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
         return await self._real.inspect(op, fresh=fresh)
 
-    async def apply(self, op: Operation, *, dry_run: bool) -> ClusterResult:
+    async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
         if getattr(op, "name", None) == self._broken:
             self.raised.set()
             raise RuntimeError("adapter bug: an exception nobody translated")

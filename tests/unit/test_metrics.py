@@ -53,13 +53,15 @@ def test_duration_buckets_are_prometheus_client_defaults() -> None:
 def _exported_sample_names() -> set[str]:
     """Every sample name /metrics can carry, found by recording each core metric once and rendering."""
     from bot.metrics import _Scrape
-    from core.app.metrics import HELP, QUORUM_BUCKETS
+    from core.app.metrics import GAUGE_HELP, HELP, QUORUM_BUCKETS
     metrics = Metrics()
     for name in HELP:
         if name.endswith("_seconds"):
             metrics.observe(name, 1.0, QUORUM_BUCKETS, outcome="succeeded")
         else:
             metrics.inc(name, reason="x")
+    for name in GAUGE_HELP:
+        metrics.set(name, 1.0)
     text = render_snapshot(_Scrape({}, 0, 0, 0, 0, metrics.snapshot(), audit_lag=0))  # as with SIGNOFF_AUDIT_WEBHOOK
     return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
 
