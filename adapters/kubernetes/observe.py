@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from adapters.kubernetes import verify
 from adapters.kubernetes.calls import JSON, Calls
@@ -112,20 +114,30 @@ class Observe:
                     follow.began = True
                     if await follow.start() and follow.workload is not None:
                         selector = verify.selector_of(follow.workload)
-                        listed = await self._calls.read(self._core.list_namespaced_pod, op.namespace,
-                                                        label_selector=selector)
-                        await follow.watch_pods(selector, listed)
+                        listed = await self._pods(op.namespace, selector)
+                        if listed is not None:
+                            await follow.watch_pods(selector, listed)
             follow.looked_at = time.monotonic()
         if follow is not None and not follow.broken and follow.workload is not None:
             workload, pods, followed = follow.workload, follow.pod_list(), key
         else:  # polling: the watch broke, or could not begin
             workload = await self._workload(op.target, op.name, op.namespace)
-            listed = await self._calls.read(self._core.list_namespaced_pod, op.namespace,
-                                            label_selector=verify.selector_of(workload))
-            pods, followed = list(listed.get("items") or []), None
+            listed = await self._pods(op.namespace, verify.selector_of(workload))
+            pods, followed = list((listed or {}).get("items") or []), None
         progress = unless_overtaken(self._judge(op.target, workload, since, scale_to), workload, since,
                                     target=op.target, scale_to=scale_to)
         return progress.model_copy(update={"new_pods": verify.new_pods(pods), "follow": followed})
+
+    async def _pods(self, namespace: str, selector: str) -> JSON | None:
+        """The workload's pods; None when the caller may not list them (a requester allowed only the workload,
+        `as = "requester"`): the effect is then judged from the workload's own status, without pod reasons."""
+        try:
+            listed: JSON = await self._calls.read(self._core.list_namespaced_pod, namespace, label_selector=selector)
+        except ApiException as refused:
+            if refused.status != HTTPStatus.FORBIDDEN:
+                raise
+            return None
+        return listed
 
     def _lister(self, target: str) -> Callable[..., Any]:
         listers: dict[str, Callable[..., Any]] = {

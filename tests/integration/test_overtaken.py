@@ -30,6 +30,15 @@ async def outside(app: App, change: Any) -> Any:
         api_client.close()  # type: ignore[no-untyped-call]
 
 
+async def look(app: App) -> None:
+    """The due looks, and those the watches wake: what the API server did reaches signoff's watches within
+    milliseconds, on their own threads (tests/integration/test_verification.py does the same)."""
+    await app.verification.run_due()
+    for _ in range(6):
+        await asyncio.sleep(0.05)
+        await app.verification.run_due()
+
+
 async def run(app: App, action: str) -> ApprovalRequest:
     request = await app.service.request(action, by=Person(name="alice"), via="console", origin=CONSOLE)
     for signer in ("bob", "carol", "dave"):
@@ -49,7 +58,7 @@ async def test_a_scale_overtaken_by_another_scale_ends_succeeded_at_once(databas
         await outside(app, lambda apps: apps.patch_namespaced_deployment_scale(
             "api", "prod", {"spec": {"replicas": 2}}))
         clock.advance(seconds=2)
-        await app.verification.run_due()
+        await look(app)
         done = await app.service.get(scaled.id)
         assert done.status is RequestStatus.succeeded, done.outcome
         assert done.outcome is not None
@@ -67,7 +76,7 @@ async def test_a_restart_overtaken_by_a_deploy_ends_succeeded_and_proposes_no_wa
         await outside(app, lambda apps: apps.patch_namespaced_deployment("api", "prod", {"spec": {"template": {
             "spec": {"containers": [{"name": "api", "image": "ghcr.io/acme/api:1.4.3"}]}}}}))
         clock.advance(seconds=3)
-        await app.verification.run_due()
+        await look(app)
         done = await app.service.get(restarted.id)
         assert done.status is RequestStatus.succeeded, done.outcome
         assert done.outcome is not None and "overtaken after 3 s: a later change of the pod template" in (
@@ -84,7 +93,7 @@ async def test_a_slow_restart_nobody_overtakes_keeps_verifying(database_url: str
         await outside(app, lambda apps: apps.patch_namespaced_deployment_scale(
             "api", "prod", {"spec": {"replicas": 3}}))  # the same count: nothing overtaken
         clock.advance(seconds=3)
-        await app.verification.run_due()
+        await look(app)
         assert (await app.service.get(restarted.id)).status is RequestStatus.verifying
 
 
@@ -110,12 +119,12 @@ async def test_a_second_operation_on_a_target_waits_its_turn_and_its_card_says_f
 
         app.sandbox.advance(6.0)
         clock.advance(seconds=6)
-        await app.verification.run_due()
+        await look(app)
         assert (await app.service.get(first.id)).status is RequestStatus.succeeded
         await app.execution.run_approved()
         app.sandbox.advance(6.0)
         clock.advance(seconds=6)
-        await app.verification.run_due()
+        await look(app)
         done = await app.service.get(second.id)
         assert done.status is RequestStatus.succeeded, done.outcome
         assert app.sandbox.get("deployment", "prod", "api")["spec"]["replicas"] == 6
