@@ -169,7 +169,7 @@ def comment_modal(request_id: str) -> discord.ui.Modal:
 
 
 def confirm_modal(request_id: str, name: str) -> discord.ui.Modal:
-    """The form behind Approve… on a `confirm = true` request: the target's name, and an optional comment.
+    """The form behind Approve… on a `confirm = true` request: one input, the target's name.
 
     Stopped before it is sent, like the comment form: the submission is matched on its custom_id.
     """
@@ -177,10 +177,6 @@ def confirm_modal(request_id: str, name: str) -> discord.ui.Modal:
                              custom_id=custom_id(CONFIRM_WORD, request_id), timeout=None)
     modal.add_item(discord.ui.TextInput(label=clip(f"Type {name} to sign", 45), custom_id=CONFIRM_INPUT,
                                         required=True, max_length=200))
-    modal.add_item(discord.ui.TextInput(
-        label="Comment", custom_id=COMMENT_INPUT, style=discord.TextStyle.paragraph, required=False,
-        max_length=MAX_COMMENT_LENGTH, placeholder="Shown on the card beside your name",
-    ))
     modal.stop()
     return modal
 

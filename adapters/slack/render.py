@@ -25,7 +25,7 @@ COMMENT_CALLBACK_ID = ACTION_PREFIX + ButtonAction.approve_comment
 COMMENT_BLOCK_ID = "signoff_comment"
 COMMENT_ACTION_ID = "comment"
 # The typed confirmation (`confirm = true`): callback_id `signoff_confirm`, private_metadata the request id,
-# the name's input first, an optional comment after it.
+# one plain-text input: the target's name.
 CONFIRM_CALLBACK_ID = "signoff_confirm"
 CONFIRM_BLOCK_ID = "signoff_confirm"
 CONFIRM_ACTION_ID = "name"
@@ -236,10 +236,6 @@ def confirm_view(request_id: str, name: str) -> Block:
             {"type": "input", "block_id": CONFIRM_BLOCK_ID,
              "label": {"type": "plain_text", "text": clip(f"Type {name} to sign", VIEW_TITLE_MAX * 5)},
              "element": {"type": "plain_text_input", "action_id": CONFIRM_ACTION_ID, "max_length": 200}},
-            {"type": "input", "block_id": COMMENT_BLOCK_ID, "optional": True,
-             "label": {"type": "plain_text", "text": "Comment, shown on the card beside your name"},
-             "element": {"type": "plain_text_input", "action_id": COMMENT_ACTION_ID, "multiline": True,
-                         "max_length": MAX_COMMENT_LENGTH}},
         ],
     }
 

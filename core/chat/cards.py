@@ -202,7 +202,7 @@ def request_card(request: ApprovalRequest, now: datetime, incident_scope: str | 
         fields.append(CardField(label="Outcome", value=outcome, inline=False))
     buttons: tuple[Button, ...] = ()
     if status is RequestStatus.pending and request.confirm:
-        # The approve form asks for the target's name and takes a comment too: one button opens it.
+        # Approve… opens the form that asks for the target's name (a comment goes with `approve … confirm= comment=`).
         fields.append(CardField(label="Confirmation", value=confirm_text(request), inline=False))
         buttons = (
             Button(action=ButtonAction.approve, label=CONFIRM_BUTTON_LABEL, value=request.id, style="primary"),

@@ -40,7 +40,7 @@ async def test_slack_approve_opens_the_form_and_only_the_targets_name_signs(sqli
     async with slack_world(sqlite_database_url, policy=SLACK_POLICY, socket_mode=socket_mode) as world:
         assert await world.command(ALICE, RESTART_API) == 200
         await world.settle()
-        # One Approve… (a form follows) and Reject: the form takes the comment too.
+        # One Approve… (a form follows) and Reject.
         assert [(b["action_id"], b["text"]["text"]) for b in buttons(world.card("R-1"))] == [
             ("signoff_approve", "Approve…"), ("signoff_reject", "Reject")]
         assert "Signing needs the target's name typed: api" in str(world.card("R-1")["blocks"])
@@ -49,24 +49,25 @@ async def test_slack_approve_opens_the_form_and_only_the_targets_name_signs(sqli
         await world.settle()
         [view] = world.fake.views_for(BOB)
         assert (view["callback_id"], view["private_metadata"]) == ("signoff_confirm", "R-1")
-        name_block = view["blocks"][0]
+        [name_block] = view["blocks"]  # one plain-text input
         assert name_block["block_id"] == "signoff_confirm" and "Type api to sign" in name_block["label"]["text"]
+        assert name_block["element"]["type"] == "plain_text_input"
         assert (await world.app.service.get("R-1")).signatures == ()  # the click itself signs nothing
         assert EventType.refused not in await _events(world.app, "R-1")
 
         # A wrong name: the form stays open with the sentence under the input; the refusal is on record.
-        status, answer = await world.submit_view(BOB, view, {"name": "web", "comment": "checked"})
+        status, answer = await world.submit_view(BOB, view, {"name": "web"})
         assert status == 200 and answer["response_action"] == "errors"
         assert answer["errors"]["signoff_confirm"].startswith("You typed web, which is not the target of R-1: "
                                                               "type api")
         assert (await world.app.service.get("R-1")).signatures == ()
         assert (await _events(world.app, "R-1")).count(EventType.refused) == 1
 
-        status, answer = await world.submit_view(BOB, view, {"name": " api ", "comment": "checked the graphs"})
+        status, answer = await world.submit_view(BOB, view, {"name": " api "})
         assert (status, answer) == (200, {})
         await world.settle()
         request = await world.app.service.get("R-1")
-        assert [(s.person, s.comment) for s in request.signatures] == [("bob", "checked the graphs")]
+        assert [(s.person, s.via) for s in request.signatures] == [("bob", "slack")]
         assert any(t.startswith("✍️ You signed R-1 (▰▱ 1/2)") for t in world.private_texts(BOB))
 
 
@@ -109,10 +110,10 @@ async def test_discord_approve_answers_with_the_form_and_only_the_targets_name_s
         modal = fake.modal(sent["id"])
         assert modal["custom_id"] == "signoff:confirm:R-1"
         inputs = [c for row in modal["components"] for c in row["components"]]
-        assert [(i["custom_id"], i["required"]) for i in inputs] == [("name", True), ("comment", False)]
+        assert [(i["custom_id"], i["required"]) for i in inputs] == [("name", True)]  # one input
         assert "Type api to sign" in inputs[0]["label"]
 
-        wrong = await fake.submit_modal(sent["id"], {"name": "deployment/web", "comment": ""})
+        wrong = await fake.submit_modal(sent["id"], {"name": "deployment/web"})
         text = disc.followup_text(await disc.answered(fake, wrong))
         assert text.startswith("You typed deployment/web, which is not the target of R-1: type api"), text
         assert (await app.service.get("R-1")).signatures == ()
@@ -120,11 +121,11 @@ async def test_discord_approve_answers_with_the_form_and_only_the_targets_name_s
         # A Discord modal closes on submit: the signer clicks Approve… again for a second try.
         again = await fake.click(disc.BOB, card["id"], "signoff:approve:R-1")
         await fake.wait_for(lambda: fake.interaction_responses(again["id"]) or None)
-        right = await fake.submit_modal(again["id"], {"name": "deployment/api", "comment": "graphs ok"})
+        right = await fake.submit_modal(again["id"], {"name": "deployment/api"})
         text = disc.followup_text(await disc.answered(fake, right))
         assert text.startswith("✍️ You signed R-1 (▰▱ 1/2)"), text
         request = await app.service.get("R-1")
-        assert [(s.person, s.via, s.comment) for s in request.signatures] == [("bob", "discord", "graphs ok")]
+        assert [(s.person, s.via) for s in request.signatures] == [("bob", "discord")]
 
 
 # --------------------------------------------------------------------------------------------- console
