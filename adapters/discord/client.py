@@ -260,6 +260,10 @@ class SignoffClient(discord.Client):
         ctx = self._interaction_context(interaction)
         reply = self._unserved() or await self._core(
             self.chat.run(from_button(action, value), ctx), "button", str(action))
+        if confirm and reply.ok and reply.confirm is None:
+            # An Approve checked first (its card was not known) on a request that asks for no name: a plain click.
+            await self._button(interaction, ButtonAction.approve, value)
+            return
         try:
             if reply.ok and reply.request_id is not None and confirm and reply.confirm is not None:
                 await interaction.response.send_modal(confirm_modal(reply.request_id, reply.confirm))

@@ -60,7 +60,9 @@ class SignoffButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], 
         client = interaction.client
         if isinstance(client, ClickSink):
             # Approve… (an ellipsis: a form follows) on a `confirm = true` card asks for the target's name:
-            # the modal must be the click's first answer, so the client learns it before acknowledging.
-            action = CONFIRM_WORD if self.action == "approve" and self.item.label == CONFIRM_BUTTON_LABEL \
+            # the modal must be the click's first answer, so the client learns it before acknowledging. A click
+            # whose button is not known (no message in the interaction) is checked the same way first.
+            label = self.item.label
+            action = CONFIRM_WORD if self.action == "approve" and label in (CONFIRM_BUTTON_LABEL, None) \
                 else self.action
             client.on_button(interaction, action, self.value)
