@@ -155,7 +155,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print("database is up to date")
         return 0
     if command == "check-config":
-        return check_config(settings)
+        # It reads the schedules' feeds once with a loop of its own (bot/calendars.py): not on this one.
+        return await asyncio.to_thread(check_config, settings)
     if command == "playbooks":
         async with open_database(settings) as db:
             rules = settings.load_policy().playbooks

@@ -122,6 +122,29 @@ def test_check_config_prints_what_is_configured(tmp_path: Path) -> None:
     assert "s3cret-token-value" not in result.stdout + result.stderr
 
 
+def test_check_config_reads_schedules_freezes_and_the_night_keys_as_a_command(tmp_path: Path) -> None:
+    """The real command, with a schedule and a freeze to read and every section the night work added: it printed a
+    Traceback ("asyncio.run() cannot be called from a running event loop") before, only tests calling it directly
+    passed."""
+    (tmp_path / "primary.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1\r\n"
+        "DTSTART:20200101T000000Z\r\nDTEND:20200102T000000Z\r\nRRULE:FREQ=DAILY\r\nSUMMARY:alice\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    (tmp_path / "signoff.toml").write_text(
+        '[people.alice]\ngroups = ["sre"]\nemail = "alice@example.com"\n'
+        '[people.bob]\ngroups = ["sre", "leads"]\n'
+        '[risk.critical]\nquorum = 2\napprovers = ["sre", "leads"]\nconfirm = true\n'
+        f'[oncall.primary]\nical = "{tmp_path / "primary.ics"}"\n'
+        '[breakglass]\nwho = ["oncall.primary", "sre"]\nreviewers = ["leads"]\n'
+        '[alertmanager]\nsilence = true\n'
+        '[[freeze]]\nname = "Black Friday"\nstart = "2026-11-27T00:00:00Z"\nend = "2026-11-30T08:00:00Z"\n')
+    result = signoff("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "on call oncall.primary: alice (from " in result.stdout, result.stdout
+    assert "freeze Black Friday: raise, 2026-11-27 00:00 to 2026-11-30 08:00" in result.stdout
+
+
 def test_check_config_warns_about_every_level_whose_quorum_can_be_impossible(tmp_path: Path) -> None:
     (tmp_path / "signoff.toml").write_text(
         '[people.alice]\ngroups = ["sre"]\n[people.bob]\ngroups = ["sre"]\n'
