@@ -131,6 +131,8 @@ def signed_digest(request: ApprovalRequest) -> str:
         body["uncounted"] = list(request.uncounted)
     if request.pin is not None:  # the target as signed: a tampered fingerprint is caught like a tampered operation
         body["pin"] = request.pin.digest_part()
+    if request.confirm:  # signers typed the name: switching that off in the database is caught too
+        body["confirm"] = True
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 

@@ -16,6 +16,7 @@ import pytest
 from bot.chats.console import attach_console
 from core.domain.approvals import RequestStatus
 from core.domain.events import EventType
+from core.domain.policy import Risk
 from testkit.fakes.discord import FakeDiscord
 from testkit.support import discord as disc
 from testkit.support import make_settings, running_app
@@ -162,3 +163,25 @@ async def test_a_level_without_confirm_keeps_its_one_click(sqlite_database_url: 
         await console.line("as bob")
         await console.line("approve R-1")
         assert (await app.service.get("R-1")).signed == 1
+
+
+async def test_switching_confirm_off_in_the_database_is_caught_before_anything_runs(sqlite_database_url: str) -> None:
+    """The flag is part of what was signed (the signature digest): a request edited to skip the typing is blocked."""
+    policy = team_policy(slack={"alice": "UA", "bob": "UB", "carol": "UC"}, rules=CONFIRMED_RULES)
+    async with running_app(make_settings(sqlite_database_url), policy=policy) as app:
+        people = app.policy.people
+        request = await app.service.request("rollout restart deployment/api -n prod", by=people["alice"],
+                                            via="console", risk=Risk.high)
+        assert request.confirm
+
+        def forge(uow: Any) -> None:
+            current = uow.requests.get(request.id)
+            uow.requests.update(current.model_copy(update={"confirm": False}), expected_version=current.version)
+
+        await app.db.write(forge)
+        for signer in ("bob", "carol"):  # no name typed: the forged row no longer asks for it
+            await app.service.sign(request.id, by=people[signer], via="console")
+        await app.settle()
+        done = await app.service.get(request.id)
+        assert done.status is RequestStatus.blocked, done.outcome
+        assert done.outcome is not None and "not what was signed" in done.outcome.summary
