@@ -94,6 +94,8 @@ class TimelineRepository(Protocol):
 
     def links(self, after: int, upto: int) -> Iterator[tuple[int, str, str]]: ...
 
+    def at(self, seqs: Collection[int]) -> list[TimelineEvent]: ...
+
 
 class OutboxRepository(Protocol):
     def add(self, messages: Sequence[NewMessage]) -> None: ...
@@ -282,11 +284,13 @@ class Store(Protocol):
     nudge: delivery also polls), so no caller has to remember to.
     """
 
-    async def write(self, work: Callable[[UnitOfWork], T], *, urgent: bool = False) -> T:
-        """`urgent`: a person is waiting on it (a click): it goes before background work."""
+    async def write(self, work: Callable[[UnitOfWork], T], *, urgent: bool = False, quick: bool = False) -> T:
+        """`urgent`: a person is waiting on it (a click): it goes before background work.
+        `quick`: a few statements on a few rows (the request's own path, not a listing or a sweep): the store
+        may run it without leaving the event loop (SQLite), since it costs less than the hop to a thread."""
         ...
 
-    async def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
+    async def read(self, work: Callable[[UnitOfWork], T], *, quick: bool = False) -> T: ...
 
 
 class Cluster(Protocol):

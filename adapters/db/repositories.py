@@ -49,6 +49,17 @@ _CLAIM_REQUEST = (sa.update(t.requests)
                          _R.version == sa.bindparam("expected_version"), ~sa.exists(_AHEAD_OF))
                   .values({name: sa.bindparam(name) for name in (*_REQUEST_COLUMNS, "claimed_by", "lease_until")}))
 _INSERT_SIGNATURE = sa.insert(t.signatures)
+_WITH_STATUS = (sa.select(_R.data).where(_R.status.in_(sa.bindparam("statuses", expanding=True)))
+                .order_by(_R.number).limit(sa.bindparam("limit")))
+_RENEW_LEASE = (sa.update(t.requests)
+                .where(_R.id == sa.bindparam("request_id"), _R.status == RequestStatus.executing.value,
+                       _R.claimed_by == sa.bindparam("worker"), _R.lease_until > sa.bindparam("now"))
+                .values(lease_until=sa.bindparam("until")))
+_OVERDUE = (sa.select(_R.id).where(sa.or_(
+    sa.and_(_R.status == RequestStatus.pending.value, _R.expires_at <= sa.bindparam("now")),
+    sa.and_(_R.status == RequestStatus.approved.value, _R.stale_at < sa.bindparam("now")),
+    sa.and_(_R.status == RequestStatus.executing.value, _R.lease_until <= sa.bindparam("now")),
+)).order_by(_R.number).limit(500))
 _I = t.incidents.c
 _INCIDENT_COLUMNS = ("fingerprint", "status", "version", "updated_at", "data", "open_key", "created_at")
 _INSERT_INCIDENT = sa.insert(t.incidents)
@@ -170,33 +181,16 @@ class SqlRequests(_Repo):
         return [ApprovalRequest.model_validate_json(row[0]) for row in rows]
 
     def with_status(self, statuses: Sequence[RequestStatus], limit: int = 50) -> list[ApprovalRequest]:
-        rows = self._conn.execute(
-            sa.select(t.requests.c.data)
-            .where(t.requests.c.status.in_([s.value for s in statuses]))
-            .order_by(t.requests.c.number).limit(limit)
-        )
+        rows = self._conn.execute(_WITH_STATUS, {"statuses": [s.value for s in statuses], "limit": limit})
         return [ApprovalRequest.model_validate_json(row[0]) for row in rows]
 
     def overdue_ids(self, now: datetime) -> list[str]:
-        at = format_at(now)
-        c = t.requests.c
-        rows = self._conn.execute(
-            sa.select(c.id).where(sa.or_(
-                sa.and_(c.status == RequestStatus.pending.value, c.expires_at <= at),
-                sa.and_(c.status == RequestStatus.approved.value, c.stale_at < at),
-                sa.and_(c.status == RequestStatus.executing.value, c.lease_until <= at),
-            )).order_by(c.number).limit(500)
-        )
+        rows = self._conn.execute(_OVERDUE, {"now": format_at(now)})
         return [row[0] for row in rows]
 
     def renew_lease(self, request_id: str, *, worker: str, until: datetime, now: datetime) -> bool:
-        c = t.requests.c
-        result = self._conn.execute(
-            sa.update(t.requests)
-            .where(c.id == request_id, c.status == RequestStatus.executing.value, c.claimed_by == worker,
-                   c.lease_until > format_at(now))
-            .values(lease_until=format_at(until))
-        )
+        result = self._conn.execute(_RENEW_LEASE, {
+            "request_id": request_id, "worker": worker, "now": format_at(now), "until": format_at(until)})
         return result.rowcount == 1
 
     def lease_lapsed(self, request_id: str, now: datetime) -> bool:

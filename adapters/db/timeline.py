@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -30,6 +30,10 @@ _ANY_EVENT = sa.select(t.timeline.c.seq).limit(1)
 _LINKS = (sa.select(t.timeline.c.seq, t.timeline.c.prev_hash, t.timeline.c.hash)
           .where(t.timeline.c.seq > sa.bindparam("after"), t.timeline.c.seq <= sa.bindparam("upto"))
           .order_by(t.timeline.c.seq).limit(sa.bindparam("batch")))
+_EVENTS_AT = (sa.select(t.timeline).where(t.timeline.c.seq.in_(sa.bindparam("seqs", expanding=True)))
+              .order_by(t.timeline.c.seq))
+_SCAN = (sa.select(t.timeline).where(t.timeline.c.seq > sa.bindparam("after"))
+         .order_by(t.timeline.c.seq).limit(sa.bindparam("batch")))
 _ORPHAN_REQUESTS = (sa.select(t.timeline.c.request_id).distinct()
                     .where(t.timeline.c.request_id.is_not(None),
                            t.timeline.c.request_id.not_in(sa.select(t.requests.c.id)))
@@ -121,6 +125,12 @@ class SqlTimeline:
                 last = int(seq)
                 yield last, str(prev_hash), str(hash_)
 
+    def at(self, seqs: Collection[int]) -> list[TimelineEvent]:
+        """The events with these sequence numbers (those that exist), in order."""
+        if not seqs:
+            return []
+        return [_event_from(row._mapping) for row in self._conn.execute(_EVENTS_AT, {"seqs": list(seqs)})]
+
     def orphan_request_ids(self, limit: int = 10) -> list[str]:
         """Request ids that events name but no request row has (a deleted request)."""
         rows = self._conn.execute(_ORPHAN_REQUESTS, {"limit": limit})
@@ -129,9 +139,7 @@ class SqlTimeline:
     def scan(self, batch: int = 5000, after: int = 0) -> Iterator[TimelineEvent]:
         last = after
         while True:
-            rows = (self._conn.execute(
-                sa.select(t.timeline).where(t.timeline.c.seq > last).order_by(t.timeline.c.seq).limit(batch)
-            )).all()
+            rows = self._conn.execute(_SCAN, {"after": last, "batch": batch}).all()
             if not rows:
                 return
             for row in rows:

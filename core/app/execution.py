@@ -68,7 +68,8 @@ class ExecutionService:
 
     async def run_approved(self) -> int:
         """Execute every fresh approved request this worker can claim; returns how many it ran."""
-        ready = await self._store.read(lambda uow: uow.requests.with_status([RequestStatus.approved], limit=100))
+        ready = await self._store.read(lambda uow: uow.requests.with_status([RequestStatus.approved], limit=100),
+                                      quick=True)
         gate = asyncio.Semaphore(self._concurrency)
         ran = [0]
 
@@ -200,7 +201,7 @@ class ExecutionService:
         now = self._clock.now()
         try:
             return await self._store.write(lambda uow: uow.requests.renew_lease(
-                request_id, worker=self.worker_id, until=now + self._lease, now=now))
+                request_id, worker=self.worker_id, until=now + self._lease, now=now), quick=True)
         except Exception:
             log.exception("execution.renew_failed", request_id=request_id)
             return False
@@ -210,7 +211,7 @@ class ExecutionService:
         """Re-evaluate the risk floor with fresh facts; when it rose above what was signed, send it back."""
         if self._policy is None:
             return True
-        request = listed or await self._store.read(lambda uow: uow.requests.get(request_id))
+        request = listed or await self._store.read(lambda uow: uow.requests.get(request_id), quick=True)
         if request is None or request.status is not RequestStatus.approved:
             return True  # the claim decides
         if not self._policy.floor_reads_facts(request.operation):
@@ -267,7 +268,7 @@ class ExecutionService:
                              claim=Claim(worker=self.worker_id, lease_until=now + self._lease))
             return changed.request, problem
 
-        claimed = await self._store.write(claim)
+        claimed = await self._store.write(claim, quick=True)
         if claimed is not None:
             log.info("execution.claimed", request_id=request_id, worker=self.worker_id)
         return claimed
@@ -287,7 +288,7 @@ class ExecutionService:
             return uow.requests.renew_lease(request.id, worker=self.worker_id, until=now + self._lease, now=now)
 
         try:
-            return await self._store.write(go_ahead)
+            return await self._store.write(go_ahead, quick=True)
         except Exception:
             log.exception("execution.renew_failed", request_id=request.id)
             return False
@@ -312,7 +313,7 @@ class ExecutionService:
                              bus=self._bus)
             return True
 
-        on_time = await self._store.write(finish)
+        on_time = await self._store.write(finish, quick=True)
         if self._silences is not None:
             await self._silences.end(request)  # no verification follows: the alerts may fire again now
         if on_time:

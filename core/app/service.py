@@ -116,7 +116,7 @@ class ApprovalService:
     ) -> ApprovalRequest:
         draft = await self.draft(action, by=by, via=via, origin=origin, risk=risk, reason=reason,
                                  incident_id=incident_id, proposal=proposal, cluster=cluster)
-        request = await self._store.write(lambda uow: self.create(uow, draft))
+        request = await self._store.write(lambda uow: self.create(uow, draft), quick=True)
         self.created(request)
         return request
 
@@ -136,7 +136,7 @@ class ApprovalService:
             incident_id = as_incident_id(incident_id)
         if by is not SYSTEM:
             # A cheap early answer; `create` counts again inside the transaction that stores the request.
-            await self._store.read(lambda uow: self._check_rate(uow, by.name))
+            await self._store.read(lambda uow: self._check_rate(uow, by.name), quick=True)
         facts, blast = await self._inspect(operation)
         refuse_unverifiable(operation, facts)
         effective = self.policy.effective_risk(operation, risk, facts)
@@ -248,7 +248,7 @@ class ApprovalService:
             return changed.request, False
 
         try:
-            result, expired_first = await self._store.write(act, urgent=True)
+            result, expired_first = await self._store.write(act, urgent=True, quick=True)
         except Refusal as refusal:
             await self._record_refusal(request_id, by, via, verb, refusal)
             raise
@@ -299,7 +299,7 @@ class ApprovalService:
 
     async def get(self, request_id: RequestId) -> ApprovalRequest:
         request_id = as_request_id(request_id)
-        request = await self._store.read(lambda uow: uow.requests.get(request_id))
+        request = await self._store.read(lambda uow: uow.requests.get(request_id), quick=True)
         if request is None:
             raise NotFound(f"There is no request {request_id}; `list` shows the pending ones.")
         return request

@@ -49,12 +49,12 @@ class TargetGate:
         self._bus = bus
 
     async def admit(self, request_id: str, listed: ApprovalRequest | None = None) -> Admission:
-        request = listed or await self._store.read(lambda uow: uow.requests.get(request_id))
+        request = listed or await self._store.read(lambda uow: uow.requests.get(request_id), quick=True)
         if request is None or request.status is not RequestStatus.approved:
             return Admission(go=True)  # the claim decides
         if request.waiting_for is not None:
             # It waited last time: still behind someone? (The claim checks again, and says so on its card.)
-            ahead = await self._store.read(lambda uow: uow.requests.ahead_of(request))
+            ahead = await self._store.read(lambda uow: uow.requests.ahead_of(request), quick=True)
             if ahead is not None:
                 return Admission(go=False)
         if request.pin is None:
@@ -87,7 +87,7 @@ class TargetGate:
             log.warning("execution.stale", request_id=request.id, changed=what)
             return True
 
-        return await self._store.write(stale)
+        return await self._store.write(stale, quick=True)
 
 
 def mark_waiting(uow: UnitOfWork, request: ApprovalRequest, ahead: str, *, at: datetime, policy: Policy | None,

@@ -128,7 +128,7 @@ class VerificationService:
             changed = lifecycle.verifying(current, outcome=outcome, baseline=baseline, at=now, deadline=self.timeout)
             return store_transition(uow, current, changed, bus=self._bus)
 
-        started = await self._store.write(begin)
+        started = await self._store.write(begin, quick=True)
         if started is None:
             return False
         log.info("verification.started", request_id=request.id, op=request.operation.kind)
@@ -142,7 +142,7 @@ class VerificationService:
         if nudged and self.next_due is not None and self.next_due > now:
             # Only watches woke us: read just the requests they named (the others are not due).
             return await self._look_all([r for r in await self._store.read(
-                lambda uow: [uow.requests.get(i) for i in sorted(nudged)]) if r is not None
+                lambda uow: [uow.requests.get(i) for i in sorted(nudged)], quick=True) if r is not None
                 and r.status is RequestStatus.verifying and r.verification is not None])
         verifying = await self._store.read(
             lambda uow: uow.requests.with_status([RequestStatus.verifying], limit=10_000))
@@ -269,7 +269,7 @@ class VerificationService:
             uow.outbox.add(notes)
             return True
 
-        await self._store.write(remember)
+        await self._store.write(remember, quick=True)
         if self.next_due is None or next_look_at < self.next_due:
             self.next_due = next_look_at
 
@@ -318,7 +318,7 @@ class VerificationService:
                     f"{request.id}). It runs only once it is signed.")))
             return changed.request
 
-        ended = await self._store.write(end)
+        ended = await self._store.write(end, quick=True)
         self._forget(request.id)
         if ended is None:
             return

@@ -32,13 +32,13 @@ class FlakyStore:
         self.db = app.db
         self.failing = False
 
-    async def write(self, work: Callable[[Any], T], *, urgent: bool = False) -> T:
+    async def write(self, work: Callable[[Any], T], *, urgent: bool = False, quick: bool = False) -> T:
         if self.failing:
             raise ConnectionRefusedError("database unreachable")
-        return await self.db.write(work, urgent=urgent)
+        return await self.db.write(work, urgent=urgent, quick=quick)
 
-    async def read(self, work: Callable[[Any], T]) -> T:
-        return await self.db.read(work)
+    async def read(self, work: Callable[[Any], T], *, quick: bool = False) -> T:
+        return await self.db.read(work, quick=quick)
 
 
 def settings_for(fake: FakeDiscord, database_url: str) -> Any:

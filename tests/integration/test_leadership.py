@@ -27,15 +27,15 @@ class FlakyStore:
         self.db = db
         self.mode = "ok"
 
-    async def write(self, work: Callable[[Any], T], *, urgent: bool = False) -> T:
+    async def write(self, work: Callable[[Any], T], *, urgent: bool = False, quick: bool = False) -> T:
         if self.mode == "fail":
             raise ConnectionRefusedError("database unreachable")
         if self.mode == "hang":
             await asyncio.sleep(3600)
-        return await self.db.write(work, urgent=urgent)
+        return await self.db.write(work, urgent=urgent, quick=quick)
 
-    async def read(self, work: Callable[[Any], T]) -> T:
-        return await self.db.read(work)
+    async def read(self, work: Callable[[Any], T], *, quick: bool = False) -> T:
+        return await self.db.read(work, quick=quick)
 
 
 @pytest.fixture
