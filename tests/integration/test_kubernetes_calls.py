@@ -7,6 +7,9 @@ says so here.
 
 from __future__ import annotations
 
+import pytest
+
+from adapters.kubernetes import executor
 from adapters.kubernetes.executor import KubernetesCluster
 from bot.bootstrap import App
 from core.domain.approvals import Place, RequestStatus
@@ -20,6 +23,12 @@ pytest_plugins = ("tests.fixtures_kubernetes",)
 CONSOLE = Place(platform="console", channel="console")
 DEPLOYMENT = "/apis/apps/v1/namespaces/prod/deployments"
 PODS = "/api/v1/namespaces/prod/pods"
+
+
+@pytest.fixture(autouse=True)
+def _no_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What is cached lives FACTS_TTL_S (2 s): on a slow machine, a test must not see it expire midway.
+    monkeypatch.setattr(executor, "FACTS_TTL_S", 3600.0)
 
 
 def _calls(app: App) -> list[str]:
