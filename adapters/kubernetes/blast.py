@@ -6,10 +6,12 @@ judgement (pods affected, downtime); here we just gather them: the workload's re
 and who controls a single pod. For a node the facts span namespaces, so pods, services and claims
 are named `ns/name`. The target object itself goes along (`Read.target`): the request's preview starts
 from it. Before a request runs, `target` reads the target alone: its pin and the risk floor need no more.
+A namespace's services are listed once for the requests made there within a couple of seconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -61,6 +63,9 @@ def _selects(service: JSON, labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+SERVICES_LISTED = 256  # namespaces whose services are kept at most
+
+
 class Read(NamedTuple):
     """The facts, and the target object as they were read from it (None: not found), which the preview of the
     same request starts from instead of reading it again."""
@@ -70,8 +75,13 @@ class Read(NamedTuple):
 
 
 class FactReader:
-    def __init__(self, calls: Calls) -> None:
+    def __init__(self, calls: Calls, *, services_ttl: float = 0.0) -> None:
         self._calls = calls
+        # A namespace's services, listed for one request's blast radius, serve the next ones for `services_ttl`
+        # seconds (as long as the executor keeps facts): signoff never writes a service, and under load every
+        # request in a namespace listed them again.
+        self._services_ttl = services_ttl
+        self._services_listed: dict[str, tuple[float, list[JSON]]] = {}
 
     @property
     def _apps(self) -> client.AppsV1Api:
@@ -81,8 +91,10 @@ class FactReader:
     def _core(self) -> client.CoreV1Api:
         return self._calls.core
 
-    async def read(self, op: Operation) -> Read:
-        """The target and what depends on it (the blast radius on the card)."""
+    async def read(self, op: Operation, *, fresh: bool = False) -> Read:
+        """The target and what depends on it (the blast radius on the card). `fresh`: nothing listed earlier."""
+        if fresh and op.namespace is not None:
+            self._services_listed.pop(op.namespace, None)
         return await _READERS[type(op)](self, op)
 
     async def target(self, op: Operation) -> TargetFacts:
@@ -272,7 +284,16 @@ class FactReader:
         """Services in the namespace whose selector matches any of these pods' labels."""
         if not any(label_sets):
             return ()
-        services = _items(await self._calls.read(self._core.list_namespaced_service, namespace))
+        now = time.monotonic()
+        listed = self._services_listed.get(namespace)
+        if listed is not None and listed[0] > now:
+            services = listed[1]
+        else:
+            services = _items(await self._calls.read(self._core.list_namespaced_service, namespace))
+            if self._services_ttl > 0:
+                if len(self._services_listed) > SERVICES_LISTED:
+                    self._services_listed.clear()
+                self._services_listed[namespace] = (now + self._services_ttl, services)
         return tuple(sorted(_name(s) for s in services if _any_selected(s, label_sets)))
 
 

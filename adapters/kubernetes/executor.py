@@ -77,7 +77,7 @@ class KubernetesCluster:
         drain = Drain(self._calls, timeout=drain_timeout, retry=drain_retry)
         self._writes = Writes(self._calls, drain, conflict_retries=conflict_retries)
         self._observe = Observe(self._calls, drain)
-        self._facts = FactReader(self._calls)
+        self._facts = FactReader(self._calls, services_ttl=FACTS_TTL_S)
         self._previewer = Previewer(self._calls)
         self._facts_cache: dict[_FactsKey, tuple[float, TargetFacts]] = {}
         # The target objects those facts were read from, for the preview that follows (same TTL).
@@ -160,7 +160,7 @@ class KubernetesCluster:
         await self.warm_up()
         with self._calls.mapped(Attempt(op=op, inspecting=True), "kubernetes.inspect_failed",
                                 target=op.target_ref, namespace=op.namespace):
-            facts, target = await self._facts.read(op)
+            facts, target = await self._facts.read(op, fresh=fresh)
         if len(self._facts_cache) > FACTS_CACHE_SIZE:
             self._facts_cache.clear()
         if len(self._targets) > FACTS_CACHE_SIZE:

@@ -192,3 +192,17 @@ async def test_the_target_read_alone_is_one_call_and_drops_what_the_cache_held_o
     missing = await cluster.read_target(parse_operation("rollout restart deployment/nope -n prod"))
     assert not missing.exists and missing.note == "deployment/nope not found in namespace prod"
     assert (await cluster.read_target(parse_operation("cordon node-9"))).exists is False
+
+
+async def test_the_services_of_a_namespace_are_listed_once_for_the_requests_made_there_meanwhile(
+        sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
+    api = parse_operation("rollout restart deployment/api -n prod")
+    web = parse_operation("rollout restart deployment/web -n prod")
+    staging = parse_operation("rollout restart deployment/web -n staging")
+    services = {op: (await cluster.inspect(op)).services for op in (api, web, staging)}
+    listed = [call for call in _made(sandbox) if call.endswith("/services")]
+    assert listed == ["GET /api/v1/namespaces/prod/services", "GET /api/v1/namespaces/staging/services"]
+    assert services[api] != services[web]  # one list, each target's own services in it
+
+    assert (await cluster.inspect(web, fresh=True)).services == services[web]
+    assert "GET /api/v1/namespaces/prod/services" in _made(sandbox)  # fresh: listed again
