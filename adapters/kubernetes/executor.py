@@ -185,13 +185,15 @@ class KubernetesCluster:
         return facts
 
     async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
-        if not dry_run:
-            self._forget(op)
         attempt = Attempt(op=op, dry_run=dry_run, stamp=dict(stamp or {}))
         await self.warm_up()
-        with self._calls.mapped(attempt, "kubernetes.apply_failed", op=op.kind, target=op.target_ref,
-                                namespace=op.namespace, dry_run=dry_run):
-            result = await APPLY[type(op)](self._writes, op, attempt)
+        try:
+            with self._calls.mapped(attempt, "kubernetes.apply_failed", op=op.kind, target=op.target_ref,
+                                    namespace=op.namespace, dry_run=dry_run):
+                result = await APPLY[type(op)](self._writes, op, attempt)
+        finally:
+            if not dry_run:  # after the call, failed or not: facts read while it was under way are of before
+                self._forget(op)
         log.info("kubernetes.applied", op=op.kind, target=op.target_ref, namespace=op.namespace, dry_run=dry_run,
                  resource_version=result.resource_version, generation=result.generation)
         return result

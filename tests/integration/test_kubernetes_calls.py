@@ -7,6 +7,8 @@ says so here.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from adapters.kubernetes import executor
@@ -206,3 +208,15 @@ async def test_the_services_of_a_namespace_are_listed_once_for_the_requests_made
 
     assert (await cluster.inspect(web, fresh=True)).services == services[web]
     assert "GET /api/v1/namespaces/prod/services" in _made(sandbox)  # fresh: listed again
+
+
+async def test_facts_read_while_a_write_is_under_way_are_not_served_after_it(
+        sandbox: HookedSandbox, cluster: KubernetesCluster) -> None:
+    scale = parse_operation("scale deployment/api --replicas=5 -n prod")
+    sandbox.inject("PATCH", r"/deployments/api/scale$", status=None, delay=0.3)  # the write answers late
+    writing = asyncio.create_task(cluster.apply(scale, dry_run=False))
+    while not any(r.method == "PATCH" for r in sandbox.requests):
+        await asyncio.sleep(0.01)
+    assert (await cluster.inspect(scale)).replicas != 5  # read while the write is held back
+    await writing
+    assert (await cluster.inspect(scale)).replicas == 5
