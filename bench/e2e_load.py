@@ -13,6 +13,7 @@ Each client, one request after the other:
 Measured on the bot process only (utime + stime from /proc/<pid>/stat over the load window):
   - bot CPU per completed request (ms), and throughput (completed requests/s);
   - card latency: create response → the card's chat.postMessage reaching the fake Slack (p50/p90);
+  - Kubernetes API calls and watches per request, as the sandbox recorded them over the window;
   - click → cluster: the quorum-completing click sent → the `executed` timeline event (the real
     cluster write returned), p50/p90;
 with the ratios to the goals: ≤ 15 ms of bot CPU per request, card p50 ≤ 50 ms under load.
@@ -65,6 +66,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 REQUEST_ID = re.compile(r"\bR-\d+\b")
 OUTCOME = re.compile(r"\b(R-\d+) (?:succeeded|failed|blocked|was interrupted|expired)")
 TARGET_MS = 15.0
+RECORDED_AT_MOST = 10_000  # the sandbox keeps this many calls (testkit/fakes/sandbox.py)
 TARGET_CARD_MS = 50.0
 
 
@@ -124,6 +126,8 @@ class Figures:
     clicked_at: dict[str, float] = field(default_factory=dict)  # request id → wall time of the quorum click
     elapsed: float = 0.0
     cpu: float = 0.0
+    kube_calls: int | None = None  # calls the sandbox recorded in the window (None: more than it keeps)
+    kube_watches: int = 0
 
 
 async def one_request(session: aiohttp.ClientSession, base: str, index: SlackIndex, target: str,
@@ -186,11 +190,17 @@ async def drive(world: Deployment, clients: int, seconds: float, targets_per_cli
 
             if profiling:
                 os.kill(pid, signal.SIGUSR1)  # bench/profiled.py: start profiling now
+            recorded = len(await asyncio.to_thread(world.sandbox.requests))
             cpu0, started = cpu_seconds(pid), time.monotonic()
             deadline = started + seconds
             await asyncio.gather(*(client(c) for c in range(clients)))
             figures.elapsed = time.monotonic() - started
             figures.cpu = cpu_seconds(pid) - cpu0
+            calls = await asyncio.to_thread(world.sandbox.requests)
+            if len(calls) < RECORDED_AT_MOST:
+                made = calls[recorded:]
+                figures.kube_watches = sum(1 for call in made if call["query"].get("watch") == "true")
+                figures.kube_calls = len(made) - figures.kube_watches
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -258,6 +268,9 @@ def report(figures: Figures, executed: dict[str, float], baseline: Figures | Non
           f"(goal p50 <= {TARGET_CARD_MS:.0f} ms)")
     print(f"click → cluster : p50 {pct(clicks, 0.5):.1f} ms, p90 {pct(clicks, 0.9):.1f} ms "
           f"(quorum click sent → `executed` event)")
+    if figures.kube_calls is not None:
+        print(f"Kubernetes API  : {figures.kube_calls / done:.1f} calls and {figures.kube_watches / done:.1f} watches "
+              "per request")
     if baseline is not None:
         base = baseline.cpu / max(1, baseline.completed) * 1000
         print(f"vs baseline     : CPU per request {per_request / base:.2f}×, card p50 "

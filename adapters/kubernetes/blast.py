@@ -4,13 +4,16 @@ Only reads, each object once and as raw JSON (see calls.py). The core turns thes
 judgement (pods affected, downtime); here we just gather them: the workload's replicas, its pods
 (through its selector), the services selecting those pods, persistent volume claims they mount,
 and who controls a single pod. For a node the facts span namespaces, so pods, services and claims
-are named `ns/name`.
+are named `ns/name`. The target object itself goes along (`Read.target`): the request's preview starts
+from it. Before a request runs, `target` reads the target alone: its pin and the risk floor need no more.
+A namespace's services are listed once for the requests made there within a couple of seconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubernetes import client
 
@@ -60,9 +63,25 @@ def _selects(service: JSON, labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+SERVICES_LISTED = 256  # namespaces whose services are kept at most
+
+
+class Read(NamedTuple):
+    """The facts, and the target object as they were read from it (None: not found), which the preview of the
+    same request starts from instead of reading it again."""
+
+    facts: TargetFacts
+    target: JSON | None = None
+
+
 class FactReader:
-    def __init__(self, calls: Calls) -> None:
+    def __init__(self, calls: Calls, *, services_ttl: float = 0.0) -> None:
         self._calls = calls
+        # A namespace's services, listed for one request's blast radius, serve the next ones for `services_ttl`
+        # seconds (as long as the executor keeps facts): signoff never writes a service, and under load every
+        # request in a namespace listed them again.
+        self._services_ttl = services_ttl
+        self._services_listed: dict[str, tuple[float, list[JSON]]] = {}
 
     @property
     def _apps(self) -> client.AppsV1Api:
@@ -72,30 +91,54 @@ class FactReader:
     def _core(self) -> client.CoreV1Api:
         return self._calls.core
 
-    async def read(self, op: Operation) -> TargetFacts:
+    async def read(self, op: Operation, *, fresh: bool = False) -> Read:
+        """The target and what depends on it (the blast radius on the card). `fresh`: nothing listed earlier."""
+        if fresh and op.namespace is not None:
+            self._services_listed.pop(op.namespace, None)
         return await _READERS[type(op)](self, op)
 
-    async def _workload_of(self, op: RestartOp | ScaleOp | RollbackOp) -> TargetFacts:
+    async def target(self, op: Operation) -> TargetFacts:
+        """The target alone, before a request runs: whether it exists, its replicas, its note and what is pinned
+        (all the pin and the risk floor read); what depends on it (pods, services, volumes) is not read."""
+        return await _TARGETS[type(op)](self, op)
+
+    async def _workload_alone_of(self, op: RestartOp | ScaleOp | RollbackOp) -> TargetFacts:
+        return (await self._workload_alone(op.target, op.name, op.namespace,
+                                           rollback=isinstance(op, RollbackOp))).facts
+
+    async def _pod_alone(self, op: DeletePodOp) -> TargetFacts:
+        pod = await self._calls.read_or_none(self._core.read_namespaced_pod, op.name, op.namespace)
+        if pod is None:
+            return _missing(f"pod/{op.name} not found in namespace {op.namespace}")
+        return TargetFacts(exists=True, pods=(op.name,), observed=observed_pod(pod))
+
+    async def _node_alone(self, op: CordonOp | UncordonOp | DrainOp) -> TargetFacts:
+        node = await self._calls.read_or_none(self._core.read_node, op.name)
+        if node is None:
+            return _missing(f"node/{op.name} not found")
+        return TargetFacts(exists=True, note=_node_note(op.name, node, cordon=not isinstance(op, UncordonOp)))
+
+    async def _workload_of(self, op: RestartOp | ScaleOp | RollbackOp) -> Read:
         return await self._workload(op.target, op.name, op.namespace, rollback=isinstance(op, RollbackOp))
 
-    async def _pod_of(self, op: DeletePodOp) -> TargetFacts:
+    async def _pod_of(self, op: DeletePodOp) -> Read:
         return await self._pod(op.name, op.namespace)
 
-    async def _node_to_cordon(self, op: CordonOp) -> TargetFacts:
+    async def _node_to_cordon(self, op: CordonOp) -> Read:
         return await self._node(op.name, cordon=True)
 
-    async def _node_to_uncordon(self, op: UncordonOp) -> TargetFacts:
+    async def _node_to_uncordon(self, op: UncordonOp) -> Read:
         return await self._node(op.name, cordon=False)
 
-    async def _node_to_drain(self, op: DrainOp) -> TargetFacts:
-        facts, pods = await self._node_and_pods(op.name, cordon=True)
+    async def _node_to_drain(self, op: DrainOp) -> Read:
+        (facts, node), pods = await self._node_and_pods(op.name, cordon=True)
         if not facts.exists:
-            return facts
+            return Read(facts)
         owners: dict[tuple[str, str, str], str] = {}
         evictions = [f"{pod_key(pod)} ({await self._owner(pod, owners)})" for pod in evictable(pods)]
         if facts.note and "already cordoned" in facts.note and evictions:
             facts = facts.model_copy(update={"note": None})  # cordoned but not drained: the drain still evicts
-        return facts.model_copy(update={"evictions": tuple(evictions)})
+        return Read(facts.model_copy(update={"evictions": tuple(evictions)}), node)
 
     async def owner_of(self, pod: JSON) -> str:
         """`deployment/web` for a pod of web's ReplicaSet (the preview of a delete or a drain names it)."""
@@ -126,14 +169,23 @@ class FactReader:
         }
         return readers[kind]
 
-    async def _workload(self, kind: str, name: str, namespace: str, *, rollback: bool = False) -> TargetFacts:
+    async def _workload_alone(self, kind: str, name: str, namespace: str, *, rollback: bool) -> Read:
         workload = await self._calls.read_or_none(self._reader(kind), name, namespace)
         if workload is None:
-            return TargetFacts(exists=False, note=f"{kind}/{name} not found in namespace {namespace}")
+            return Read(_missing(f"{kind}/{name} not found in namespace {namespace}"))
         observed = observed_workload(workload)
         if rollback:
             observed = await with_rollback_target(self._calls, workload, observed)
         replicas, ready = _replica_counts(kind, workload)
+        facts = TargetFacts(exists=True, replicas=replicas, ready_replicas=ready, stateful=kind == "statefulset",
+                            update_strategy=_update_strategy(kind, workload), observed=observed)
+        return Read(facts, workload)
+
+    async def _workload(self, kind: str, name: str, namespace: str, *, rollback: bool = False) -> Read:
+        alone = await self._workload_alone(kind, name, namespace, rollback=rollback)
+        workload, replicas = alone.target, alone.facts.replicas
+        if workload is None:
+            return alone
         selector = selector_string(spec(workload).get("selector"))
         pods: list[JSON] = []
         if selector:  # an empty selector would list every pod in the namespace
@@ -145,22 +197,17 @@ class FactReader:
             claims = [f"{_name(t)}-{name}-{i}" for t in templates for i in range(replicas or 0)]
         # The template's labels too: a service in front of a workload scaled to zero still depends on it.
         template_labels = _labels(spec(workload).get("template") or {})
-        return TargetFacts(
-            exists=True,
-            replicas=replicas,
-            ready_replicas=ready,
-            pods=tuple(sorted(_name(p) for p in pods)),
-            services=await self._services(namespace, [*(_labels(p) for p in pods), template_labels]),
-            stateful=kind == "statefulset" or bool(claims),
-            volumes=tuple(claims),
-            update_strategy=_update_strategy(kind, workload),
-            observed=observed,
-        )
+        return Read(alone.facts.model_copy(update={
+            "pods": tuple(sorted(_name(p) for p in pods)),
+            "services": await self._services(namespace, [*(_labels(p) for p in pods), template_labels]),
+            "stateful": kind == "statefulset" or bool(claims),
+            "volumes": tuple(claims),
+        }), workload)
 
-    async def _pod(self, name: str, namespace: str) -> TargetFacts:
+    async def _pod(self, name: str, namespace: str) -> Read:
         pod = await self._calls.read_or_none(self._core.read_namespaced_pod, name, namespace)
         if pod is None:
-            return TargetFacts(exists=False, note=f"pod/{name} not found in namespace {namespace}")
+            return Read(_missing(f"pod/{name} not found in namespace {namespace}"))
         controller, workload = await self._controller_of(pod, namespace)
         replicas = ready = None
         if workload is not None and controller is not None:
@@ -169,7 +216,7 @@ class FactReader:
         note = None
         if controller is None:
             note = f"pod/{name} has no controller: once deleted, nothing recreates it"
-        return TargetFacts(
+        return Read(TargetFacts(
             exists=True,
             replicas=replicas,
             ready_replicas=ready,
@@ -180,7 +227,7 @@ class FactReader:
             controller=controller,
             note=note,
             observed=observed_pod(pod),
-        )
+        ), pod)
 
     async def _controller_of(self, pod: JSON, namespace: str) -> tuple[str | None, JSON | None]:
         """`deployment/web` for a pod of web's ReplicaSet; the controlling workload too, if read."""
@@ -204,13 +251,13 @@ class FactReader:
         workload = await self._calls.read_or_none(readers[kind], name, namespace) if kind in readers else None
         return f"{kind}/{name}", workload
 
-    async def _node(self, name: str, *, cordon: bool) -> TargetFacts:
-        return (await self._node_and_pods(name, cordon=cordon))[0]
+    async def _node(self, name: str, *, cordon: bool) -> Read:
+        return Read(*(await self._node_and_pods(name, cordon=cordon))[0])
 
-    async def _node_and_pods(self, name: str, *, cordon: bool) -> tuple[TargetFacts, list[JSON]]:
+    async def _node_and_pods(self, name: str, *, cordon: bool) -> tuple[Read, list[JSON]]:
         node = await self._calls.read_or_none(self._core.read_node, name)
         if node is None:
-            return TargetFacts(exists=False, note=f"node/{name} not found"), []
+            return Read(_missing(f"node/{name} not found")), []
         listed = await self._calls.read(self._core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
         pods = sorted(_items(listed), key=lambda p: (_namespace(p), _name(p)))
         services = _items(await self._calls.read(self._core.list_service_for_all_namespaces))
@@ -223,36 +270,35 @@ class FactReader:
             }
         )
         claims = sorted({f"{_namespace(p)}/{claim}" for p in pods for claim in _claims(p)})
-        notes = []
-        unschedulable = bool(spec(node).get("unschedulable"))
-        if cordon and unschedulable:
-            notes.append(f"node/{name} is already cordoned")
-        if not cordon and not unschedulable:
-            notes.append(f"node/{name} is already schedulable")
-        conditions = (node.get("status") or {}).get("conditions") or []
-        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
-        if ready is not None and ready.get("status") != "True":
-            notes.append(f"node/{name} is NotReady")
         facts = TargetFacts(
             exists=True,
             pods=tuple(f"{_namespace(p)}/{_name(p)}" for p in pods),
             services=tuple(selecting),
             stateful=bool(claims),
             volumes=tuple(claims),
-            note="; ".join(notes) or None,
+            note=_node_note(name, node, cordon=cordon),
         )
-        return facts, pods
+        return Read(facts, node), pods
 
     async def _services(self, namespace: str, label_sets: Sequence[dict[str, str]]) -> tuple[str, ...]:
         """Services in the namespace whose selector matches any of these pods' labels."""
         if not any(label_sets):
             return ()
-        services = _items(await self._calls.read(self._core.list_namespaced_service, namespace))
+        now = time.monotonic()
+        listed = self._services_listed.get(namespace)
+        if listed is not None and listed[0] > now:
+            services = listed[1]
+        else:
+            services = _items(await self._calls.read(self._core.list_namespaced_service, namespace))
+            if self._services_ttl > 0:
+                if len(self._services_listed) > SERVICES_LISTED:
+                    self._services_listed.clear()
+                self._services_listed[namespace] = (now + self._services_ttl, services)
         return tuple(sorted(_name(s) for s in services if _any_selected(s, label_sets)))
 
 
 # What is read for each kind of operation: its workload, its pod, or its node.
-_READERS: dict[OperationType, Callable[[FactReader, Any], Awaitable[TargetFacts]]] = by_operation({
+_READERS: dict[OperationType, Callable[[FactReader, Any], Awaitable[Read]]] = by_operation({
     RestartOp: FactReader._workload_of,
     ScaleOp: FactReader._workload_of,
     RollbackOp: FactReader._workload_of,
@@ -261,6 +307,36 @@ _READERS: dict[OperationType, Callable[[FactReader, Any], Awaitable[TargetFacts]
     UncordonOp: FactReader._node_to_uncordon,
     DrainOp: FactReader._node_to_drain,
 })
+
+# What is read of the target alone (`FactReader.target`).
+_TARGETS: dict[OperationType, Callable[[FactReader, Any], Awaitable[TargetFacts]]] = by_operation({
+    RestartOp: FactReader._workload_alone_of,
+    ScaleOp: FactReader._workload_alone_of,
+    RollbackOp: FactReader._workload_alone_of,
+    DeletePodOp: FactReader._pod_alone,
+    CordonOp: FactReader._node_alone,
+    UncordonOp: FactReader._node_alone,
+    DrainOp: FactReader._node_alone,
+})
+
+
+def _missing(note: str) -> TargetFacts:
+    return TargetFacts(exists=False, note=note)
+
+
+def _node_note(name: str, node: JSON, *, cordon: bool) -> str | None:
+    """What the card says of the node itself: already in the state asked for, or NotReady."""
+    notes = []
+    unschedulable = bool(spec(node).get("unschedulable"))
+    if cordon and unschedulable:
+        notes.append(f"node/{name} is already cordoned")
+    if not cordon and not unschedulable:
+        notes.append(f"node/{name} is already schedulable")
+    conditions = (node.get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if ready is not None and ready.get("status") != "True":
+        notes.append(f"node/{name} is NotReady")
+    return "; ".join(notes) or None
 
 
 def _any_selected(service: JSON, label_sets: Iterable[dict[str, str]]) -> bool:

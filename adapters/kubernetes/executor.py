@@ -21,7 +21,7 @@ from kubernetes import client
 
 from adapters.kubernetes import connect
 from adapters.kubernetes.blast import FactReader
-from adapters.kubernetes.calls import RETRY_DELAYS_S, Calls
+from adapters.kubernetes.calls import JSON, RETRY_DELAYS_S, Calls
 from adapters.kubernetes.drain import DRAIN_TIMEOUT_S, RETRY_FIRST_S, Drain
 from adapters.kubernetes.failures import Attempt
 from adapters.kubernetes.observe import Observe
@@ -30,13 +30,16 @@ from adapters.kubernetes.writes import APPLY, Writes
 from core.domain.access import Access
 from core.domain.changes import Preview
 from core.domain.cluster import ClusterResult, TargetFacts
-from core.domain.operations import DrainOp, Identity, Operation
+from core.domain.operations import CordonOp, DrainOp, Identity, Operation, RollbackOp, UncordonOp
 from core.domain.verify import Progress
 
 log = structlog.get_logger(__name__)
 
 FACTS_TTL_S = 2.0
 FACTS_CACHE_SIZE = 512
+
+_FactsKey = tuple[str, str, str | None]  # (operation kind, target, namespace)
+_TargetKey = tuple[str, str | None]  # (target, namespace)
 
 _APPLY = APPLY  # what `apply` does for each kind of operation (writes.py)
 
@@ -74,9 +77,11 @@ class KubernetesCluster:
         drain = Drain(self._calls, timeout=drain_timeout, retry=drain_retry)
         self._writes = Writes(self._calls, drain, conflict_retries=conflict_retries)
         self._observe = Observe(self._calls, drain)
-        self._facts = FactReader(self._calls)
+        self._facts = FactReader(self._calls, services_ttl=FACTS_TTL_S)
         self._previewer = Previewer(self._calls)
-        self._facts_cache: dict[tuple[str, str, str | None], tuple[float, TargetFacts]] = {}
+        self._facts_cache: dict[_FactsKey, tuple[float, TargetFacts]] = {}
+        # The target objects those facts were read from, for the preview that follows (same TTL).
+        self._targets: dict[_TargetKey, tuple[float, JSON]] = {}
 
     # ---- construction: one executor per cluster
 
@@ -146,7 +151,7 @@ class KubernetesCluster:
 
     async def inspect(self, op: Operation, *, fresh: bool = False) -> TargetFacts:
         # An alert's decision and the request it proposes read the same target within milliseconds;
-        # a short-lived cache halves the API calls. Any write through `apply` empties it.
+        # a short-lived cache halves the API calls. A real write through `apply` drops what it can change.
         key = (op.kind, op.target_ref, op.namespace)
         now = time.monotonic()
         cached = self._facts_cache.get(key)
@@ -155,30 +160,74 @@ class KubernetesCluster:
         await self.warm_up()
         with self._calls.mapped(Attempt(op=op, inspecting=True), "kubernetes.inspect_failed",
                                 target=op.target_ref, namespace=op.namespace):
-            facts = await self._facts.read(op)
+            facts, target = await self._facts.read(op, fresh=fresh)
         if len(self._facts_cache) > FACTS_CACHE_SIZE:
             self._facts_cache.clear()
+        if len(self._targets) > FACTS_CACHE_SIZE:
+            self._targets.clear()
         self._facts_cache[key] = (now + FACTS_TTL_S, facts)
+        if target is not None:
+            self._targets[(op.target_ref, op.namespace)] = (now + FACTS_TTL_S, target)
+        return facts
+
+    async def read_target(self, op: Operation) -> TargetFacts:
+        """The target alone, read now (core/app/clusters.py `TargetReading`): before a request runs, its pin
+        and the risk floor need no more than that. Not kept in the facts cache (they lack the pods and services);
+        what the cache holds of the target is dropped instead: it may be what this read found changed, and a
+        request asked again right after a stale one must pin the target as it is now."""
+        await self.warm_up()
+        with self._calls.mapped(Attempt(op=op, inspecting=True), "kubernetes.inspect_failed",
+                                target=op.target_ref, namespace=op.namespace):
+            facts = await self._facts.target(op)
+        self._targets.pop((op.target_ref, op.namespace), None)
+        for key in [key for key in self._facts_cache if key[1:] == (op.target_ref, op.namespace)]:
+            del self._facts_cache[key]
         return facts
 
     async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
-        if not dry_run:
-            self._facts_cache.clear()
         attempt = Attempt(op=op, dry_run=dry_run, stamp=dict(stamp or {}))
         await self.warm_up()
-        with self._calls.mapped(attempt, "kubernetes.apply_failed", op=op.kind, target=op.target_ref,
-                                namespace=op.namespace, dry_run=dry_run):
-            result = await APPLY[type(op)](self._writes, op, attempt)
+        try:
+            with self._calls.mapped(attempt, "kubernetes.apply_failed", op=op.kind, target=op.target_ref,
+                                    namespace=op.namespace, dry_run=dry_run):
+                result = await APPLY[type(op)](self._writes, op, attempt)
+        finally:
+            if not dry_run:  # after the call, failed or not: facts read while it was under way are of before
+                self._forget(op)
         log.info("kubernetes.applied", op=op.kind, target=op.target_ref, namespace=op.namespace, dry_run=dry_run,
                  resource_version=result.resource_version, generation=result.generation)
         return result
+
+    def _forget(self, op: Operation) -> None:
+        """What a real write can change: the facts of every target in its namespace (their pods, replicas and
+        services) and of every node (the pods on it); a cordon only its node's; a drain everything. Of the
+        target objects, only the one written (a drain: all, its pods are evicted)."""
+        if isinstance(op, DrainOp):
+            self._facts_cache.clear()
+            self._targets.clear()
+            return
+        self._targets.pop((op.target_ref, op.namespace), None)
+        if isinstance(op, CordonOp | UncordonOp):
+            changed = [key for key in self._facts_cache if key[1] == op.target_ref]
+        else:
+            changed = [key for key in self._facts_cache if key[2] in (op.namespace, None)]
+        for key in changed:
+            del self._facts_cache[key]
 
     async def preview(self, op: Operation) -> Preview:
         """What `op` would change (a server-side dry run, made when the request is made). Raises ClusterError."""
         await self.warm_up()
         with self._calls.mapped(Attempt(op=op, dry_run=True), "kubernetes.preview_failed", op=op.kind,
                                 target=op.target_ref, namespace=op.namespace):
-            return await self._previewer.preview(op)
+            return await self._previewer.preview(op, self._read_just_now(op))
+
+    def _read_just_now(self, op: Operation) -> JSON | None:
+        """The target as `inspect` read it for the same request (None: read it again). Not for a rollback: its
+        dry run is guarded by the resourceVersion it read, which a read up to FACTS_TTL_S old could fail."""
+        cached = self._targets.get((op.target_ref, op.namespace))
+        if cached is None or cached[0] <= time.monotonic() or isinstance(op, RollbackOp):
+            return None
+        return cached[1]
 
     async def observe(self, op: Operation, since: ClusterResult, *, reasons: bool = False) -> Progress:
         await self.warm_up()

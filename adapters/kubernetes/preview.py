@@ -1,5 +1,6 @@
-"""What a request would change, read when it is made: the target, then the operation's write as a server-side
-dry run (`dryRun=All`), and the objects before and after handed to the pure lines of core/domain/changes.py.
+"""What a request would change, read when it is made: the target (as the request's facts just read it, else
+read here), then the operation's write as a server-side dry run (`dryRun=All`), and the objects before and
+after handed to the pure lines of core/domain/changes.py.
 
 A drain cannot be dry-run as one call: its lines come from reads (the node's pods minus DaemonSet and mirror
 pods, and the PodDisruptionBudgets whose `disruptionsAllowed` would block). Workloads are also checked for
@@ -78,21 +79,23 @@ class Previewer:
     def _core(self) -> client.CoreV1Api:
         return self._calls.core
 
-    async def preview(self, op: Operation) -> Preview:
+    async def preview(self, op: Operation, target: JSON | None = None) -> Preview:
+        """`target`: the target object as the request's facts just read it (None: it is read here)."""
         attempt = Attempt(op=op, dry_run=True)
         if isinstance(op, ScaleOp | RestartOp | RollbackOp):
-            return await self._workload(op, attempt)
+            return await self._workload(op, attempt, target)
         if isinstance(op, CordonOp | UncordonOp):
-            node = await self._require(self._core.read_node, op, op.name)
+            node = target if target is not None else await self._require(self._core.read_node, op, op.name)
             after = await self._calls.write(attempt, self._core.patch_node, op.name,
                                             {"spec": {"unschedulable": isinstance(op, CordonOp)}})
             return Preview(lines=change_lines(op, node, after))
         if isinstance(op, DeletePodOp):
-            await self._require(self._core.read_namespaced_pod, op, op.name, op.namespace)
+            if target is None:
+                await self._require(self._core.read_namespaced_pod, op, op.name, op.namespace)
             pod = await self._calls.write(attempt, self._core.delete_namespaced_pod, op.name, op.namespace)
             return Preview(lines=delete_lines(op.name, await self._owner(pod)))
         if isinstance(op, DrainOp):
-            return await self._drain(op)
+            return await self._drain(op, target)
         return Preview()
 
     async def _require(self, fn: Callable[..., Any], op: Operation, *args: Any) -> JSON:
@@ -107,13 +110,13 @@ class Previewer:
             return None
         return await self._facts.owner_of(pod)
 
-    async def _workload(self, op: ScaleOp | RestartOp | RollbackOp, attempt: Attempt) -> Preview:
+    async def _workload(self, op: ScaleOp | RestartOp | RollbackOp, attempt: Attempt, target: JSON | None) -> Preview:
         readers: dict[str, Callable[..., Any]] = {
             "deployment": self._apps.read_namespaced_deployment,
             "statefulset": self._apps.read_namespaced_stateful_set,
             "daemonset": self._apps.read_namespaced_daemon_set,
         }
-        workload = await self._require(readers[op.target], op, op.name, op.namespace)
+        workload = target if target is not None else await self._require(readers[op.target], op, op.name, op.namespace)
         if isinstance(op, ScaleOp):
             scalers: dict[str, Callable[..., Any]] = {
                 "deployment": self._apps.patch_namespaced_deployment_scale,
@@ -168,8 +171,8 @@ class Previewer:
             return []
         return list(listed.get("items") or [])
 
-    async def _drain(self, op: DrainOp) -> Preview:
-        node = await self._require(self._core.read_node, op, op.name)
+    async def _drain(self, op: DrainOp, target: JSON | None) -> Preview:
+        node = target if target is not None else await self._require(self._core.read_node, op, op.name)
         listed = await self._calls.read(self._core.list_pod_for_all_namespaces,
                                         field_selector=f"spec.nodeName={op.name}")
         pods = evictable(listed.get("items") or [])

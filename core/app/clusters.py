@@ -54,6 +54,24 @@ class Previewing(Protocol):
     async def preview(self, op: Operation) -> Preview: ...
 
 
+@runtime_checkable
+class TargetReading(Protocol):
+    """A cluster that can read an operation's target alone, without what depends on it (its pods, services)."""
+
+    async def read_target(self, op: Operation) -> TargetFacts:
+        """Read now (never cached): whether the target exists, its replicas, its note and what a request pins
+        of it; pods, services and volumes stay empty."""
+        ...
+
+
+async def target_facts(cluster: Cluster, op: Operation) -> TargetFacts:
+    """The target as it is now, for what is checked before a request runs (its pin, the risk floor): read
+    alone where the cluster can, else with everything `inspect` reads."""
+    if isinstance(cluster, TargetReading):
+        return await cluster.read_target(op)
+    return await cluster.inspect(op, fresh=True)
+
+
 class ClusterRegistry:
     """Implements the `Cluster` port by routing each call to the operation's cluster."""
 
@@ -132,6 +150,11 @@ class ClusterRegistry:
         cluster, gate = self._route(op)
         async with gate:
             return await cluster.inspect(op, fresh=fresh)
+
+    async def read_target(self, op: Operation) -> TargetFacts:
+        cluster, gate = self._route(op)
+        async with gate:
+            return await target_facts(cluster, op)
 
     async def apply(self, op: Operation, *, dry_run: bool, stamp: Mapping[str, str] | None = None) -> ClusterResult:
         cluster, gate = self._route(op)

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import structlog
 
-from core.app.clusters import label_of
+from core.app.clusters import label_of, target_facts
 from core.app.messagebus import MessageBus
 from core.app.metrics import Metrics
 from core.app.notify import thread_replies
@@ -217,7 +217,7 @@ class ExecutionService:
         if not self._policy.floor_reads_facts(request.operation):
             return True
         try:
-            facts: TargetFacts | None = read or await self._cluster.inspect(request.operation, fresh=True)
+            facts: TargetFacts | None = read or await target_facts(self._cluster, request.operation)
         except ClusterError as exc:
             log.warning("execution.facts_unavailable", request_id=request_id, error=exc.message)
             facts = None

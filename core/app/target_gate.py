@@ -5,9 +5,10 @@
   is the database: the claim's transaction finds who is ahead (`RequestRepository.ahead_of`, and marks the
   request waiting), and its compare-and-swap refuses too, so it holds across replicas and restarts. A request
   that waited is looked up here first, so it reads nothing of the cluster until its turn.
-- The target is read again; when what the request pinned (core/domain/pinning.py) changed, the request ends
-  `stale` and nothing runs. Its card says what changed and offers to request again. A request whose stored
-  form is not what was signed is left to the claim, which blocks it.
+- The target is read again, alone (the pin and the risk floor need nothing of what depends on it); when what
+  the request pinned (core/domain/pinning.py) changed, the request ends `stale` and nothing runs. Its card
+  says what changed and offers to request again. A request whose stored form is not what was signed is left
+  to the claim, which blocks it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import NamedTuple
 
 import structlog
 
+from core.app.clusters import target_facts
 from core.app.messagebus import MessageBus
 from core.app.transitions import store_transition
 from core.chat.stale_texts import stale_note, waiting_note
@@ -60,7 +62,7 @@ class TargetGate:
         if request.pin is None:
             return Admission(go=True)
         try:
-            facts = await self._cluster.inspect(request.operation, fresh=True)
+            facts = await target_facts(self._cluster, request.operation)
         except ClusterError as exc:  # the dry run and the real call meet the same trouble, and say so
             log.warning("execution.pin_unreadable", request_id=request.id, error=exc.message)
             return Admission(go=True)
