@@ -44,7 +44,6 @@ class Bookings:
         self._waiting: list[Booking] = []
         self._writing = False  # a lane's booking write is in flight: who arrives meanwhile goes in the next
         self._changed: asyncio.Future[None] | None = None  # resolved when a write carrying bookings ends
-        self.writes = 0  # booking writes of their own (not carried by a claim): for tests
 
     async def book(self, ids: Sequence[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
         """Returns once `ids` are booked delivered (and `anchors` saved) by a committed transaction."""
@@ -69,7 +68,6 @@ class Bookings:
             self._give_back([other for other in batch if other is not booking])
             raise
         else:
-            self.writes += 1
             self._settle(batch)
         finally:
             self._writing = False
