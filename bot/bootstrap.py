@@ -292,7 +292,8 @@ async def bootstrap(
         chat.handlers.update(breakglass_handlers(glass, clock))
         dispatcher = OutboxDispatcher(store=db, clock=clock, signals=signals, gateways={},
                                       min_update_interval=min_update_interval, metrics=metrics,
-                                      max_new_cards_per_minute=policy.chat.max_new_cards_per_minute)
+                                      max_new_cards_per_minute=policy.chat.max_new_cards_per_minute,
+                                      sole_worker=db.sole_worker)
         app = App(
             settings=settings, policy=policy, db=db, cluster=cluster, clock=clock, signals=signals,
             service=service, execution=execution, verification=verification,

@@ -41,6 +41,12 @@ _RELEASE = (sa.update(t.outbox)
             .values(leased_until=None, lease_owner=None))
 _POSTPONE = (sa.update(t.outbox).where(_O.id == sa.bindparam("message_id"))
              .values(next_attempt_at=sa.bindparam("at"), leased_until=None))
+_RETRY = (sa.update(t.outbox).where(_O.id == sa.bindparam("message_id"))
+          .values(next_attempt_at=sa.bindparam("at"), leased_until=None, attempts=_O.attempts + 1,
+                  last_error=sa.bindparam("error")))
+_GIVE_UP = (sa.update(t.outbox).where(_O.id == sa.bindparam("message_id"))
+            .values(status="dead", last_error=sa.bindparam("error"), attempts=_O.attempts + 1, leased_until=None))
+_INSERT_ANCHOR = sa.insert(t.anchors)
 _PENDING_UPDATES = sa.select(_O.id).where(_O.platform == sa.bindparam("platform"), _O.key == sa.bindparam("key"),
                                           _O.status == "pending", _O.kind == MessageKind.card_update.value)
 _CARD_PENDING = sa.select(_O.id).where(_O.platform == sa.bindparam("platform"), _O.key == sa.bindparam("key"),
@@ -125,15 +131,10 @@ class SqlOutbox(_Repo):
             self._conn.execute(_DELIVERED, {"ids": list(message_ids), "at": format_at(at)})
 
     def retry_later(self, message_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
-        c = t.outbox.c
         if not count_attempt:
             self._conn.execute(_POSTPONE, {"message_id": message_id, "at": format_at(at)})
-            return
-        values: dict[str, object] = {"next_attempt_at": format_at(at), "leased_until": None}
-        if count_attempt:
-            values["attempts"] = c.attempts + 1
-            values["last_error"] = error[:2000]
-        self._conn.execute(sa.update(t.outbox).where(c.id == message_id).values(**values))
+        else:
+            self._conn.execute(_RETRY, {"message_id": message_id, "at": format_at(at), "error": error[:2000]})
 
     def prune(self, before: datetime) -> int:
         """Delivered and given-up messages older than `before`; pending ones are never pruned."""
@@ -144,10 +145,7 @@ class SqlOutbox(_Repo):
         ).rowcount)
 
     def give_up(self, message_id: int, *, error: str) -> None:
-        self._conn.execute(
-            sa.update(t.outbox).where(t.outbox.c.id == message_id)
-            .values(status="dead", last_error=error[:2000], attempts=t.outbox.c.attempts + 1, leased_until=None)
-        )
+        self._conn.execute(_GIVE_UP, {"message_id": message_id, "error": error[:2000]})
 
     def pending_updates(self, platform: str, key: str) -> list[int]:
         rows = self._conn.execute(_PENDING_UPDATES, {"platform": platform, "key": key})
@@ -176,9 +174,8 @@ class SqlOutbox(_Repo):
     def save_anchor(self, key: str, ref: MessageRef) -> None:
         if self.anchor(key, ref.platform) is not None:
             return
-        self._conn.execute(sa.insert(t.anchors).values(
-            key=key, platform=ref.platform, channel=ref.channel, message_id=ref.message_id, thread=ref.thread,
-        ))
+        self._conn.execute(_INSERT_ANCHOR, {"key": key, "platform": ref.platform, "channel": ref.channel,
+                                            "message_id": ref.message_id, "thread": ref.thread})
 
     def key_for_message(self, platform: str, message_or_thread_id: str) -> str | None:
         for query in (_KEY_BY_MESSAGE, _KEY_BY_THREAD):

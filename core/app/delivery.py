@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from core.app.delivery_book import Booking, Bookings, book
+from core.app.delivery_digest import write_digest
 from core.app.delivery_plan import Claim, Job, lane_key
 from core.app.metrics import Metrics
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
-from core.chat.digest import digest_text, incident_line, request_line
-from core.chat.messages import DeliveryError, MessageKind, MessageRef, NewMessage, OutboxMessage
+from core.chat.messages import DeliveryError, MessageKind, MessageRef, OutboxMessage
 from core.domain.ids import IncidentId, RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 
@@ -34,8 +35,7 @@ MAX_BACKOFF_S = 300.0
 PERMANENT_ATTEMPTS = 5
 MIN_PASS_GAP_S = 0.01
 PER_LANE = 20  # at most this many of one card's messages per pass: cards waiting for their post leave room
-# Flood control: one digest per channel per minute; how often a process looks for one that is due.
-DIGEST_EVERY = timedelta(minutes=1)
+# Flood control (one digest per channel per minute): how often a process looks for one that is due.
 DIGEST_CHECK = timedelta(seconds=30)
 
 
@@ -44,8 +44,11 @@ class OutboxDispatcher:
         self, *, store: Store, clock: Clock, signals: Signals, gateways: Mapping[str, ChatGateway],
         owner: str | None = None, min_update_interval: float = 1.0, lease: timedelta = timedelta(seconds=60),
         metrics: Metrics | None = None, concurrency: int = 8, max_new_cards_per_minute: int = 10,
+        sole_worker: bool = False,
     ) -> None:
         self._store = store
+        self._bookings = Bookings(store, clock)
+        self._sole_worker = sole_worker  # no other process delivers (SQLite): pacing needs no postponing write
         self._concurrency = concurrency
         self._metrics = metrics or Metrics()
         self._clock = clock
@@ -60,6 +63,7 @@ class OutboxDispatcher:
         self._card_budget = max_new_cards_per_minute
         self._next_digest_check: dict[str, datetime] = {}
         self.held_back = 0
+        self._nudged: set[str] = set()  # platforms woken because messages were queued since their last pass
 
     async def run(self, interval: float = 0.25) -> None:
         """Deliver until cancelled, each platform in its own lane: a platform whose calls hang holds back
@@ -74,7 +78,8 @@ class OutboxDispatcher:
                         tasks[platform] = group.create_task(self._lane_loop(platform, wakes[platform], interval))
                 for wake in wakes.values():
                     wake.set()
-                await self._signals.outbox.wait(interval)
+                if await self._signals.outbox.wait(interval):
+                    self._nudged.update(wakes)
 
     async def _lane_loop(self, platform: str, wake: asyncio.Event, interval: float) -> None:
         """One platform's deliveries, until its gateway is taken out (`run` starts another when it is back).
@@ -84,20 +89,29 @@ class OutboxDispatcher:
         """
         gate = asyncio.Semaphore(self._concurrency)
         busy: set[str] = set()
+        behind: set[str] = set()  # busy cards with due messages left out of a pass
+        full = False  # the last pass took all it may: more may be due
 
         async def lane(key: str, jobs: list[Job]) -> None:
             try:
                 async with gate:
-                    self.delivered += await self._run_lane(platform, jobs)
+                    sent = await self._run_lane(platform, jobs)  # (`+= await` would add to a stale count)
+                    self.delivered += sent
             finally:
                 busy.discard(key)
-                wake.set()  # what waited behind this card may go now
+                if key in behind or full:  # what waited behind this card may go now (else: no pass for nothing)
+                    behind.discard(key)
+                    wake.set()
 
         async with asyncio.TaskGroup() as lanes:
             while platform in self.gateways:
                 wake.clear()
                 try:
-                    claim = await self._claim_pass(platform, 200, frozenset(busy))
+                    fresh, full = platform in self._nudged, False
+                    self._nudged.discard(platform)
+                    claim = await self._claim_pass(platform, 200, frozenset(busy), fresh=fresh)
+                    behind.update(claim.behind)
+                    full = claim.full
                     self.delivered += len(claim.settled)
                     for jobs in claim.lanes:
                         key = lane_key(jobs[0].message)
@@ -135,7 +149,8 @@ class OutboxDispatcher:
 
         async def lane(jobs: list[Job]) -> None:
             async with gate:
-                counts[0] += await self._run_lane(platform, jobs)
+                sent = await self._run_lane(platform, jobs)  # (`+= await` would add to a stale count)
+                counts[0] += sent
 
         async with asyncio.TaskGroup() as group:
             for jobs in claim.lanes:
@@ -143,16 +158,22 @@ class OutboxDispatcher:
         self.delivered += counts[0]
         return counts[0]
 
-    async def _claim_pass(self, platform: str, limit: int, busy: frozenset[str]) -> Claim:
+    async def _claim_pass(self, platform: str, limit: int, busy: frozenset[str], *, fresh: bool = False) -> Claim:
+        """`fresh`: messages were queued since the last pass, so it most likely has work: the survey goes in the
+        claim's write (one transaction). Else the survey is a read, and a pass that finds nothing writes nothing."""
         now = self._clock.now()
         if now >= self._next_digest_check.get(platform, now) and await self._digests(now, platform):
             now = self._clock.now()  # the digest just stored is due in this pass
         self._forget_paced(now)
-        survey = await self._store.read(functools.partial(self._survey, platform=platform, now=now, limit=limit,
-                                                          busy=busy))
-        if not survey.lanes and not survey.postponed and not survey.settled:
-            return survey  # nothing due: no write
-        claim = await self._store.write(functools.partial(self._claim, survey=survey, platform=platform, now=now))
+        survey = None
+        if not fresh:
+            survey = await self._store.read(functools.partial(self._survey, platform=platform, now=now, limit=limit,
+                                                              busy=busy))
+            if not survey.lanes and not survey.postponed and not survey.settled:
+                return survey  # nothing due: no write
+        with self._bookings.carried() as bookings:  # lanes' bookings waiting for a write go in this one
+            claim = await self._store.write(functools.partial(self._claim, survey=survey, platform=platform, now=now,
+                                                              limit=limit, busy=busy, bookings=bookings))
         for message in claim.held_back:
             self._held_back(message, now)
         return claim
@@ -184,9 +205,14 @@ class OutboxDispatcher:
         post or update to, the updates an update coalesces; which messages wait, and which need no call."""
         claim = Claim()
         lanes: dict[str, list[OutboxMessage]] = {}
-        for message in uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE):
-            if lane_key(message) not in busy:  # its card's earlier messages are still on their way
+        due = uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE)
+        claim.full = len(due) >= limit
+        for message in due:
+            if lane_key(message) in busy:  # its card's earlier messages are still on their way
+                claim.behind.add(lane_key(message))
+            else:
                 lanes.setdefault(lane_key(message), []).append(message)
+        claim.behind.update(key for key, messages in lanes.items() if len(messages) >= PER_LANE)  # and more may be
         for messages in lanes.values():
             key = messages[0].key
             anchor = uow.outbox.anchor(key, platform) if key else None
@@ -197,7 +223,8 @@ class OutboxDispatcher:
                 if postpone is not None:
                     # A card update waiting for the platform's pace must not hold back the thread's replies:
                     # the card exists already, and the update renders the latest state when it goes.
-                    claim.postponed.append((message.id, postpone))
+                    if not self._sole_worker:  # else it stays due: another process would send it too soon
+                        claim.postponed.append((message.id, postpone))
                     continue
                 if any(message.id in job.coalesced for job in jobs):
                     continue  # goes with an update already claimed
@@ -217,16 +244,18 @@ class OutboxDispatcher:
                 claim.lanes.append(jobs)
         return claim
 
-    def _claim(self, uow: UnitOfWork, *, survey: Claim, platform: str, now: datetime) -> Claim:
-        """Lease what the survey found, spend the flood budget, book what needs no call (a short write).
-
-        Runs whole again on a write conflict, so it changes nothing outside the transaction.
-        """
-        claim = Claim(settled=list(survey.settled))
+    def _claim(self, uow: UnitOfWork, *, survey: Claim | None, platform: str, now: datetime, limit: int,
+               busy: frozenset[str], bookings: list[Booking]) -> Claim:
+        """Lease what the survey found (None: survey now), spend the flood budget, book what needs no call and
+        what other lanes delivered meanwhile (a short write). Runs whole again on a write conflict, so it
+        changes nothing outside the transaction."""
+        book(uow, bookings, now)
+        found = survey if survey is not None else self._survey(uow, platform=platform, now=now, limit=limit, busy=busy)
+        claim = Claim(settled=list(found.settled), behind=found.behind, full=found.full)
         until = now + self._lease
-        for message_id, at in survey.postponed:
+        for message_id, at in found.postponed:
             uow.outbox.retry_later(message_id, at=at, error="", count_attempt=False)
-        for jobs in survey.lanes:
+        for jobs in found.lanes:
             leased: list[Job] = []
             unposted = False  # the lane's card went to the digest: its updates and direct messages have no card
             for job in jobs:
@@ -312,24 +341,25 @@ class OutboxDispatcher:
             await self._store.write(lambda uow: uow.outbox.release(ids, owner=self._owner))
 
     async def _deliver(self, gateway: ChatGateway, job: Job, anchor: MessageRef | None) -> MessageRef | None:
-        """Sends one claimed message and books it; returns the lane's anchor from now on."""
+        """Sends one claimed message and books it (committed, maybe with other lanes' bookings, before the card's
+        next message goes); returns the lane's anchor from now on."""
         message, kind = job.message, job.message.kind
         if kind is MessageKind.card:
             assert job.card is not None
             ref = await gateway.post_card(message.channel, job.card, token=message.token, retry=message.uncertain)
-            await self._done([message.id], anchors={message.key or "": ref})
+            await self._bookings.book([message.id], anchors={message.key or "": ref})
             return ref
         if kind is MessageKind.card_update:
             assert anchor is not None and message.key is not None
             if job.card is not None:
                 await gateway.update_card(anchor, job.card)
             self._last_update[(message.platform, message.key)] = self._clock.now()
-            await self._done(sorted({*job.coalesced, message.id}))
+            await self._bookings.book(sorted({*job.coalesced, message.id}))
             return anchor
         if kind is MessageKind.direct:
             assert anchor is not None
             await gateway.post_direct(message.channel, message.text, anchor)
-            await self._done([message.id])
+            await self._bookings.book([message.id])
             return anchor
         mentions = message.mentions or None
         if kind is MessageKind.thread and anchor is not None:
@@ -341,7 +371,7 @@ class OutboxDispatcher:
         # A message anchored under its own key (a playbook offer) is found by its id only, so a
         # thread keeps belonging to the request whose card opened it.
         anchors = {message.anchor_as: ref.model_copy(update={"thread": None})} if message.anchor_as else {}
-        await self._done([message.id], anchors=anchors)
+        await self._bookings.book([message.id], anchors=anchors)
         return anchor
 
     def _update_too_soon(self, message: OutboxMessage, now: datetime) -> datetime | None:
@@ -374,8 +404,8 @@ class OutboxDispatcher:
         for platform, channel in waiting:
             if platform != only:
                 continue
-            count = await self._store.write(functools.partial(self._digest, platform=platform, channel=channel,
-                                                              now=now))
+            count = await self._store.write(functools.partial(write_digest, platform=platform, channel=channel,
+                                                              now=now, limit=self._card_budget))
             if count:
                 log.info("outbox.digest", platform=platform, channel=channel, items=count)
                 sent += 1
@@ -383,26 +413,6 @@ class OutboxDispatcher:
                 # Not due yet: look again when it may be.
                 self._next_digest_check[only] = min(self._next_digest_check[only], now + timedelta(seconds=5))
         return sent
-
-    def _digest(self, uow: UnitOfWork, *, platform: str, channel: str, now: datetime) -> int:
-        keys = uow.channel_cards.take_digest(platform, channel, now=now, every=DIGEST_EVERY)
-        if not keys:
-            return 0
-        lines: list[str] = []
-        for key in keys:
-            typed = stored_key(key)
-            if isinstance(typed, RequestId):
-                request = uow.requests.get(typed)
-                lines.append(request_line(request) if request is not None else f"• {key}")
-            elif isinstance(typed, IncidentId):
-                incident = uow.incidents.get(typed)
-                lines.append(incident_line(incident) if incident is not None else f"• {key}")
-            else:
-                lines.append(f"• {key}")
-        uow.outbox.add([NewMessage(platform=platform, channel=channel, kind=MessageKind.channel,
-                                   text=digest_text(lines, limit=self._card_budget))])
-        uow.channel_cards.prune(now - timedelta(hours=1))
-        return len(keys)
 
     async def _render(self, key: str | None) -> Card | None:
         """The card of `key` as it would be posted now."""
@@ -419,16 +429,6 @@ class OutboxDispatcher:
         # A correlated incident's card says how far the problem reaches; a single alert needs no count.
         scope = incident.scope if incident is not None and incident.alert_count > 1 else None
         return request_card(request, self._clock.now(), scope)
-
-    async def _done(self, ids: list[int], anchors: Mapping[str, MessageRef] | None = None) -> None:
-        now = self._clock.now()
-
-        def done(uow: UnitOfWork) -> None:
-            for key, ref in (anchors or {}).items():
-                uow.outbox.save_anchor(key, ref)
-            uow.outbox.delivered(ids, now)
-
-        await self._store.write(done)
 
     async def _failed(self, message: OutboxMessage, exc: DeliveryError) -> None:
         self.failures += 1

@@ -29,6 +29,8 @@ class Claim:
     settled: list[int] = field(default_factory=list)  # messages done in the claim itself (nothing to send)
     held_back: list[OutboxMessage] = field(default_factory=list)  # new cards past the channel's budget
     postponed: list[tuple[int, datetime]] = field(default_factory=list)
+    behind: set[str] = field(default_factory=set)  # cards whose due messages wait for the ones on their way
+    full: bool = False  # the pass took as many as it may: more may be due
 
 
 def lane_key(message: OutboxMessage) -> str:

@@ -15,13 +15,16 @@ class Wakeup:
     def set(self) -> None:
         self._event.set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float) -> bool:
+        """True when nudged, False when `timeout` passed first."""
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
         # as the event fires, and the worker loop then never ends (a shutdown that hangs).
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._event.wait()
+        nudged = self._event.is_set()
         self._event.clear()
+        return nudged
 
 
 class Signals:
