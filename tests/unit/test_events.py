@@ -1,8 +1,20 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import random
+from datetime import UTC, datetime, timedelta, timezone
 
-from core.domain.events import GENESIS_HASH, EventType, NewEvent, TimelineEvent, link, verify_chain
+import pytest
+
+from core.domain.events import (
+    GENESIS_HASH,
+    EventType,
+    NewEvent,
+    TimelineEvent,
+    format_at,
+    link,
+    parse_at,
+    verify_chain,
+)
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -69,3 +81,26 @@ def test_inserted_event_is_named() -> None:
     forged = link(NewEvent(at=T0, type=EventType.signed, status="pending", title="x"), 2, events[0].hash)
     report = verify_chain([events[0], forged, *(e.model_copy(update={"seq": e.seq + 1}) for e in events[1:])])
     assert not report.intact and report.bad_seq == 3
+
+
+def test_instants_keep_their_stored_form_and_read_back_exactly() -> None:
+    """Hashes cover the stored text of instants: the fast path writes what strftime wrote, and reads it back."""
+    rng = random.Random(17)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(5000):
+        at = start + timedelta(seconds=rng.uniform(-3e10, 3e10), microseconds=rng.randrange(1_000_000))
+        if n % 3 == 0:
+            at = at.replace(microsecond=0)
+        if n % 4 == 0:
+            at = at.astimezone(timezone(timedelta(hours=rng.randint(-12, 12))))
+        text = format_at(at)
+        assert text == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert parse_at(text) == at
+    assert format_at(datetime(2026, 12, 5, 8, 0)) == "2026-12-05T08:00:00.000000Z"  # naive means UTC
+
+
+@pytest.mark.parametrize("text", ["2026-12-05 08:00:00.123456Z", "2026-12-05T08:00:00.123456+02:00",
+                                  "2026-W49-6T08:00:00.123456Z", "2026-12-05T08:00:00,123456Z", "2026-12-05"])
+def test_other_forms_of_an_instant_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_at(text)
