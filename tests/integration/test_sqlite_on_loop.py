@@ -28,6 +28,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.dispose()
 
 
+def size_of(path: Path) -> int:
+    return path.stat().st_size
+
+
 def file_of(db: Database) -> str:
     return db.url.split(":///", 1)[1]
 
@@ -77,11 +81,11 @@ async def test_quick_writes_leave_the_checkpoint_to_the_writer_thread(db: Databa
     wal = Path(file_of(db) + "-wal")
     for _ in range(CHECKPOINT_EVERY - 1):
         await db.write(lambda uow: uow.outbox.add([MESSAGE]), quick=True)
-    one_period = wal.stat().st_size
+    one_period = size_of(wal)
     for _ in range(CHECKPOINT_EVERY * 3 + 1):
         await db.write(lambda uow: uow.outbox.add([MESSAGE]), quick=True)
     await db.write(lambda uow: None)  # runs after the checkpoints queued on the writer thread (one queue, in order)
     # Without the writer's checkpoints the WAL would hold four periods of commits; with them at most about two
     # (a checkpoint may lag, and a commit meeting one waits on the writer thread, where it is not counted).
-    assert wal.stat().st_size < one_period * 2.5
+    assert size_of(wal) < one_period * 2.5
     assert await db.read(lambda uow: uow.outbox.backlog()) == CHECKPOINT_EVERY * 4
