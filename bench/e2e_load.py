@@ -32,6 +32,8 @@ runs, load average 5–8), `--baseline` (main at e285ee7) `--rounds 2`:
           click → cluster p50 189–190 ms; on a quieter machine 37.9–40.8 ms, card p50 65–81 ms
   after : 39.4–42.5 ms bot CPU per request (0.75–0.83×), 13.3–14.1 requests/s, card p50 47.5–59.2 ms
           (p90 94–123 ms), click → cluster p50 202–255 ms
+Against 9792fdc (with the preview, pinning and watches), quiet machine, 3 alternating rounds: 58.3–68.5 →
+51.5–54.5 ms (0.75–0.93×), card p50 45–52 → 39–41 ms, Kubernetes calls 12.0 → 8.1 per request.
 Details and the profile's findings: docs/benchmarks.md, "End-to-end load".
 """
 
