@@ -66,7 +66,7 @@ def approve(request: ApprovalRequest) -> Transition:
 
 
 def kinds(uow: SqlUnitOfWork) -> list[tuple[MessageKind, str]]:
-    return [(m.kind, m.text) for m in uow.outbox.due(T0 + timedelta(days=1), limit=100)]
+    return [(m.kind, m.text) for m in uow.outbox.due(datetime.now(UTC) + timedelta(days=1), limit=100)]
 
 
 async def test_a_request_lifecycle_is_stored_whole_and_told_to_the_bus(db: Database) -> None:
