@@ -21,12 +21,12 @@ import structlog
 
 from core.app.delivery_book import Booking, Bookings, book
 from core.app.delivery_digest import write_digest
-from core.app.delivery_plan import Claim, Job, lane_key
+from core.app.delivery_plan import Anchors, Claim, Job, lane_key, new_card
 from core.app.metrics import Metrics
 from core.app.signals import Signals
 from core.chat.cards import Card, request_card
 from core.chat.messages import DeliveryError, MessageKind, MessageRef, OutboxMessage
-from core.domain.ids import IncidentId, RequestId, stored_key
+from core.domain.ids import RequestId, stored_key
 from core.ports import ChatGateway, Clock, Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -58,6 +58,7 @@ class OutboxDispatcher:
         self._min_update_interval = min_update_interval
         self._lease = lease
         self._last_update: dict[tuple[str, str], datetime] = {}
+        self._anchors = Anchors()
         self.delivered = 0
         self.failures = 0
         self._card_budget = max_new_cards_per_minute
@@ -169,11 +170,13 @@ class OutboxDispatcher:
         if not fresh:
             survey = await self._store.read(functools.partial(self._survey, platform=platform, now=now, limit=limit,
                                                               busy=busy))
+            self._anchors.remember(survey.anchors)
             if not survey.lanes and not survey.postponed and not survey.settled:
                 return survey  # nothing due: no write
         with self._bookings.carried() as bookings:  # lanes' bookings waiting for a write go in this one
             claim = await self._store.write(functools.partial(self._claim, survey=survey, platform=platform, now=now,
                                                               limit=limit, busy=busy, bookings=bookings))
+        self._anchors.remember(claim.anchors)
         for message in claim.held_back:
             self._held_back(message, now)
         return claim
@@ -215,7 +218,8 @@ class OutboxDispatcher:
         claim.behind.update(key for key, messages in lanes.items() if len(messages) >= PER_LANE)  # and more may be
         for messages in lanes.values():
             key = messages[0].key
-            anchor = uow.outbox.anchor(key, platform) if key else None
+            anchor: MessageRef | None = None
+            looked = key is None  # the anchor is read once a message needs it: a paced update does not
             posting = False  # the key's card is posted earlier in this lane: later messages go in its thread
             jobs: list[Job] = []
             for message in messages:
@@ -228,6 +232,9 @@ class OutboxDispatcher:
                     continue
                 if any(message.id in job.coalesced for job in jobs):
                     continue  # goes with an update already claimed
+                if not looked:
+                    assert key is not None
+                    anchor, looked = self._anchors.read(uow, key, platform, claim), True
                 if not posting and anchor is None and key is not None and message.kind is not MessageKind.card \
                         and uow.outbox.card_pending(platform, key):
                     # The card is not out yet (its post is being retried, or is leased by a process that
@@ -251,7 +258,7 @@ class OutboxDispatcher:
         changes nothing outside the transaction."""
         book(uow, bookings, now)
         found = survey if survey is not None else self._survey(uow, platform=platform, now=now, limit=limit, busy=busy)
-        claim = Claim(settled=list(found.settled), behind=found.behind, full=found.full)
+        claim = Claim(settled=list(found.settled), behind=found.behind, full=found.full, anchors=found.anchors)
         until = now + self._lease
         for message_id, at in found.postponed:
             uow.outbox.retry_later(message_id, at=at, error="", count_attempt=False)
@@ -264,7 +271,7 @@ class OutboxDispatcher:
                     break  # another process has it: the rest of the card's messages wait
                 if unposted and message.kind in (MessageKind.card_update, MessageKind.direct):
                     claim.settled.append(message.id)
-                elif job.anchor is None and key is not None and self._new_card(message) and not leased \
+                elif job.anchor is None and key is not None and new_card(message) and not leased \
                         and not uow.channel_cards.take(platform, message.channel, key, message_id=message.id,
                                                        now=now, limit=self._card_budget):
                     claim.held_back.append(message)  # listed in the channel's next digest instead
@@ -382,13 +389,6 @@ class OutboxDispatcher:
             return None
         ready = last + timedelta(seconds=self._min_update_interval)
         return ready if now < ready else None
-
-    @staticmethod
-    def _new_card(message: OutboxMessage) -> bool:
-        """A request's card, or an incident's first message in a channel: what the flood budget counts."""
-        if message.kind is MessageKind.card:
-            return True
-        return message.kind is MessageKind.channel and isinstance(stored_key(message.key), IncidentId)
 
     def _held_back(self, message: OutboxMessage, now: datetime) -> None:
         self.held_back += 1
