@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     quiet = args.command in ("demo", "console", "timeline", "audit", "check-config", "playbooks", "sandbox")
     level = settings.log_level if "log_level" in settings.model_fields_set or not quiet else "error"
-    configure_logging(settings.effective_log_format, level, settings.secrets())
+    configure_logging(settings.effective_log_format, level, settings.secrets(), cache=True)
     if args.command == "sandbox":
         # The server runs in its own thread and loop; the main thread waits for SIGINT/SIGTERM.
         from pathlib import Path

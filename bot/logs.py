@@ -50,7 +50,10 @@ class _MaskingFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "console", level: str = "info", secrets: Iterable[str] = (),
-                      stream: Any = None) -> None:
+                      stream: Any = None, *, cache: bool = False) -> None:
+    """`cache`: each module's logger binds to this configuration on its first call and keeps it (the
+    running bot: no lookup per log line). Off where the configuration changes later in the same process
+    (tests, which capture logs by re-configuring)."""
     masker = SecretMasker(secrets)
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric, int):
@@ -69,7 +72,7 @@ def configure_logging(fmt: str = "console", level: str = "info", secrets: Iterab
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     root = logging.getLogger()
     for handler in list(root.handlers):
