@@ -101,8 +101,9 @@ class OutboxRepository(Protocol):
     def add(self, messages: Sequence[NewMessage]) -> None: ...
 
     def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
-            per_lane: int | None = None) -> list[OutboxMessage]:
-        """The oldest due messages, only for `platforms` when given, at most `per_lane` per (platform, key)."""
+            per_lane: int | None = None, paced: Collection[str] = ()) -> list[OutboxMessage]:
+        """The oldest due messages, only for `platforms` when given, at most `per_lane` per (platform, key),
+        without the card updates of the keys in `paced` (they wait for the update pace)."""
         ...
 
     def prune(self, before: datetime) -> int:

@@ -53,11 +53,14 @@ _CARD_PENDING = sa.select(_O.id).where(_O.platform == sa.bindparam("platform"), 
                                        _O.status == "pending", _O.kind == MessageKind.card.value).limit(1)
 
 
-def _due_query(at: Any, platforms: list[str] | Any | None, per_lane: Any, limit: Any) -> sa.Select[Any]:
+def _due_query(at: Any, platforms: list[str] | Any | None, per_lane: Any, limit: Any,
+               paced: list[str] | Any = ()) -> sa.Select[Any]:
     """The due messages; each argument a value, or a bind parameter for the statement built once below."""
     c = t.outbox.c
     conditions = [c.status == "pending", c.next_attempt_at <= at,
                   sa.or_(c.leased_until.is_(None), c.leased_until <= at)]
+    if isinstance(paced, sa.BindParameter) or paced:
+        conditions.append(sa.or_(c.kind != MessageKind.card_update.value, c.key.is_(None), c.key.not_in(paced)))
     if platforms is not None:
         # Messages for a platform this process cannot reach stay for a process that can; they must not
         # take the window from the platforms it can.
@@ -74,7 +77,7 @@ def _due_query(at: Any, platforms: list[str] | Any | None, per_lane: Any, limit:
 
 
 _DUE_BY_LANE = _due_query(sa.bindparam("at"), sa.bindparam("platforms", expanding=True), sa.bindparam("per_lane"),
-                          sa.bindparam("limit"))
+                          sa.bindparam("limit"), sa.bindparam("paced", expanding=True))
 
 
 class SqlOutbox(_Repo):
@@ -96,14 +99,14 @@ class SqlOutbox(_Repo):
         ])
 
     def due(self, now: datetime, limit: int = 50, *, platforms: Collection[str] | None = None,
-            per_lane: int | None = None) -> list[OutboxMessage]:
+            per_lane: int | None = None, paced: Collection[str] = ()) -> list[OutboxMessage]:
         at = format_at(now)
         if platforms is not None and per_lane is not None:  # the dispatcher's pass: built once
             rows = self._conn.execute(_DUE_BY_LANE, {"at": at, "platforms": sorted(platforms), "per_lane": per_lane,
-                                                     "limit": limit})
+                                                     "limit": limit, "paced": sorted(paced)})
         else:
             rows = self._conn.execute(_due_query(at, sorted(platforms) if platforms is not None else None, per_lane,
-                                                 limit))
+                                                 limit, sorted(paced)))
         messages = []
         for row in rows:
             m = row._mapping

@@ -59,7 +59,7 @@ class OutboxDispatcher:
         self._lease = lease
         self._last_update: dict[tuple[str, str], datetime] = {}
         self._anchors = Anchors()
-        self.delivered = 0
+        self.delivered = self.surveyed = 0  # surveyed: the due messages the passes read
         self.failures = 0
         self._card_budget = max_new_cards_per_minute
         self._next_digest_check: dict[str, datetime] = {}
@@ -195,8 +195,7 @@ class OutboxDispatcher:
         return len(self._last_update)
 
     def _forget_paced(self, now: datetime) -> None:
-        """A card whose last update is older than the pace no longer holds anything back: forget it, so the
-        map holds only the cards updated in the last moment."""
+        """Forgets the cards whose last update is older than the pace: the map holds only those paced now."""
         horizon = now - timedelta(seconds=self._min_update_interval)
         for key in [k for k, at in self._last_update.items() if at <= horizon]:
             del self._last_update[key]
@@ -208,7 +207,10 @@ class OutboxDispatcher:
         post or update to, the updates an update coalesces; which messages wait, and which need no call."""
         claim = Claim()
         lanes: dict[str, list[OutboxMessage]] = {}
-        due = uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE)
+        # Paced updates are not read again every pass (SQLite; PostgreSQL postpones them by a write)
+        paced = [key for (on, key), at in self._last_update.items() if on == platform] if self._sole_worker else []
+        due = uow.outbox.due(now, limit, platforms=(platform,), per_lane=PER_LANE, paced=paced)
+        self.surveyed += len(due)
         claim.full = len(due) >= limit
         for message in due:
             if lane_key(message) in busy:  # its card's earlier messages are still on their way
