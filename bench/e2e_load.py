@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import pstats
 import re
@@ -50,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -61,14 +63,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.db.database import Database  # noqa: E402
+from bench.e2e_floor import kube_key  # noqa: E402
 from testkit.fakes.slack import FakeSlack, SlackCall, block_actions_body, post_signed  # noqa: E402
-from testkit.harness import API_TOKEN, CHANNEL, POLICY, SECRET, SIGNERS, Deployment, requester  # noqa: E402
+from testkit.harness import (  # noqa: E402
+    API_TOKEN,
+    CHANNEL,
+    POLICY,
+    SECRET,
+    SIGNERS,
+    Deployment,
+    SignoffProcess,
+    free_port,
+    requester,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 REQUEST_ID = re.compile(r"\bR-\d+\b")
 OUTCOME = re.compile(r"\b(R-\d+) (?:succeeded|failed|blocked|was interrupted|expired)")
 TARGET_MS = 15.0
-RECORDED_AT_MOST = 10_000  # the sandbox keeps this many calls (testkit/fakes/sandbox.py)
+RECORDED_AT_MOST = 50_000  # the sandbox keeps this many calls (testkit/fakes/sandbox.py)
 TARGET_CARD_MS = 50.0
 
 
@@ -91,7 +104,7 @@ class SlackIndex:
 
     def __init__(self, fake: FakeSlack) -> None:
         self._fake = fake
-        self._seen = 0
+        self._seen = len(fake.calls)  # from now: the fake may hold another process's cards
         self.cards: dict[str, SlackCall] = {}
         self.outcomes: dict[str, SlackCall] = {}
         self._waiters: dict[tuple[str, str], asyncio.Event] = {}
@@ -130,6 +143,20 @@ class Figures:
     cpu: float = 0.0
     kube_calls: int | None = None  # calls the sandbox recorded in the window (None: more than it keeps)
     kube_watches: int = 0
+    kube: Counter[str] = field(default_factory=Counter)  # by kind (e2e_floor.kube_key)
+    slack: Counter[str] = field(default_factory=Counter)  # Web API calls in the window by kind (slack_kind)
+    slack_bytes: Counter[str] = field(default_factory=Counter)  # their arguments' JSON, summed by kind
+    sql: Counter[str] = field(default_factory=Counter)  # SQLite statements by kind (bench/counted.py)
+
+    def per_request(self, counts: Counter[str]) -> dict[str, float]:
+        return {kind: n / max(1, self.completed) for kind, n in counts.items()}
+
+
+def slack_kind(call: SlackCall) -> str:
+    """card (a top-level chat.postMessage with blocks), reply (in a thread), update, response_url, or the method."""
+    if call.method == "chat.postMessage":
+        return "reply" if call.args.get("thread_ts") else "card" if "blocks" in call.args else "message"
+    return {"chat.update": "update"}.get(call.method, call.method)
 
 
 async def one_request(session: aiohttp.ClientSession, base: str, index: SlackIndex, target: str,
@@ -161,11 +188,10 @@ async def one_request(session: aiohttp.ClientSession, base: str, index: SlackInd
     return "succeeded" in str(index.outcomes[request_id].args.get("text", ""))
 
 
-async def drive(world: Deployment, clients: int, seconds: float, targets_per_client: int, *,
-                profiling: bool = False) -> Figures:
-    replica = world.replicas[0]
-    assert replica.process is not None
-    pid = replica.process.pid
+async def drive(world: Deployment, pid: int, base: str, clients: int, seconds: float, targets_per_client: int, *,
+                signals: bool = False) -> Figures:
+    """Load the process `pid` (serving on `base`) for `seconds`; `signals`: SIGUSR1 when the window begins and
+    ends (bench/profiled.py, bench/counted.py and bench/e2e_floor.py start and stop measuring on it)."""
     index = SlackIndex(world.slack)
     figures = Figures()
     follower = asyncio.create_task(index.follow())
@@ -173,7 +199,7 @@ async def drive(world: Deployment, clients: int, seconds: float, targets_per_cli
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             # Warm-up: one request per client (lazy clients, first statements), not measured.
             warm = Figures()
-            await asyncio.gather(*(one_request(session, replica.base, index, f"app-{c:04d}", warm, world.slack)
+            await asyncio.gather(*(one_request(session, base, index, f"app-{c:04d}", warm, world.slack)
                                    for c in range(clients)))
 
             async def client(c: int) -> None:
@@ -182,7 +208,7 @@ async def drive(world: Deployment, clients: int, seconds: float, targets_per_cli
                     target = f"app-{c + clients * (n % targets_per_client):04d}"
                     n += 1
                     try:
-                        ok = await one_request(session, replica.base, index, target, figures, world.slack)
+                        ok = await one_request(session, base, index, target, figures, world.slack)
                     except TimeoutError:
                         ok = False
                     if ok:
@@ -190,19 +216,25 @@ async def drive(world: Deployment, clients: int, seconds: float, targets_per_cli
                     else:
                         figures.failed += 1
 
-            if profiling:
-                os.kill(pid, signal.SIGUSR1)  # bench/profiled.py: start profiling now
-            recorded = len(await asyncio.to_thread(world.sandbox.requests))
+            if signals:
+                os.kill(pid, signal.SIGUSR1)
+            await asyncio.to_thread(world.sandbox.clear_requests)
+            slack_from = len(world.slack.calls)
             cpu0, started = cpu_seconds(pid), time.monotonic()
             deadline = started + seconds
             await asyncio.gather(*(client(c) for c in range(clients)))
             figures.elapsed = time.monotonic() - started
             figures.cpu = cpu_seconds(pid) - cpu0
-            calls = await asyncio.to_thread(world.sandbox.requests)
-            if len(calls) < RECORDED_AT_MOST:
-                made = calls[recorded:]
-                figures.kube_watches = sum(1 for call in made if call["query"].get("watch") == "true")
-                figures.kube_calls = len(made) - figures.kube_watches
+            if signals:
+                os.kill(pid, signal.SIGUSR1)
+            for call in world.slack.calls[slack_from:]:
+                figures.slack[slack_kind(call)] += 1
+                figures.slack_bytes[slack_kind(call)] += len(json.dumps(call.args))
+            calls = [c for c in await asyncio.to_thread(world.sandbox.requests) if not c["path"].startswith("/_")]
+            if len(calls) < RECORDED_AT_MOST - 1:
+                figures.kube.update(kube_key(c["method"], c["path"], c["query"]) for c in calls)
+                figures.kube_watches = sum(1 for call in calls if call["query"].get("watch") == "true")
+                figures.kube_calls = len(calls) - figures.kube_watches
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -223,20 +255,60 @@ async def executed_at(database_url: str) -> dict[str, float]:
     return {rid: datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() for rid, at in rows}
 
 
-def start_profiled(world: Deployment, out: Path) -> None:
-    """The replica's own start, with the interpreter wrapped in cProfile."""
+def start_wrapped(world: Deployment, wrapper: str, out: Path) -> None:
+    """The replica's own start, with the interpreter wrapped: bench/profiled.py (cProfile) or bench/counted.py
+    (the SQLite statements counted)."""
     replica = world.replicas[0]
     replica.starts += 1
     log = (replica.workdir / f"{replica.name}.log").open("ab")
     env = {**replica.env, "SIGNOFF_HTTP_PORT": str(replica.port)}
-    replica.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "profiled.py"), str(out), "run"],
+    replica.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / wrapper), str(out), "run"],
                                        cwd=replica.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
 
 
-async def measure(args: argparse.Namespace, tmp: Path, code: Path | None = None,
-                  ) -> tuple[Figures, dict[str, float]]:
-    """One run; `code`: the signoff checkout whose `bot` runs (default: this one)."""
+def start_logged(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+@dataclass
+class Run:
+    bot: Figures
+    executed: dict[str, float]
+    floor: Figures | None = None
+
+
+def read_counts(path: Path) -> Counter[str]:
+    return Counter(json.loads(path.read_text())) if path.exists() else Counter()
+
+
+async def run_floor(world: Deployment, tmp: Path, bot: Figures, args: argparse.Namespace) -> Figures:
+    """bench/e2e_floor.py in its own process, against the same fakes, doing per request what the bot did."""
+    plan = {"slack": bot.per_request(bot.slack), "kube": bot.per_request(bot.kube), "sql": bot.per_request(bot.sql),
+            "sizes": {kind: n / max(1, bot.slack[kind]) for kind, n in bot.slack_bytes.items()}}
+    (tmp / "plan.json").write_text(json.dumps(plan))
+    port = free_port()
+    command = [sys.executable, str(ROOT / "bench" / "e2e_floor.py"), "--plan", str(tmp / "plan.json"),
+               "--port", str(port), "--kubeconfig", str(world.sandbox.kubeconfig), "--slack-url", world.slack.api_url,
+               "--slack-token", world.slack.bot_token, "--db", str(tmp / "floor.db"), "--token", API_TOKEN,
+               "--signing-secret", SECRET, "--census", str(tmp / "floor-sql.json")]
+    process = start_logged(command, tmp / "floor.log")
+    try:
+        floor = SignoffProcess(tmp, {}, "floor", port=port, process=process)
+        await floor.wait_healthy()
+        figures = await drive(world, process.pid, floor.base, args.clients, args.seconds, args.targets_per_client,
+                              signals=True)
+        await asyncio.sleep(0.2)  # the census is written on the second SIGUSR1
+        figures.sql = read_counts(tmp / "floor-sql.json")
+        return figures
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def measure(args: argparse.Namespace, tmp: Path, code: Path | None = None, *, floor: bool = False) -> Run:
+    """One run; `code`: the signoff checkout whose `bot` runs (default: this one); `floor`: then the floor."""
     database_url = f"sqlite+aiosqlite:///{tmp}/load.db"
     targets = args.clients * args.targets_per_client
     # POLICY's card budget (1,000 a minute, the most a policy may say) covers a 20 s run at up to ~45/s.
@@ -244,17 +316,21 @@ async def measure(args: argparse.Namespace, tmp: Path, code: Path | None = None,
                        extra_env={"SIGNOFF_LOG_LEVEL": args.log_level})
     if code is not None:
         world.env["PYTHONPATH"] = str(code)  # the replicas share this environment
+    census = tmp / "bot-sql.json"
+    replica = world.replicas[0]
     try:
-        if args.profile:
-            start_profiled(world, args.profile_path)
-            await world.replicas[0].wait_healthy()
-        else:
-            await world.start()
-        figures = await drive(world, args.clients, args.seconds, args.targets_per_client,
-                              profiling=bool(args.profile))
+        start_wrapped(world, "profiled.py" if args.profile else "counted.py",
+                      args.profile_path if args.profile else census)
+        await replica.wait_healthy()
+        assert replica.process is not None
+        figures = await drive(world, replica.process.pid, replica.base, args.clients, args.seconds,
+                              args.targets_per_client, signals=True)
+        replica.stop()
+        figures.sql = read_counts(census)
+        floor_figures = await run_floor(world, tmp, figures, args) if floor and figures.sql else None
     finally:
         world.close()
-    return figures, await executed_at(database_url)
+    return Run(figures, await executed_at(database_url), floor_figures)
 
 
 def report(figures: Figures, executed: dict[str, float], baseline: Figures | None = None) -> None:
@@ -273,11 +349,47 @@ def report(figures: Figures, executed: dict[str, float], baseline: Figures | Non
     if figures.kube_calls is not None:
         print(f"Kubernetes API  : {figures.kube_calls / done:.1f} calls and {figures.kube_watches / done:.1f} watches "
               "per request")
+    slack = figures.per_request(figures.slack)
+    print("Slack Web API   : " + ", ".join(f"{kind} {n:.2f}" for kind, n in sorted(slack.items()))
+          + f" per request ({sum(slack.values()):.2f} calls)")
     if baseline is not None:
         base = baseline.cpu / max(1, baseline.completed) * 1000
         print(f"vs baseline     : CPU per request {per_request / base:.2f}×, card p50 "
               f"{pct(figures.card_ms, 0.5) / pct(baseline.card_ms, 0.5):.2f}×, throughput "
               f"{(figures.completed / figures.elapsed) / (baseline.completed / baseline.elapsed):.2f}×")
+
+
+STATEMENTS = ("INSERT", "UPDATE", "DELETE", "SELECT")
+
+
+def compare(what: str, bot: dict[str, float], floor: dict[str, float]) -> None:
+    """Per request, kind by kind: the bot's count, the floor's, and where they differ by 0.05 or more."""
+    print(f"{what:<16}: bot {sum(bot.values()):.2f}, floor {sum(floor.values()):.2f} per request")
+    for kind in sorted(set(bot) | set(floor)):
+        b, f = bot.get(kind, 0.0), floor.get(kind, 0.0)
+        note = f"   difference {f - b:+.2f}" if abs(f - b) >= 0.05 else ""
+        print(f"    {kind:<72} {b:6.2f} {f:6.2f}{note}")
+
+
+def report_floor(bot: Figures, floor: Figures) -> None:
+    """The floor beside the bot: its CPU per request, the ratio, and the external work each did, counted."""
+    mine, base = bot.cpu / max(1, bot.completed) * 1000, floor.cpu / max(1, floor.completed) * 1000
+    print("--- floor (bench/e2e_floor.py: the same external work, the same libraries, nothing of signoff)")
+    print(f"floor requests  : {floor.completed} completed, {floor.failed} failed in {floor.elapsed:.1f} s "
+          f"= {floor.completed / floor.elapsed:.1f} requests/s; card p50 {pct(floor.card_ms, 0.5):.1f} ms")
+    print(f"floor CPU       : {floor.cpu:.2f} s = {base:.1f} ms per request; signoff {mine:.1f} ms; "
+          f"signoff / floor = {mine / base:.2f}; goal {TARGET_MS:.0f} ms / floor = {TARGET_MS / base:.2f}")
+    compare("Slack calls", bot.per_request(bot.slack), floor.per_request(floor.slack))
+    sizes = {kind: bot.slack_bytes[kind] / max(1, bot.slack[kind]) for kind in bot.slack}
+    print("    argument bytes per call, bot / floor: " + ", ".join(
+        f"{kind} {size:.0f} / {floor.slack_bytes[kind] / max(1, floor.slack[kind]):.0f}"
+        for kind, size in sorted(sizes.items())))
+    compare("Kubernetes calls", bot.per_request(bot.kube), floor.per_request(floor.kube))
+    compare("SQLite", bot.per_request(bot.sql), floor.per_request(floor.sql))
+    for who, figures in (("bot", bot), ("floor", floor)):
+        sql = figures.per_request(figures.sql)
+        print(f"    {who}: {sql.get('BEGIN', 0):.1f} transactions, "
+              f"{sum(n for k, n in sql.items() if k.split()[0] in STATEMENTS):.1f} statements per request")
 
 
 def show_profile(path: str, top: int) -> None:
@@ -297,6 +409,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another signoff checkout (e.g. `git archive` of main): "
                         "run it first under the same load and print the ratios")
     parser.add_argument("--rounds", type=int, default=1, help="with --baseline: alternate this many times")
+    parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the bot, run bench/e2e_floor.py under the same load (off with --profile)")
     args = parser.parse_args()
     args.profile_path = Path(args.profile).resolve() if args.profile else None
     print(f"load            : {args.clients} clients × {args.seconds:.0f} s, SQLite, Slack HTTP mode, sandbox "
@@ -305,13 +419,16 @@ def main() -> None:
         baseline = None
         if args.baseline:
             with tempfile.TemporaryDirectory() as tmp:
-                baseline, executed = asyncio.run(measure(args, Path(tmp), args.baseline.resolve()))
+                base_run = asyncio.run(measure(args, Path(tmp), args.baseline.resolve()))
+            baseline = base_run.bot
             print(f"--- baseline ({args.baseline})")
-            report(baseline, executed)
+            report(baseline, base_run.executed)
             print("--- this checkout")
         with tempfile.TemporaryDirectory() as tmp:
-            figures, executed = asyncio.run(measure(args, Path(tmp)))
-        report(figures, executed, baseline)
+            run = asyncio.run(measure(args, Path(tmp), floor=args.floor and not args.profile))
+        report(run.bot, run.executed, baseline)
+        if run.floor is not None:
+            report_floor(run.bot, run.floor)
     if args.profile:
         show_profile(args.profile, args.top)
 
