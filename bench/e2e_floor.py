@@ -139,10 +139,10 @@ class Kube:
         await asyncio.to_thread(self._follow, name, generation)
 
     def _follow(self, name: str, generation: int) -> None:
-        stop, pods = threading.Event(), []
-        watch = {"watch": True, "timeout_seconds": 300, "allow_watch_bookmarks": True, "_preload_content": False,
-                 "_request_timeout": (5, 330)}
-        response = self.apps.list_namespaced_deployment(NAMESPACE, field_selector=f"metadata.name={name}", **watch)
+        stop, pods = threading.Event(), list[Any]()
+        watch: dict[str, Any] = {"watch": True, "timeout_seconds": 300, "allow_watch_bookmarks": True,
+                                 "_preload_content": False, "_request_timeout": (5, 330)}
+        response: Any = self.apps.list_namespaced_deployment(NAMESPACE, field_selector=f"metadata.name={name}", **watch)
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 obj = json.loads(line).get("object") or {}
@@ -213,7 +213,7 @@ class Store:
         self.census = Census()
         self.census.attach(self.db)
 
-    def plan(self, rid: str, steps: int) -> list[list[tuple[str, str]]]:
+    def plan(self, rid: str, steps: int) -> list[list[list[tuple[str, str]]]]:
         """This request's transactions (each a list of (statement kind, request id)), in `steps` parts."""
         statements = [(kind, rid) for kind in self.kinds for _ in range(self.quota.take(kind))]
         count = max(1, self.quota.take("BEGIN"))
@@ -291,7 +291,7 @@ class Floor:
         body = await request.json()
         rid = f"R-{next(self.numbers)}"
         name = str(body["action"]).split("/")[1].split()[0]
-        state = {"name": name, "signed": 0, "sql": self.store.plan(rid, self.STEPS)}
+        state: dict[str, Any] = {"name": name, "signed": 0, "sql": self.store.plan(rid, self.STEPS)}
         self.requests[rid] = state
         self.store.run(state["sql"][0])
         self.spawn(self.card(rid, name))

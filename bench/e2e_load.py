@@ -1,6 +1,6 @@
 """End-to-end load bench (not a test): bot CPU per request and card latency under load (issue 17 item 6).
 
-    python bench/e2e_load.py [--clients 8] [--seconds 20] [--profile out.pstats]
+    python bench/e2e_load.py [--clients 8] [--seconds 20] [--no-floor] [--profile out.pstats]
 
 One real `signoff run` (Slack HTTP mode against the fake Slack, HTTP API on, SQLite file, the
 sandbox API server in its own process), driven by `--clients` concurrent clients for `--seconds`.
@@ -16,7 +16,17 @@ Measured on the bot process only (utime + stime from /proc/<pid>/stat over the l
   - Kubernetes API calls and watches per request, as the sandbox recorded them over the window;
   - click → cluster: the quorum-completing click sent → the `executed` timeline event (the real
     cluster write returned), p50/p90;
-with the ratios to the goals: ≤ 15 ms of bot CPU per request, card p50 ≤ 50 ms under load.
+  - Slack Web API calls per request, by kind (card, reply, update, response_url), as the fake Slack recorded them;
+with the ratios to the goals: ≤ 15 ms of bot CPU per request, card p50 ≤ 50 ms under load. The bot runs under
+`bench/counted.py`, which counts its SQLite statements by kind over the window (sqlite3's trace callback).
+
+The floor (default; `--no-floor` skips it, `--profile` too): right after the bot stops, `bench/e2e_floor.py`
+runs in its own process against the same fake Slack and sandbox, under the same clients and pattern, doing per
+request what the bot did in its window (the mean count of each Slack call kind, with arguments of the same mean
+size, of each Kubernetes call kind, of each SQLite statement kind and transactions) with the same libraries
+(aiohttp server, slack_bolt verifying and acking, slack_sdk, the official kubernetes client in threads with its
+watches, raw sqlite3) and nothing of signoff. Printed: floor CPU per request (read from /proc as the bot's),
+signoff / floor, 15 ms / floor, and both processes' counts kind by kind, with every difference of 0.05 or more.
 
 `--baseline DIR --rounds N` runs another checkout's `bot` (e.g. `git archive e285ee7 | tar -x -C DIR`)
 under the same load, alternating with this one, and prints the ratios: on a shared machine only
@@ -85,9 +95,9 @@ RECORDED_AT_MOST = 50_000  # the sandbox keeps this many calls (testkit/fakes/sa
 TARGET_CARD_MS = 50.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (its threads included), from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """utime + stime of a process (its threads included), or of one of its threads, from /proc."""
+    with open(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
@@ -141,6 +151,7 @@ class Figures:
     clicked_at: dict[str, float] = field(default_factory=dict)  # request id → wall time of the quorum click
     elapsed: float = 0.0
     cpu: float = 0.0
+    main_cpu: float = 0.0  # the main thread's (the event loop's); the rest ran in other threads
     kube_calls: int | None = None  # calls the sandbox recorded in the window (None: more than it keeps)
     kube_watches: int = 0
     kube: Counter[str] = field(default_factory=Counter)  # by kind (e2e_floor.kube_key)
@@ -220,11 +231,11 @@ async def drive(world: Deployment, pid: int, base: str, clients: int, seconds: f
                 os.kill(pid, signal.SIGUSR1)
             await asyncio.to_thread(world.sandbox.clear_requests)
             slack_from = len(world.slack.calls)
-            cpu0, started = cpu_seconds(pid), time.monotonic()
+            cpu0, main0, started = cpu_seconds(pid), cpu_seconds(pid, pid), time.monotonic()
             deadline = started + seconds
             await asyncio.gather(*(client(c) for c in range(clients)))
             figures.elapsed = time.monotonic() - started
-            figures.cpu = cpu_seconds(pid) - cpu0
+            figures.cpu, figures.main_cpu = cpu_seconds(pid) - cpu0, cpu_seconds(pid, pid) - main0
             if signals:
                 os.kill(pid, signal.SIGUSR1)
             for call in world.slack.calls[slack_from:]:
@@ -379,6 +390,11 @@ def report_floor(bot: Figures, floor: Figures) -> None:
           f"= {floor.completed / floor.elapsed:.1f} requests/s; card p50 {pct(floor.card_ms, 0.5):.1f} ms")
     print(f"floor CPU       : {floor.cpu:.2f} s = {base:.1f} ms per request; signoff {mine:.1f} ms; "
           f"signoff / floor = {mine / base:.2f}; goal {TARGET_MS:.0f} ms / floor = {TARGET_MS / base:.2f}")
+    for who, figures in (("signoff", bot), ("floor", floor)):
+        done = max(1, figures.completed)
+        print(f"    {who}: event loop thread {figures.main_cpu / done * 1000:.1f} ms, other threads (Kubernetes client "
+              f"and watches{', SQLite writer' if who == 'signoff' else ''}) "
+              f"{(figures.cpu - figures.main_cpu) / done * 1000:.1f} ms per request")
     compare("Slack calls", bot.per_request(bot.slack), floor.per_request(floor.slack))
     sizes = {kind: bot.slack_bytes[kind] / max(1, bot.slack[kind]) for kind in bot.slack}
     print("    argument bytes per call, bot / floor: " + ", ".join(
