@@ -44,6 +44,8 @@ runs, load average 5–8), `--baseline` (main at e285ee7) `--rounds 2`:
           (p90 94–123 ms), click → cluster p50 202–255 ms
 Against 9792fdc (with the preview, pinning and watches), quiet machine, 3 alternating rounds: 58.3–68.5 →
 51.5–54.5 ms (0.75–0.93×), card p50 45–52 → 39–41 ms, Kubernetes calls 12.0 → 8.1 per request.
+The floor, two runs (8 clients × 20 s, load average 2–6): signoff 39.7, 38.8 ms; floor 16.6, 16.0 ms per request
+(signoff / floor 2.40, 2.43; 15 ms / floor 0.91, 0.94), the external work matching kind by kind (printed).
 Details and the profile's findings: docs/benchmarks.md, "End-to-end load".
 """
 
