@@ -112,6 +112,12 @@ class SandboxProcess:
             rows: list[dict[str, Any]] = json.load(response)["requests"]
         return rows
 
+    def clear_requests(self) -> None:
+        """Forget the recorded calls (a bench counting a window's calls starts from none)."""
+        request = urllib.request.Request(self.url + "/_sandbox/requests", method="DELETE",
+                                         headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})
+        urllib.request.urlopen(request, timeout=5).close()
+
     def get(self, path: str) -> dict[str, Any]:
         """An object as the API serves it (faults off while the harness reads)."""
         request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})

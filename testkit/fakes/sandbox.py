@@ -2,7 +2,8 @@
 injection, and actions run just before a request (a concurrent writer racing it).
 
 `python -m testkit.fakes.sandbox --port P --token T` serves it in its own process, with two extra
-routes for a harness there: `GET /_sandbox/requests` (the recorded calls) and `POST
+routes for a harness there: `GET /_sandbox/requests` (the recorded calls, the last 50,000; `DELETE` forgets
+them) and `POST
 /_sandbox/faults?fraction=0.3&seed=1&statuses=500,409&timeout_delay=2` (random faults), `POST
 /_sandbox/ready_delay?seconds=1.5` (new pods turn Ready later).
 """
@@ -68,7 +69,7 @@ class HookedSandbox(SandboxCluster, StopAwareSleep):
                  port: int = 0) -> None:
         super().__init__(seed, token, host=host, port=port)
         # Bounded, so a long harness run does not grow without end.
-        self._requests: deque[RecordedRequest] = deque(maxlen=10_000)
+        self._requests: deque[RecordedRequest] = deque(maxlen=50_000)
         self.faults = FaultBook(self._lock)
         self._hooks: list[_Hook] = []
 
@@ -156,6 +157,9 @@ class HookedSandbox(SandboxCluster, StopAwareSleep):
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         method, path, query = request.method, request.path, dict(request.query)
+        if path == "/_sandbox/requests" and method == "DELETE":
+            self.clear_requests()
+            return respond(200, {"requests": []})
         if path == "/_sandbox/requests":
             with self._lock:
                 rows = [{"method": r.method, "path": r.path, "query": r.query} for r in self._requests]
