@@ -157,9 +157,7 @@ class Database:
                    quick: bool = False) -> tuple[T, bool]:
         """The work's result, and whether it queued outbox messages; committed (or rolled back) when it returns."""
         if self._sync is not None:
-            # While the writer thread has work it holds (or is about to take) the write lock: a quick write
-            # would only be refused (~4 a request under load, each a raised error), so it queues behind it.
-            if quick and self._inline is not None and not (write and self._writer is not None and self._writer.busy):
+            if quick and self._inline is not None:
                 ran = self._on_loop(work, write)
                 if ran is not None:
                     return ran
@@ -258,11 +256,6 @@ class _Writer:
         self._queue.put((0 if urgent else 1, next(self._order), call, future))
         return future
 
-    @property
-    def busy(self) -> bool:
-        """Work is queued or running (counted by the queue itself: `task_done` after each)."""
-        return self._queue.unfinished_tasks > 0
-
     def shutdown(self) -> None:
         self._queue.put((2, next(self._order), None, None))  # after everything already queued
         self._thread.join()
@@ -273,14 +266,11 @@ class _Writer:
             if call is None or future is None:
                 return
             if not future.set_running_or_notify_cancel():
-                self._queue.task_done()
                 continue
             try:
                 future.set_result(call())
             except BaseException as exc:  # handed to the awaiting coroutine, which re-raises it
                 future.set_exception(exc)
-            finally:
-                self._queue.task_done()
 
 
 def _locked(exc: DBAPIError) -> bool:

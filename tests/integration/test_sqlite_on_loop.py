@@ -9,10 +9,8 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from adapters.db.database import CHECKPOINT_EVERY, Database, SqlUnitOfWork
 from core.chat.messages import MessageKind, NewMessage
@@ -75,44 +73,6 @@ async def test_a_quick_write_on_a_locked_file_waits_on_the_writer_thread_not_on_
     await task
     assert ran_on and ran_on[-1] != loop_thread
     assert await db.read(lambda uow: uow.outbox.backlog(), quick=True) == 1
-
-
-async def test_a_quick_write_queues_behind_the_writer_thread_s_work_without_trying_the_file(db: Database) -> None:
-    """The writer thread's work holds the write lock, so a quick write tried meanwhile would only be refused (an
-    error raised and handled each time: ~4 a request under load); it queues behind that work instead."""
-    refused: list[str] = []
-
-    def seen(context: Any) -> None:
-        refused.append(str(context.original_exception))
-
-    sa.event.listen(sa.engine.Engine, "handle_error", seen)
-    release, holding = threading.Event(), threading.Event()
-
-    def hold(uow: SqlUnitOfWork) -> None:
-        uow.outbox.add([MESSAGE])
-        holding.set()
-        release.wait(10)
-
-    def write(uow: SqlUnitOfWork) -> int:
-        uow.outbox.add([MESSAGE])
-        return threading.get_ident()
-
-    try:
-        held = asyncio.create_task(db.write(hold))
-        while not holding.is_set():
-            await asyncio.sleep(0.001)
-        quick = asyncio.create_task(db.write(write, quick=True))
-        await asyncio.sleep(0.02)
-        assert not quick.done()
-        release.set()
-        await held
-        assert await quick != threading.get_ident()  # it ran on the writer thread, after the held work
-    finally:
-        release.set()
-        sa.event.remove(sa.engine.Engine, "handle_error", seen)
-    assert refused == []
-    assert await db.read(lambda uow: uow.outbox.backlog(), quick=True) == 2
-    assert await db.write(write, quick=True) == threading.get_ident()  # the writer is idle again: on the loop
 
 
 async def test_quick_writes_leave_the_checkpoint_to_the_writer_thread(db: Database) -> None:
