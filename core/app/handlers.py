@@ -7,6 +7,7 @@ sentence a person reads lives in the core.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -48,7 +49,7 @@ from core.chat.sentences import (
 )
 from core.domain import approvals
 from core.domain.confirmation import expected_name
-from core.domain.ids import IncidentId, PlaybookId, RequestId
+from core.domain.ids import AnyId, IncidentId, PlaybookId, RequestId
 from core.domain.policy import Person, Policy
 from core.errors import ConfirmationNeeded, ParseError, SignoffError
 from core.ports import Clock
@@ -58,6 +59,11 @@ log = structlog.get_logger(__name__)
 # Reaction names as Slack sends them and emoji as Discord sends them.
 APPROVE_REACTIONS = frozenset({"white_check_mark", "+1", "thumbsup", "heavy_check_mark", "✅", "👍", "✔️"})
 REJECT_REACTIONS = frozenset({"x", "-1", "thumbsdown", "❌", "👎"})
+# A card's message and thread exist in chat a moment before signoff books them: the booking commits after
+# the post returns (later under load, or when the answer is slow; with replicas, maybe on another one). A
+# question or a vote that arrives in that moment is looked up again over these pauses (6.2 s in all),
+# instead of being dropped as if it were in someone else's thread.
+UNKNOWN_MESSAGE_WAITS_S = (0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ class ChatCommands:
         """A message in some chat thread: answered only when the thread is a request's."""
         if thread_word(text) is None or self._outside(ctx) is not None:
             return False
-        key = await self._service.key_for_message(ctx.platform, thread_id)
+        key = await self._key_for(ctx.platform, thread_id)
         if not isinstance(key, RequestId):
             return False
         return await self.thread_message(text, key, ctx)
@@ -185,10 +191,22 @@ class ChatCommands:
         approve = reaction in APPROVE_REACTIONS
         if (not approve and reaction not in REJECT_REACTIONS) or self._outside(ctx) is not None:
             return None
-        key = await self._service.key_for_message(ctx.platform, message_id)
+        key = await self._key_for(ctx.platform, message_id)
         if not isinstance(key, PlaybookId):
             return None
         return await self.run(Vote(playbook=key, approve=approve), ctx)
+
+    async def _key_for(self, platform: str, message_or_thread_id: str) -> AnyId | None:
+        """Whose message or thread this is, waiting a little for one signoff may not have booked yet."""
+        key = await self._service.key_for_message(platform, message_or_thread_id)
+        for pause in UNKNOWN_MESSAGE_WAITS_S:
+            if key is not None:
+                break
+            await asyncio.sleep(pause)
+            key = await self._service.key_for_message(platform, message_or_thread_id)
+        if key is None:
+            log.info("chat.message_not_ours", platform=platform, message_id=message_or_thread_id)
+        return key
 
     def _handler(self, command: Command) -> Handler[Any]:
         handler = self.handlers.get(type(command))

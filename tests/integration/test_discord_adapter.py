@@ -254,6 +254,24 @@ async def test_thread_timeline_is_answered_there_and_chatter_ignored(fake: FakeD
         assert [m for m in fake.messages() if m["author"]["id"] == fake.bot_user_id and not m["embeds"]] == []
 
 
+async def test_a_question_asked_before_signoff_knows_the_thread_is_answered(
+    fake: FakeDiscord, database_url: str,
+) -> None:
+    """Discord shows a card's thread before signoff knows its id: the answer to the thread's creation is still
+    on its way, so signoff has not booked the thread yet. A `timeline` asked in it then is answered once the
+    thread is booked, not dropped as a question in someone else's thread."""
+    fake.delay("POST", r"/channels/\d+/messages/\d+/threads", 1.5, times=1, commit=True)
+    async with discord_service(fake, database_url) as app:
+        text = followup_text(await command(fake, ALICE, "request", action=RESTART_API, risk="high"))
+        request_id = text.split()[1]
+        card = await wait_card(fake, request_id, lambda m: str(m["id"]) in fake.threads)
+        thread = fake.threads[str(card["id"])]
+        assert await app.service.key_for_message("discord", thread) is None  # the answer is still held
+        await fake.post_user_message(BOB, thread, "timeline")
+        answer = await wait_thread_text(fake, thread, f"Timeline of {request_id}", timeout=20)
+        assert "requested [alice]" in answer
+
+
 async def test_rating_and_reaction_votes_on_a_playbook_offer(fake: FakeDiscord, database_url: str) -> None:
     async with discord_service(fake, database_url) as app:
         card, thread = await requested(fake, app, incident="INC-3")  # medium risk: one signature

@@ -45,9 +45,12 @@ class Faults:
         hold = self.hang_seconds if seconds is None else seconds
         self.faults.add(Fault(method.upper(), full_path(path_regex), "timeout", times, status=504, seconds=hold))
 
-    def delay(self, method: str, path_regex: str, seconds: float, times: int | None = None) -> None:
-        """Hold matching calls ``seconds`` before handling them normally."""
-        self.faults.add(Fault(method.upper(), full_path(path_regex), "delay", times, seconds=seconds))
+    def delay(
+        self, method: str, path_regex: str, seconds: float, times: int | None = None, *, commit: bool = False
+    ) -> None:
+        """Hold matching calls ``seconds`` before handling them normally. ``commit=True`` applies the request
+        first and holds only the answer: the change is visible (and dispatched) before the client hears of it."""
+        self.faults.add(Fault(method.upper(), full_path(path_regex), "delay", times, seconds=seconds, commit=commit))
 
     def fail_randomly(
         self,

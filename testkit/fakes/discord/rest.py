@@ -102,13 +102,15 @@ class RestPlumbing:
         bucket = hashlib.sha1(route_key.encode()).hexdigest()[:32]
 
         delay = self.faults.take(method, path, kinds=_DELAY.__eq__, chance=False)
-        if delay is not None:
+        if delay is not None and not delay.commit:
             await self._sleep(delay.seconds)
         fault = self.faults.take(method, path, kinds=_DELAY.__ne__)
         if fault is not None and not fault.commit:
             return await self._answer_fault(call, fault, bucket)
 
         status, body = await self._route(request, call)
+        if delay is not None and delay.commit:
+            await self._sleep(delay.seconds)  # the change has landed; the client hears of it only now
         if fault is not None:  # committed: the change landed though the client sees a failure
             return await self._answer_fault(call, fault, bucket)
         call.status = 204 if body is None and status < 300 else status
